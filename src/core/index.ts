@@ -1,0 +1,6 @@
+export * from './clock.js';
+export * from './errors.js';
+export * from './events.js';
+export * from './options.js';
+export * from './random.js';
+export * from './abort.js';

@@ -1,0 +1,98 @@
+import type { Clock, TimerHandle } from '../core/clock.js';
+
+/**
+ * Deadlines for one timeout duration without a clock read or a timer per call.
+ *
+ * Reading the clock costs more than the call we guard (performance.now() or Date.now()
+ * take ~45 ns each on the 2-core VMs we measure on, against ~75 ns for a bare awaited
+ * call), and cockatiel's setTimeout + clearTimeout per call costs ~10 µs. So calls are
+ * grouped into slots of `tickMs` (timeoutMs / 20): a slot is opened — with one clock
+ * read — by the first call after the previous slot closed, and every call started while
+ * it is open joins it by bumping a counter. One timer, re-armed every tick while calls
+ * are in flight, closes the open slot and expires slots whose oldest call has passed
+ * its deadline. A deadline therefore fires no earlier than `timeoutMs` after its call
+ * started and at most two ticks (10 %) later; when no call is in flight the timer stops
+ * at its next tick, so an idle process can exit.
+ */
+export interface WheelMember {
+  /** Called once when the member's slot expires, if it has not settled. */
+  fire(): void;
+  settled: boolean;
+}
+
+export class DeadlineSlot {
+  live = 0;
+  expired = false;
+  /** Members that must be told (their signal exists, or the caller waits on the deadline). */
+  watchers: WheelMember[] | undefined = undefined;
+  constructor(
+    /** Clock time the slot opened: no member started before it. */
+    readonly start: number,
+  ) {}
+
+  watch(member: WheelMember): void {
+    (this.watchers ??= []).push(member);
+  }
+}
+
+export class DeadlineWheel {
+  readonly tickMs: number;
+  private open: DeadlineSlot | undefined;
+  private readonly slots: DeadlineSlot[] = [];
+  private timer: TimerHandle | undefined;
+
+  constructor(
+    private readonly clock: Clock,
+    readonly timeoutMs: number,
+    /** Called with the number of members still in flight when a slot expires. */
+    private readonly onExpire: (inFlight: number) => void,
+  ) {
+    this.tickMs = Math.max(1, timeoutMs / 20);
+  }
+
+  /** The slot a call starting now belongs to (counts it as live). */
+  join(): DeadlineSlot {
+    let slot = this.open;
+    if (slot === undefined) {
+      slot = new DeadlineSlot(this.clock.now());
+      this.open = slot;
+      this.slots.push(slot);
+      if (this.timer === undefined) this.timer = this.clock.setTimeout(this.tick, this.tickMs);
+    }
+    slot.live++;
+    return slot;
+  }
+
+  /** Time at which `slot` expires. */
+  deadlineOf(slot: DeadlineSlot): number {
+    return slot.start + this.timeoutMs + this.tickMs;
+  }
+
+  /** Calls in flight across all slots. */
+  get inFlight(): number {
+    let n = 0;
+    for (const s of this.slots) n += s.live;
+    return n;
+  }
+
+  private readonly tick = (): void => {
+    this.timer = undefined;
+    this.open = undefined;
+    const now = this.clock.now();
+    let expired = 0;
+    while (expired < this.slots.length) {
+      const slot = this.slots[expired]!;
+      if (slot.live > 0 && this.deadlineOf(slot) > now) break;
+      expired++;
+    }
+    const due = this.slots.splice(0, expired);
+    if (this.slots.length > 0) this.timer = this.clock.setTimeout(this.tick, this.tickMs);
+    for (const slot of due) {
+      slot.expired = true;
+      if (slot.live === 0) continue;
+      this.onExpire(slot.live);
+      const watchers = slot.watchers;
+      if (watchers !== undefined) for (const m of watchers) if (!m.settled) m.fire();
+    }
+  };
+}

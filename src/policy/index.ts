@@ -1,0 +1,12 @@
+export * from './types.js';
+export { ROOT_CONTEXT } from './context.js';
+export * from './backoff.js';
+export * from './retry.js';
+export * from './timeout.js';
+export * from './breakers.js';
+export * from './circuit-breaker.js';
+export * from './bulkhead.js';
+export * from './fallback.js';
+export * from './hedge.js';
+export * from './rate-limit.js';
+export * from './wrap.js';

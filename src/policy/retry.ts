@@ -1,0 +1,174 @@
+import { abortReason, sleep } from '../core/abort.js';
+import { systemClock, type Clock } from '../core/clock.js';
+import { isRetryable } from '../core/errors.js';
+import { Emitter, type Disposable, type Listener } from '../core/events.js';
+import { checkClock, checkFunction, checkInteger, checkOptions } from '../core/options.js';
+import type { Random } from '../core/random.js';
+import { exponentialBackoff, type Backoff } from './backoff.js';
+import { AttemptContext, isThenable, rootContext } from './context.js';
+import type { ExecutionContext, Observable, Policy, Task } from './types.js';
+
+export interface RetryOptions {
+  /** Attempts in all, the first included. Default 3. */
+  maxAttempts?: number;
+  /** Delay between attempts. Default exponentialBackoff() (100 ms doubling, decorrelated jitter, ≤ 30 s). */
+  backoff?: Backoff;
+  /** Whether an error is worth another attempt. Default: `isRetryable(err)` (a SteadfastError decides; others yes). */
+  retryOn?: (err: unknown) => boolean;
+  /** Whether a returned value should be retried (e.g. an HTTP 503). Default: never. */
+  retryOnResult?: (value: unknown) => boolean;
+  clock?: Clock;
+  /** Uniform in [0, 1), for jitter. Default Math.random; pass seededRandom(seed) for repeatable runs. */
+  random?: Random;
+}
+
+export const RETRY_DEFAULTS = Object.freeze({
+  maxAttempts: 3,
+});
+
+export interface RetryEvent {
+  /** The attempt that failed, 1-based. */
+  attempt: number;
+  delayMs: number;
+  error?: unknown;
+  result?: unknown;
+}
+
+export interface GiveUpEvent {
+  attempts: number;
+  error?: unknown;
+  result?: unknown;
+}
+
+export interface RetryEvents {
+  retry: RetryEvent;
+  giveUp: GiveUpEvent;
+  success: { attempts: number };
+}
+
+export interface RetryStats {
+  calls: number;
+  successes: number;
+  failures: number;
+  retries: number;
+  givenUp: number;
+}
+
+const KNOWN = ['maxAttempts', 'backoff', 'retryOn', 'retryOnResult', 'clock', 'random'];
+
+export class RetryPolicy implements Policy, Observable<RetryEvents> {
+  readonly maxAttempts: number;
+  private readonly backoff: Backoff;
+  private readonly retryOn: (err: unknown) => boolean;
+  private readonly retryOnResult: ((value: unknown) => boolean) | undefined;
+  private readonly clock: Clock;
+  private readonly random: Random;
+  private readonly events = new Emitter<RetryEvents>();
+  private readonly counts: RetryStats = { calls: 0, successes: 0, failures: 0, retries: 0, givenUp: 0 };
+
+  constructor(options?: RetryOptions) {
+    const scope = 'retry';
+    const o = checkOptions<RetryOptions>(scope, options, KNOWN);
+    this.maxAttempts = checkInteger(scope, 'maxAttempts', o.maxAttempts ?? RETRY_DEFAULTS.maxAttempts, { min: 1, max: 1000 });
+    if (o.backoff !== undefined && (o.backoff === null || typeof o.backoff.delayMs !== 'function')) {
+      throw new TypeError(`${scope}: backoff must be a Backoff (constantBackoff(ms) or exponentialBackoff({...})), got ${typeof o.backoff}`);
+    }
+    this.backoff = o.backoff ?? exponentialBackoff();
+    this.retryOn = o.retryOn === undefined ? isRetryable : checkFunction<(err: unknown) => boolean>(scope, 'retryOn', o.retryOn);
+    this.retryOnResult = o.retryOnResult === undefined ? undefined : checkFunction<(value: unknown) => boolean>(scope, 'retryOnResult', o.retryOnResult);
+    if (o.clock !== undefined) checkClock(scope, o.clock);
+    this.clock = o.clock ?? systemClock;
+    this.random = o.random === undefined ? Math.random : checkFunction<Random>(scope, 'random', o.random);
+  }
+
+  on<K extends keyof RetryEvents>(name: K, listener: Listener<RetryEvents[K]>): Disposable {
+    return this.events.on(name, listener);
+  }
+
+  get stats(): Readonly<RetryStats> {
+    return { ...this.counts };
+  }
+
+  execute<T>(fn: Task<T>, signal?: AbortSignal): Promise<T> {
+    if (signal?.aborted) return Promise.reject(abortReason(signal));
+    return this.run(fn, rootContext(signal));
+  }
+
+  run<T>(fn: Task<T>, context: ExecutionContext): Promise<T> {
+    this.counts.calls++;
+    // Fast path: the first attempt is chained with one `then`, no async frame; the
+    // retry loop (slow path) starts only after a failure.
+    let first: T | PromiseLike<T>;
+    try {
+      first = fn(context.attempt === 1 ? context : new AttemptContext(context, 1));
+    } catch (error) {
+      return this.afterError(fn, context, 1, 0, error);
+    }
+    if (!isThenable(first)) return Promise.resolve(this.afterValue(fn, context, 1, 0, first));
+    return Promise.resolve(first).then(
+      (value) => this.afterValue(fn, context, 1, 0, value),
+      (error: unknown) => this.afterError(fn, context, 1, 0, error),
+    );
+  }
+
+  private afterValue<T>(fn: Task<T>, context: ExecutionContext, attempt: number, previousDelay: number, value: T): T | Promise<T> {
+    if (this.retryOnResult === undefined || !this.retryOnResult(value)) {
+      this.counts.successes++;
+      if (this.events.has('success')) this.events.emit('success', { attempts: attempt });
+      return attempt === 1 ? value : Promise.resolve(value);
+    }
+    return this.loop(fn, context, attempt, previousDelay, { result: value });
+  }
+
+  private afterError<T>(fn: Task<T>, context: ExecutionContext, attempt: number, previousDelay: number, error: unknown): Promise<T> {
+    return this.loop(fn, context, attempt, previousDelay, { error });
+  }
+
+  /** The slow path: `attempt` has just failed with `outcome`. */
+  private async loop<T>(fn: Task<T>, context: ExecutionContext, attempt: number, previousDelay: number, outcome: { error?: unknown; result?: T }): Promise<T> {
+    for (;;) {
+      const signal = context.signal;
+      const failedWithError = 'error' in outcome;
+      const exhausted = attempt >= this.maxAttempts;
+      if (signal.aborted || exhausted || (failedWithError && !this.retryOn(outcome.error))) {
+        this.counts.failures++;
+        if (!signal.aborted && attempt > 1) this.giveUp(attempt, { attempts: attempt, ...outcome });
+        if (failedWithError) throw outcome.error;
+        return outcome.result as T;
+      }
+      previousDelay = await this.pause(attempt, previousDelay, signal, outcome);
+      attempt++;
+      try {
+        const value = await fn(new AttemptContext(context, attempt));
+        if (this.retryOnResult === undefined || !this.retryOnResult(value)) {
+          this.counts.successes++;
+          if (this.events.has('success')) this.events.emit('success', { attempts: attempt });
+          return value;
+        }
+        outcome = { result: value };
+      } catch (error) {
+        outcome = { error };
+      }
+    }
+  }
+
+  private giveUp(attempt: number, event: GiveUpEvent): void {
+    this.counts.givenUp++;
+    event.attempts = attempt;
+    this.events.emit('giveUp', event);
+  }
+
+  private async pause(attempt: number, previousDelay: number, signal: AbortSignal, cause: { error?: unknown; result?: unknown }): Promise<number> {
+    const raw = this.backoff.delayMs(attempt, previousDelay, this.random);
+    const delayMs = Number.isFinite(raw) && raw > 0 ? raw : 0;
+    this.counts.retries++;
+    this.events.emit('retry', { attempt, delayMs, ...cause });
+    await sleep(this.clock, delayMs, signal);
+    return delayMs;
+  }
+}
+
+/** Retries a failed call with backoff. See RetryOptions for defaults. */
+export function retry(options?: RetryOptions): RetryPolicy {
+  return new RetryPolicy(options);
+}

@@ -1,0 +1,195 @@
+import { abortReason, neverAbortedSignal } from '../core/abort.js';
+import { systemClock, type Clock } from '../core/clock.js';
+import { TimeoutError } from '../core/errors.js';
+import { Emitter, type Disposable, type Listener } from '../core/events.js';
+import { checkClock, checkNumber, checkOneOf, checkOptions } from '../core/options.js';
+import { ChildContext, isThenable, rootContext } from './context.js';
+import { DeadlineWheel, type DeadlineSlot, type WheelMember } from './deadline-wheel.js';
+import type { ExecutionContext, Observable, Policy, Task } from './types.js';
+
+export type TimeoutStrategy = 'cooperative' | 'aggressive';
+
+export interface TimeoutOptions {
+  /**
+   * - 'cooperative' (default): the function's `signal` aborts with a TimeoutError at the
+   *   deadline; the caller waits for the function to stop (fetch, undici and most Node
+   *   APIs stop when their signal aborts).
+   * - 'aggressive': the caller is released with a TimeoutError at the deadline whether or
+   *   not the function stops; its late outcome is dropped.
+   */
+  strategy?: TimeoutStrategy;
+  clock?: Clock;
+}
+
+export const TIMEOUT_DEFAULTS = Object.freeze({ strategy: 'cooperative' as TimeoutStrategy });
+
+export interface TimeoutEvents {
+  /** Deadlines passed with `inFlight` calls still running. */
+  timeout: { timeoutMs: number; inFlight: number };
+}
+
+export interface TimeoutStats {
+  calls: number;
+  /** Calls still running when their deadline passed (whether or not they read their signal). */
+  timeouts: number;
+}
+
+class TimeoutContext extends ChildContext implements WheelMember {
+  settled = false;
+  reject: ((err: unknown) => void) | undefined = undefined;
+
+  constructor(
+    parent: ExecutionContext,
+    readonly slot: DeadlineSlot,
+    private readonly timeoutMs: number,
+  ) {
+    super(parent);
+  }
+
+  /** Cooperative: the deadline needs watching only once the function holds a signal. */
+  protected override onMaterialize(): void {
+    if (this.settled) return;
+    if (this.slot.expired) this.fire();
+    else this.slot.watch(this);
+  }
+
+  fire(): void {
+    if (this.settled) return;
+    const error = new TimeoutError(this.timeoutMs);
+    this.abort(error);
+    if (this.reject !== undefined) {
+      // Aggressive: release the caller now; the function's late outcome is dropped.
+      this.settled = true;
+      this.release();
+      this.reject(error);
+    }
+  }
+
+  /** Marks the call finished; true if it finished before its deadline was counted. */
+  finish(): void {
+    if (this.settled) return;
+    this.settled = true;
+    if (!this.slot.expired) this.slot.live--;
+    this.release();
+  }
+}
+
+/**
+ * Bounds how long a call may take. Deadlines come from a shared wheel (see
+ * deadline-wheel.ts): no AbortController unless the function reads `signal`, no timer
+ * or clock read per call, and a deadline fires between `timeoutMs` and
+ * `timeoutMs × 1.1` after the call started.
+ */
+export class TimeoutPolicy implements Policy, Observable<TimeoutEvents> {
+  readonly timeoutMs: number;
+  readonly strategy: TimeoutStrategy;
+  private readonly wheel: DeadlineWheel;
+  private readonly events = new Emitter<TimeoutEvents>();
+  private readonly counts: TimeoutStats = { calls: 0, timeouts: 0 };
+
+  constructor(timeoutMs: number, options?: TimeoutOptions) {
+    const scope = 'timeout';
+    this.timeoutMs = checkNumber(scope, 'timeoutMs', timeoutMs, { min: 0, minExclusive: true, max: 2 ** 31 - 1 });
+    const o = checkOptions<TimeoutOptions>(scope, options, ['strategy', 'clock']);
+    this.strategy = checkOneOf(scope, 'strategy', o.strategy ?? TIMEOUT_DEFAULTS.strategy, ['cooperative', 'aggressive']);
+    if (o.clock !== undefined) checkClock(scope, o.clock);
+    this.wheel = new DeadlineWheel(o.clock ?? systemClock, this.timeoutMs, (inFlight) => {
+      this.counts.timeouts += inFlight;
+      if (this.events.has('timeout')) this.events.emit('timeout', { timeoutMs: this.timeoutMs, inFlight });
+    });
+  }
+
+  on<K extends keyof TimeoutEvents>(name: K, listener: Listener<TimeoutEvents[K]>): Disposable {
+    return this.events.on(name, listener);
+  }
+
+  get stats(): Readonly<TimeoutStats> {
+    return { ...this.counts };
+  }
+
+  /** Calls in flight under this policy. */
+  get inFlight(): number {
+    return this.wheel.inFlight;
+  }
+
+  execute<T>(fn: Task<T>, signal?: AbortSignal): Promise<T> {
+    if (signal?.aborted) return Promise.reject(abortReason(signal));
+    return this.run(fn, rootContext(signal));
+  }
+
+  run<T>(fn: Task<T>, context: ExecutionContext): Promise<T> {
+    this.counts.calls++;
+    const ctx = new TimeoutContext(context, this.wheel.join(), this.timeoutMs);
+    return this.strategy === 'cooperative' ? this.runCooperative(fn, ctx) : this.runAggressive(fn, ctx, context);
+  }
+
+  private runCooperative<T>(fn: Task<T>, ctx: TimeoutContext): Promise<T> {
+    let value: T | PromiseLike<T>;
+    try {
+      value = fn(ctx);
+    } catch (err) {
+      ctx.finish();
+      return Promise.reject(err);
+    }
+    if (!isThenable(value)) {
+      ctx.finish();
+      return Promise.resolve(value);
+    }
+    return Promise.resolve(value).then(
+      (v) => {
+        ctx.finish();
+        return v;
+      },
+      (err: unknown) => {
+        ctx.finish();
+        throw err;
+      },
+    );
+  }
+
+  private runAggressive<T>(fn: Task<T>, ctx: TimeoutContext, context: ExecutionContext): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      ctx.reject = reject;
+      ctx.slot.watch(ctx);
+      if (context.signal !== neverAbortedSignal) {
+        // Release the caller as soon as its own signal aborts, too.
+        const signal = ctx.signal;
+        signal.addEventListener('abort', () => {
+          if (ctx.settled) return;
+          ctx.finish();
+          reject(signal.reason);
+        });
+      }
+      let value: T | PromiseLike<T>;
+      try {
+        value = fn(ctx);
+      } catch (err) {
+        ctx.finish();
+        reject(err);
+        return;
+      }
+      if (!isThenable(value)) {
+        ctx.finish();
+        resolve(value);
+        return;
+      }
+      value.then(
+        (v) => {
+          if (ctx.settled) return;
+          ctx.finish();
+          resolve(v);
+        },
+        (err) => {
+          if (ctx.settled) return;
+          ctx.finish();
+          reject(err);
+        },
+      );
+    });
+  }
+}
+
+/** Bounds how long a call may take. `timeout(1000)` is cooperative; see TimeoutOptions. */
+export function timeout(timeoutMs: number, options?: TimeoutOptions): TimeoutPolicy {
+  return new TimeoutPolicy(timeoutMs, options);
+}
