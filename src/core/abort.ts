@@ -15,6 +15,7 @@ export function abortReason(signal: AbortSignal): unknown {
  */
 export function sleep(clock: Clock, ms: number, signal?: AbortSignal): Promise<void> {
   if (signal?.aborted) return Promise.reject(abortReason(signal));
+  if (signal === neverAbortedSignal) signal = undefined; // shared: never listen on it
   return new Promise<void>((resolve, reject) => {
     const onAbort = (): void => {
       clock.clearTimeout(timer);

@@ -8,8 +8,18 @@ export interface Disposable {
 
 export type Listener<T> = (event: T) => void;
 
+/** Default for a listener that throws: rethrow outside the emitting call, as an uncaught exception. */
+export function rethrowAsync(err: unknown): void {
+  queueMicrotask(() => {
+    throw err;
+  });
+}
+
 export class Emitter<Events extends { [K in keyof Events]: unknown }> {
   private listeners: { [K in keyof Events]?: Listener<Events[K]>[] } = {};
+
+  /** @param onListenerError receives what a listener throws; default rethrowAsync */
+  constructor(private readonly onListenerError: (err: unknown) => void = rethrowAsync) {}
 
   /** Subscribes to `name`; the returned handle removes exactly this subscription. */
   on<K extends keyof Events>(name: K, listener: Listener<Events[K]>): Disposable {
@@ -58,9 +68,7 @@ export class Emitter<Events extends { [K in keyof Events]: unknown }> {
       try {
         listener(event);
       } catch (err) {
-        queueMicrotask(() => {
-          throw err;
-        });
+        this.onListenerError(err);
       }
     }
   }

@@ -5,7 +5,9 @@ import { checkInteger, checkNumber, checkOptions } from '../core/options.js';
  * ran while closed; a breaker returns true when the circuit should open.
  */
 export interface Breaker {
-  /** True when `success`/`failure` need the call's duration (the breaker times calls only then). */
+  /** True when `success`/`failure` need the current time (`now`); otherwise they get 0. */
+  readonly needsTime: boolean;
+  /** True when they need the call's duration (the circuit times calls only then). */
   readonly needsDuration: boolean;
   success(durationMs: number, now: number): boolean;
   failure(durationMs: number, now: number): boolean;
@@ -19,6 +21,7 @@ export interface Breaker {
 
 /** Opens after `threshold` failures in a row; any success resets the count. */
 export class ConsecutiveBreaker implements Breaker {
+  readonly needsTime = false;
   readonly needsDuration = false;
   private failures = 0;
 
@@ -80,6 +83,7 @@ export const SAMPLING_BREAKER_DEFAULTS = Object.freeze({
  * fixed ring of buckets rotated on each call — no timer.
  */
 export class SamplingBreaker implements Breaker {
+  readonly needsTime = true;
   readonly needsDuration: boolean;
   readonly failureRatio: number;
   readonly minThroughput: number;

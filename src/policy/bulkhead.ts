@@ -1,4 +1,4 @@
-import { abortReason } from '../core/abort.js';
+import { abortReason, neverAbortedSignal } from '../core/abort.js';
 import { BulkheadFullError } from '../core/errors.js';
 import { Emitter, type Disposable, type Listener } from '../core/events.js';
 import { checkInteger, checkOptions } from '../core/options.js';
@@ -103,7 +103,7 @@ export class BulkheadPolicy implements Policy, Observable<BulkheadEvents> {
           reject(reason);
         },
       };
-      signal.addEventListener('abort', onAbort, { once: true });
+      if (signal !== neverAbortedSignal) signal.addEventListener('abort', onAbort, { once: true });
       this.queue.push(waiter);
     });
   }

@@ -232,9 +232,8 @@ export class CircuitBreakerPolicy implements Policy, Observable<CircuitBreakerEv
 
   private onSuccess(trial: number, start: number): void {
     this.counts.successes++;
-    const timed = this.breaker.needsDuration;
-    const now = timed ? this.clock.now() : 0;
-    const durationMs = timed ? now - start : 0;
+    const now = this.breaker.needsTime || this.breaker.needsDuration ? this.clock.now() : 0;
+    const durationMs = this.breaker.needsDuration ? now - start : 0;
     if (this.events.has('success')) this.events.emit('success', { durationMs });
     if (trial !== 0) {
       if (trial !== this.generation) return; // the circuit moved on while this trial ran
@@ -252,9 +251,8 @@ export class CircuitBreakerPolicy implements Policy, Observable<CircuitBreakerEv
       return;
     }
     this.counts.failures++;
-    const timed = this.breaker.needsDuration;
-    const now = timed ? this.clock.now() : 0;
-    const durationMs = timed ? now - start : 0;
+    const now = this.breaker.needsTime || this.breaker.needsDuration ? this.clock.now() : 0;
+    const durationMs = this.breaker.needsDuration ? now - start : 0;
     if (this.events.has('failure')) this.events.emit('failure', { error, durationMs });
     if (trial !== 0) {
       if (trial === this.generation) this.open();

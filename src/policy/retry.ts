@@ -163,7 +163,8 @@ export class RetryPolicy implements Policy, Observable<RetryEvents> {
     const delayMs = Number.isFinite(raw) && raw > 0 ? raw : 0;
     this.counts.retries++;
     this.events.emit('retry', { attempt, delayMs, ...cause });
-    await sleep(this.clock, delayMs, signal);
+    if (delayMs > 0) await sleep(this.clock, delayMs, signal);
+    else if (signal.aborted) throw abortReason(signal);
     return delayMs;
   }
 }
