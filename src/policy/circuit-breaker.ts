@@ -4,7 +4,8 @@ import { CircuitIsolatedError, CircuitOpenError } from '../core/errors.js';
 import { Emitter, type Disposable, type Listener } from '../core/events.js';
 import { checkClock, checkFunction, checkInteger, checkNumber, checkOneOf, checkOptions, checkString } from '../core/options.js';
 import { consecutiveBreaker, type Breaker } from './breakers.js';
-import { isThenable, rootContext } from './context.js';
+import { rootContext } from './context.js';
+import { PASS, single, type Pipeline, type Stage } from './pipeline.js';
 import type { ExecutionContext, Observable, Policy, Task } from './types.js';
 
 export type CircuitState = 'closed' | 'open' | 'halfOpen' | 'isolated';
@@ -68,7 +69,12 @@ const KNOWN = ['breaker', 'halfOpenAfterMs', 'halfOpenTrials', 'closeAfterSucces
  * on the first call (or state read) after `halfOpenAfterMs`. State changes go through
  * one `setState`, which emits `stateChange`.
  */
-export class CircuitBreakerPolicy implements Policy, Observable<CircuitBreakerEvents> {
+type CallState = number | { trial: number; start: number };
+
+export class CircuitBreakerPolicy implements Policy, Stage<CallState>, Observable<CircuitBreakerEvents> {
+  /** @internal */
+  readonly stage: Stage<CallState> = this;
+  private readonly pipeline: Pipeline = single(this);
   readonly name: string;
   readonly halfOpenAfterMs: number;
   readonly halfOpenTrials: number;
@@ -120,42 +126,35 @@ export class CircuitBreakerPolicy implements Policy, Observable<CircuitBreakerEv
 
   execute<T>(fn: Task<T>, signal?: AbortSignal): Promise<T> {
     if (signal?.aborted) return Promise.reject(abortReason(signal));
-    return this.run(fn, rootContext(signal));
+    return this.pipeline.run(fn, rootContext(signal));
   }
 
   run<T>(fn: Task<T>, context: ExecutionContext): Promise<T> {
+    return this.pipeline.run(fn, context);
+  }
+
+  /**
+   * @internal stage protocol. The state is the trial generation (0 for an ordinary
+   * call), or `{ trial, start }` when the breaker needs call durations.
+   */
+  enter(): CallState {
     this.counts.calls++;
-    // 0: an ordinary call; otherwise the half-open generation this trial belongs to.
-    let trial = 0;
-    if (this.current !== 'closed') {
-      try {
-        trial = this.admit();
-      } catch (rejection) {
-        return Promise.reject(rejection);
-      }
-    }
-    const start = this.breaker.needsDuration ? this.clock.now() : 0;
-    let value: T | PromiseLike<T>;
-    try {
-      value = fn(context);
-    } catch (error) {
-      this.onFailure(trial, start, error, context);
-      return Promise.reject(error);
-    }
-    if (!isThenable(value)) {
-      this.onSuccess(trial, start);
-      return Promise.resolve(value);
-    }
-    return Promise.resolve(value).then(
-      (v) => {
-        this.onSuccess(trial, start);
-        return v;
-      },
-      (error: unknown) => {
-        this.onFailure(trial, start, error, context);
-        throw error;
-      },
-    );
+    const trial = this.current === 'closed' ? 0 : this.admit();
+    return this.breaker.needsDuration ? { trial, start: this.clock.now() } : trial;
+  }
+
+  /** @internal */
+  inner(_state: CallState, context: ExecutionContext): ExecutionContext {
+    return context;
+  }
+
+  /** @internal */
+  settle(state: CallState, ok: boolean, outcome: unknown, context: ExecutionContext): typeof PASS {
+    const trial = typeof state === 'number' ? state : state.trial;
+    const start = typeof state === 'number' ? 0 : state.start;
+    if (ok) this.onSuccess(trial, start);
+    else this.onFailure(trial, start, outcome, context);
+    return PASS;
   }
 
   /**

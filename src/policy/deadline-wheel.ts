@@ -18,6 +18,8 @@ export interface WheelMember {
   /** Called once when the member's slot expires, if it has not settled. */
   fire(): void;
   settled: boolean;
+  /** Position in its slot's watcher list, -1 when not watched (kept by the slot). */
+  watchIndex: number;
 }
 
 export class DeadlineSlot {
@@ -31,7 +33,22 @@ export class DeadlineSlot {
   ) {}
 
   watch(member: WheelMember): void {
-    (this.watchers ??= []).push(member);
+    const list = (this.watchers ??= []);
+    member.watchIndex = list.length;
+    list.push(member);
+  }
+
+  /** O(1): the last watcher takes the leaving one's place, so a slot holds only calls in flight. */
+  unwatch(member: WheelMember): void {
+    const list = this.watchers;
+    const i = member.watchIndex;
+    if (list === undefined || i < 0 || list[i] !== member) return;
+    const last = list.pop()!;
+    if (last !== member) {
+      list[i] = last;
+      last.watchIndex = i;
+    }
+    member.watchIndex = -1;
   }
 }
 
@@ -92,6 +109,7 @@ export class DeadlineWheel {
       if (slot.live === 0) continue;
       this.onExpire(slot.live);
       const watchers = slot.watchers;
+      slot.watchers = undefined;
       if (watchers !== undefined) for (const m of watchers) if (!m.settled) m.fire();
     }
   };

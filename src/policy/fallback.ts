@@ -2,6 +2,7 @@ import { abortReason } from '../core/abort.js';
 import { Emitter, type Disposable, type Listener } from '../core/events.js';
 import { checkFunction, checkOptions } from '../core/options.js';
 import { rootContext } from './context.js';
+import { PASS, single, type Pipeline, type Stage } from './pipeline.js';
 import type { ExecutionContext, Observable, Policy, Task } from './types.js';
 
 export interface FallbackOptions {
@@ -17,7 +18,10 @@ export interface FallbackEvents {
  * Answers a failed call with a value, or with `fn(error)` — cached data, a default,
  * a degraded answer. The caller's own abort is never papered over.
  */
-export class FallbackPolicy<F> implements Observable<FallbackEvents> {
+export class FallbackPolicy<F> implements Stage<null>, Observable<FallbackEvents> {
+  /** @internal */
+  readonly stage: Stage<null> = this;
+  private readonly pipeline: Pipeline = single(this);
   private readonly on_: ((err: unknown) => boolean) | undefined;
   private readonly events = new Emitter<FallbackEvents>();
   private counts = { calls: 0, fallbacks: 0 };
@@ -40,20 +44,34 @@ export class FallbackPolicy<F> implements Observable<FallbackEvents> {
 
   execute<T>(fn: Task<T>, signal?: AbortSignal): Promise<T | F> {
     if (signal?.aborted) return Promise.reject(abortReason(signal));
-    return this.run(fn, rootContext(signal));
+    return this.pipeline.run(fn, rootContext(signal));
   }
 
-  async run<T>(fn: Task<T>, context: ExecutionContext): Promise<T | F> {
+  run<T>(fn: Task<T>, context: ExecutionContext): Promise<T | F> {
+    return this.pipeline.run(fn, context);
+  }
+
+  /** @internal stage protocol */
+  enter(): null {
     this.counts.calls++;
-    try {
-      return await fn(context);
-    } catch (error) {
-      if (context.signal.aborted && context.signal.reason === error) throw error;
-      if (this.on_ !== undefined && !this.on_(error)) throw error;
-      this.counts.fallbacks++;
-      this.events.emit('fallback', { error });
-      return typeof this.valueOrFn === 'function' ? await (this.valueOrFn as (e: unknown) => F | PromiseLike<F>)(error) : this.valueOrFn;
-    }
+    return null;
+  }
+
+  /** @internal */
+  inner(_state: null, context: ExecutionContext): ExecutionContext {
+    return context;
+  }
+
+  /** @internal */
+  settle(_state: null, ok: boolean, error: unknown, context: ExecutionContext): typeof PASS | Promise<unknown> {
+    if (ok) return PASS;
+    if (context.signal.aborted && context.signal.reason === error) return PASS;
+    if (this.on_ !== undefined && !this.on_(error)) return PASS;
+    this.counts.fallbacks++;
+    this.events.emit('fallback', { error });
+    if (typeof this.valueOrFn !== 'function') return Promise.resolve(this.valueOrFn);
+    const fn = this.valueOrFn as (e: unknown) => F | PromiseLike<F>;
+    return new Promise<F>((resolve) => resolve(fn(error)));
   }
 }
 

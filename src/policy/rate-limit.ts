@@ -4,6 +4,7 @@ import { RateLimitedError } from '../core/errors.js';
 import { Emitter, type Disposable, type Listener } from '../core/events.js';
 import { checkClock, checkNumber, checkOptions } from '../core/options.js';
 import { rootContext } from './context.js';
+import { PASS, single, type Pipeline, type Stage } from './pipeline.js';
 import type { ExecutionContext, Observable, Policy, Task } from './types.js';
 
 export interface RateLimitOptions {
@@ -23,7 +24,10 @@ export interface RateLimitEvents {
  * cheaply and with a `retryAfterMs`, rather than let a flood take the service down.
  * No timer: the bucket refills from the clock on each call.
  */
-export class RateLimitPolicy implements Policy, Observable<RateLimitEvents> {
+export class RateLimitPolicy implements Policy, Stage<null>, Observable<RateLimitEvents> {
+  /** @internal */
+  readonly stage: Stage<null> = this;
+  private readonly pipeline: Pipeline = single(this);
   readonly ratePerSec: number;
   readonly burst: number;
   private readonly clock: Clock;
@@ -63,10 +67,15 @@ export class RateLimitPolicy implements Policy, Observable<RateLimitEvents> {
 
   execute<T>(fn: Task<T>, signal?: AbortSignal): Promise<T> {
     if (signal?.aborted) return Promise.reject(abortReason(signal));
-    return this.run(fn, rootContext(signal));
+    return this.pipeline.run(fn, rootContext(signal));
   }
 
-  async run<T>(fn: Task<T>, context: ExecutionContext): Promise<T> {
+  run<T>(fn: Task<T>, context: ExecutionContext): Promise<T> {
+    return this.pipeline.run(fn, context);
+  }
+
+  /** @internal stage protocol: takes a token or refuses the call. */
+  enter(): null {
     this.counts.calls++;
     if (!this.tryAcquire()) {
       this.counts.rejections++;
@@ -74,7 +83,17 @@ export class RateLimitPolicy implements Policy, Observable<RateLimitEvents> {
       this.events.emit('rejected', { retryAfterMs });
       throw new RateLimitedError(retryAfterMs, this.ratePerSec);
     }
-    return await fn(context);
+    return null;
+  }
+
+  /** @internal */
+  inner(_state: null, context: ExecutionContext): ExecutionContext {
+    return context;
+  }
+
+  /** @internal */
+  settle(): typeof PASS {
+    return PASS;
   }
 
   private refill(): void {

@@ -5,7 +5,8 @@ import { Emitter, type Disposable, type Listener } from '../core/events.js';
 import { checkClock, checkFunction, checkInteger, checkOptions } from '../core/options.js';
 import type { Random } from '../core/random.js';
 import { exponentialBackoff, type Backoff } from './backoff.js';
-import { AttemptContext, isThenable, rootContext } from './context.js';
+import { AttemptContext, rootContext } from './context.js';
+import { PASS, single, type Pipeline, type Stage } from './pipeline.js';
 import type { ExecutionContext, Observable, Policy, Task } from './types.js';
 
 export interface RetryOptions {
@@ -56,7 +57,10 @@ export interface RetryStats {
 
 const KNOWN = ['maxAttempts', 'backoff', 'retryOn', 'retryOnResult', 'clock', 'random'];
 
-export class RetryPolicy implements Policy, Observable<RetryEvents> {
+export class RetryPolicy implements Policy, Stage<null>, Observable<RetryEvents> {
+  /** @internal */
+  readonly stage: Stage<null> = this;
+  private readonly pipeline: Pipeline = single(this);
   readonly maxAttempts: number;
   private readonly backoff: Backoff;
   private readonly retryOn: (err: unknown) => boolean;
@@ -91,41 +95,45 @@ export class RetryPolicy implements Policy, Observable<RetryEvents> {
 
   execute<T>(fn: Task<T>, signal?: AbortSignal): Promise<T> {
     if (signal?.aborted) return Promise.reject(abortReason(signal));
-    return this.run(fn, rootContext(signal));
+    return this.pipeline.run(fn, rootContext(signal));
   }
 
   run<T>(fn: Task<T>, context: ExecutionContext): Promise<T> {
+    return this.pipeline.run(fn, context);
+  }
+
+  /** @internal stage protocol (see pipeline.ts) */
+  enter(): null {
     this.counts.calls++;
-    // Fast path: the first attempt is chained with one `then`, no async frame; the
-    // retry loop (slow path) starts only after a failure.
-    let first: T | PromiseLike<T>;
-    try {
-      first = fn(context.attempt === 1 ? context : new AttemptContext(context, 1));
-    } catch (error) {
-      return this.afterError(fn, context, 1, 0, error);
-    }
-    if (!isThenable(first)) return Promise.resolve(this.afterValue(fn, context, 1, 0, first));
-    return Promise.resolve(first).then(
-      (value) => this.afterValue(fn, context, 1, 0, value),
-      (error: unknown) => this.afterError(fn, context, 1, 0, error),
-    );
+    return null;
   }
 
-  private afterValue<T>(fn: Task<T>, context: ExecutionContext, attempt: number, previousDelay: number, value: T): T | Promise<T> {
-    if (this.retryOnResult === undefined || !this.retryOnResult(value)) {
+  /** @internal */
+  inner(_state: null, context: ExecutionContext): ExecutionContext {
+    // The first attempt reuses the caller's context when it already says attempt 1: no allocation.
+    return context.attempt === 1 ? context : new AttemptContext(context, 1);
+  }
+
+  /** @internal The fast path ends here on success; a failure starts the retry loop (slow path). */
+  settle(_state: null, ok: boolean, outcome: unknown, context: ExecutionContext, pipeline: Pipeline, next: number, fn: Task<unknown>): typeof PASS | Promise<unknown> {
+    if (ok && (this.retryOnResult === undefined || !this.retryOnResult(outcome))) {
       this.counts.successes++;
-      if (this.events.has('success')) this.events.emit('success', { attempts: attempt });
-      return attempt === 1 ? value : Promise.resolve(value);
+      if (this.events.has('success')) this.events.emit('success', { attempts: 1 });
+      return PASS;
     }
-    return this.loop(fn, context, attempt, previousDelay, { result: value });
+    return this.loop(context, 1, 0, ok ? { result: outcome } : { error: outcome }, pipeline, next, fn);
   }
 
-  private afterError<T>(fn: Task<T>, context: ExecutionContext, attempt: number, previousDelay: number, error: unknown): Promise<T> {
-    return this.loop(fn, context, attempt, previousDelay, { error });
-  }
-
-  /** The slow path: `attempt` has just failed with `outcome`. */
-  private async loop<T>(fn: Task<T>, context: ExecutionContext, attempt: number, previousDelay: number, outcome: { error?: unknown; result?: T }): Promise<T> {
+  /** `attempt` has just failed with `outcome`. */
+  private async loop(
+    context: ExecutionContext,
+    attempt: number,
+    previousDelay: number,
+    outcome: { error?: unknown; result?: unknown },
+    pipeline: Pipeline,
+    next: number,
+    fn: Task<unknown>,
+  ): Promise<unknown> {
     for (;;) {
       const signal = context.signal;
       const failedWithError = 'error' in outcome;
@@ -134,12 +142,12 @@ export class RetryPolicy implements Policy, Observable<RetryEvents> {
         this.counts.failures++;
         if (!signal.aborted && attempt > 1) this.giveUp(attempt, { attempts: attempt, ...outcome });
         if (failedWithError) throw outcome.error;
-        return outcome.result as T;
+        return outcome.result;
       }
       previousDelay = await this.pause(attempt, previousDelay, signal, outcome);
       attempt++;
       try {
-        const value = await fn(new AttemptContext(context, attempt));
+        const value = await pipeline.runFrom(next, fn, new AttemptContext(context, attempt));
         if (this.retryOnResult === undefined || !this.retryOnResult(value)) {
           this.counts.successes++;
           if (this.events.has('success')) this.events.emit('success', { attempts: attempt });

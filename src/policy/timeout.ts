@@ -4,6 +4,7 @@ import { TimeoutError } from '../core/errors.js';
 import { Emitter, type Disposable, type Listener } from '../core/events.js';
 import { checkClock, checkNumber, checkOneOf, checkOptions } from '../core/options.js';
 import { ChildContext, isThenable, rootContext } from './context.js';
+import { PASS, single, type Pipeline, type Stage } from './pipeline.js';
 import { DeadlineWheel, type DeadlineSlot, type WheelMember } from './deadline-wheel.js';
 import type { ExecutionContext, Observable, Policy, Task } from './types.js';
 
@@ -36,6 +37,7 @@ export interface TimeoutStats {
 
 class TimeoutContext extends ChildContext implements WheelMember {
   settled = false;
+  watchIndex = -1;
   reject: ((err: unknown) => void) | undefined = undefined;
 
   constructor(
@@ -69,7 +71,10 @@ class TimeoutContext extends ChildContext implements WheelMember {
   finish(): void {
     if (this.settled) return;
     this.settled = true;
-    if (!this.slot.expired) this.slot.live--;
+    if (!this.slot.expired) {
+      this.slot.live--;
+      if (this.watchIndex >= 0) this.slot.unwatch(this);
+    }
     this.release();
   }
 }
@@ -80,7 +85,10 @@ class TimeoutContext extends ChildContext implements WheelMember {
  * or clock read per call, and a deadline fires between `timeoutMs` and
  * `timeoutMs × 1.1` after the call started.
  */
-export class TimeoutPolicy implements Policy, Observable<TimeoutEvents> {
+export class TimeoutPolicy implements Policy, Stage<TimeoutContext>, Observable<TimeoutEvents> {
+  /** @internal set when cooperative: aggressive timeouts race the call and cannot be fused */
+  readonly stage: Stage<TimeoutContext> | undefined;
+  private readonly pipeline: Pipeline;
   readonly timeoutMs: number;
   readonly strategy: TimeoutStrategy;
   private readonly wheel: DeadlineWheel;
@@ -93,6 +101,8 @@ export class TimeoutPolicy implements Policy, Observable<TimeoutEvents> {
     const o = checkOptions<TimeoutOptions>(scope, options, ['strategy', 'clock']);
     this.strategy = checkOneOf(scope, 'strategy', o.strategy ?? TIMEOUT_DEFAULTS.strategy, ['cooperative', 'aggressive']);
     if (o.clock !== undefined) checkClock(scope, o.clock);
+    this.stage = this.strategy === 'cooperative' ? this : undefined;
+    this.pipeline = single(this);
     this.wheel = new DeadlineWheel(o.clock ?? systemClock, this.timeoutMs, (inFlight) => {
       this.counts.timeouts += inFlight;
       if (this.events.has('timeout')) this.events.emit('timeout', { timeoutMs: this.timeoutMs, inFlight });
@@ -118,33 +128,27 @@ export class TimeoutPolicy implements Policy, Observable<TimeoutEvents> {
   }
 
   run<T>(fn: Task<T>, context: ExecutionContext): Promise<T> {
+    if (this.strategy === 'cooperative') return this.pipeline.run(fn, context);
     this.counts.calls++;
     const ctx = new TimeoutContext(context, this.wheel.join(), this.timeoutMs);
-    return this.strategy === 'cooperative' ? this.runCooperative(fn, ctx) : this.runAggressive(fn, ctx, context);
+    return this.runAggressive(fn, ctx, context);
   }
 
-  private runCooperative<T>(fn: Task<T>, ctx: TimeoutContext): Promise<T> {
-    let value: T | PromiseLike<T>;
-    try {
-      value = fn(ctx);
-    } catch (err) {
-      ctx.finish();
-      return Promise.reject(err);
-    }
-    if (!isThenable(value)) {
-      ctx.finish();
-      return Promise.resolve(value);
-    }
-    return Promise.resolve(value).then(
-      (v) => {
-        ctx.finish();
-        return v;
-      },
-      (err: unknown) => {
-        ctx.finish();
-        throw err;
-      },
-    );
+  /** @internal stage protocol (cooperative only): the state is the call's context. */
+  enter(context: ExecutionContext): TimeoutContext {
+    this.counts.calls++;
+    return new TimeoutContext(context, this.wheel.join(), this.timeoutMs);
+  }
+
+  /** @internal */
+  inner(state: TimeoutContext): ExecutionContext {
+    return state;
+  }
+
+  /** @internal */
+  settle(state: TimeoutContext): typeof PASS {
+    state.finish();
+    return PASS;
   }
 
   private runAggressive<T>(fn: Task<T>, ctx: TimeoutContext, context: ExecutionContext): Promise<T> {

@@ -1,19 +1,26 @@
 import { abortReason } from '../core/abort.js';
 import { rootContext } from './context.js';
+import { Pipeline, type Layer, type Stage } from './pipeline.js';
 import type { ExecutionContext, Policy, Task } from './types.js';
 
 /** Anything `wrap` can compose: every steadfast policy, and your own with a `run`. */
 export interface Composable {
   run<T>(fn: Task<T>, context: ExecutionContext): Promise<unknown>;
+  /** @internal set by policies that can be fused into one `then` (see pipeline.ts) */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  readonly stage?: Stage<any> | undefined;
 }
 
 /**
  * Composes policies, outermost first: `wrap(retry(), circuitBreaker(), timeout(1000))`
  * retries around a breaker around a timeout, so each attempt gets its own deadline
  * and a breaker that opens stops the retries (CircuitOpenError is not retryable).
+ * Adjacent stage-capable policies (retry, circuitBreaker, cooperative timeout, fallback,
+ * rateLimit) run fused, waiting on the function with a single `then`.
  */
 export class WrappedPolicy implements Policy {
   readonly policies: readonly Composable[];
+  private readonly pipeline: Pipeline;
 
   constructor(policies: readonly Composable[]) {
     policies.forEach((p, i) => {
@@ -22,22 +29,18 @@ export class WrappedPolicy implements Policy {
       }
     });
     this.policies = [...policies];
+    this.pipeline = new Pipeline(
+      this.policies.map((p): Layer => (p.stage !== undefined ? { stage: p.stage as Stage<unknown> } : { runner: p })),
+    );
   }
 
   execute<T>(fn: Task<T>, signal?: AbortSignal): Promise<T> {
     if (signal?.aborted) return Promise.reject(abortReason(signal));
-    return this.run(fn, rootContext(signal));
+    return this.pipeline.run(fn, rootContext(signal));
   }
 
   run<T>(fn: Task<T>, context: ExecutionContext): Promise<T> {
-    return this.step(0, fn, context);
-  }
-
-  private step<T>(i: number, fn: Task<T>, context: ExecutionContext): Promise<T> {
-    const n = this.policies.length;
-    if (n === 0) return new Promise<T>((resolve) => resolve(fn(context)));
-    if (i === n - 1) return this.policies[i]!.run(fn, context) as Promise<T>;
-    return this.policies[i]!.run((c) => this.step(i + 1, fn, c), context) as Promise<T>;
+    return this.pipeline.run(fn, context);
   }
 }
 
