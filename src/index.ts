@@ -1,2 +1,3 @@
 export * from './core/index.js';
 export * from './policy/index.js';
+export * from './recovery/index.js';

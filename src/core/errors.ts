@@ -111,7 +111,7 @@ export class AbortedError extends SteadfastError {
 /** Every hedged attempt failed; `errors` holds each attempt's error in start order. */
 export class HedgeFailedError extends SteadfastError {
   constructor(readonly errors: unknown[]) {
-    super(ErrorCode.HEDGE_FAILED, `all ${errors.length} hedged attempts failed; first: ${describe(errors[0])}`, {
+    super(ErrorCode.HEDGE_FAILED, `all ${errors.length} hedged attempts failed; first: ${describeError(errors[0])}`, {
       retryable: errors.some((e) => isRetryable(e)),
       cause: errors[0],
     });
@@ -127,7 +127,7 @@ export function isRetryable(err: unknown): boolean {
   return true;
 }
 
-export function describe(err: unknown): string {
+export function describeError(err: unknown): string {
   if (err instanceof Error) return `${err.name}: ${err.message}`;
   return String(err);
 }

@@ -4,3 +4,5 @@ export * from './store.js';
 export * from './stores/memory.js';
 export * from './stores/file.js';
 export * from './stores/redis.js';
+export * from './checkpointer.js';
+export * from './recovery-block.js';

@@ -71,40 +71,47 @@ type ScriptedRedis = Redis & {
 
 /** Parses a redis:// or redis+sentinel:// URL into ioredis options. */
 export function redisOptionsFromUrl(url: string): RedisOptions & { sentinel: boolean } {
+  const bad = (why: string): TypeError => new TypeError(`RedisCheckpointStore: ${why}, got ${JSON.stringify(url)}`);
+  if (typeof url !== 'string') throw bad('url must be a string');
+  if (url.startsWith('redis+sentinel://')) {
+    // redis+sentinel://[user:password@]h1:p1,h2:p2/masterName[/db] — parsed by hand: URL
+    // cannot hold a list of hosts.
+    const m = /^redis\+sentinel:\/\/(?:([^:@/]*)(?::([^@/]*))?@)?([^/]+)\/([^/?#]+)(?:\/(\d+))?\/?$/.exec(url);
+    if (!m) throw bad('a sentinel url needs host:port pairs and a master name, as redis+sentinel://h1:26379,h2:26379/mymaster');
+    const sentinels = m[3]!.split(',').map((hp) => {
+      const [host, port] = hp.split(':');
+      return { host: host!, port: port ? Number(port) : 26379 };
+    });
+    if (sentinels.some((s) => !s.host || !Number.isInteger(s.port) || s.port < 1 || s.port > 65535)) {
+      throw bad('a sentinel url needs host:port pairs and a master name, as redis+sentinel://h1:26379,h2:26379/mymaster');
+    }
+    const password = m[2] ? decodeURIComponent(m[2]) : undefined;
+    return {
+      sentinel: true,
+      sentinels,
+      name: decodeURIComponent(m[4]!),
+      failoverDetector: true,
+      ...(password ? { password, sentinelPassword: password } : {}),
+      ...(m[5] !== undefined ? { db: Number(m[5]) } : {}),
+    };
+  }
   let u: URL;
   try {
     u = new URL(url);
   } catch {
-    throw new TypeError(`RedisCheckpointStore: url must be redis://host:port, rediss://… or redis+sentinel://host:port,…/masterName, got ${JSON.stringify(url)}`);
+    throw bad('url must be redis://host:port, rediss://… or redis+sentinel://host:port,…/masterName');
   }
+  if (u.protocol !== 'redis:' && u.protocol !== 'rediss:') throw bad('url must start with redis://, rediss:// or redis+sentinel://');
   const password = u.password ? decodeURIComponent(u.password) : undefined;
   const username = u.username ? decodeURIComponent(u.username) : undefined;
-  const parts = u.pathname.split('/').filter(Boolean);
-  if (u.protocol === 'redis+sentinel:') {
-    // new URL() keeps only the first host of "a:1,b:2"; read the list from the raw text.
-    const hostList = /^redis\+sentinel:\/\/(?:[^@/]*@)?([^/]+)/.exec(url)?.[1] ?? '';
-    const sentinels = hostList.split(',').map((hp) => {
-      const [host, port] = hp.split(':');
-      return { host: host!, port: port ? Number(port) : 26379 };
-    });
-    const name = parts[0];
-    if (!name || sentinels.some((s) => !s.host || !Number.isInteger(s.port))) {
-      throw new TypeError(`RedisCheckpointStore: a sentinel url needs host:port pairs and a master name, as redis+sentinel://h1:26379,h2:26379/mymaster, got ${JSON.stringify(url)}`);
-    }
-    const db = parts[1] !== undefined ? Number(parts[1]) : undefined;
-    return { sentinel: true, sentinels, name, failoverDetector: true, ...(password ? { password, sentinelPassword: password } : {}), ...(db !== undefined ? { db } : {}) };
-  }
-  if (u.protocol !== 'redis:' && u.protocol !== 'rediss:') {
-    throw new TypeError(`RedisCheckpointStore: url must start with redis://, rediss:// or redis+sentinel://, got ${JSON.stringify(url)}`);
-  }
-  const db = parts[0] !== undefined ? Number(parts[0]) : undefined;
+  const db = u.pathname.split('/').filter(Boolean)[0];
   return {
     sentinel: false,
     host: u.hostname || '127.0.0.1',
     port: u.port ? Number(u.port) : 6379,
     ...(password ? { password } : {}),
     ...(username ? { username } : {}),
-    ...(db !== undefined ? { db } : {}),
+    ...(db !== undefined ? { db: Number(db) } : {}),
     ...(u.protocol === 'rediss:' ? { tls: {} } : {}),
   };
 }
