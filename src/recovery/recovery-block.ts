@@ -7,7 +7,7 @@ export interface RecoveryState<P = unknown> {
   /** Establishes the recovery point. */
   capture(): P | Promise<P>;
   /** Rolls the state back to a recovery point. */
-  restore(point: P): void | Promise<void>;
+  restore(point: P): unknown;
 }
 
 /** A Checkpointer works as the state of a recovery block: checkpointNow() is the recovery point. */
@@ -16,11 +16,14 @@ interface CheckpointerLike {
   restoreFrom(id: number): Promise<unknown>;
 }
 
+/** Blocks inference: the arguments are learnt from `by`, not from `ensure`. */
+type FromBy<A> = A extends unknown ? A : never;
+
 export interface RecoveryBlockOptions<A extends unknown[], R> {
   /** The acceptance test: true when the result is acceptable. May be async; a throw counts as false. */
-  ensure: (result: R, ...args: A) => boolean | Promise<boolean>;
-  /** The primary, then the alternates, tried in order. Sync or async. */
-  by: [(...args: A) => R | Promise<R>, ...((...args: A) => R | Promise<R>)[]];
+  ensure: (result: R, ...args: FromBy<A>) => boolean | Promise<boolean>;
+  /** The primary, then the alternates, tried in order: same arguments, same kind of result; sync or async. */
+  by: readonly [(...args: A) => R | Promise<R>, ...((...args: A) => R | Promise<R>)[]];
   /** Rolled back to the recovery point before each alternate (and after all fail). */
   state?: RecoveryState<unknown> | CheckpointerLike;
   /** Each alternate must deliver an acceptable result within this many ms. Default: no deadline. */
@@ -84,7 +87,7 @@ export function recoveryBlock<A extends unknown[], R>(options: RecoveryBlockOpti
   const scope = 'recoveryBlock';
   if (options === undefined) throw new TypeError(`${scope}: options { ensure, by } are required`);
   const o = checkOptions<RecoveryBlockOptions<A, R>>(scope, options, ['ensure', 'by', 'state', 'deadlineMs', 'name', 'clock']);
-  const ensure = checkFunction<RecoveryBlockOptions<A, R>['ensure']>(scope, 'ensure', o.ensure);
+  const ensure = checkFunction<(result: R, ...args: A) => boolean | Promise<boolean>>(scope, 'ensure', o.ensure);
   if (!Array.isArray(o.by) || o.by.length === 0) throw new TypeError(`${scope}: by must be a non-empty array [primary, ...alternates]`);
   o.by.forEach((f, i) => checkFunction(scope, `by[${i}]`, f));
   const alternates = [...o.by];

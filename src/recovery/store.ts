@@ -213,6 +213,11 @@ export abstract class FramedCheckpointStore implements CheckpointStore {
     if (this.closed) throw new CheckpointStoreClosedError(this.scope);
   }
 
+  /** Verifies and decodes one frame (for backends with their own fast paths). */
+  protected decodeCheckpoint<T>(stream: string, id: number, frame: Buffer): Checkpoint<T> | { corrupt: string } {
+    return this.decode<T>(stream, id, frame);
+  }
+
   private decode<T>(stream: string, id: number, frame: Buffer): Checkpoint<T> | { corrupt: string } {
     const fields = decodeFrame(frame);
     if ('corrupt' in fields) return fields;

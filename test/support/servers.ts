@@ -66,6 +66,8 @@ export interface RunningServer {
   log(): string;
   /** Sends SIGKILL (a crash) without cleaning up. */
   kill(signal?: NodeJS.Signals): void;
+  /** Kills the server with `signal`, waits for it to exit, and starts it again on the same port and folder. */
+  restart(signal?: NodeJS.Signals): Promise<RunningServer>;
   stop(): Promise<void>;
 }
 
@@ -123,6 +125,49 @@ function stopper(child: ChildProcess, dir: string): () => Promise<void> {
   };
 }
 
+function exited(child: ChildProcess): Promise<void> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resolve();
+    child.once('exit', () => resolve());
+  });
+}
+
+async function launchRedis(binary: string, port: number, dir: string, extraArgs: string[]): Promise<RunningServer> {
+  const { child, log } = spawnServer(binary, ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no', '--daemonize', 'no', ...extraArgs], dir);
+  try {
+    await waitFor(async () => (await redisCommand(port, 'PING')).startsWith('+PONG'), `redis-server on port ${port}`, log, child);
+  } catch (err) {
+    child.kill('SIGKILL');
+    await exited(child);
+    throw err;
+  }
+  const server: RunningServer = {
+    host: '127.0.0.1',
+    port,
+    url: `redis://127.0.0.1:${port}`,
+    dir,
+    process: child,
+    log,
+    kill: (sig = 'SIGKILL') => void child.kill(sig),
+    restart: async (sig = 'SIGKILL') => {
+      child.kill(sig);
+      await exited(child);
+      // The port can linger for a moment; try again briefly.
+      for (let i = 0; ; i++) {
+        try {
+          return await launchRedis(binary, port, dir, extraArgs);
+        } catch (err) {
+          if (i >= 20) throw err;
+          await new Promise((r) => setTimeout(r, 50));
+        }
+      }
+    },
+    stop: stopper(child, dir),
+  };
+  return server;
+}
+
+/** A redis-server on a free loopback port in a temp folder; later args override earlier ones. */
 export async function startRedis(extraArgs: string[] = []): Promise<RunningServer> {
   const binary = findServer(REDIS);
   if (!binary) throw new Error(`redis-server not found; install it with: apt-get install -y ${REDIS.debianPackage}`);
@@ -130,14 +175,12 @@ export async function startRedis(extraArgs: string[] = []): Promise<RunningServe
   for (let tries = 0; tries < 5; tries++) {
     const port = await freePort();
     const dir = mkdtempSync(path.join(os.tmpdir(), 'steadfast-redis-'));
-    const { child, log } = spawnServer(binary, ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no', '--daemonize', 'no', ...extraArgs], dir);
     try {
-      await waitFor(async () => (await redisCommand(port, 'PING')).startsWith('+PONG'), `redis-server on port ${port}`, log, child);
-      return { host: '127.0.0.1', port, url: `redis://127.0.0.1:${port}`, dir, process: child, log, kill: (s = 'SIGKILL') => void child.kill(s), stop: stopper(child, dir) };
+      return await launchRedis(binary, port, dir, extraArgs);
     } catch (err) {
       lastError = err;
-      await stopper(child, dir)();
-      if (!/Address already in use/.test(log())) break;
+      rmSync(dir, { recursive: true, force: true });
+      if (!/Address already in use/.test(String(err))) break;
     }
   }
   throw lastError;
@@ -179,7 +222,17 @@ export async function startEtcd(): Promise<RunningServer> {
         log,
         child,
       );
-      return { host: '127.0.0.1', port, url: client, dir, process: child, log, kill: (s = 'SIGKILL') => void child.kill(s), stop: stopper(child, dir) };
+      return {
+        host: '127.0.0.1',
+        port,
+        url: client,
+        dir,
+        process: child,
+        log,
+        kill: (s = 'SIGKILL') => void child.kill(s),
+        restart: () => Promise.reject(new Error('etcd restart is not supported by the harness yet')),
+        stop: stopper(child, dir),
+      };
     } catch (err) {
       lastError = err;
       await stopper(child, dir)();
@@ -192,15 +245,10 @@ export async function startEtcd(): Promise<RunningServer> {
 const isCI = (): boolean => process.env.CI === 'true' || process.env.CI === '1';
 
 /**
- * `describe` for a suite that needs a real server. The server starts before the suite
- * and stops after it; `server()` returns it inside tests.
+ * `describe` for a suite that needs a server binary: skipped with a message naming the
+ * Debian package when it is missing, failed under CI=true.
  */
-export function describeWithServer(
-  kind: ServerKind,
-  name: string,
-  start: () => Promise<RunningServer>,
-  body: (server: () => RunningServer) => void,
-): void {
+export function describeNeeding(kind: ServerKind, name: string, body: () => void): void {
   if (!findServer(kind)) {
     const message = `${kind.binary} not found: install the Debian package '${kind.debianPackage}' (apt-get install -y ${kind.debianPackage})`;
     if (isCI()) {
@@ -211,11 +259,24 @@ export function describeWithServer(
       });
     } else {
       console.warn(`[steadfast tests] skipping "${name}": ${message}`);
-      describe.skip(`${name} (skipped: ${message})`, () => body(() => undefined as never));
+      describe.skip(`${name} (skipped: ${message})`, body);
     }
     return;
   }
-  describe(name, () => {
+  describe(name, body);
+}
+
+/**
+ * `describe` for a suite that needs a real server. The server starts before the suite
+ * and stops after it; `server()` returns it inside tests.
+ */
+export function describeWithServer(
+  kind: ServerKind,
+  name: string,
+  start: () => Promise<RunningServer>,
+  body: (server: () => RunningServer) => void,
+): void {
+  describeNeeding(kind, name, () => {
     let server: RunningServer | undefined;
     beforeAll(async () => {
       server = await start();

@@ -1,7 +1,7 @@
 import { Redis, ReplyError, type RedisOptions } from 'ioredis';
 import { checkInteger, checkOptions, checkString } from '../../core/options.js';
 import { CheckpointOutcomeUnknownError } from '../errors.js';
-import { FramedCheckpointStore, type BaseStoreOptions } from '../store.js';
+import { checkStream, FramedCheckpointStore, type BaseStoreOptions, type Checkpoint } from '../store.js';
 
 export interface RedisCheckpointStoreOptions extends BaseStoreOptions {
   /**
@@ -64,7 +64,15 @@ end
 return #ARGV
 `;
 
+/** The newest id and its frame in one round trip. KEYS: idx, data. */
+const LATEST_SCRIPT = `
+local newest = redis.call('ZREVRANGE', KEYS[1], 0, 0)
+if #newest == 0 then return nil end
+return { newest[1], redis.call('HGET', KEYS[2], newest[1]) }
+`;
+
 type ScriptedRedis = Redis & {
+  steadfastCheckpointLatestBuffer(idx: string, data: string): Promise<[Buffer, Buffer | null] | null>;
   steadfastCheckpointSave(seq: string, idx: string, data: string, frame: Buffer, keep: number): Promise<number>;
   steadfastCheckpointRemove(idx: string, data: string, ...ids: string[]): Promise<number>;
 };
@@ -154,6 +162,7 @@ export class RedisCheckpointStore extends FramedCheckpointStore {
     }
     client.defineCommand('steadfastCheckpointSave', { numberOfKeys: 3, lua: SAVE_SCRIPT });
     client.defineCommand('steadfastCheckpointRemove', { numberOfKeys: 2, lua: REMOVE_SCRIPT });
+    client.defineCommand('steadfastCheckpointLatest', { numberOfKeys: 2, lua: LATEST_SCRIPT });
     this.redis = client as ScriptedRedis;
   }
 
@@ -192,6 +201,21 @@ export class RedisCheckpointStore extends FramedCheckpointStore {
       }
     }
     return id;
+  }
+
+  /** One round trip when the newest checkpoint is valid; the full newest-first scan otherwise. */
+  override async latest<T = unknown>(stream: string): Promise<Checkpoint<T> | undefined> {
+    this.checkOpen();
+    checkStream(`${this.scope}.latest`, stream);
+    const k = this.keys(stream);
+    const newest = await this.redis.steadfastCheckpointLatestBuffer(k.idx, k.data);
+    if (newest === null) return undefined;
+    const [idBytes, frame] = newest;
+    if (frame !== null) {
+      const result = this.decodeCheckpoint<T>(stream, Number(idBytes.toString()), frame);
+      if (!('corrupt' in result)) return result;
+    }
+    return super.latest<T>(stream);
   }
 
   protected async readFrame(stream: string, id: number): Promise<Buffer | undefined> {
