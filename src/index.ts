@@ -1,3 +1,5 @@
 export * from './core/index.js';
 export * from './policy/index.js';
 export * from './recovery/index.js';
+export * from './hashing/index.js';
+export * from './detection/index.js';
