@@ -82,8 +82,10 @@ export function murmur3(key: string | Uint8Array, seed = 0): number {
   let tail: number;
   let tailLen: number;
   let length: number;
-  if (typeof key === 'string' && isAscii(key)) return murmur3Ascii(key, seed);
   if (typeof key === 'string') {
+    const h = murmur3Ascii(key, seed);
+    if (h >= 0) return h;
+    // Not ASCII: hash its UTF-8 bytes, generated on the fly.
     ({ tail, tailLen, length } = utf8Words(key, mix));
   } else {
     length = key.length;
@@ -103,14 +105,22 @@ export function murmur3(key: string | Uint8Array, seed = 0): number {
   return fmix32(h);
 }
 
-/** murmur3 of a string known to be ASCII (one byte per code unit), fully inlined. */
+/**
+ * murmur3 of an ASCII string (one byte per code unit), fully inlined; returns −1 as soon as
+ * it meets a non-ASCII code unit, so ASCII keys are read once, not checked and then hashed.
+ */
 function murmur3Ascii(key: string, seed: number): number {
   let h = seed >>> 0;
   const length = key.length;
   const blocks = length & ~3;
   let k: number;
   for (let i = 0; i < blocks; i += 4) {
-    k = key.charCodeAt(i) | (key.charCodeAt(i + 1) << 8) | (key.charCodeAt(i + 2) << 16) | (key.charCodeAt(i + 3) << 24);
+    const c0 = key.charCodeAt(i);
+    const c1 = key.charCodeAt(i + 1);
+    const c2 = key.charCodeAt(i + 2);
+    const c3 = key.charCodeAt(i + 3);
+    if ((c0 | c1 | c2 | c3) >= 0x80) return -1;
+    k = c0 | (c1 << 8) | (c2 << 16) | (c3 << 24);
     k = Math.imul(k, C1);
     k = (k << 15) | (k >>> 17);
     k = Math.imul(k, C2);
@@ -120,9 +130,11 @@ function murmur3Ascii(key: string, seed: number): number {
   }
   const rest = length & 3;
   if (rest > 0) {
-    k = key.charCodeAt(blocks);
-    if (rest > 1) k |= key.charCodeAt(blocks + 1) << 8;
-    if (rest > 2) k |= key.charCodeAt(blocks + 2) << 16;
+    const c0 = key.charCodeAt(blocks);
+    const c1 = rest > 1 ? key.charCodeAt(blocks + 1) : 0;
+    const c2 = rest > 2 ? key.charCodeAt(blocks + 2) : 0;
+    if ((c0 | c1 | c2) >= 0x80) return -1;
+    k = c0 | (c1 << 8) | (c2 << 16);
     k = Math.imul(k, C1);
     k = (k << 15) | (k >>> 17);
     k = Math.imul(k, C2);
