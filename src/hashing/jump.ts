@@ -1,6 +1,6 @@
 import { checkOptions } from '../core/options.js';
 import { murmur3, type HashFunction } from './hash.js';
-import { checkLookupN, checkNode, checkWeight, type AddOptions, type LookupOptions, type Placement } from './placement.js';
+import { checkLookupN, OrderedPlacement, type LookupOptions } from './placement.js';
 
 /**
  * Jump consistent hash (Lamping & Veach, 2014): no memory, perfect balance, minimal movement —
@@ -8,29 +8,16 @@ import { checkLookupN, checkNode, checkWeight, type AddOptions, type LookupOptio
  * would renumber the rest. Use it for shards that only grow or shrink at the end; use HashRing,
  * Rendezvous or Maglev when any node can fail. Nodes keep their insertion order.
  */
-export class JumpHash implements Placement {
-  private readonly order: string[] = [];
+export class JumpHash extends OrderedPlacement {
   private readonly hash: HashFunction;
 
   constructor(options?: { hash?: HashFunction }) {
+    super('JumpHash');
     const o = checkOptions<{ hash?: HashFunction }>('JumpHash', options, ['hash']);
     this.hash = o.hash ?? murmur3;
   }
 
-  /** The nodes in bucket order (insertion order, not sorted: the order is the mapping). */
-  get nodes(): readonly string[] {
-    return this.order;
-  }
-  has(node: string): boolean {
-    return this.order.includes(node);
-  }
-  add(node: string, options?: AddOptions): this {
-    checkNode('JumpHash.add', node);
-    if (checkWeight('JumpHash.add', options) !== 1) throw new RangeError('JumpHash.add: weights are not supported (use HashRing, Rendezvous or Maglev)');
-    if (!this.order.includes(node)) this.order.push(node);
-    return this;
-  }
-  remove(node: string): this {
+  override remove(node: string): this {
     const i = this.order.indexOf(node);
     if (i < 0) return this;
     if (i !== this.order.length - 1) {
@@ -38,8 +25,7 @@ export class JumpHash implements Placement {
         `JumpHash.remove: only the last node (${JSON.stringify(this.order.at(-1))}) can be removed; removing ${JSON.stringify(node)} would remap most keys (use HashRing, Rendezvous or Maglev when any node can fail)`,
       );
     }
-    this.order.pop();
-    return this;
+    return super.remove(node);
   }
 
   /** The bucket for a key among `buckets` (the algorithm itself). */

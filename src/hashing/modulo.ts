@@ -1,39 +1,21 @@
 import { checkOptions } from '../core/options.js';
 import { murmur3, type HashFunction } from './hash.js';
-import { checkLookupN, checkNode, checkWeight, type AddOptions, type LookupOptions, type Placement } from './placement.js';
+import { checkLookupN, OrderedPlacement, type LookupOptions } from './placement.js';
 
 /**
  * The seed's formula, H(x) = h(x mod p) mod q: a key goes to node h(key) mod n. Kept only as
  * the baseline that shows why consistent hashing exists — when n changes, almost every key
  * moves (n/(n+1) of them on an add), where a ring moves about 1/(n+1).
  */
-export class ModuloHash implements Placement {
-  private readonly order: string[] = [];
+export class ModuloHash extends OrderedPlacement {
   private readonly hash: HashFunction;
 
   constructor(options?: { hash?: HashFunction }) {
+    super('ModuloHash');
     const o = checkOptions<{ hash?: HashFunction }>('ModuloHash', options, ['hash']);
     this.hash = o.hash ?? murmur3;
   }
 
-  /** Insertion order: the order is the mapping. */
-  get nodes(): readonly string[] {
-    return this.order;
-  }
-  has(node: string): boolean {
-    return this.order.includes(node);
-  }
-  add(node: string, options?: AddOptions): this {
-    checkNode('ModuloHash.add', node);
-    if (checkWeight('ModuloHash.add', options) !== 1) throw new RangeError('ModuloHash.add: weights are not supported');
-    if (!this.order.includes(node)) this.order.push(node);
-    return this;
-  }
-  remove(node: string): this {
-    const i = this.order.indexOf(node);
-    if (i >= 0) this.order.splice(i, 1);
-    return this;
-  }
   lookup(key: string): string | undefined {
     return this.order.length === 0 ? undefined : this.order[(this.hash(key) >>> 0) % this.order.length];
   }

@@ -80,3 +80,34 @@ export class NodeSet {
 export function compareStrings(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
+
+/**
+ * A placement whose nodes are numbered in insertion order (jump hash, modulo): the order *is*
+ * the mapping, and weights have no meaning.
+ */
+export abstract class OrderedPlacement implements Placement {
+  protected readonly order: string[] = [];
+
+  constructor(protected readonly scope: string) {}
+
+  /** Insertion order, not sorted: the order is the mapping. */
+  get nodes(): readonly string[] {
+    return this.order;
+  }
+  has(node: string): boolean {
+    return this.order.includes(node);
+  }
+  add(node: string, options?: AddOptions): this {
+    checkNode(`${this.scope}.add`, node);
+    if (checkWeight(`${this.scope}.add`, options) !== 1) throw new RangeError(`${this.scope}.add: weights are not supported (use HashRing, Rendezvous or Maglev)`);
+    if (!this.order.includes(node)) this.order.push(node);
+    return this;
+  }
+  remove(node: string): this {
+    const i = this.order.indexOf(node);
+    if (i >= 0) this.order.splice(i, 1);
+    return this;
+  }
+  abstract lookup(key: string): string | undefined;
+  abstract lookupN(key: string, n: number, options?: LookupOptions): string[];
+}
