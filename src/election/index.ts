@@ -1,0 +1,74 @@
+import { Redis } from 'ioredis';
+import { Etcd3 } from 'etcd3';
+import type { Clock } from '../core/clock.js';
+import { checkInteger, checkOneOf, checkOptions, checkString } from '../core/options.js';
+import type { Election } from './election.js';
+import { defaultEmbeddedLeases, EmbeddedElection, type EmbeddedLeases } from './embedded.js';
+import { EtcdElection } from './etcd.js';
+import { RedisElection } from './redis.js';
+import { redisOptionsFromUrl } from '../recovery/stores/redis.js';
+
+export * from './election.js';
+export * from './embedded.js';
+export * from './redis.js';
+export * from './etcd.js';
+export * from './fencing.js';
+
+export interface ElectOptions {
+  backend: 'embedded' | 'redis' | 'etcd';
+  /** The election: candidates with the same name compete. */
+  name: string;
+  /** This candidate, unique among them (host:pid is a good choice). */
+  candidateId: string;
+  /** Lease length: a leader that dies is replaced within about this long. Default 10 000. */
+  ttlMs?: number;
+  /** embedded: the lease table to share (default: one per process). */
+  leases?: EmbeddedLeases;
+  /** redis: a URL (redis:// or redis+sentinel://) or an ioredis client. */
+  url?: string;
+  redis?: Redis;
+  /** redis: key prefix. Default 'steadfast:election:'. */
+  prefix?: string;
+  /** etcd: client URLs, or an etcd3 client. */
+  endpoints?: string[];
+  etcd?: Etcd3;
+  clock?: Clock;
+}
+
+export const ELECT_DEFAULTS = Object.freeze({ ttlMs: 10_000, prefix: 'steadfast:election:' });
+
+/**
+ * Joins a leader election and starts campaigning. The returned Election tells whether this
+ * candidate leads (`isLeader`), its `fencingToken`, and emits `elected` / `revoked`.
+ */
+export function elect(options: ElectOptions): Election {
+  const scope = 'elect';
+  if (options === undefined) throw new TypeError(`${scope}: options { backend, name, candidateId } are required`);
+  const o = checkOptions<ElectOptions>(scope, options, ['backend', 'name', 'candidateId', 'ttlMs', 'leases', 'url', 'redis', 'prefix', 'endpoints', 'etcd', 'clock']);
+  const backend = checkOneOf(scope, 'backend', o.backend, ['embedded', 'redis', 'etcd']);
+  const name = checkString(scope, 'name', o.name);
+  if (!/^[A-Za-z0-9._-]{1,128}$/.test(name)) throw new TypeError(`${scope}: name must be 1–128 letters, digits, '.', '_' or '-', got ${JSON.stringify(name)}`);
+  const candidateId = checkString(scope, 'candidateId', o.candidateId);
+  if (candidateId.includes('|')) throw new TypeError(`${scope}: candidateId must not contain '|'`);
+  const ttlMs = checkInteger(scope, 'ttlMs', o.ttlMs ?? ELECT_DEFAULTS.ttlMs, { min: 30, max: 86_400_000 });
+  switch (backend) {
+    case 'embedded':
+      return new EmbeddedElection(name, candidateId, ttlMs, o.leases ?? defaultEmbeddedLeases, o.clock);
+    case 'redis': {
+      if ((o.url === undefined) === (o.redis === undefined)) throw new TypeError(`${scope}: the redis backend needs exactly one of url or redis`);
+      let client = o.redis;
+      if (!client) {
+        const { sentinel: _s, ...ro } = redisOptionsFromUrl(o.url!);
+        client = new Redis({ ...ro, maxRetriesPerRequest: 1 });
+        client.on('error', () => {});
+      }
+      return new RedisElection(name, candidateId, ttlMs, client, o.prefix ?? ELECT_DEFAULTS.prefix, o.clock);
+    }
+    case 'etcd': {
+      if ((o.endpoints === undefined) === (o.etcd === undefined)) throw new TypeError(`${scope}: the etcd backend needs exactly one of endpoints or etcd`);
+      if (o.ttlMs !== undefined && o.ttlMs < 1000) throw new RangeError(`${scope}: ttlMs must be at least 1000 for etcd (leases are whole seconds), got ${o.ttlMs}`);
+      const client = o.etcd ?? new Etcd3({ hosts: o.endpoints! });
+      return new EtcdElection(name, candidateId, ttlMs, client, o.etcd === undefined);
+    }
+  }
+}

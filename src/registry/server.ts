@@ -1,0 +1,413 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { checkBoolean, checkInteger, checkOptions, checkString } from '../core/options.js';
+import { parseDuration } from './duration.js';
+import type { EmbeddedRegistry } from './embedded.js';
+import { RegistryNotFoundError, RegistryValidationError } from './errors.js';
+import { checkToConsul, healthToConsul, instanceFromConsul, NODE_ADDRESS, serviceToConsul } from './consul-format.js';
+import type { KvEntry } from './kv.js';
+
+export interface RegistryServerOptions {
+  registry: EmbeddedRegistry;
+  /** Default 8500 (Consul's); 0 picks a free port. */
+  port?: number;
+  /** Default 127.0.0.1: nothing beyond this machine unless you say so. */
+  host?: string;
+  /** Required on every write (X-Consul-Token, Authorization: Bearer, or ?token=), compared in constant time. */
+  aclToken?: string;
+  /** When a token is set, require it on reads too. Default true. */
+  aclForReads?: boolean;
+  /** Largest request body. Default 1 MiB. */
+  maxBodyBytes?: number;
+  /** Longest blocking-query wait (?wait=). Default 600 000 (Consul's 10 min). */
+  maxWaitMs?: number;
+}
+
+export const REGISTRY_SERVER_DEFAULTS = Object.freeze({
+  port: 8500,
+  host: '127.0.0.1',
+  aclForReads: true,
+  maxBodyBytes: 1024 * 1024,
+  maxWaitMs: 600_000,
+});
+
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+type Handler = (req: http.IncomingMessage, url: URL, params: string[], body: () => Promise<Buffer>) => Promise<unknown>;
+interface Route {
+  method: string;
+  pattern: RegExp;
+  write: boolean;
+  /** Supports ?index=&wait= blocking. */
+  blocking?: boolean;
+  handler: Handler;
+}
+
+const digest = (s: string): Buffer => createHash('sha256').update(s).digest();
+
+/**
+ * A Consul-compatible HTTP API over an EmbeddedRegistry, so the tools and clients people use
+ * with Consul work against it: agent service registration and TTL checks, the catalog, the
+ * health endpoint with `?passing` and blocking queries (`?index=&wait=`, `X-Consul-Index`),
+ * status, and KV with sessions for locks. Requests are size-limited and validated: malformed
+ * JSON, an unknown check type or a bad duration get a 400 that names the field.
+ */
+export class RegistryServer {
+  readonly registry: EmbeddedRegistry;
+  private readonly host: string;
+  private readonly requestedPort: number;
+  private readonly tokenDigest: Buffer | undefined;
+  private readonly aclForReads: boolean;
+  private readonly maxBodyBytes: number;
+  private readonly maxWaitMs: number;
+  private readonly server: http.Server;
+  private readonly routes: Route[];
+  private readonly pending = new Set<AbortController>();
+
+  constructor(options: RegistryServerOptions) {
+    const scope = 'RegistryServer';
+    if (options === undefined) throw new TypeError(`${scope}: options { registry } are required`);
+    const o = checkOptions<RegistryServerOptions>(scope, options, ['registry', 'port', 'host', 'aclToken', 'aclForReads', 'maxBodyBytes', 'maxWaitMs']);
+    if (!o.registry || typeof (o.registry as EmbeddedRegistry).waitForChange !== 'function') throw new TypeError(`${scope}: registry must be an EmbeddedRegistry`);
+    this.registry = o.registry;
+    const d = REGISTRY_SERVER_DEFAULTS;
+    this.requestedPort = checkInteger(scope, 'port', o.port ?? d.port, { min: 0, max: 65535 });
+    this.host = checkString(scope, 'host', o.host ?? d.host);
+    this.tokenDigest = o.aclToken === undefined ? undefined : digest(checkString(scope, 'aclToken', o.aclToken));
+    this.aclForReads = checkBoolean(scope, 'aclForReads', o.aclForReads ?? d.aclForReads);
+    this.maxBodyBytes = checkInteger(scope, 'maxBodyBytes', o.maxBodyBytes ?? d.maxBodyBytes, { min: 1024, max: 64 * 1024 * 1024 });
+    this.maxWaitMs = checkInteger(scope, 'maxWaitMs', o.maxWaitMs ?? d.maxWaitMs, { min: 0 });
+    this.routes = this.buildRoutes();
+    this.server = http.createServer((req, res) => void this.handle(req, res));
+    this.server.headersTimeout = 10_000;
+    this.server.requestTimeout = this.maxWaitMs + 30_000;
+  }
+
+  get port(): number {
+    return (this.server.address() as AddressInfo | null)?.port ?? this.requestedPort;
+  }
+
+  get url(): string {
+    return `http://${this.host.includes(':') ? `[${this.host}]` : this.host}:${this.port}`;
+  }
+
+  async listen(): Promise<this> {
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(this.requestedPort, this.host, () => {
+        this.server.off('error', reject);
+        resolve();
+      });
+    });
+    return this;
+  }
+
+  async close(): Promise<void> {
+    for (const ac of this.pending) ac.abort();
+    this.server.closeIdleConnections();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  private authorized(req: http.IncomingMessage, url: URL): boolean {
+    if (this.tokenDigest === undefined) return true;
+    const auth = req.headers.authorization;
+    const token = (req.headers['x-consul-token'] as string | undefined) ?? (auth?.startsWith('Bearer ') ? auth.slice(7) : undefined) ?? url.searchParams.get('token') ?? '';
+    return timingSafeEqual(digest(token), this.tokenDigest);
+  }
+
+  private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const ac = new AbortController();
+    this.pending.add(ac);
+    res.on('close', () => {
+      ac.abort();
+      this.pending.delete(ac);
+    });
+    try {
+      let url: URL;
+      try {
+        url = new URL(req.url ?? '/', 'http://registry');
+      } catch {
+        throw new HttpError(400, 'invalid request URL');
+      }
+      const path = url.pathname;
+      const matching = this.routes.filter((r) => r.pattern.test(path));
+      if (matching.length === 0) throw new HttpError(404, `no such endpoint: ${path}`);
+      const route = matching.find((r) => r.method === req.method || (r.method === 'PUT' && req.method === 'POST'));
+      if (!route) throw new HttpError(405, `method ${req.method} not allowed on ${path}`);
+      if ((route.write || this.aclForReads) && !this.authorized(req, url)) throw new HttpError(403, 'Permission denied: a valid ACL token is required (X-Consul-Token header)');
+      let params: string[];
+      try {
+        params = route.pattern.exec(path)!.slice(1).map((p) => decodeURIComponent(p));
+      } catch {
+        throw new HttpError(400, 'invalid percent-encoding in the path');
+      }
+      if (route.blocking) await this.block(url, ac.signal);
+      const result = await route.handler(req, url, params, () => this.readBody(req));
+      if (res.destroyed) return;
+      res.setHeader('X-Consul-Index', String(this.registry.index));
+      res.setHeader('X-Consul-KnownLeader', 'true');
+      res.setHeader('X-Consul-LastContact', '0');
+      if (result instanceof RawResponse) {
+        res.writeHead(result.status, { 'content-type': result.contentType });
+        res.end(result.body);
+        return;
+      }
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(result ?? null));
+    } catch (err) {
+      if (res.destroyed || res.headersSent) return;
+      let status = 500;
+      let message = 'internal error';
+      if (err instanceof HttpError) [status, message] = [err.status, err.message];
+      else if (err instanceof RegistryValidationError) [status, message] = [400, err.message];
+      else if (err instanceof RegistryNotFoundError) [status, message] = [404, err.message];
+      else if (err instanceof TypeError || err instanceof RangeError) [status, message] = [400, err.message];
+      else message = `internal error: ${(err as Error)?.message ?? String(err)}`;
+      res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', ...(status === 413 ? { connection: 'close' } : {}) });
+      res.end(message);
+    }
+  }
+
+  private async block(url: URL, signal: AbortSignal): Promise<void> {
+    const indexText = url.searchParams.get('index');
+    if (indexText === null) return;
+    const index = Number(indexText);
+    if (!Number.isInteger(index) || index < 0) throw new HttpError(400, `index: must be a non-negative integer, got ${JSON.stringify(indexText)}`);
+    const waitText = url.searchParams.get('wait');
+    let wait = 5 * 60_000;
+    if (waitText !== null) {
+      const ms = parseDuration(waitText);
+      if (ms === undefined) throw new HttpError(400, `wait: invalid duration ${JSON.stringify(waitText)} (use "10s", "500ms")`);
+      wait = ms;
+    }
+    // Consul adds up to wait/16 of jitter so that many watchers do not return at once.
+    wait = Math.min(this.maxWaitMs, wait + Math.random() * (wait / 16));
+    await this.registry.waitForChange(index, wait, signal);
+  }
+
+  private readBody(req: http.IncomingMessage): Promise<Buffer> {
+    const declared = Number(req.headers['content-length'] ?? 0);
+    if (declared > this.maxBodyBytes) return Promise.reject(new HttpError(413, `request body of ${declared} bytes exceeds maxBodyBytes=${this.maxBodyBytes}`));
+    return new Promise((resolve, reject) => {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      req.on('data', (c: Buffer) => {
+        size += c.length;
+        if (size > this.maxBodyBytes) {
+          reject(new HttpError(413, `request body exceeds maxBodyBytes=${this.maxBodyBytes}`));
+          req.resume();
+          return;
+        }
+        chunks.push(c);
+      });
+      req.on('end', () => resolve(Buffer.concat(chunks)));
+      req.on('error', reject);
+    });
+  }
+
+  private buildRoutes(): Route[] {
+    const r = this.registry;
+    const json = async (body: () => Promise<Buffer>): Promise<unknown> => {
+      const raw = (await body()).toString('utf8');
+      if (raw.trim() === '') return undefined;
+      try {
+        return JSON.parse(raw);
+      } catch (err) {
+        throw new HttpError(400, `Request decode failed: ${(err as Error).message}`);
+      }
+    };
+    const wantsPassing = (url: URL): boolean => url.searchParams.has('passing') && url.searchParams.get('passing') !== 'false';
+    const note = (url: URL): string => (url.searchParams.get('note') ?? '').slice(0, 4096);
+    const kvOut = (e: KvEntry): unknown => ({
+      Key: e.key,
+      Value: e.value.length ? e.value.toString('base64') : null,
+      Flags: e.flags,
+      CreateIndex: e.createIndex,
+      ModifyIndex: e.modifyIndex,
+      LockIndex: e.lockIndex,
+      ...(e.session ? { Session: e.session } : {}),
+    });
+    const uint = (url: URL, name: string): number | undefined => {
+      const v = url.searchParams.get(name);
+      if (v === null) return undefined;
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 0 || n > 2 ** 53) throw new HttpError(400, `${name}: must be a non-negative integer, got ${JSON.stringify(v)}`);
+      return n;
+    };
+    const sessionOut = (s: { id: string; name: string; ttlMs: number | undefined; behavior: string; createIndex: number }): unknown => ({
+      ID: s.id,
+      Name: s.name,
+      Node: 'steadfast',
+      Behavior: s.behavior,
+      TTL: s.ttlMs === undefined ? '' : `${s.ttlMs / 1000}s`,
+      LockDelay: 0,
+      CreateIndex: s.createIndex,
+      ModifyIndex: s.createIndex,
+    });
+    const kvKey = (p: string): string => {
+      if (p.length === 0 || p.length > 512) throw new HttpError(400, 'key: must be 1–512 characters');
+      return p;
+    };
+
+    return [
+      { method: 'PUT', pattern: /^\/v1\/agent\/service\/register$/, write: true, handler: async (_q, _u, _p, body) => void (await r.register(instanceFromConsul(await json(body)))) },
+      { method: 'PUT', pattern: /^\/v1\/agent\/service\/deregister\/(.+)$/, write: true, handler: async (_q, _u, [id]) => void (await r.deregister(id!)) },
+      ...(['pass', 'warn', 'fail'] as const).map(
+        (verb): Route => ({ method: 'PUT', pattern: new RegExp(`^/v1/agent/check/${verb}/(.+)$`), write: true, handler: async (_q, u, [id]) => void (await r[verb](id!, note(u))) }),
+      ),
+      {
+        method: 'PUT',
+        pattern: /^\/v1\/agent\/check\/update\/(.+)$/,
+        write: true,
+        handler: async (_q, _u, [id], body) => {
+          const b = (await json(body)) as { Status?: unknown; Output?: unknown } | undefined;
+          const status = b?.Status;
+          const output = typeof b?.Output === 'string' ? b.Output.slice(0, 4096) : '';
+          if (status === 'passing') await r.pass(id!, output);
+          else if (status === 'warning') await r.warn(id!, output);
+          else if (status === 'critical') await r.fail(id!, output);
+          else throw new RegistryValidationError('Status', 'Status must be passing, warning or critical');
+        },
+      },
+      {
+        method: 'GET',
+        pattern: /^\/v1\/agent\/services$/,
+        write: false,
+        handler: async () => Object.fromEntries(r.allInstances().map((h) => [h.instance.id, serviceToConsul(h.instance, r.modifyIndexOf(h.instance.id))])),
+      },
+      {
+        method: 'GET',
+        pattern: /^\/v1\/agent\/service\/(.+)$/,
+        write: false,
+        handler: async (_q, _u, [id]) => {
+          const h = r.allInstances().find((x) => x.instance.id === id);
+          if (!h) throw new RegistryNotFoundError(`unknown service ID ${JSON.stringify(id)}`);
+          return serviceToConsul(h.instance, r.modifyIndexOf(id!));
+        },
+      },
+      { method: 'GET', pattern: /^\/v1\/agent\/checks$/, write: false, handler: async () => Object.fromEntries(r.allChecks().map((c) => [c.id, checkToConsul(c)])) },
+      { method: 'GET', pattern: /^\/v1\/catalog\/services$/, write: false, blocking: true, handler: async () => r.services() },
+      {
+        method: 'GET',
+        pattern: /^\/v1\/catalog\/service\/(.+)$/,
+        write: false,
+        blocking: true,
+        handler: async (_q, _u, [name]) =>
+          (await r.instances(name!)).map((h) => ({
+            Node: 'steadfast',
+            Address: NODE_ADDRESS,
+            Datacenter: 'dc1',
+            ServiceID: h.instance.id,
+            ServiceName: h.instance.service,
+            ServiceAddress: h.instance.address,
+            ServicePort: h.instance.port,
+            ServiceTags: h.instance.tags ?? [],
+            ServiceMeta: h.instance.meta ?? {},
+          })),
+      },
+      {
+        method: 'GET',
+        pattern: /^\/v1\/health\/service\/(.+)$/,
+        write: false,
+        blocking: true,
+        handler: async (_q, u, [name]) => {
+          const list = wantsPassing(u) ? await r.healthy(name!) : await r.instances(name!);
+          const tag = u.searchParams.get('tag');
+          return list.filter((h) => tag === null || (h.instance.tags ?? []).includes(tag)).map((h) => healthToConsul(h, r.modifyIndexOf(h.instance.id)));
+        },
+      },
+      {
+        method: 'GET',
+        pattern: /^\/v1\/health\/checks\/(.+)$/,
+        write: false,
+        blocking: true,
+        handler: async (_q, _u, [name]) => r.allChecks().filter((c) => c.service === name).map(checkToConsul),
+      },
+      { method: 'GET', pattern: /^\/v1\/status\/leader$/, write: false, handler: async () => `${NODE_ADDRESS}:8300` },
+      { method: 'GET', pattern: /^\/v1\/status\/peers$/, write: false, handler: async () => [`${NODE_ADDRESS}:8300`] },
+      {
+        method: 'PUT',
+        pattern: /^\/v1\/session\/create$/,
+        write: true,
+        handler: async (_q, _u, _p, body) => {
+          const b = ((await json(body)) ?? {}) as Record<string, unknown>;
+          if (b === null || typeof b !== 'object' || Array.isArray(b)) throw new RegistryValidationError('body', 'Request decode failed: the body must be a JSON object');
+          let ttlMs: number | undefined;
+          if (b.TTL !== undefined && b.TTL !== '') {
+            ttlMs = typeof b.TTL === 'string' ? parseDuration(b.TTL) : undefined;
+            if (ttlMs === undefined || ttlMs < 10 || ttlMs > 86_400_000) throw new RegistryValidationError('TTL', `TTL: invalid session TTL ${JSON.stringify(b.TTL)}; use a duration from 10ms to 24h such as "15s"`);
+          }
+          const behavior = b.Behavior ?? 'release';
+          if (behavior !== 'release' && behavior !== 'delete') throw new RegistryValidationError('Behavior', 'Behavior must be release or delete');
+          if (b.Name !== undefined && (typeof b.Name !== 'string' || b.Name.length > 256)) throw new RegistryValidationError('Name', 'Name must be a string');
+          const s = r.kv.createSession({ name: (b.Name as string | undefined) ?? '', behavior, ...(ttlMs !== undefined ? { ttlMs } : {}) });
+          return { ID: s.id };
+        },
+      },
+      { method: 'PUT', pattern: /^\/v1\/session\/renew\/(.+)$/, write: true, handler: async (_q, _u, [id]) => [sessionOut(r.kv.renewSession(id!))] },
+      { method: 'PUT', pattern: /^\/v1\/session\/destroy\/(.+)$/, write: true, handler: async (_q, _u, [id]) => r.kv.destroySession(id!) },
+      {
+        method: 'GET',
+        pattern: /^\/v1\/session\/info\/(.+)$/,
+        write: false,
+        handler: async (_q, _u, [id]) => {
+          const s = r.kv.session(id!);
+          return s ? [sessionOut(s)] : [];
+        },
+      },
+      { method: 'GET', pattern: /^\/v1\/session\/list$/, write: false, handler: async () => r.kv.listSessions().map(sessionOut) },
+      {
+        method: 'GET',
+        pattern: /^\/v1\/kv\/(.*)$/,
+        write: false,
+        blocking: true,
+        handler: async (_q, u, [key]) => {
+          const recurse = u.searchParams.has('recurse');
+          if (u.searchParams.has('keys')) return r.kv.list(key!).map((e) => e.key);
+          const items = recurse ? r.kv.list(key!) : [r.kv.get(kvKey(key!))].filter((e): e is KvEntry => e !== undefined);
+          if (items.length === 0) throw new RegistryNotFoundError(`key ${JSON.stringify(key)} not found`);
+          if (u.searchParams.has('raw') && !recurse) return new RawResponse(200, 'application/octet-stream', items[0]!.value);
+          return items.map(kvOut);
+        },
+      },
+      {
+        method: 'PUT',
+        pattern: /^\/v1\/kv\/(.+)$/,
+        write: true,
+        handler: async (_q, u, [key], body) => {
+          const value = await body();
+          const flags = uint(u, 'flags');
+          const cas = uint(u, 'cas');
+          const acquire = u.searchParams.get('acquire') ?? undefined;
+          const release = u.searchParams.get('release') ?? undefined;
+          return r.kv.put(kvKey(key!), value, { ...(flags !== undefined ? { flags } : {}), ...(cas !== undefined ? { cas } : {}), ...(acquire ? { acquire } : {}), ...(release ? { release } : {}) });
+        },
+      },
+      {
+        method: 'DELETE',
+        pattern: /^\/v1\/kv\/(.+)$/,
+        write: true,
+        handler: async (_q, u, [key]) => {
+          const cas = uint(u, 'cas');
+          return r.kv.delete(kvKey(key!), { recurse: u.searchParams.has('recurse'), ...(cas !== undefined ? { cas } : {}) });
+        },
+      },
+    ];
+  }
+}
+
+class RawResponse {
+  constructor(
+    readonly status: number,
+    readonly contentType: string,
+    readonly body: Buffer,
+  ) {}
+}
