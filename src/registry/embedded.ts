@@ -53,6 +53,8 @@ export class EmbeddedRegistry implements Registry {
   readonly kv: KvStore;
   private readonly clock: Clock;
   private readonly entries = new Map<string, Entry>();
+  /** Instance ids by service name, so a service's lookup does not scan every instance. */
+  private readonly byService = new Map<string, Set<string>>();
   private readonly changes = new Emitter<{ change: { service: string | undefined } }>();
   private indexValue = 1;
   private readonly checkpointer: Checkpointer<Snapshot> | undefined;
@@ -111,7 +113,11 @@ export class EmbeddedRegistry implements Registry {
     const old = this.entries.get(instance.id);
     if (old) this.stopChecks(old);
     const entry: Entry = { instance, checks: new Map(), createIndex: old?.createIndex ?? this.indexValue + 1, modifyIndex: 0 };
+    if (old && old.instance.service !== instance.service) this.unindex(old.instance);
     this.entries.set(instance.id, entry);
+    let ids = this.byService.get(instance.service);
+    if (!ids) this.byService.set(instance.service, (ids = new Set()));
+    ids.add(instance.id);
     for (const def of instance.checks as (CheckDefinition & { id: string; name: string })[]) {
       const type = def.http !== undefined ? 'http' : def.tcp !== undefined ? 'tcp' : 'ttl';
       const initial = def.status ?? 'critical';
@@ -152,6 +158,7 @@ export class EmbeddedRegistry implements Registry {
     if (!entry) throw new RegistryNotFoundError(`unknown service ID ${JSON.stringify(instanceId)}`);
     this.stopChecks(entry);
     this.entries.delete(instanceId);
+    this.unindex(entry.instance);
     this.bump(entry.instance.service);
   }
 
@@ -246,7 +253,17 @@ export class EmbeddedRegistry implements Registry {
   }
 
   private instancesNow(service: string): InstanceHealth[] {
-    return [...this.entries.values()].filter((e) => e.instance.service === service).map((e) => this.health(e));
+    const ids = this.byService.get(service);
+    if (!ids) return [];
+    const out: InstanceHealth[] = [];
+    for (const id of ids) out.push(this.health(this.entries.get(id)!));
+    return out;
+  }
+
+  private unindex(instance: ServiceInstance): void {
+    const ids = this.byService.get(instance.service);
+    ids?.delete(instance.id);
+    if (ids?.size === 0) this.byService.delete(instance.service);
   }
 
   private health(e: Entry): InstanceHealth {

@@ -124,12 +124,6 @@ export class RegistryServer {
   }
 
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    const ac = new AbortController();
-    this.pending.add(ac);
-    res.on('close', () => {
-      ac.abort();
-      this.pending.delete(ac);
-    });
     try {
       let url: URL;
       try {
@@ -149,7 +143,16 @@ export class RegistryServer {
       } catch {
         throw new HttpError(400, 'invalid percent-encoding in the path');
       }
-      if (route.blocking) await this.block(url, ac.signal);
+      if (route.blocking && url.searchParams.has('index')) {
+        // Only a blocking query needs to hear that its client went away (or that we are closing).
+        const ac = new AbortController();
+        this.pending.add(ac);
+        res.on('close', () => {
+          ac.abort();
+          this.pending.delete(ac);
+        });
+        await this.block(url, ac.signal);
+      }
       const result = await route.handler(req, url, params, () => this.readBody(req));
       if (res.destroyed) return;
       res.setHeader('X-Consul-Index', String(this.registry.index));

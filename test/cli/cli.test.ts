@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 
 function steadfast(...args: string[]) {
@@ -32,5 +32,36 @@ describe('steadfast CLI', () => {
     const r = steadfast('demo', '--durration', '5');
     expect(r.code).toBe(2);
     expect(r.err).toMatch(/unknown option '--durration'/);
+  });
+});
+
+describe('steadfast registry', () => {
+  it('serves the Consul API on the port it prints, and stops on SIGTERM', async () => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/index.ts', 'registry', '--port', '0', '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    try {
+      const line = await new Promise<string>((resolve, reject) => {
+        let out = '';
+        child.stdout!.on('data', (c: Buffer) => {
+          out += c.toString();
+          if (out.includes('\n')) resolve(out.split('\n')[0]!);
+        });
+        child.once('exit', (code) => reject(new Error(`exited ${code}`)));
+      });
+      const { url } = JSON.parse(line) as { url: string };
+      expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+      const res = await fetch(`${url}/v1/agent/service/register`, { method: 'PUT', body: JSON.stringify({ Name: 'cli', Port: 1 }) });
+      expect(res.status).toBe(200);
+      expect(Object.keys((await (await fetch(`${url}/v1/agent/services`)).json()) as object)).toEqual(['cli']);
+    } finally {
+      const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+      child.kill('SIGTERM');
+      expect(await exited).toBe(0);
+    }
+  });
+
+  it('exits 2 on a bad port, naming the flag', () => {
+    const r = steadfast('registry', '--port', '99999');
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/--port <port>' argument '99999' is invalid/);
   });
 });

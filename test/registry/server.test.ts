@@ -45,10 +45,10 @@ describe('RegistryServer with the npm consul client (a client nobody here wrote)
     expect(await consul.kv.set({ key: 'locks/leader', value: 'a', acquire: a.ID } as never)).toBe(true);
     // The server answers `false` (as Consul does); this client turns a false body into undefined.
     expect(await consul.kv.set({ key: 'locks/leader', value: 'b', acquire: b.ID } as never)).toBeFalsy();
-    const held = (await consul.kv.get('locks/leader')) as { Value: string; Session: string; LockIndex: number };
+    const held = (await consul.kv.get('locks/leader')) as unknown as { Value: string; Session: string; LockIndex: number };
     expect(held).toMatchObject({ Value: 'a', Session: a.ID, LockIndex: 1 });
     await consul.session.destroy(a.ID);
-    expect(((await consul.kv.get('locks/leader')) as { Session?: string }).Session).toBeUndefined();
+    expect(((await consul.kv.get('locks/leader')) as unknown as { Session?: string }).Session).toBeUndefined();
     expect(await consul.kv.set({ key: 'locks/leader', value: 'b', acquire: b.ID } as never)).toBe(true);
     await consul.kv.del('locks/leader');
     expect(await consul.kv.get('locks/leader')).toBeUndefined();

@@ -66,8 +66,11 @@ export interface RunningServer {
   log(): string;
   /** Sends SIGKILL (a crash) without cleaning up. */
   kill(signal?: NodeJS.Signals): void;
-  /** Kills the server with `signal`, waits for it to exit, and starts it again on the same port and folder. */
-  restart(signal?: NodeJS.Signals): Promise<RunningServer>;
+  /**
+   * Kills the server with `signal`, waits for it to exit, and starts it again on the same port
+   * and folder; `wipe` starts it with no data (etcd).
+   */
+  restart(signal?: NodeJS.Signals, options?: { wipe?: boolean }): Promise<RunningServer>;
   stop(): Promise<void>;
 }
 
@@ -186,6 +189,65 @@ export async function startRedis(extraArgs: string[] = []): Promise<RunningServe
   throw lastError;
 }
 
+async function launchEtcd(binary: string, port: number, peer: number, dir: string): Promise<RunningServer> {
+  const client = `http://127.0.0.1:${port}`;
+  const peerUrl = `http://127.0.0.1:${peer}`;
+  const { child, log } = spawnServer(
+    binary,
+    [
+      '--name', 'steadfast-test',
+      '--data-dir', path.join(dir, 'data'),
+      '--listen-client-urls', client,
+      '--advertise-client-urls', client,
+      '--listen-peer-urls', peerUrl,
+      '--initial-advertise-peer-urls', peerUrl,
+      '--initial-cluster', `steadfast-test=${peerUrl}`,
+      '--initial-cluster-state', 'new',
+      '--log-level', 'warn',
+    ],
+    dir,
+  );
+  try {
+    await waitFor(
+      async () => {
+        const res = await fetch(`${client}/health`, { signal: AbortSignal.timeout(2000) });
+        const body = (await res.json()) as { health?: string };
+        return res.ok && body.health === 'true';
+      },
+      `etcd on port ${port}`,
+      log,
+      child,
+    );
+  } catch (err) {
+    child.kill('SIGKILL');
+    await exited(child);
+    throw err;
+  }
+  return {
+    host: '127.0.0.1',
+    port,
+    url: client,
+    dir,
+    process: child,
+    log,
+    kill: (s = 'SIGKILL') => void child.kill(s),
+    restart: async (sig = 'SIGKILL', options?: { wipe?: boolean }) => {
+      child.kill(sig);
+      await exited(child);
+      if (options?.wipe) rmSync(path.join(dir, 'data'), { recursive: true, force: true });
+      for (let i = 0; ; i++) {
+        try {
+          return await launchEtcd(binary, port, peer, dir);
+        } catch (err) {
+          if (i >= 20) throw err;
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      }
+    },
+    stop: stopper(child, dir),
+  };
+}
+
 export async function startEtcd(): Promise<RunningServer> {
   const binary = findServer(ETCD);
   if (!binary) throw new Error(`etcd not found; install it with: apt-get install -y ${ETCD.debianPackage}`);
@@ -194,49 +256,12 @@ export async function startEtcd(): Promise<RunningServer> {
     const port = await freePort();
     const peer = await freePort();
     const dir = mkdtempSync(path.join(os.tmpdir(), 'steadfast-etcd-'));
-    const client = `http://127.0.0.1:${port}`;
-    const peerUrl = `http://127.0.0.1:${peer}`;
-    const { child, log } = spawnServer(
-      binary,
-      [
-        '--name', 'steadfast-test',
-        '--data-dir', path.join(dir, 'data'),
-        '--listen-client-urls', client,
-        '--advertise-client-urls', client,
-        '--listen-peer-urls', peerUrl,
-        '--initial-advertise-peer-urls', peerUrl,
-        '--initial-cluster', `steadfast-test=${peerUrl}`,
-        '--initial-cluster-state', 'new',
-        '--log-level', 'warn',
-      ],
-      dir,
-    );
     try {
-      await waitFor(
-        async () => {
-          const res = await fetch(`${client}/health`, { signal: AbortSignal.timeout(2000) });
-          const body = (await res.json()) as { health?: string };
-          return res.ok && body.health === 'true';
-        },
-        `etcd on port ${port}`,
-        log,
-        child,
-      );
-      return {
-        host: '127.0.0.1',
-        port,
-        url: client,
-        dir,
-        process: child,
-        log,
-        kill: (s = 'SIGKILL') => void child.kill(s),
-        restart: () => Promise.reject(new Error('etcd restart is not supported by the harness yet')),
-        stop: stopper(child, dir),
-      };
+      return await launchEtcd(binary, port, peer, dir);
     } catch (err) {
       lastError = err;
-      await stopper(child, dir)();
-      if (!/address already in use/i.test(log())) break;
+      rmSync(dir, { recursive: true, force: true });
+      if (!/address already in use/i.test(String(err))) break;
     }
   }
   throw lastError;

@@ -1,0 +1,68 @@
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EmbeddedRegistry, EtcdRegistry, HttpRegistry, RegistryServer } from '../../src/registry/index.js';
+import { bundleFixture, Lines } from '../support/bundle.js';
+import { describeNeeding, ETCD, startEtcd } from '../support/servers.js';
+import { eventually } from './conformance.js';
+
+describe('a registered instance that is SIGKILLed', () => {
+  let fixture: { file: string; cleanup: () => void };
+  let registry: EmbeddedRegistry;
+  let server: RegistryServer;
+  beforeAll(async () => {
+    fixture = await bundleFixture(path.join(import.meta.dirname, 'fixtures/instance.ts'));
+    registry = new EmbeddedRegistry();
+    server = await new RegistryServer({ registry, port: 0 }).listen();
+  });
+  afterAll(async () => {
+    await server.close();
+    await registry.close();
+    fixture.cleanup();
+  });
+
+  it('is marked critical and leaves ?passing within its TTL plus one renewal interval', async () => {
+    const ttlMs = 300;
+    const everyMs = 100;
+    const child = spawn(process.execPath, [fixture.file, server.url, 'worker-1', String(ttlMs), String(everyMs)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const lines = new Lines();
+    child.stdout!.on('data', (c: Buffer) => lines.feed(c));
+    await lines.waitFor(/^registered$/);
+    await lines.waitFor(/^pass$/);
+    const client = new HttpRegistry({ url: server.url, watchWaitMs: 5000 });
+    let goneAt = 0;
+    const sub = client.watch('worker', (healthy) => {
+      if (healthy.length === 0 && goneAt === 0) goneAt = Date.now();
+    });
+    await eventually(async () => (await client.healthy('worker')).length === 1, 5000, 'healthy');
+    const killedAt = Date.now();
+    child.kill('SIGKILL');
+    await eventually(() => goneAt > 0, 5000, 'left ?passing');
+    sub.dispose();
+    await client.close();
+    const [h] = await registry.instances('worker');
+    expect(h!.checks[0]!.status).toBe('critical');
+    expect(h!.checks[0]!.output).toMatch(/TTL expired/);
+    // Detection is bounded by the TTL plus the time since the last renewal (≤ one interval).
+    expect(goneAt - killedAt).toBeLessThan(ttlMs + everyMs + 600);
+  });
+});
+
+describeNeeding(ETCD, 'EtcdRegistry when etcd is stopped and restarted', () => {
+  it('reconnects and registers again, even when etcd comes back with no data', async () => {
+    let etcd = await startEtcd();
+    const registry = new EtcdRegistry({ endpoints: [etcd.url], prefix: '/restart-test/', ttlMs: 2000 });
+    const reregistered: string[] = [];
+    registry.on('reregistered', (e) => reregistered.push(e.id));
+    try {
+      await registry.register({ id: 'api-1', service: 'api', address: '127.0.0.1', port: 8080 });
+      expect((await registry.healthy('api')).map((h) => h.instance.id)).toEqual(['api-1']);
+      etcd = await etcd.restart('SIGKILL', { wipe: true });
+      await eventually(async () => (await registry.healthy('api').catch(() => [])).length === 1, 30_000, 're-registered after the restart');
+      expect(reregistered).toContain('api-1');
+    } finally {
+      await registry.close();
+      await etcd.stop();
+    }
+  }, 60_000);
+});
