@@ -155,6 +155,8 @@ describeNeeding(REDIS, 'elect (Redis backend) with real processes', () => {
     const firstToken = Number((await a.lines.waitFor(/^elected (\d+)$/))[1]);
     const b = candidate('pause-test', 'p2', ttlMs);
     await a.lines.waitFor(new RegExp(`^write ${firstToken} 200$`));
+    // Pause it inside its critical section: right after it decided to write with its token.
+    await a.lines.waitFor(new RegExp(`^decided ${firstToken}$`), 10_000, a.lines.all.length);
     a.child.kill('SIGSTOP');
     const secondToken = Number((await b.lines.waitFor(/^elected (\d+)$/, 10_000))[1]);
     expect(secondToken).toBeGreaterThan(firstToken);

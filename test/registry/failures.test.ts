@@ -58,8 +58,7 @@ describeNeeding(ETCD, 'EtcdRegistry when etcd is stopped and restarted', () => {
       await registry.register({ id: 'api-1', service: 'api', address: '127.0.0.1', port: 8080 });
       expect((await registry.healthy('api')).map((h) => h.instance.id)).toEqual(['api-1']);
       etcd = await etcd.restart('SIGKILL', { wipe: true });
-      await eventually(async () => (await registry.healthy('api').catch(() => [])).length === 1, 30_000, 're-registered after the restart');
-      expect(reregistered).toContain('api-1');
+      await eventually(async () => reregistered.includes('api-1') && (await registry.healthy('api').catch(() => [])).length === 1, 30_000, 're-registered after the restart');
     } finally {
       await registry.close();
       await etcd.stop();
