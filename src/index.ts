@@ -5,3 +5,4 @@ export * from './hashing/index.js';
 export * from './detection/index.js';
 export * from './registry/index.js';
 export * from './election/index.js';
+export * from './balance/index.js';

@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander';
 import { registerBench } from './bench.js';
 import { registerDemo } from './demo.js';
 import { registerRegistry } from './registry.js';
+import { registerGateway } from './gateway.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -14,6 +15,7 @@ export function buildProgram(): Command {
     .exitOverride();
   registerDemo(program);
   registerRegistry(program);
+  registerGateway(program);
   registerBench(program);
   for (const cmd of program.commands) cmd.exitOverride().showHelpAfterError('(run with --help for usage)');
   return program;

@@ -65,3 +65,34 @@ describe('steadfast registry', () => {
     expect(r.err).toMatch(/--port <port>' argument '99999' is invalid/);
   });
 });
+
+describe('steadfast gateway', () => {
+  it('proxies to the upstreams given with --route', async () => {
+    const http = await import('node:http');
+    const upstream = http.createServer((_q, res) => res.writeHead(200, { 'content-type': 'text/plain' }).end('from upstream'));
+    await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
+    const port = (upstream.address() as { port: number }).port;
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/index.ts', 'gateway', '--port', '0', '--json', '--route', `/=http://127.0.0.1:${port}`], { stdio: ['ignore', 'pipe', 'pipe'] });
+    try {
+      const line = await new Promise<string>((resolve, reject) => {
+        let out = '';
+        child.stdout!.on('data', (c: Buffer) => {
+          out += c.toString();
+          if (out.includes('\n')) resolve(out.split('\n')[0]!);
+        });
+        child.once('exit', (code) => reject(new Error(`exited ${code}`)));
+      });
+      const { url } = JSON.parse(line) as { url: string };
+      expect(await (await fetch(`${url}/anything`)).text()).toBe('from upstream');
+    } finally {
+      child.kill('SIGTERM');
+      upstream.close();
+    }
+  });
+
+  it('exits 2 on a malformed route, naming the flag', () => {
+    const r = steadfast('gateway', '--route', 'api=somewhere');
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/--route <path=targets>' argument 'api=somewhere' is invalid/);
+  });
+});

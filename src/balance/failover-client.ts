@@ -1,0 +1,344 @@
+import { Readable } from 'node:stream';
+import { Agent, request, type Dispatcher } from 'undici';
+import { systemClock, type Clock } from '../core/clock.js';
+import { SteadfastError } from '../core/errors.js';
+import { Emitter, type Disposable, type Listener } from '../core/events.js';
+import { checkInteger, checkNumber, checkOptions } from '../core/options.js';
+import type { Balancer, Endpoint } from './balancer.js';
+
+export interface RetryBudgetOptions {
+  /** Retries may add at most this share of extra load. Default 0.2 (Finagle's and Envoy's 20 %). */
+  ratio?: number;
+  /** …but at least this many retries per second are always allowed. Default 10. */
+  minPerSec?: number;
+}
+
+export interface FailoverClientOptions {
+  balancer: Balancer;
+  /** One attempt may wait this long for response headers. Default 1000. */
+  perTryTimeoutMs?: number;
+  /** The whole request, all attempts included. Default 10 000. */
+  timeoutMs?: number;
+  /** Attempts in all, the first included (bounded by the endpoints there are). Default 3. */
+  maxAttempts?: number;
+  retryBudget?: RetryBudgetOptions;
+  /** Buffered requests only: send a hedge to the next endpoint when no answer came after this long. */
+  hedgeAfterMs?: number;
+  /** Largest response body `request()` buffers. Default 16 MiB. */
+  maxResponseBytes?: number;
+  dispatcher?: Dispatcher;
+  clock?: Clock;
+}
+
+export const FAILOVER_CLIENT_DEFAULTS = Object.freeze({
+  perTryTimeoutMs: 1000,
+  timeoutMs: 10_000,
+  maxAttempts: 3,
+  retryRatio: 0.2,
+  retryMinPerSec: 10,
+  maxResponseBytes: 16 * 1024 * 1024,
+});
+
+export interface FailoverRequest {
+  /** Path and query, e.g. '/carts/42?fresh=1'. */
+  path: string;
+  method?: string;
+  headers?: Record<string, string | string[]>;
+  body?: Buffer | string;
+  /** For the consistent-hash strategy: the request's key (user id, cart id…). */
+  key?: string;
+  /**
+   * May this request be sent twice? Default: true for GET, HEAD, OPTIONS, PUT and DELETE. A
+   * non-idempotent request is retried only when the connection was refused — it never left.
+   */
+  idempotent?: boolean;
+  signal?: AbortSignal;
+}
+
+export interface AttemptRecord {
+  endpoint: string;
+  outcome: 'ok' | 'http-error' | 'connect-refused' | 'connection-error' | 'timeout' | 'aborted';
+  status?: number;
+  error?: string;
+  durationMs: number;
+}
+
+export interface FailoverResponse<B> {
+  statusCode: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: B;
+  endpoint: Endpoint;
+  attempts: AttemptRecord[];
+}
+
+/** Every endpoint tried failed (or none was available); `attempts` says how. */
+export class UpstreamUnavailableError extends SteadfastError {
+  constructor(
+    message: string,
+    readonly attempts: AttemptRecord[],
+  ) {
+    super('ERR_UPSTREAM_UNAVAILABLE', message, { retryable: true });
+  }
+}
+
+export interface FailoverEvents {
+  attempt: AttemptRecord;
+  retry: { from: string; reason: string };
+  budgetExhausted: { path: string };
+}
+
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
+const RETRY_STATUS = new Set([500, 502, 503, 504]);
+
+function classify(err: unknown): AttemptRecord['outcome'] {
+  const code = (err as { code?: string; cause?: { code?: string } })?.code ?? (err as { cause?: { code?: string } })?.cause?.code;
+  if (code === 'ECONNREFUSED') return 'connect-refused';
+  if ((err as Error)?.name === 'TimeoutError' || code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT') return 'timeout';
+  if ((err as Error)?.name === 'AbortError') return 'aborted';
+  return 'connection-error';
+}
+
+/**
+ * An HTTP client that fails over: a connection error, a reset, a timeout or a 5xx from one
+ * endpoint sends an idempotent request to the next one in the balancer's preference list. A retry
+ * budget (retries ≤ 20 % of requests, plus a small floor) keeps a sick cluster from being buried
+ * in retries; per-try and overall deadlines bound the wait. Built on undici.
+ */
+export class FailoverClient {
+  readonly perTryTimeoutMs: number;
+  readonly timeoutMs: number;
+  readonly maxAttempts: number;
+  private readonly balancer: Balancer;
+  private readonly ratio: number;
+  private readonly minPerSec: number;
+  private readonly hedgeAfterMs: number | undefined;
+  private readonly maxResponseBytes: number;
+  private readonly dispatcher: Dispatcher;
+  private readonly ownsDispatcher: boolean;
+  private readonly clock: Clock;
+  private readonly events = new Emitter<FailoverEvents>();
+  private budget: number;
+  private budgetAt: number;
+  private readonly counts = { requests: 0, attempts: 0, retries: 0, budgetExhausted: 0, failures: 0 };
+
+  constructor(options: FailoverClientOptions) {
+    const scope = 'createFailoverClient';
+    if (options === undefined) throw new TypeError(`${scope}: options { balancer } are required`);
+    const o = checkOptions<FailoverClientOptions>(scope, options, ['balancer', 'perTryTimeoutMs', 'timeoutMs', 'maxAttempts', 'retryBudget', 'hedgeAfterMs', 'maxResponseBytes', 'dispatcher', 'clock']);
+    if (!o.balancer || typeof (o.balancer as Balancer).preferenceList !== 'function') throw new TypeError(`${scope}: balancer must be a Balancer`);
+    this.balancer = o.balancer;
+    const d = FAILOVER_CLIENT_DEFAULTS;
+    this.perTryTimeoutMs = checkInteger(scope, 'perTryTimeoutMs', o.perTryTimeoutMs ?? d.perTryTimeoutMs, { min: 1 });
+    this.timeoutMs = checkInteger(scope, 'timeoutMs', o.timeoutMs ?? d.timeoutMs, { min: 1 });
+    this.maxAttempts = checkInteger(scope, 'maxAttempts', o.maxAttempts ?? d.maxAttempts, { min: 1, max: 100 });
+    const rb = checkOptions<RetryBudgetOptions>(`${scope}.retryBudget`, o.retryBudget, ['ratio', 'minPerSec']);
+    this.ratio = checkNumber(scope, 'retryBudget.ratio', rb.ratio ?? d.retryRatio, { min: 0, max: 10 });
+    this.minPerSec = checkNumber(scope, 'retryBudget.minPerSec', rb.minPerSec ?? d.retryMinPerSec, { min: 0 });
+    this.hedgeAfterMs = o.hedgeAfterMs === undefined ? undefined : checkInteger(scope, 'hedgeAfterMs', o.hedgeAfterMs, { min: 0 });
+    this.maxResponseBytes = checkInteger(scope, 'maxResponseBytes', o.maxResponseBytes ?? d.maxResponseBytes, { min: 1 });
+    this.ownsDispatcher = o.dispatcher === undefined;
+    this.dispatcher = o.dispatcher ?? new Agent({ keepAliveTimeout: 4000, connections: 128 });
+    this.clock = o.clock ?? systemClock;
+    this.budget = this.minPerSec;
+    this.budgetAt = this.clock.now();
+  }
+
+  on<K extends keyof FailoverEvents>(name: K, listener: Listener<FailoverEvents[K]>): Disposable {
+    return this.events.on(name, listener);
+  }
+
+  get stats(): Readonly<typeof this.counts> {
+    return { ...this.counts };
+  }
+
+  /** Sends a request and buffers the response body. */
+  async request(req: FailoverRequest): Promise<FailoverResponse<Buffer>> {
+    return this.run(req, true) as Promise<FailoverResponse<Buffer>>;
+  }
+
+  /** Sends a request and returns as soon as response headers arrive, with the body as a stream (for proxies). */
+  async stream(req: FailoverRequest): Promise<FailoverResponse<Readable>> {
+    return this.run(req, false) as Promise<FailoverResponse<Readable>>;
+  }
+
+  async close(): Promise<void> {
+    if (this.ownsDispatcher) await this.dispatcher.close();
+  }
+
+  private takeRetryToken(): boolean {
+    const now = this.clock.now();
+    // The floor refills with time; each request deposits `ratio` of a retry.
+    this.budget = Math.min(this.budget + ((now - this.budgetAt) / 1000) * this.minPerSec, Math.max(this.minPerSec, 10) + 1000 * this.ratio);
+    this.budgetAt = now;
+    if (this.budget < 1) return false;
+    this.budget -= 1;
+    return true;
+  }
+
+  private async run(req: FailoverRequest, buffered: boolean): Promise<FailoverResponse<Buffer | Readable>> {
+    const method = (req.method ?? 'GET').toUpperCase();
+    const idempotent = req.idempotent ?? IDEMPOTENT.has(method);
+    this.counts.requests++;
+    this.budget = Math.min(this.budget + this.ratio, Math.max(this.minPerSec, 10) + 1000 * this.ratio);
+    const overall = AbortSignal.timeout(this.timeoutMs);
+    const signal = req.signal ? AbortSignal.any([req.signal, overall]) : overall;
+    const candidates = this.balancer.preferenceList(req.key);
+    const attempts: AttemptRecord[] = [];
+    if (candidates.length === 0) throw new UpstreamUnavailableError('no upstream endpoint is available (none registered and healthy)', attempts);
+    let lastResponse: FailoverResponse<Buffer | Readable> | undefined;
+    let lastDiscarded = false;
+    const limit = Math.min(this.maxAttempts, candidates.length);
+
+    if (buffered && this.hedgeAfterMs !== undefined && idempotent && limit > 1) {
+      return this.hedged(req, method, candidates.slice(0, limit), signal, attempts);
+    }
+
+    for (let i = 0; i < limit; i++) {
+      if (i > 0) {
+        const last = attempts[attempts.length - 1]!;
+        const safe = idempotent || last.outcome === 'connect-refused';
+        if (!safe || signal.aborted) break;
+        if (!this.takeRetryToken()) {
+          this.counts.budgetExhausted++;
+          this.events.emit('budgetExhausted', { path: req.path });
+          break;
+        }
+        this.counts.retries++;
+        this.events.emit('retry', { from: last.endpoint, reason: last.outcome + (last.status ? ` ${last.status}` : '') });
+      }
+      const endpoint = candidates[i]!;
+      const result = await this.attempt(endpoint, req, method, signal, buffered, attempts);
+      if (result === undefined) continue; // an error; try the next
+      if (RETRY_STATUS.has(result.statusCode) && i + 1 < limit && idempotent) {
+        lastResponse = result;
+        if (!buffered) {
+          (result.body as Readable).resume(); // discard it: the next endpoint may do better
+          lastDiscarded = true;
+        }
+        continue;
+      }
+      return result;
+    }
+    if (lastResponse) {
+      // A streamed 5xx body was discarded in order to retry; hand back an empty one.
+      if (lastDiscarded) lastResponse.body = Readable.from([]);
+      return lastResponse;
+    }
+    this.counts.failures++;
+    const summary = attempts.map((a) => `${a.endpoint} (${a.outcome}${a.error ? `: ${a.error}` : ''})`).join(', ');
+    throw new UpstreamUnavailableError(signal.aborted && !req.signal?.aborted ? `upstream request timed out after ${this.timeoutMs} ms (timeoutMs); tried ${summary}` : `no upstream could answer; tried ${summary}`, attempts);
+  }
+
+  private async attempt(
+    endpoint: Endpoint,
+    req: FailoverRequest,
+    method: string,
+    signal: AbortSignal,
+    buffered: boolean,
+    attempts: AttemptRecord[],
+  ): Promise<FailoverResponse<Buffer | Readable> | undefined> {
+    this.counts.attempts++;
+    const lease = this.balancer.acquire(endpoint, req.key);
+    const started = this.clock.now();
+    const perTry = AbortSignal.timeout(this.perTryTimeoutMs);
+    const trySignal = AbortSignal.any([signal, perTry]);
+    try {
+      const res = await request(endpoint.url + req.path, {
+        method: method as Dispatcher.HttpMethod,
+        headers: req.headers,
+        body: req.body,
+        signal: trySignal,
+        dispatcher: this.dispatcher,
+        headersTimeout: this.perTryTimeoutMs,
+      });
+      let body: Buffer | Readable = res.body;
+      if (buffered) {
+        const chunks: Buffer[] = [];
+        let size = 0;
+        for await (const c of res.body) {
+          size += (c as Buffer).length;
+          if (size > this.maxResponseBytes) {
+            res.body.destroy();
+            throw new Error(`response larger than maxResponseBytes=${this.maxResponseBytes}`);
+          }
+          chunks.push(c as Buffer);
+        }
+        body = Buffer.concat(chunks);
+      }
+      const record: AttemptRecord = { endpoint: endpoint.id, outcome: res.statusCode >= 500 ? 'http-error' : 'ok', status: res.statusCode, durationMs: this.clock.now() - started };
+      attempts.push(record);
+      this.events.emit('attempt', record);
+      lease.done(res.statusCode < 500);
+      return { statusCode: res.statusCode, headers: res.headers, body, endpoint, attempts };
+    } catch (err) {
+      const outcome = perTry.aborted && !signal.aborted ? 'timeout' : signal.aborted ? (req.signal?.aborted ? 'aborted' : 'timeout') : classify(err);
+      const record: AttemptRecord = { endpoint: endpoint.id, outcome, error: (err as Error)?.message ?? String(err), durationMs: this.clock.now() - started };
+      attempts.push(record);
+      this.events.emit('attempt', record);
+      lease.done(outcome === 'aborted'); // the caller's own abort is not the endpoint's fault
+      if (req.signal?.aborted) throw req.signal.reason;
+      return undefined;
+    }
+  }
+
+  /** Idempotent, buffered: the first attempt, then a hedge on the next endpoint after hedgeAfterMs (or at once on failure). */
+  private hedged(req: FailoverRequest, method: string, candidates: Endpoint[], signal: AbortSignal, attempts: AttemptRecord[]): Promise<FailoverResponse<Buffer>> {
+    return new Promise((resolve, reject) => {
+      let next = 0;
+      let running = 0;
+      let settled = false;
+      let last5xx: FailoverResponse<Buffer> | undefined;
+      const controllers: AbortController[] = [];
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const finish = (): void => {
+        settled = true;
+        if (timer) clearTimeout(timer);
+        for (const c of controllers) c.abort();
+      };
+      const launch = (): void => {
+        if (settled || next >= candidates.length) return;
+        if (next > 0) {
+          if (!this.takeRetryToken()) return;
+          this.counts.retries++;
+        }
+        const endpoint = candidates[next++]!;
+        const ac = new AbortController();
+        controllers.push(ac);
+        running++;
+        void this.attempt(endpoint, { ...req, signal: req.signal ? AbortSignal.any([req.signal, ac.signal]) : ac.signal }, method, signal, true, attempts).then(
+          (r) => {
+            running--;
+            if (settled) return;
+            if (r && !RETRY_STATUS.has(r.statusCode)) {
+              finish();
+              return resolve(r as FailoverResponse<Buffer>);
+            }
+            if (r) last5xx = r as FailoverResponse<Buffer>;
+            if (next < candidates.length) return launch();
+            if (running === 0) {
+              finish();
+              if (last5xx) return resolve(last5xx);
+              this.counts.failures++;
+              reject(new UpstreamUnavailableError(`no upstream could answer; tried ${attempts.map((a) => `${a.endpoint} (${a.outcome})`).join(', ')}`, attempts));
+            }
+          },
+          (err: unknown) => {
+            running--;
+            if (settled) return;
+            finish();
+            reject(err);
+          },
+        );
+        if (next < candidates.length) {
+          if (timer) clearTimeout(timer);
+          timer = setTimeout(launch, this.hedgeAfterMs);
+        }
+      };
+      launch();
+    });
+  }
+}
+
+export function createFailoverClient(options: FailoverClientOptions): FailoverClient {
+  return new FailoverClient(options);
+}

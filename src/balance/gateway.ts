@@ -1,0 +1,252 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { pipeline } from 'node:stream/promises';
+import { Counter, Histogram, Registry as PromRegistry } from 'prom-client';
+import { checkInteger, checkOptions, checkString } from '../core/options.js';
+import type { Registry } from '../registry/registry.js';
+import { Balancer, type OutlierOptions, type Strategy } from './balancer.js';
+import { FailoverClient, UpstreamUnavailableError } from './failover-client.js';
+
+export interface GatewayRoute {
+  /** Path prefix, e.g. '/api' or '/'. The longest matching prefix wins. */
+  path: string;
+  /** Static upstream base URLs… */
+  upstreams?: string[];
+  /** …or a service name looked up in the gateway's registry. */
+  service?: string;
+  /** Remove the prefix before forwarding. Default false. */
+  stripPrefix?: boolean;
+  /** Whole request deadline. Default 10 000. */
+  timeoutMs?: number;
+  /** Per-attempt deadline (to response headers). Default 1000. */
+  perTryTimeoutMs?: number;
+  maxAttempts?: number;
+  strategy?: Strategy;
+  /** consistent-hash: the request header whose value is the key. Default 'x-session-key'. */
+  hashHeader?: string;
+  outlier?: OutlierOptions;
+}
+
+export interface GatewayOptions {
+  routes: GatewayRoute[];
+  /** Needed by routes that name a service. */
+  registry?: Registry;
+  /** Default 0 (any free port). */
+  port?: number;
+  /** Default 127.0.0.1. */
+  host?: string;
+  /** Largest request body, buffered so a request can be replayed on another upstream. Default 1 MiB. */
+  maxBodyBytes?: number;
+}
+
+export const GATEWAY_DEFAULTS = Object.freeze({ port: 0, host: '127.0.0.1', maxBodyBytes: 1024 * 1024 });
+
+// RFC 9110 §7.6.1: connection-specific headers a proxy must not forward.
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'host', 'content-length']);
+
+interface LiveRoute {
+  def: GatewayRoute;
+  balancer: Balancer;
+  client: FailoverClient;
+}
+
+/**
+ * A reverse proxy on the failover client: each route balances over healthy upstreams (from the
+ * registry or a list), replays idempotent requests on the next upstream when one fails, ejects
+ * upstreams that keep failing, and answers a clear 503 when none is left. Admin endpoints:
+ * `/_steadfast/health` (routes, upstreams, ejections) and `/metrics` (Prometheus text).
+ */
+export class Gateway {
+  readonly metrics = new PromRegistry();
+  private readonly routes: LiveRoute[];
+  private readonly server: http.Server;
+  private readonly requestedPort: number;
+  private readonly host: string;
+  private readonly maxBodyBytes: number;
+  private readonly requests: Counter<'route' | 'code'>;
+  private readonly attempts: Counter<'route' | 'outcome'>;
+  private readonly retries: Counter<'route'>;
+  private readonly ejections: Counter<'route'>;
+  private readonly duration: Histogram<'route'>;
+
+  constructor(options: GatewayOptions) {
+    const scope = 'Gateway';
+    if (options === undefined) throw new TypeError(`${scope}: options { routes } are required`);
+    const o = checkOptions<GatewayOptions>(scope, options, ['routes', 'registry', 'port', 'host', 'maxBodyBytes']);
+    if (!Array.isArray(o.routes) || o.routes.length === 0) throw new TypeError(`${scope}: routes must be a non-empty array`);
+    const d = GATEWAY_DEFAULTS;
+    this.requestedPort = checkInteger(scope, 'port', o.port ?? d.port, { min: 0, max: 65535 });
+    this.host = checkString(scope, 'host', o.host ?? d.host);
+    this.maxBodyBytes = checkInteger(scope, 'maxBodyBytes', o.maxBodyBytes ?? d.maxBodyBytes, { min: 0, max: 1024 * 1024 * 1024 });
+    this.requests = new Counter({ name: 'steadfast_gateway_requests_total', help: 'Requests answered by the gateway', labelNames: ['route', 'code'], registers: [this.metrics] });
+    this.attempts = new Counter({ name: 'steadfast_gateway_upstream_attempts_total', help: 'Attempts sent to upstreams, by outcome', labelNames: ['route', 'outcome'], registers: [this.metrics] });
+    this.retries = new Counter({ name: 'steadfast_gateway_retries_total', help: 'Requests sent to another upstream after a failure', labelNames: ['route'], registers: [this.metrics] });
+    this.ejections = new Counter({ name: 'steadfast_gateway_ejections_total', help: 'Upstreams ejected by outlier detection', labelNames: ['route'], registers: [this.metrics] });
+    this.duration = new Histogram({ name: 'steadfast_gateway_request_duration_seconds', help: 'Time to answer a request', labelNames: ['route'], buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers: [this.metrics] });
+    this.routes = o.routes
+      .map((r, i) => this.buildRoute(r, i, o.registry))
+      .sort((a, b) => b.def.path.length - a.def.path.length);
+    this.server = http.createServer((req, res) => void this.handle(req, res));
+    this.server.headersTimeout = 10_000;
+    this.server.requestTimeout = 60_000;
+    this.server.keepAliveTimeout = 5000;
+  }
+
+  private buildRoute(r: GatewayRoute, i: number, registry: Registry | undefined): LiveRoute {
+    const scope = `Gateway: routes[${i}]`;
+    const def = checkOptions<GatewayRoute>(scope, r, ['path', 'upstreams', 'service', 'stripPrefix', 'timeoutMs', 'perTryTimeoutMs', 'maxAttempts', 'strategy', 'hashHeader', 'outlier']) as GatewayRoute;
+    if (typeof def.path !== 'string' || !def.path.startsWith('/')) throw new TypeError(`${scope}.path must start with '/', got ${JSON.stringify(def.path)}`);
+    if ((def.upstreams === undefined) === (def.service === undefined)) throw new TypeError(`${scope}: give either upstreams or service`);
+    if (def.service !== undefined && !registry) throw new TypeError(`${scope}: service ${JSON.stringify(def.service)} needs the gateway's registry option`);
+    const balancer = new Balancer({
+      ...(def.upstreams ? { instances: def.upstreams } : { registry: registry!, service: def.service! }),
+      strategy: def.strategy ?? (def.hashHeader ? 'consistent-hash' : 'p2c'),
+      ...(def.outlier ? { outlier: def.outlier } : {}),
+    });
+    const label = def.path;
+    balancer.on('eject', () => this.ejections.inc({ route: label }));
+    const client = new FailoverClient({
+      balancer,
+      ...(def.timeoutMs !== undefined ? { timeoutMs: def.timeoutMs } : {}),
+      ...(def.perTryTimeoutMs !== undefined ? { perTryTimeoutMs: def.perTryTimeoutMs } : {}),
+      ...(def.maxAttempts !== undefined ? { maxAttempts: def.maxAttempts } : {}),
+    });
+    client.on('attempt', (a) => this.attempts.inc({ route: label, outcome: a.outcome }));
+    client.on('retry', () => this.retries.inc({ route: label }));
+    return { def, balancer, client };
+  }
+
+  get port(): number {
+    return (this.server.address() as AddressInfo | null)?.port ?? this.requestedPort;
+  }
+
+  get url(): string {
+    return `http://${this.host}:${this.port}`;
+  }
+
+  async listen(): Promise<this> {
+    await Promise.all(this.routes.map((r) => Promise.race([r.balancer.whenReady(), new Promise((res) => setTimeout(res, 2000))])));
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(this.requestedPort, this.host, () => {
+        this.server.off('error', reject);
+        resolve();
+      });
+    });
+    return this;
+  }
+
+  async close(): Promise<void> {
+    this.server.closeAllConnections();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    for (const r of this.routes) {
+      r.balancer.close();
+      await r.client.close();
+    }
+  }
+
+  /** Routes with their upstreams and passive-health state (what /_steadfast/health shows). */
+  health(): { status: 'passing' | 'critical'; routes: { path: string; upstreams: ReturnType<Balancer['view']> }[] } {
+    const routes = this.routes.map((r) => ({ path: r.def.path, upstreams: r.balancer.view() }));
+    const status = routes.every((r) => r.upstreams.some((u) => !u.ejected)) ? 'passing' : 'critical';
+    return { status, routes };
+  }
+
+  private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const url = req.url ?? '/';
+    if (url === '/_steadfast/health' || url.startsWith('/_steadfast/health?')) {
+      const h = this.health();
+      res.writeHead(h.status === 'passing' ? 200 : 503, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(h));
+      return;
+    }
+    if (url === '/metrics') {
+      res.writeHead(200, { 'content-type': this.metrics.contentType });
+      res.end(await this.metrics.metrics());
+      return;
+    }
+    const route = this.routes.find((r) => url === r.def.path || url.startsWith(r.def.path.endsWith('/') ? r.def.path : `${r.def.path}/`) || url.startsWith(`${r.def.path}?`));
+    const label = route?.def.path ?? 'none';
+    const end = this.duration.startTimer({ route: label });
+    const reply = (code: number, message: string): void => {
+      if (!res.headersSent) {
+        res.writeHead(code, { 'content-type': 'text/plain; charset=utf-8', 'x-steadfast-gateway': 'error' });
+        res.end(message + '\n');
+      } else res.destroy();
+      this.requests.inc({ route: label, code: String(code) });
+      end();
+    };
+    if (!route) return reply(404, `no route for ${url}`);
+    let body: Buffer;
+    try {
+      body = await this.readBody(req);
+    } catch (err) {
+      return reply(413, (err as Error).message);
+    }
+    // Hop-by-hop: the fixed list, plus every header the Connection header names.
+    const named = new Set(String(req.headers.connection ?? '').toLowerCase().split(',').map((t) => t.trim()).filter(Boolean));
+    const headers: Record<string, string | string[]> = {};
+    for (const [k, v] of Object.entries(req.headers)) if (v !== undefined && !HOP_BY_HOP.has(k) && !named.has(k)) headers[k] = v;
+    const remote = req.socket.remoteAddress ?? '';
+    headers['x-forwarded-for'] = req.headers['x-forwarded-for'] ? `${req.headers['x-forwarded-for']}, ${remote}` : remote;
+    headers['x-forwarded-proto'] = 'http';
+    if (req.headers.host) headers['x-forwarded-host'] = req.headers.host;
+    const path = route.def.stripPrefix ? url.slice(route.def.path.length).replace(/^(?!\/)/, '/') : url;
+    const ac = new AbortController();
+    res.on('close', () => {
+      if (!res.writableFinished) ac.abort();
+    });
+    const keyHeader = route.def.hashHeader;
+    const keyValue = keyHeader ? req.headers[keyHeader.toLowerCase()] : undefined;
+    try {
+      const up = await route.client.stream({
+        path,
+        method: req.method ?? 'GET',
+        headers,
+        ...(body.length > 0 ? { body } : {}),
+        ...(typeof keyValue === 'string' ? { key: keyValue } : {}),
+        signal: ac.signal,
+      });
+      const out: Record<string, string | string[]> = {};
+      for (const [k, v] of Object.entries(up.headers)) if (v !== undefined && !HOP_BY_HOP.has(k)) out[k] = v;
+      out['x-steadfast-upstream'] = up.endpoint.id;
+      res.writeHead(up.statusCode, out);
+      await pipeline(up.body, res);
+      this.requests.inc({ route: label, code: String(up.statusCode) });
+      end();
+    } catch (err) {
+      if (ac.signal.aborted) {
+        end();
+        return;
+      }
+      if (err instanceof UpstreamUnavailableError) {
+        const timedOut = err.attempts.length > 0 && err.attempts.every((a) => a.outcome === 'timeout');
+        return reply(timedOut ? 504 : 503, `steadfast gateway: ${err.message}`);
+      }
+      return reply(502, `steadfast gateway: ${(err as Error)?.message ?? String(err)}`);
+    }
+  }
+
+  private readBody(req: http.IncomingMessage): Promise<Buffer> {
+    const declared = Number(req.headers['content-length'] ?? 0);
+    if (declared > this.maxBodyBytes) {
+      req.resume();
+      return Promise.reject(new Error(`request body of ${declared} bytes exceeds maxBodyBytes=${this.maxBodyBytes}`));
+    }
+    return new Promise((resolve, reject) => {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      req.on('data', (c: Buffer) => {
+        size += c.length;
+        if (size > this.maxBodyBytes) {
+          reject(new Error(`request body exceeds maxBodyBytes=${this.maxBodyBytes}`));
+          req.resume();
+          return;
+        }
+        chunks.push(c);
+      });
+      req.on('end', () => resolve(Buffer.concat(chunks)));
+      req.on('error', reject);
+    });
+  }
+}

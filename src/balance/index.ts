@@ -1,0 +1,3 @@
+export * from './balancer.js';
+export * from './failover-client.js';
+export * from './gateway.js';

@@ -1,0 +1,221 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import { request } from 'undici';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { Gateway } from '../../src/balance/index.js';
+import { EmbeddedRegistry } from '../../src/registry/index.js';
+import { bundleFixture, Lines } from '../support/bundle.js';
+import { freePort } from '../support/servers.js';
+
+let fixture: { file: string; cleanup: () => void };
+beforeAll(async () => {
+  fixture = await bundleFixture(path.join(import.meta.dirname, 'fixtures/backend.ts'));
+});
+afterAll(() => fixture.cleanup());
+
+interface Backend {
+  id: string;
+  port: number;
+  url: string;
+  child: ChildProcess;
+  lines: Lines;
+}
+
+async function backend(id: string, port?: number): Promise<Backend> {
+  const p = port ?? (await freePort());
+  const child = spawn(process.execPath, [fixture.file, id, String(p)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const lines = new Lines();
+  child.stdout!.on('data', (c: Buffer) => lines.feed(c));
+  await lines.waitFor(/^ready \d+$/);
+  return { id, port: p, url: `http://127.0.0.1:${p}`, child, lines };
+}
+
+const exited = (c: ChildProcess): Promise<void> => new Promise((r) => (c.exitCode !== null || c.signalCode !== null ? r() : c.once('exit', () => r())));
+
+/** Steady load: `concurrency` loops of GETs until stopped; records every status. */
+function load(url: string, concurrency = 4, path = '/items') {
+  const statuses: number[] = [];
+  const errors: string[] = [];
+  let running = true;
+  const loops = Array.from({ length: concurrency }, async () => {
+    while (running) {
+      try {
+        const res = await request(url + path);
+        await res.body.dump();
+        statuses.push(res.statusCode);
+      } catch (err) {
+        errors.push((err as Error).message);
+      }
+    }
+  });
+  return {
+    statuses,
+    errors,
+    stop: async () => {
+      running = false;
+      await Promise.all(loops);
+    },
+  };
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+describe('Gateway in front of three real backend processes', () => {
+  let backends: Backend[] = [];
+  let gateway: Gateway;
+  afterEach(async () => {
+    await gateway?.close();
+    for (const b of backends) {
+      if (b.child.exitCode === null && b.child.signalCode === null) {
+        b.child.kill('SIGCONT');
+        b.child.kill('SIGKILL');
+      }
+      await exited(b.child);
+    }
+    backends = [];
+  });
+
+  async function setup(routeExtra: Partial<ConstructorParameters<typeof Gateway>[0]['routes'][0]> = {}): Promise<void> {
+    backends = await Promise.all(['a', 'b', 'c'].map((id) => backend(id)));
+    gateway = await new Gateway({
+      routes: [{ path: '/', upstreams: backends.map((b) => b.url), perTryTimeoutMs: 250, timeoutMs: 3000, outlier: { consecutiveFailures: 3, baseEjectionMs: 1000 }, ...routeExtra }],
+    }).listen();
+  }
+
+  it('loses no idempotent request when a backend is SIGKILLed under load', async () => {
+    await setup();
+    const l = load(gateway.url);
+    await sleep(300);
+    backends[1]!.child.kill('SIGKILL');
+    await sleep(700);
+    await l.stop();
+    expect(l.errors).toEqual([]);
+    expect(l.statuses.length).toBeGreaterThan(50);
+    expect(l.statuses.every((s) => s === 200)).toBe(true);
+  });
+
+  it('fails over from a SIGSTOPped backend, ejects it, and takes it back after SIGCONT', async () => {
+    await setup();
+    const l = load(gateway.url);
+    await sleep(200);
+    const frozen = backends[2]!;
+    frozen.child.kill('SIGSTOP');
+    await sleep(1200);
+    const view = gateway.health().routes[0]!.upstreams.find((u) => u.url === frozen.url)!;
+    expect(view.ejected).toBe(true);
+    frozen.child.kill('SIGCONT');
+    await sleep(2500);
+    await l.stop();
+    expect(l.errors).toEqual([]);
+    expect(l.statuses.every((s) => s === 200)).toBe(true);
+    // After its ejection ran out it served again.
+    const served = await Promise.all(Array.from({ length: 30 }, () => request(gateway.url + '/items').then((r) => (r.body.dump(), r.headers['x-steadfast-upstream']))));
+    expect(served).toContain(frozen.url);
+  });
+
+  it('answers a fast, clear 503 when every backend is down, and recovers when they return', async () => {
+    await setup();
+    for (const b of backends) b.child.kill('SIGKILL');
+    await Promise.all(backends.map((b) => exited(b.child)));
+    const started = Date.now();
+    const res = await request(gateway.url + '/items');
+    const text = await res.body.text();
+    expect(res.statusCode).toBe(503);
+    expect(text).toMatch(/steadfast gateway: no upstream could answer; tried .*connect-refused/);
+    expect(Date.now() - started).toBeLessThan(2000);
+    const health = await request(gateway.url + '/_steadfast/health');
+    await health.body.dump();
+    backends = await Promise.all(backends.map((b) => backend(b.id, b.port)));
+    await sleep(1100); // ejections run out
+    const statuses = await Promise.all(Array.from({ length: 10 }, () => request(gateway.url + '/items').then((r) => (r.body.dump(), r.statusCode))));
+    expect(statuses.every((s) => s === 200)).toBe(true);
+  });
+
+  it('never delivers a non-idempotent request twice, even while backends die', async () => {
+    await setup();
+    const ids: string[] = [];
+    const statuses: number[] = [];
+    const posts = (async () => {
+      for (let i = 0; i < 150; i++) {
+        const id = `req-${i}`;
+        ids.push(id);
+        try {
+          const res = await request(gateway.url + '/orders', { method: 'POST', headers: { 'x-request-id': id, 'content-type': 'application/json' }, body: `{"n":${i}}` });
+          await res.body.dump();
+          statuses.push(res.statusCode);
+        } catch {
+          statuses.push(0);
+        }
+      }
+    })();
+    await sleep(100);
+    backends[0]!.child.kill('SIGKILL');
+    await posts;
+    const delivered = backends.flatMap((b) => b.lines.all.filter((l) => l.startsWith('got POST ')).map((l) => l.slice(9)));
+    const counts = new Map<string, number>();
+    for (const d of delivered) counts.set(d, (counts.get(d) ?? 0) + 1);
+    expect([...counts.values()].every((n) => n === 1)).toBe(true);
+    expect(statuses.filter((s) => s === 200).length).toBeGreaterThan(100);
+  });
+
+  it('strips hop-by-hop headers, sets X-Forwarded-*, limits bodies, and serves health and metrics', async () => {
+    await setup();
+    // node:http, not undici: undici will not send a Connection header that names other headers.
+    const http = await import('node:http');
+    const raw = await new Promise<string>((resolve, reject) => {
+      const r = http.request(gateway.url + '/echo?x=1', { method: 'PUT', headers: { connection: 'keep-alive, x-secret', 'x-secret': 'hop', 'content-type': 'text/plain' } }, (res) => {
+        let text = '';
+        res.on('data', (c: Buffer) => (text += c));
+        res.on('end', () => resolve(text));
+      });
+      r.on('error', reject);
+      r.end('hello');
+    });
+    const body = JSON.parse(raw) as { path: string; body: string; forwardedFor: string; secret: string | null };
+    expect(body.secret).toBeNull(); // named in Connection: hop-by-hop, not forwarded
+    expect(body.path).toBe('/echo?x=1');
+    expect(body.body).toBe('hello');
+    expect(body.forwardedFor).toMatch(/127\.0\.0\.1/);
+    const big = await request(gateway.url + '/x', { method: 'POST', body: Buffer.alloc(2 * 1024 * 1024) });
+    expect(big.statusCode).toBe(413);
+    await big.body.dump();
+    const health = (await (await request(gateway.url + '/_steadfast/health')).body.json()) as { status: string; routes: { upstreams: unknown[] }[] };
+    expect(health.status).toBe('passing');
+    expect(health.routes[0]!.upstreams).toHaveLength(3);
+    const metrics = await (await request(gateway.url + '/metrics')).body.text();
+    expect(metrics).toMatch(/steadfast_gateway_requests_total\{route="\/",code="200"\} \d+/);
+    expect(metrics).toMatch(/steadfast_gateway_upstream_attempts_total/);
+  });
+});
+
+describe('Gateway routing by service name through the registry', () => {
+  it('sends traffic to the healthy instances and away from one that turns critical', async () => {
+    const a = await backend('svc-a');
+    const b = await backend('svc-b');
+    const registry = new EmbeddedRegistry();
+    await registry.register({ id: 'svc-a', service: 'web', address: '127.0.0.1', port: a.port, checks: [{ id: 'a-ttl', ttlMs: 60_000, status: 'passing' }] });
+    await registry.register({ id: 'svc-b', service: 'web', address: '127.0.0.1', port: b.port, checks: [{ id: 'b-ttl', ttlMs: 60_000, status: 'passing' }] });
+    const gateway = await new Gateway({ registry, routes: [{ path: '/api', service: 'web', stripPrefix: true }] }).listen();
+    try {
+      const seen = new Set<string>();
+      for (let i = 0; i < 20; i++) {
+        const res = await request(gateway.url + '/api/items');
+        seen.add(((await res.body.json()) as { id: string }).id);
+      }
+      expect([...seen].sort()).toEqual(['svc-a', 'svc-b']);
+      await registry.fail('b-ttl', 'draining');
+      await sleep(20);
+      for (let i = 0; i < 10; i++) {
+        const res = await request(gateway.url + '/api/items');
+        const json = (await res.body.json()) as { id: string; path: string };
+        expect(json.id).toBe('svc-a');
+        expect(json.path).toBe('/items');
+      }
+    } finally {
+      await gateway.close();
+      await registry.close();
+      a.child.kill('SIGKILL');
+      b.child.kill('SIGKILL');
+    }
+  });
+});
