@@ -93,7 +93,7 @@ const RETRY_STATUS = new Set([500, 502, 503, 504]);
 function classify(err: unknown): AttemptRecord['outcome'] {
   const code = (err as { code?: string; cause?: { code?: string } })?.code ?? (err as { cause?: { code?: string } })?.cause?.code;
   if (code === 'ECONNREFUSED') return 'connect-refused';
-  if ((err as Error)?.name === 'TimeoutError' || code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT') return 'timeout';
+  if ((err as Error)?.name === 'TimeoutError' || code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT') return 'timeout';
   if ((err as Error)?.name === 'AbortError') return 'aborted';
   return 'connection-error';
 }
@@ -180,8 +180,10 @@ export class FailoverClient {
     const idempotent = req.idempotent ?? IDEMPOTENT.has(method);
     this.counts.requests++;
     this.budget = Math.min(this.budget + this.ratio, Math.max(this.minPerSec, 10) + 1000 * this.ratio);
-    const overall = AbortSignal.timeout(this.timeoutMs);
-    const signal = req.signal ? AbortSignal.any([req.signal, overall]) : overall;
+    // No AbortSignal per request: timers and DOMExceptions cost more than the proxying itself.
+    // Each attempt is bounded by undici's own headersTimeout (min(perTry, time left)).
+    const deadline = this.clock.now() + this.timeoutMs;
+    const signal = req.signal;
     const candidates = this.balancer.preferenceList(req.key);
     const attempts: AttemptRecord[] = [];
     if (candidates.length === 0) throw new UpstreamUnavailableError('no upstream endpoint is available (none registered and healthy)', attempts);
@@ -190,14 +192,14 @@ export class FailoverClient {
     const limit = Math.min(this.maxAttempts, candidates.length);
 
     if (buffered && this.hedgeAfterMs !== undefined && idempotent && limit > 1) {
-      return this.hedged(req, method, candidates.slice(0, limit), signal, attempts);
+      return this.hedged(req, method, candidates.slice(0, limit), deadline, attempts);
     }
 
     for (let i = 0; i < limit; i++) {
       if (i > 0) {
         const last = attempts[attempts.length - 1]!;
         const safe = idempotent || last.outcome === 'connect-refused';
-        if (!safe || signal.aborted) break;
+        if (!safe || signal?.aborted || this.clock.now() >= deadline) break;
         if (!this.takeRetryToken()) {
           this.counts.budgetExhausted++;
           this.events.emit('budgetExhausted', { path: req.path });
@@ -207,7 +209,7 @@ export class FailoverClient {
         this.events.emit('retry', { from: last.endpoint, reason: last.outcome + (last.status ? ` ${last.status}` : '') });
       }
       const endpoint = candidates[i]!;
-      const result = await this.attempt(endpoint, req, method, signal, buffered, attempts);
+      const result = await this.attempt(endpoint, req, method, deadline, buffered, attempts);
       if (result === undefined) continue; // an error; try the next
       if (RETRY_STATUS.has(result.statusCode) && i + 1 < limit && idempotent) {
         lastResponse = result;
@@ -226,31 +228,43 @@ export class FailoverClient {
     }
     this.counts.failures++;
     const summary = attempts.map((a) => `${a.endpoint} (${a.outcome}${a.error ? `: ${a.error}` : ''})`).join(', ');
-    throw new UpstreamUnavailableError(signal.aborted && !req.signal?.aborted ? `upstream request timed out after ${this.timeoutMs} ms (timeoutMs); tried ${summary}` : `no upstream could answer; tried ${summary}`, attempts);
+    const timedOut = this.clock.now() >= deadline && !req.signal?.aborted;
+    throw new UpstreamUnavailableError(timedOut ? `upstream request timed out after ${this.timeoutMs} ms (timeoutMs); tried ${summary}` : `no upstream could answer; tried ${summary}`, attempts);
   }
 
   private async attempt(
     endpoint: Endpoint,
     req: FailoverRequest,
     method: string,
-    signal: AbortSignal,
+    deadline: number,
     buffered: boolean,
     attempts: AttemptRecord[],
   ): Promise<FailoverResponse<Buffer | Readable> | undefined> {
     this.counts.attempts++;
     const lease = this.balancer.acquire(endpoint, req.key);
     const started = this.clock.now();
-    const perTry = AbortSignal.timeout(this.perTryTimeoutMs);
-    const trySignal = AbortSignal.any([signal, perTry]);
+    const budgetMs = Math.max(1, Math.min(this.perTryTimeoutMs, deadline - started));
+    // One controller and one timer per attempt, aborted only when the deadline passes (undici's
+    // own headersTimeout runs on a coarse timer wheel and can fire late by hundreds of ms).
+    const ac = new AbortController();
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      ac.abort();
+    }, budgetMs);
+    const onCallerAbort = (): void => ac.abort();
+    req.signal?.addEventListener('abort', onCallerAbort, { once: true });
     try {
       const res = await request(endpoint.url + req.path, {
         method: method as Dispatcher.HttpMethod,
         headers: req.headers,
         body: req.body,
-        signal: trySignal,
+        signal: ac.signal,
         dispatcher: this.dispatcher,
-        headersTimeout: this.perTryTimeoutMs,
+        headersTimeout: budgetMs + 1000,
       });
+      // Streaming: the deadline covers the wait for headers; the body may take its time.
+      if (!buffered) clearTimeout(timer);
       let body: Buffer | Readable = res.body;
       if (buffered) {
         const chunks: Buffer[] = [];
@@ -271,18 +285,23 @@ export class FailoverClient {
       lease.done(res.statusCode < 500);
       return { statusCode: res.statusCode, headers: res.headers, body, endpoint, attempts };
     } catch (err) {
-      const outcome = perTry.aborted && !signal.aborted ? 'timeout' : signal.aborted ? (req.signal?.aborted ? 'aborted' : 'timeout') : classify(err);
+      const outcome = req.signal?.aborted ? 'aborted' : timedOut ? 'timeout' : classify(err);
       const record: AttemptRecord = { endpoint: endpoint.id, outcome, error: (err as Error)?.message ?? String(err), durationMs: this.clock.now() - started };
       attempts.push(record);
       this.events.emit('attempt', record);
       lease.done(outcome === 'aborted'); // the caller's own abort is not the endpoint's fault
       if (req.signal?.aborted) throw req.signal.reason;
       return undefined;
+    } finally {
+      // Buffered: the deadline covered the body too. Streaming: cleared above once headers came;
+      // clearing again after an error is harmless.
+      clearTimeout(timer);
+      req.signal?.removeEventListener('abort', onCallerAbort);
     }
   }
 
   /** Idempotent, buffered: the first attempt, then a hedge on the next endpoint after hedgeAfterMs (or at once on failure). */
-  private hedged(req: FailoverRequest, method: string, candidates: Endpoint[], signal: AbortSignal, attempts: AttemptRecord[]): Promise<FailoverResponse<Buffer>> {
+  private hedged(req: FailoverRequest, method: string, candidates: Endpoint[], deadline: number, attempts: AttemptRecord[]): Promise<FailoverResponse<Buffer>> {
     return new Promise((resolve, reject) => {
       let next = 0;
       let running = 0;
@@ -305,7 +324,7 @@ export class FailoverClient {
         const ac = new AbortController();
         controllers.push(ac);
         running++;
-        void this.attempt(endpoint, { ...req, signal: req.signal ? AbortSignal.any([req.signal, ac.signal]) : ac.signal }, method, signal, true, attempts).then(
+        void this.attempt(endpoint, { ...req, signal: req.signal ? AbortSignal.any([req.signal, ac.signal]) : ac.signal }, method, deadline, true, attempts).then(
           (r) => {
             running--;
             if (settled) return;

@@ -1,6 +1,5 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { pipeline } from 'node:stream/promises';
 import { Counter, Histogram, Registry as PromRegistry } from 'prom-client';
 import { checkInteger, checkOptions, checkString } from '../core/options.js';
 import type { Registry } from '../registry/registry.js';
@@ -41,13 +40,19 @@ export interface GatewayOptions {
 
 export const GATEWAY_DEFAULTS = Object.freeze({ port: 0, host: '127.0.0.1', maxBodyBytes: 1024 * 1024 });
 
-// RFC 9110 §7.6.1: connection-specific headers a proxy must not forward.
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'host', 'content-length']);
+// RFC 9110 §7.6.1: connection-specific headers a proxy must not forward. (The request's
+// content-length and host are set again for the buffered body and the upstream.)
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
+const REQUEST_DROP = new Set([...HOP_BY_HOP, 'host', 'content-length']);
+const EMPTY = Buffer.alloc(0);
+/** Responses up to this size are sent in one write (headers and body together). */
+const SMALL_BODY = 64 * 1024;
 
 interface LiveRoute {
   def: GatewayRoute;
   balancer: Balancer;
   client: FailoverClient;
+  timer: { startTimer(): () => void };
 }
 
 /**
@@ -68,6 +73,8 @@ export class Gateway {
   private readonly retries: Counter<'route'>;
   private readonly ejections: Counter<'route'>;
   private readonly duration: Histogram<'route'>;
+  /** Labelled children, cached: resolving labels on every request costs more than counting. */
+  private readonly requestCounters = new Map<string, { inc(): void }>();
 
   constructor(options: GatewayOptions) {
     const scope = 'Gateway';
@@ -111,9 +118,15 @@ export class Gateway {
       ...(def.perTryTimeoutMs !== undefined ? { perTryTimeoutMs: def.perTryTimeoutMs } : {}),
       ...(def.maxAttempts !== undefined ? { maxAttempts: def.maxAttempts } : {}),
     });
-    client.on('attempt', (a) => this.attempts.inc({ route: label, outcome: a.outcome }));
-    client.on('retry', () => this.retries.inc({ route: label }));
-    return { def, balancer, client };
+    const byOutcome = new Map<string, { inc(): void }>();
+    client.on('attempt', (a) => {
+      let c = byOutcome.get(a.outcome);
+      if (!c) byOutcome.set(a.outcome, (c = this.attempts.labels(label, a.outcome)));
+      c.inc();
+    });
+    const retries = this.retries.labels(label);
+    client.on('retry', () => retries.inc());
+    return { def, balancer, client, timer: this.duration.labels(label) };
   }
 
   get port(): number {
@@ -167,35 +180,31 @@ export class Gateway {
     }
     const route = this.routes.find((r) => url === r.def.path || url.startsWith(r.def.path.endsWith('/') ? r.def.path : `${r.def.path}/`) || url.startsWith(`${r.def.path}?`));
     const label = route?.def.path ?? 'none';
-    const end = this.duration.startTimer({ route: label });
+    const end = (route?.timer ?? this.duration.labels(label)).startTimer();
     const reply = (code: number, message: string): void => {
       if (!res.headersSent) {
         res.writeHead(code, { 'content-type': 'text/plain; charset=utf-8', 'x-steadfast-gateway': 'error' });
         res.end(message + '\n');
       } else res.destroy();
-      this.requests.inc({ route: label, code: String(code) });
+      this.countRequest(label, code);
       end();
     };
     if (!route) return reply(404, `no route for ${url}`);
     let body: Buffer;
     try {
-      body = await this.readBody(req);
+      body = req.headers['content-length'] === undefined && req.headers['transfer-encoding'] === undefined ? EMPTY : await this.readBody(req);
     } catch (err) {
       return reply(413, (err as Error).message);
     }
     // Hop-by-hop: the fixed list, plus every header the Connection header names.
     const named = new Set(String(req.headers.connection ?? '').toLowerCase().split(',').map((t) => t.trim()).filter(Boolean));
     const headers: Record<string, string | string[]> = {};
-    for (const [k, v] of Object.entries(req.headers)) if (v !== undefined && !HOP_BY_HOP.has(k) && !named.has(k)) headers[k] = v;
+    for (const [k, v] of Object.entries(req.headers)) if (v !== undefined && !REQUEST_DROP.has(k) && !named.has(k)) headers[k] = v;
     const remote = req.socket.remoteAddress ?? '';
     headers['x-forwarded-for'] = req.headers['x-forwarded-for'] ? `${req.headers['x-forwarded-for']}, ${remote}` : remote;
     headers['x-forwarded-proto'] = 'http';
     if (req.headers.host) headers['x-forwarded-host'] = req.headers.host;
     const path = route.def.stripPrefix ? url.slice(route.def.path.length).replace(/^(?!\/)/, '/') : url;
-    const ac = new AbortController();
-    res.on('close', () => {
-      if (!res.writableFinished) ac.abort();
-    });
     const keyHeader = route.def.hashHeader;
     const keyValue = keyHeader ? req.headers[keyHeader.toLowerCase()] : undefined;
     try {
@@ -205,18 +214,44 @@ export class Gateway {
         headers,
         ...(body.length > 0 ? { body } : {}),
         ...(typeof keyValue === 'string' ? { key: keyValue } : {}),
-        signal: ac.signal,
       });
       const out: Record<string, string | string[]> = {};
       for (const [k, v] of Object.entries(up.headers)) if (v !== undefined && !HOP_BY_HOP.has(k)) out[k] = v;
       out['x-steadfast-upstream'] = up.endpoint.id;
-      res.writeHead(up.statusCode, out);
-      await pipeline(up.body, res);
-      this.requests.inc({ route: label, code: String(up.statusCode) });
+      // Small bodies are gathered and sent in one write, with a content-length; larger ones are
+      // streamed with backpressure. (stream.pipeline costs an AbortController and an abort —
+      // a DOMException — per response: more than the proxying itself.)
+      const chunks: Buffer[] = [];
+      let size = 0;
+      let streaming = false;
+      const closed = new Promise<void>((resolve) => res.once('close', resolve));
+      for await (const c of up.body as AsyncIterable<Buffer>) {
+        if (res.destroyed) {
+          (up.body as { destroy(): void }).destroy();
+          break;
+        }
+        if (!streaming) {
+          chunks.push(c);
+          size += c.length;
+          if (size <= SMALL_BODY) continue;
+          streaming = true;
+          res.writeHead(up.statusCode, out);
+          for (const x of chunks) res.write(x);
+          chunks.length = 0;
+        } else if (!res.write(c)) {
+          await Promise.race([new Promise((r) => res.once('drain', r)), closed]);
+        }
+      }
+      if (!streaming) {
+        if (out['content-length'] === undefined) out['content-length'] = String(size);
+        res.writeHead(up.statusCode, out);
+        res.end(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks));
+      } else res.end();
+      this.countRequest(label, up.statusCode);
       end();
     } catch (err) {
-      if (ac.signal.aborted) {
-        end();
+      if (res.destroyed && res.headersSent) {
+        end(); // the client went away mid-response
         return;
       }
       if (err instanceof UpstreamUnavailableError) {
@@ -225,6 +260,13 @@ export class Gateway {
       }
       return reply(502, `steadfast gateway: ${(err as Error)?.message ?? String(err)}`);
     }
+  }
+
+  private countRequest(route: string, code: number): void {
+    const key = `${route} ${code}`;
+    let c = this.requestCounters.get(key);
+    if (!c) this.requestCounters.set(key, (c = this.requests.labels(route, String(code))));
+    c.inc();
   }
 
   private readBody(req: http.IncomingMessage): Promise<Buffer> {

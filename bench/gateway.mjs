@@ -1,0 +1,166 @@
+#!/usr/bin/env node
+// The gateway against npm http-proxy and a bare undici pass-through, in front of the same three
+// backend processes, in one run (autocannon, keep-alive): requests/s and p50/p99 latency. Then a
+// backend is SIGKILLed under load through steadfast's gateway and through http-proxy: failed
+// requests seen by the client, and time from the kill to the last failure.
+// Usage: npm run bench:gateway [-- --seconds 5 --connections 32 --rounds 2]
+import { spawn } from 'node:child_process';
+import http from 'node:http';
+import os from 'node:os';
+import { fileURLToPath } from 'node:url';
+
+const args = process.argv.slice(2);
+const flag = (name, dflt) => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? args[i + 1] : dflt;
+};
+const self = fileURLToPath(import.meta.url);
+
+if (args[0] === '--backend') {
+  const server = http.createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end('{"ok":true,"items":[1,2,3,4,5,6,7,8]}');
+    });
+  });
+  server.keepAliveTimeout = 10_000;
+  server.listen(0, '127.0.0.1', () => process.stdout.write(`${server.address().port}\n`));
+} else if (args[0] === '--proxy') {
+  process.on('SIGINT', () => process.exit(0));
+  const [, kind, ...targets] = args;
+  const urls = targets.map((p) => `http://127.0.0.1:${p}`);
+  let server;
+  if (kind === 'steadfast') {
+    const { Gateway } = await import('../dist/index.js');
+    const g = await new Gateway({ routes: [{ path: '/', upstreams: urls, perTryTimeoutMs: 500, timeoutMs: 5000, strategy: 'round-robin' }], port: 0 }).listen();
+    process.stdout.write(`${g.port}\n`);
+  } else if (kind === 'http-proxy') {
+    const { default: httpProxy } = await import('http-proxy');
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 128 });
+    const proxy = httpProxy.createProxyServer({ agent });
+    proxy.on('error', (_err, _req, res) => {
+      if (!res.headersSent) res.writeHead(502);
+      res.end();
+    });
+    let i = 0;
+    server = http.createServer((req, res) => proxy.web(req, res, { target: urls[i++ % urls.length] }));
+  } else {
+    const { Agent, request } = await import('undici');
+    const dispatcher = new Agent({ connections: 128 });
+    let i = 0;
+    server = http.createServer(async (req, res) => {
+      try {
+        const up = await request(urls[i++ % urls.length] + req.url, { method: req.method, headers: { 'content-type': req.headers['content-type'] ?? 'text/plain' }, dispatcher });
+        res.writeHead(up.statusCode, { 'content-type': up.headers['content-type'] ?? 'application/octet-stream' });
+        for await (const c of up.body) res.write(c);
+        res.end();
+      } catch {
+        if (!res.headersSent) res.writeHead(502);
+        res.end();
+      }
+    });
+  }
+  if (server) {
+    server.keepAliveTimeout = 10_000;
+    server.listen(0, '127.0.0.1', () => process.stdout.write(`${server.address().port}\n`));
+  }
+} else {
+  await main();
+}
+
+function start(argv) {
+  const child = spawn(process.execPath, [self, ...argv], { stdio: ['ignore', 'pipe', 'inherit'] });
+  return new Promise((resolve) => child.stdout.once('data', (d) => resolve({ child, port: Number(String(d).trim()) })));
+}
+
+async function cannon(port, seconds, connections) {
+  const { default: autocannon } = await import('autocannon');
+  const r = await autocannon({ url: `http://127.0.0.1:${port}/items`, connections, duration: seconds, pipelining: 1 });
+  return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, errors: r.errors + r.non2xx };
+}
+
+/** Steady requests through `port` while one backend is SIGKILLed. */
+async function killUnderLoad(port, victim) {
+  const { Agent, request } = await import('undici');
+  const dispatcher = new Agent({ connections: 8 });
+  let running = true;
+  let ok = 0;
+  let failed = 0;
+  let lastFailAt = 0;
+  let killedAt = 0;
+  const loop = async () => {
+    while (running) {
+      try {
+        const res = await request(`http://127.0.0.1:${port}/items`, { dispatcher });
+        await res.body.dump();
+        if (res.statusCode === 200) ok++;
+        else {
+          failed++;
+          lastFailAt = performance.now();
+        }
+      } catch {
+        failed++;
+        lastFailAt = performance.now();
+      }
+    }
+  };
+  const loops = Array.from({ length: 8 }, loop);
+  await new Promise((r) => setTimeout(r, 1000));
+  killedAt = performance.now();
+  victim.kill('SIGKILL');
+  await new Promise((r) => setTimeout(r, 2000));
+  running = false;
+  await Promise.all(loops);
+  await dispatcher.close();
+  return { ok, failed, lastFailMs: failed ? Math.max(0, lastFailAt - killedAt) : null };
+}
+
+async function main() {
+  const seconds = Number(flag('seconds', 5));
+  const connections = Number(flag('connections', 32));
+  const rounds = Number(flag('rounds', 2));
+  const backends = await Promise.all([0, 1, 2].map(() => start(['--backend'])));
+  const ports = backends.map((b) => String(b.port));
+  const kinds = ['steadfast', 'http-proxy', 'undici'];
+  const proxies = Object.fromEntries(await Promise.all(kinds.map(async (k) => [k, await start(['--proxy', k, ...ports])])));
+  const results = Object.fromEntries(kinds.map((k) => [k, []]));
+  for (const k of kinds) await cannon(proxies[k].port, 1, connections); // warm-up
+  for (let r = 0; r < rounds; r++) {
+    for (const k of kinds) {
+      process.stderr.write(`\rbench:gateway round ${r + 1}/${rounds} ${k} …          `);
+      results[k].push(await cannon(proxies[k].port, seconds, connections));
+    }
+  }
+  process.stderr.write('\n');
+  const med = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+  const row = (k) => ({ rps: med(results[k].map((x) => x.rps)), p50: med(results[k].map((x) => x.p50)), p99: med(results[k].map((x) => x.p99)), errors: results[k].reduce((s, x) => s + x.errors, 0) });
+  const rows = Object.fromEntries(kinds.map((k) => [k, row(k)]));
+  for (const k of kinds) proxies[k].child.kill('SIGKILL');
+
+  // Failover: fresh backends, one killed under load, through steadfast and through http-proxy.
+  const kill = {};
+  for (const k of ['steadfast', 'http-proxy']) {
+    const bs = await Promise.all([0, 1, 2].map(() => start(['--backend'])));
+    const p = await start(['--proxy', k, ...bs.map((b) => String(b.port))]);
+    process.stderr.write(`bench:gateway SIGKILL of a backend under load through ${k} …\n`);
+    kill[k] = await killUnderLoad(p.port, bs[1].child);
+    p.child.kill('SIGKILL');
+    bs.forEach((b) => b.child.kill('SIGKILL'));
+  }
+  backends.forEach((b) => b.child.kill('SIGKILL'));
+
+  const names = { steadfast: 'steadfast Gateway (round-robin, failover, metrics)', 'http-proxy': 'npm http-proxy 1.18 (round-robin)', undici: 'bare undici pass-through (round-robin)' };
+  const lines = [
+    `Node ${process.version}, ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}; 3 backend processes; autocannon ${connections} connections × ${seconds} s, ${rounds} interleaved rounds, medians.`,
+    '',
+    '| proxy | requests/s | × http-proxy | p50 ms | p99 ms | errors |',
+    '| --- | ---: | ---: | ---: | ---: | ---: |',
+    ...kinds.map((k) => `| ${names[k]} | ${rows[k].rps.toFixed(0)} | ${(rows[k].rps / rows['http-proxy'].rps).toFixed(2)} | ${rows[k].p50} | ${rows[k].p99} | ${rows[k].errors} |`),
+    '',
+    '| SIGKILL of one of 3 backends under load (8 clients, 1 s before, 2 s after) | requests ok | failed | error rate | kill → last failure |',
+    '| --- | ---: | ---: | ---: | ---: |',
+    ...['steadfast', 'http-proxy'].map((k) => `| ${names[k]} | ${kill[k].ok} | ${kill[k].failed} | ${((kill[k].failed / (kill[k].ok + kill[k].failed)) * 100).toFixed(2)} % | ${kill[k].lastFailMs === null ? 'none failed' : `${kill[k].lastFailMs.toFixed(0)} ms`} |`),
+  ];
+  console.log(lines.join('\n'));
+}
