@@ -1,6 +1,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Counter, Histogram, Registry as PromRegistry } from 'prom-client';
+import { readBody } from '../core/http-body.js';
 import { checkInteger, checkOptions, checkString } from '../core/options.js';
 import type { Registry } from '../registry/registry.js';
 import { Balancer, type OutlierOptions, type Strategy } from './balancer.js';
@@ -192,7 +193,7 @@ export class Gateway {
     if (!route) return reply(404, `no route for ${url}`);
     let body: Buffer;
     try {
-      body = req.headers['content-length'] === undefined && req.headers['transfer-encoding'] === undefined ? EMPTY : await this.readBody(req);
+      body = req.headers['content-length'] === undefined && req.headers['transfer-encoding'] === undefined ? EMPTY : await readBody(req, this.maxBodyBytes);
     } catch (err) {
       return reply(413, (err as Error).message);
     }
@@ -267,28 +268,5 @@ export class Gateway {
     let c = this.requestCounters.get(key);
     if (!c) this.requestCounters.set(key, (c = this.requests.labels(route, String(code))));
     c.inc();
-  }
-
-  private readBody(req: http.IncomingMessage): Promise<Buffer> {
-    const declared = Number(req.headers['content-length'] ?? 0);
-    if (declared > this.maxBodyBytes) {
-      req.resume();
-      return Promise.reject(new Error(`request body of ${declared} bytes exceeds maxBodyBytes=${this.maxBodyBytes}`));
-    }
-    return new Promise((resolve, reject) => {
-      const chunks: Buffer[] = [];
-      let size = 0;
-      req.on('data', (c: Buffer) => {
-        size += c.length;
-        if (size > this.maxBodyBytes) {
-          reject(new Error(`request body exceeds maxBodyBytes=${this.maxBodyBytes}`));
-          req.resume();
-          return;
-        }
-        chunks.push(c);
-      });
-      req.on('end', () => resolve(Buffer.concat(chunks)));
-      req.on('error', reject);
-    });
   }
 }

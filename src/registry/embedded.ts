@@ -1,12 +1,13 @@
 import { systemClock, type Clock, type TimerHandle } from '../core/clock.js';
 import { Emitter, type Disposable } from '../core/events.js';
 import { checkClock, checkOptions } from '../core/options.js';
-import { HealthCheck } from '../detection/health-check.js';
+import type { HealthCheck } from '../detection/health-check.js';
 import { Checkpointer } from '../recovery/checkpointer.js';
 import type { CheckpointStore } from '../recovery/store.js';
 import { RegistryNotFoundError } from './errors.js';
 import { KvStore } from './kv.js';
 import {
+  healthCheckFor,
   normalizeInstance,
   worstStatus,
   type CheckDefinition,
@@ -119,19 +120,8 @@ export class EmbeddedRegistry implements Registry {
     if (!ids) this.byService.set(instance.service, (ids = new Set()));
     ids.add(instance.id);
     for (const def of instance.checks as (CheckDefinition & { id: string; name: string })[]) {
-      const type = def.http !== undefined ? 'http' : def.tcp !== undefined ? 'tcp' : 'ttl';
       const initial = def.status ?? 'critical';
-      const hc = new HealthCheck({
-        ...(def.http !== undefined ? { http: def.http } : def.tcp !== undefined ? { tcp: def.tcp } : { ttlMs: def.ttlMs! }),
-        ...(def.intervalMs !== undefined ? { intervalMs: def.intervalMs } : {}),
-        ...(def.timeoutMs !== undefined ? { timeoutMs: def.timeoutMs } : {}),
-        ...(def.successBeforePassing !== undefined ? { successBeforePassing: def.successBeforePassing } : {}),
-        ...(def.failuresBeforeWarning !== undefined ? { failuresBeforeWarning: def.failuresBeforeWarning } : {}),
-        ...(def.failuresBeforeCritical !== undefined ? { failuresBeforeCritical: def.failuresBeforeCritical } : {}),
-        initialStatus: initial,
-        name: def.name,
-        clock: this.clock,
-      });
+      const { hc, type } = healthCheckFor(def, this.clock);
       const rt: CheckRuntime = {
         def,
         hc,

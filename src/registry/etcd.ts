@@ -3,7 +3,7 @@ import { Emitter, type Disposable } from '../core/events.js';
 import { checkInteger, checkOptions, checkString } from '../core/options.js';
 import { HealthCheck, type HealthStatus } from '../detection/health-check.js';
 import { RegistryNotFoundError } from './errors.js';
-import { normalizeInstance, worstStatus, type CheckDefinition, type CheckState, type InstanceHealth, type Registry, type ServiceInstance } from './registry.js';
+import { healthCheckFor, normalizeInstance, worstStatus, type CheckDefinition, type CheckState, type InstanceHealth, type Registry, type ServiceInstance } from './registry.js';
 
 export interface EtcdRegistryOptions {
   /** etcd client URLs, e.g. ['http://127.0.0.1:2379']. */
@@ -75,17 +75,7 @@ export class EtcdRegistry implements Registry {
     if (old) await this.drop(old, true);
     const entry: Local = { instance, lease: undefined, checks: new Map(), writing: Promise.resolve(), closed: false };
     for (const def of instance.checks as (CheckDefinition & { id: string; name: string })[]) {
-      const type = def.http !== undefined ? 'http' : def.tcp !== undefined ? 'tcp' : 'ttl';
-      const hc = new HealthCheck({
-        ...(def.http !== undefined ? { http: def.http } : def.tcp !== undefined ? { tcp: def.tcp } : { ttlMs: def.ttlMs! }),
-        ...(def.intervalMs !== undefined ? { intervalMs: def.intervalMs } : {}),
-        ...(def.timeoutMs !== undefined ? { timeoutMs: def.timeoutMs } : {}),
-        ...(def.successBeforePassing !== undefined ? { successBeforePassing: def.successBeforePassing } : {}),
-        ...(def.failuresBeforeWarning !== undefined ? { failuresBeforeWarning: def.failuresBeforeWarning } : {}),
-        ...(def.failuresBeforeCritical !== undefined ? { failuresBeforeCritical: def.failuresBeforeCritical } : {}),
-        initialStatus: def.status ?? 'critical',
-        name: def.name,
-      });
+      const { hc, type } = healthCheckFor(def);
       const state: CheckState = { id: def.id, name: def.name, instanceId: instance.id, service: instance.service, type, status: hc.status, output: '', notes: def.notes ?? '' };
       hc.on('change', ({ to, output }) => {
         state.status = to;

@@ -1,5 +1,6 @@
 import type { Disposable } from '../core/events.js';
-import type { HealthStatus } from '../detection/health-check.js';
+import type { Clock } from '../core/clock.js';
+import { HealthCheck, type HealthStatus } from '../detection/health-check.js';
 
 export type CheckStatus = HealthStatus;
 
@@ -118,4 +119,21 @@ export function normalizeInstance(scope: string, input: ServiceInstance): Servic
     return { ...c, id: cid, name: c.name ?? `Service '${service}' check` };
   });
   return { id, service, address: input.address, port: input.port, tags: [...tags], meta: { ...meta }, checks: normalized };
+}
+
+/** The HealthCheck (steadfast/detection) that runs one check definition, with Consul's semantics. */
+export function healthCheckFor(def: CheckDefinition & { name: string }, clock?: Clock): { hc: HealthCheck; type: CheckState['type'] } {
+  const type = def.http !== undefined ? 'http' : def.tcp !== undefined ? 'tcp' : 'ttl';
+  const hc = new HealthCheck({
+    ...(def.http !== undefined ? { http: def.http } : def.tcp !== undefined ? { tcp: def.tcp } : { ttlMs: def.ttlMs! }),
+    ...(def.intervalMs !== undefined ? { intervalMs: def.intervalMs } : {}),
+    ...(def.timeoutMs !== undefined ? { timeoutMs: def.timeoutMs } : {}),
+    ...(def.successBeforePassing !== undefined ? { successBeforePassing: def.successBeforePassing } : {}),
+    ...(def.failuresBeforeWarning !== undefined ? { failuresBeforeWarning: def.failuresBeforeWarning } : {}),
+    ...(def.failuresBeforeCritical !== undefined ? { failuresBeforeCritical: def.failuresBeforeCritical } : {}),
+    initialStatus: def.status ?? 'critical',
+    name: def.name,
+    ...(clock ? { clock } : {}),
+  });
+  return { hc, type };
 }

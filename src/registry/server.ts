@@ -1,6 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { BodyTooLargeError, readBody } from '../core/http-body.js';
 import { checkBoolean, checkInteger, checkOptions, checkString } from '../core/options.js';
 import { parseDuration } from './duration.js';
 import type { EmbeddedRegistry } from './embedded.js';
@@ -197,22 +198,8 @@ export class RegistryServer {
   }
 
   private readBody(req: http.IncomingMessage): Promise<Buffer> {
-    const declared = Number(req.headers['content-length'] ?? 0);
-    if (declared > this.maxBodyBytes) return Promise.reject(new HttpError(413, `request body of ${declared} bytes exceeds maxBodyBytes=${this.maxBodyBytes}`));
-    return new Promise((resolve, reject) => {
-      const chunks: Buffer[] = [];
-      let size = 0;
-      req.on('data', (c: Buffer) => {
-        size += c.length;
-        if (size > this.maxBodyBytes) {
-          reject(new HttpError(413, `request body exceeds maxBodyBytes=${this.maxBodyBytes}`));
-          req.resume();
-          return;
-        }
-        chunks.push(c);
-      });
-      req.on('end', () => resolve(Buffer.concat(chunks)));
-      req.on('error', reject);
+    return readBody(req, this.maxBodyBytes).catch((err: unknown) => {
+      throw err instanceof BodyTooLargeError ? new HttpError(413, err.message) : err;
     });
   }
 

@@ -6,6 +6,21 @@ function steadfast(...args: string[]) {
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
 
+
+/** Starts `steadfast <args>` (which prints `{"url": …}` first) and resolves with the child and its URL. */
+async function serve(...args: string[]): Promise<{ child: ReturnType<typeof spawn>; url: string }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/index.ts', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const line = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (c: Buffer) => {
+      out += c.toString();
+      if (out.includes('\n')) resolve(out.split('\n')[0]!);
+    });
+    child.once('exit', (code) => reject(new Error(`exited ${code}`)));
+  });
+  return { child, url: (JSON.parse(line) as { url: string }).url };
+}
+
 describe('steadfast CLI', () => {
   it('prints help listing its commands and exits 0', () => {
     const r = steadfast('--help');
@@ -37,17 +52,8 @@ describe('steadfast CLI', () => {
 
 describe('steadfast registry', () => {
   it('serves the Consul API on the port it prints, and stops on SIGTERM', async () => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/index.ts', 'registry', '--port', '0', '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const { child, url } = await serve('registry', '--port', '0', '--json');
     try {
-      const line = await new Promise<string>((resolve, reject) => {
-        let out = '';
-        child.stdout!.on('data', (c: Buffer) => {
-          out += c.toString();
-          if (out.includes('\n')) resolve(out.split('\n')[0]!);
-        });
-        child.once('exit', (code) => reject(new Error(`exited ${code}`)));
-      });
-      const { url } = JSON.parse(line) as { url: string };
       expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
       const res = await fetch(`${url}/v1/agent/service/register`, { method: 'PUT', body: JSON.stringify({ Name: 'cli', Port: 1 }) });
       expect(res.status).toBe(200);
@@ -72,17 +78,8 @@ describe('steadfast gateway', () => {
     const upstream = http.createServer((_q, res) => res.writeHead(200, { 'content-type': 'text/plain' }).end('from upstream'));
     await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
     const port = (upstream.address() as { port: number }).port;
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/index.ts', 'gateway', '--port', '0', '--json', '--route', `/=http://127.0.0.1:${port}`], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const { child, url } = await serve('gateway', '--port', '0', '--json', '--route', `/=http://127.0.0.1:${port}`);
     try {
-      const line = await new Promise<string>((resolve, reject) => {
-        let out = '';
-        child.stdout!.on('data', (c: Buffer) => {
-          out += c.toString();
-          if (out.includes('\n')) resolve(out.split('\n')[0]!);
-        });
-        child.once('exit', (code) => reject(new Error(`exited ${code}`)));
-      });
-      const { url } = JSON.parse(line) as { url: string };
       expect(await (await fetch(`${url}/anything`)).text()).toBe('from upstream');
     } finally {
       child.kill('SIGTERM');

@@ -1,0 +1,33 @@
+import type { IncomingMessage } from 'node:http';
+
+/** A request body that was larger than allowed; servers answer 413. */
+export class BodyTooLargeError extends Error {
+  readonly status = 413;
+  constructor(size: number | undefined, maxBytes: number) {
+    super(size === undefined ? `request body exceeds maxBodyBytes=${maxBytes}` : `request body of ${size} bytes exceeds maxBodyBytes=${maxBytes}`);
+  }
+}
+
+/** Reads a request body of at most `maxBytes`, refusing early when Content-Length says it is larger. */
+export function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer> {
+  const declared = Number(req.headers['content-length'] ?? 0);
+  if (declared > maxBytes) {
+    req.resume();
+    return Promise.reject(new BodyTooLargeError(declared, maxBytes));
+  }
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > maxBytes) {
+        reject(new BodyTooLargeError(undefined, maxBytes));
+        req.resume();
+        return;
+      }
+      chunks.push(c);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}
