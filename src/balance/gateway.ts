@@ -1,7 +1,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Counter, Histogram, Registry as PromRegistry } from 'prom-client';
-import { readBody } from '../core/http-body.js';
+import { listen, readBody } from '../core/http.js';
 import { checkInteger, checkOptions, checkString } from '../core/options.js';
 import type { Registry } from '../registry/registry.js';
 import { Balancer, type OutlierOptions, type Strategy } from './balancer.js';
@@ -140,13 +140,7 @@ export class Gateway {
 
   async listen(): Promise<this> {
     await Promise.all(this.routes.map((r) => Promise.race([r.balancer.whenReady(), new Promise((res) => setTimeout(res, 2000))])));
-    await new Promise<void>((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(this.requestedPort, this.host, () => {
-        this.server.off('error', reject);
-        resolve();
-      });
-    });
+    await listen(this.server, this.requestedPort, this.host);
     return this;
   }
 

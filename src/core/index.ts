@@ -4,4 +4,4 @@ export * from './events.js';
 export * from './options.js';
 export * from './random.js';
 export * from './abort.js';
-export * from './http-body.js';
+export * from './http.js';

@@ -1,7 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { BodyTooLargeError, readBody } from '../core/http-body.js';
+import { BodyTooLargeError, listen, readBody } from '../core/http.js';
 import { checkBoolean, checkInteger, checkOptions, checkString } from '../core/options.js';
 import { parseDuration } from './duration.js';
 import type { EmbeddedRegistry } from './embedded.js';
@@ -101,13 +101,7 @@ export class RegistryServer {
   }
 
   async listen(): Promise<this> {
-    await new Promise<void>((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(this.requestedPort, this.host, () => {
-        this.server.off('error', reject);
-        resolve();
-      });
-    });
+    await listen(this.server, this.requestedPort, this.host);
     return this;
   }
 
