@@ -1,5 +1,8 @@
-import { Readable } from 'node:stream';
-import { Agent, request, type Dispatcher } from 'undici';
+import { Readable, Writable } from 'node:stream';
+
+/** Swallows a response body that will not be passed on (a 5xx about to be retried). */
+const DRAIN = (): Writable => new Writable({ write: (_c, _e, cb) => cb() });
+import { Agent, request, stream, type Dispatcher } from 'undici';
 import { systemClock, type Clock } from '../core/clock.js';
 import { SteadfastError } from '../core/errors.js';
 import { Emitter, type Disposable, type Listener } from '../core/events.js';
@@ -159,6 +162,84 @@ export class FailoverClient {
   /** Sends a request and returns as soon as response headers arrive, with the body as a stream (for proxies). */
   async stream(req: FailoverRequest): Promise<FailoverResponse<Readable>> {
     return this.run(req, false) as Promise<FailoverResponse<Readable>>;
+  }
+
+  /**
+   * For proxies: undici writes the response body straight into the Writable that `respond`
+   * returns (no intermediate stream). A 5xx from an upstream that can be retried is drained and
+   * the next upstream tried; `respond` is called once, for the answer that is passed on.
+   */
+  async proxy(req: FailoverRequest, respond: (statusCode: number, headers: Record<string, string | string[] | undefined>, endpoint: Endpoint) => Writable): Promise<{ statusCode: number; endpoint: Endpoint; attempts: AttemptRecord[] }> {
+    const method = (req.method ?? 'GET').toUpperCase();
+    const idempotent = req.idempotent ?? IDEMPOTENT.has(method);
+    this.counts.requests++;
+    this.budget = Math.min(this.budget + this.ratio, Math.max(this.minPerSec, 10) + 1000 * this.ratio);
+    const deadline = this.clock.now() + this.timeoutMs;
+    const candidates = this.balancer.preferenceList(req.key);
+    const attempts: AttemptRecord[] = [];
+    if (candidates.length === 0) throw new UpstreamUnavailableError('no upstream endpoint is available (none registered and healthy)', attempts);
+    const limit = Math.min(this.maxAttempts, candidates.length);
+    for (let i = 0; i < limit; i++) {
+      if (i > 0) {
+        const last = attempts[attempts.length - 1]!;
+        if (!(idempotent || last.outcome === 'connect-refused') || req.signal?.aborted || this.clock.now() >= deadline) break;
+        if (!this.takeRetryToken()) {
+          this.counts.budgetExhausted++;
+          this.events.emit('budgetExhausted', { path: req.path });
+          break;
+        }
+        this.counts.retries++;
+        this.events.emit('retry', { from: last.endpoint, reason: last.outcome + (last.status ? ` ${last.status}` : '') });
+      }
+      const endpoint = candidates[i]!;
+      const canRetry = idempotent && i + 1 < limit;
+      this.counts.attempts++;
+      const lease = this.balancer.acquire(endpoint, req.key);
+      const started = this.clock.now();
+      const ac = new AbortController();
+      let timedOut = false;
+      const timer = setTimeout(() => {
+        timedOut = true;
+        ac.abort();
+      }, Math.max(1, Math.min(this.perTryTimeoutMs, deadline - started)));
+      const onCallerAbort = (): void => ac.abort();
+      req.signal?.addEventListener('abort', onCallerAbort, { once: true });
+      let status = 0;
+      let passedOn = false;
+      try {
+        await stream(
+          endpoint.url + req.path,
+          { method: method as Dispatcher.HttpMethod, headers: req.headers, body: req.body, signal: ac.signal, dispatcher: this.dispatcher, headersTimeout: this.perTryTimeoutMs + 1000, bodyTimeout: this.timeoutMs },
+          ({ statusCode, headers }) => {
+            clearTimeout(timer); // the deadline covers the wait for headers
+            status = statusCode;
+            if (canRetry && RETRY_STATUS.has(statusCode)) return DRAIN();
+            passedOn = true;
+            return respond(statusCode, headers, endpoint);
+          },
+        );
+      } catch (err) {
+        const outcome: AttemptRecord['outcome'] = req.signal?.aborted ? 'aborted' : timedOut ? 'timeout' : classify(err);
+        const record: AttemptRecord = { endpoint: endpoint.id, outcome, error: (err as Error)?.message ?? String(err), durationMs: this.clock.now() - started };
+        attempts.push(record);
+        this.events.emit('attempt', record);
+        lease.done(outcome === 'aborted');
+        if (passedOn || req.signal?.aborted) throw err; // part of an answer went out: nothing to retry
+        continue;
+      } finally {
+        clearTimeout(timer);
+        req.signal?.removeEventListener('abort', onCallerAbort);
+      }
+      const record: AttemptRecord = { endpoint: endpoint.id, outcome: status >= 500 ? 'http-error' : 'ok', status, durationMs: this.clock.now() - started };
+      attempts.push(record);
+      this.events.emit('attempt', record);
+      lease.done(status < 500);
+      if (passedOn) return { statusCode: status, endpoint, attempts };
+    }
+    this.counts.failures++;
+    const summary = attempts.map((a) => `${a.endpoint} (${a.outcome}${a.status ? ` ${a.status}` : ''}${a.error ? `: ${a.error}` : ''})`).join(', ');
+    const timedOut = this.clock.now() >= deadline && !req.signal?.aborted;
+    throw new UpstreamUnavailableError(timedOut ? `upstream request timed out after ${this.timeoutMs} ms (timeoutMs); tried ${summary}` : `no upstream could answer; tried ${summary}`, attempts);
   }
 
   async close(): Promise<void> {

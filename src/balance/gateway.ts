@@ -1,5 +1,6 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { Writable } from 'node:stream';
 import { Counter, Histogram, Registry as PromRegistry } from 'prom-client';
 import { listen, readBody } from '../core/http.js';
 import { checkInteger, checkOptions, checkString } from '../core/options.js';
@@ -203,45 +204,21 @@ export class Gateway {
     const keyHeader = route.def.hashHeader;
     const keyValue = keyHeader ? req.headers[keyHeader.toLowerCase()] : undefined;
     try {
-      const up = await route.client.stream({
-        path,
-        method: req.method ?? 'GET',
-        headers,
-        ...(body.length > 0 ? { body } : {}),
-        ...(typeof keyValue === 'string' ? { key: keyValue } : {}),
-      });
-      const out: Record<string, string | string[]> = {};
-      for (const [k, v] of Object.entries(up.headers)) if (v !== undefined && !HOP_BY_HOP.has(k)) out[k] = v;
-      out['x-steadfast-upstream'] = up.endpoint.id;
-      // Small bodies are gathered and sent in one write, with a content-length; larger ones are
-      // streamed with backpressure. (stream.pipeline costs an AbortController and an abort —
-      // a DOMException — per response: more than the proxying itself.)
-      const chunks: Buffer[] = [];
-      let size = 0;
-      let streaming = false;
-      const closed = new Promise<void>((resolve) => res.once('close', resolve));
-      for await (const c of up.body as AsyncIterable<Buffer>) {
-        if (res.destroyed) {
-          (up.body as { destroy(): void }).destroy();
-          break;
-        }
-        if (!streaming) {
-          chunks.push(c);
-          size += c.length;
-          if (size <= SMALL_BODY) continue;
-          streaming = true;
-          res.writeHead(up.statusCode, out);
-          for (const x of chunks) res.write(x);
-          chunks.length = 0;
-        } else if (!res.write(c)) {
-          await Promise.race([new Promise((r) => res.once('drain', r)), closed]);
-        }
-      }
-      if (!streaming) {
-        if (out['content-length'] === undefined) out['content-length'] = String(size);
-        res.writeHead(up.statusCode, out);
-        res.end(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks));
-      } else res.end();
+      const up = await route.client.proxy(
+        {
+          path,
+          method: req.method ?? 'GET',
+          headers,
+          ...(body.length > 0 ? { body } : {}),
+          ...(typeof keyValue === 'string' ? { key: keyValue } : {}),
+        },
+        (statusCode, upstreamHeaders, endpoint) => {
+          const out: Record<string, string | string[]> = {};
+          for (const [k, v] of Object.entries(upstreamHeaders)) if (v !== undefined && !HOP_BY_HOP.has(k)) out[k] = v;
+          out['x-steadfast-upstream'] = endpoint.id;
+          return new ResponseWriter(res, statusCode, out);
+        },
+      );
       this.countRequest(label, up.statusCode);
       end();
     } catch (err) {
@@ -262,5 +239,48 @@ export class Gateway {
     let c = this.requestCounters.get(key);
     if (!c) this.requestCounters.set(key, (c = this.requests.labels(route, String(code))));
     c.inc();
+  }
+}
+
+/**
+ * Where undici writes an upstream's body: small bodies are gathered and sent with their headers
+ * in one write, with a content-length; past SMALL_BODY it streams, with backpressure.
+ */
+class ResponseWriter extends Writable {
+  private chunks: Buffer[] = [];
+  private size = 0;
+  private streaming = false;
+
+  constructor(
+    private readonly res: http.ServerResponse,
+    private readonly statusCode: number,
+    private readonly headers: Record<string, string | string[]>,
+  ) {
+    super();
+  }
+
+  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
+    if (!this.streaming) {
+      this.chunks.push(chunk);
+      this.size += chunk.length;
+      if (this.size <= SMALL_BODY) return cb();
+      this.streaming = true;
+      this.res.writeHead(this.statusCode, this.headers);
+      for (const c of this.chunks) this.res.write(c);
+      this.chunks = [];
+      return cb();
+    }
+    if (this.res.destroyed) return cb(new Error('client went away'));
+    if (this.res.write(chunk)) cb();
+    else this.res.once('drain', () => cb());
+  }
+
+  override _final(cb: (err?: Error | null) => void): void {
+    if (!this.streaming) {
+      if (this.headers['content-length'] === undefined) this.headers['content-length'] = String(this.size);
+      this.res.writeHead(this.statusCode, this.headers);
+      this.res.end(this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks));
+    } else this.res.end();
+    cb();
   }
 }
