@@ -6,3 +6,4 @@ export * from './detection/index.js';
 export * from './registry/index.js';
 export * from './election/index.js';
 export * from './balance/index.js';
+export * from './metrics/index.js';

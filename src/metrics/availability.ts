@@ -1,0 +1,230 @@
+import hdr from 'hdr-histogram-js';
+import { systemClock, type Clock } from '../core/clock.js';
+import { checkClock, checkInteger, checkNumber, checkOptions } from '../core/options.js';
+import { availability, burnRate, errorBudget, failureRatePerHour, mean, mtbf, requestAvailability } from './formulas.js';
+
+export interface AvailabilityTrackerOptions {
+  /** The objective, e.g. 0.999. Default 0.999. */
+  slo?: number;
+  /** Width of the timeline buckets in the report. Default 1000. */
+  bucketMs?: number;
+  clock?: Clock;
+}
+
+export const AVAILABILITY_DEFAULTS = Object.freeze({ slo: 0.999, bucketMs: 1000 });
+
+export interface Incident {
+  id: number;
+  target: string;
+  kind: string;
+  injectedAt: number;
+  /** The registry or balancer marked it (fault → detection = time to detect). */
+  detectedAt: number | null;
+  /** Requests succeed again: the first success after the incident's last failed request. */
+  recoveredAt: number | null;
+  /** The replacement is healthy (fault → full restore). */
+  restoredAt: number | null;
+  failedRequests: number;
+  timeToDetectMs: number | null;
+  /** Fault → requests succeed again; 0 when the fault never showed to a client (masked). */
+  timeToRecoverMs: number;
+  timeToRestoreMs: number | null;
+}
+
+export interface AvailabilityReport {
+  startedAt: number;
+  endedAt: number;
+  observedMs: number;
+  requests: number;
+  failedRequests: number;
+  requestAvailability: number;
+  /** Time-based: MTBF / (MTBF + MTTR) over incidents a client could see. */
+  availability: number;
+  incidents: Incident[];
+  /** Incidents that no client noticed (failover hid them). */
+  maskedIncidents: number;
+  downtimeMs: number;
+  mttdMs: number | null;
+  mttrMs: number | null;
+  mtbfMs: number | null;
+  failureRatePerHour: number;
+  latencyMs: { p50: number; p90: number; p99: number; p999: number; max: number; mean: number };
+  slo: { objective: number; errorBudget: number; budgetSpent: number; burnRate: number };
+  timeline: { at: number; requests: number; failed: number; p99Ms: number }[];
+}
+
+/**
+ * Takes request outcomes and fault events, and computes the seed's 6.3 figures: per incident
+ * the time to detect, to recover service and to restore; over the run MTTR, MTBF, failure rate,
+ * time- and request-based availability, latency percentiles (HDR histogram) and the SLO budget
+ * spent. The arithmetic is in formulas.ts, tested from hand-computed tables.
+ */
+export class AvailabilityTracker {
+  readonly slo: number;
+  readonly bucketMs: number;
+  private readonly clock: Clock;
+  private readonly requests: { at: number; ok: boolean; latencyMs: number }[] = [];
+  private readonly faults: { id: number; target: string; kind: string; at: number; detectedAt: number | null; restoredAt: number | null }[] = [];
+  private firstAt: number | undefined;
+
+  constructor(options?: AvailabilityTrackerOptions) {
+    const scope = 'AvailabilityTracker';
+    const o = checkOptions<AvailabilityTrackerOptions>(scope, options, ['slo', 'bucketMs', 'clock']);
+    this.slo = checkNumber(scope, 'slo', o.slo ?? AVAILABILITY_DEFAULTS.slo, { min: 0, minExclusive: true, max: 0.999999999 });
+    this.bucketMs = checkInteger(scope, 'bucketMs', o.bucketMs ?? AVAILABILITY_DEFAULTS.bucketMs, { min: 1 });
+    if (o.clock !== undefined) checkClock(scope, o.clock);
+    this.clock = o.clock ?? systemClock;
+  }
+
+  /** Marks the start of observation (defaults to the first event). */
+  start(at = this.clock.now()): void {
+    this.firstAt ??= at;
+  }
+
+  recordRequest(ok: boolean, latencyMs: number, at = this.clock.now()): void {
+    this.firstAt ??= at - latencyMs;
+    this.requests.push({ at, ok, latencyMs: Math.max(0, latencyMs) });
+  }
+
+  /** A fault was injected into `target`; returns its incident id. */
+  recordFault(target: string, kind: string, at = this.clock.now()): number {
+    this.firstAt ??= at;
+    const id = this.faults.length + 1;
+    this.faults.push({ id, target, kind, at, detectedAt: null, restoredAt: null });
+    return id;
+  }
+
+  /** The system noticed incident `id` (first report wins). */
+  recordDetection(id: number, at = this.clock.now()): void {
+    const f = this.fault(id);
+    f.detectedAt ??= at;
+  }
+
+  /** The target of incident `id` is healthy again (first report wins). */
+  recordRestore(id: number, at = this.clock.now()): void {
+    const f = this.fault(id);
+    f.restoredAt ??= at;
+  }
+
+  report(endAt = this.clock.now()): AvailabilityReport {
+    const startedAt = this.firstAt ?? endAt;
+    const reqs = [...this.requests].sort((a, b) => a.at - b.at);
+    const faults = [...this.faults].sort((a, b) => a.at - b.at);
+    const incidents: Incident[] = faults.map((f, i) => {
+      const until = i + 1 < faults.length ? faults[i + 1]!.at : Infinity;
+      const window = reqs.filter((r) => r.at >= f.at && r.at < until);
+      let lastFail = -1;
+      let failed = 0;
+      window.forEach((r, k) => {
+        if (!r.ok) {
+          failed++;
+          lastFail = k;
+        }
+      });
+      let recoveredAt: number | null = f.at;
+      if (lastFail >= 0) {
+        const next = window.slice(lastFail + 1).find((r) => r.ok);
+        recoveredAt = next ? next.at : null;
+      }
+      const recoverEnd = recoveredAt ?? Math.min(until, endAt);
+      return {
+        id: f.id,
+        target: f.target,
+        kind: f.kind,
+        injectedAt: f.at,
+        detectedAt: f.detectedAt,
+        recoveredAt,
+        restoredAt: f.restoredAt,
+        failedRequests: failed,
+        timeToDetectMs: f.detectedAt === null ? null : f.detectedAt - f.at,
+        timeToRecoverMs: failed === 0 ? 0 : recoverEnd - f.at,
+        timeToRestoreMs: f.restoredAt === null ? null : f.restoredAt - f.at,
+      };
+    });
+    const visible = incidents.filter((x) => x.failedRequests > 0);
+    const downtimeMs = mergedLength(visible.map((x) => [x.injectedAt, x.injectedAt + x.timeToRecoverMs] as [number, number]));
+    const observedMs = Math.max(0, endAt - startedAt);
+    const mttrMs = mean(visible.map((x) => x.timeToRecoverMs)) ?? null;
+    const mtbfMs = mtbf(observedMs, downtimeMs, visible.length) ?? null;
+    const detected = incidents.filter((x) => x.timeToDetectMs !== null).map((x) => x.timeToDetectMs!);
+    const failedRequests = reqs.filter((r) => !r.ok).length;
+
+    // Latency in microseconds, 3 significant digits, up to an hour (HdrHistogram).
+    const h = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: 3 });
+    for (const r of reqs) h.recordValue(Math.min(3_600_000_000, Math.max(1, Math.round(r.latencyMs * 1000))));
+    const ms = (us: number): number => (reqs.length ? us / 1000 : 0);
+    const latencyMs = {
+      p50: ms(h.getValueAtPercentile(50)),
+      p90: ms(h.getValueAtPercentile(90)),
+      p99: ms(h.getValueAtPercentile(99)),
+      p999: ms(h.getValueAtPercentile(99.9)),
+      max: ms(h.maxValue),
+      mean: ms(h.mean),
+    };
+    h.destroy();
+
+    const timeline: AvailabilityReport['timeline'] = [];
+    if (reqs.length) {
+      const first = Math.floor(startedAt / this.bucketMs) * this.bucketMs;
+      const buckets = new Map<number, { n: number; f: number; lat: number[] }>();
+      for (const r of reqs) {
+        const b = Math.floor((r.at - first) / this.bucketMs);
+        const e = buckets.get(b) ?? { n: 0, f: 0, lat: [] };
+        e.n++;
+        if (!r.ok) e.f++;
+        e.lat.push(r.latencyMs);
+        buckets.set(b, e);
+      }
+      const last = Math.floor((endAt - first) / this.bucketMs);
+      for (let b = 0; b <= last; b++) {
+        const e = buckets.get(b);
+        const lat = e ? [...e.lat].sort((x, y) => x - y) : [];
+        timeline.push({ at: first + b * this.bucketMs, requests: e?.n ?? 0, failed: e?.f ?? 0, p99Ms: lat.length ? lat[Math.min(lat.length - 1, Math.ceil(0.99 * lat.length) - 1)]! : 0 });
+      }
+    }
+    const budget = errorBudget(this.slo);
+    const errorRate = reqs.length ? failedRequests / reqs.length : 0;
+    return {
+      startedAt,
+      endedAt: endAt,
+      observedMs,
+      requests: reqs.length,
+      failedRequests,
+      requestAvailability: requestAvailability(reqs.length - failedRequests, reqs.length),
+      availability: availability(mtbfMs ?? undefined, mttrMs ?? undefined),
+      incidents,
+      maskedIncidents: incidents.length - visible.length,
+      downtimeMs,
+      mttdMs: mean(detected) ?? null,
+      mttrMs,
+      mtbfMs,
+      failureRatePerHour: failureRatePerHour(observedMs, downtimeMs, visible.length),
+      latencyMs,
+      slo: { objective: this.slo, errorBudget: budget, budgetSpent: errorRate / budget, burnRate: burnRate(failedRequests, reqs.length, this.slo) },
+      timeline,
+    };
+  }
+
+  private fault(id: number): { detectedAt: number | null; restoredAt: number | null } {
+    const f = this.faults[id - 1];
+    if (!f) throw new RangeError(`AvailabilityTracker: no incident ${id} (ids come from recordFault)`);
+    return f;
+  }
+}
+
+/** Total length covered by possibly overlapping [start, end) intervals. */
+export function mergedLength(intervals: [number, number][]): number {
+  const sorted = intervals.filter(([a, b]) => b > a).sort((x, y) => x[0] - y[0]);
+  let total = 0;
+  let curStart = -Infinity;
+  let curEnd = -Infinity;
+  for (const [a, b] of sorted) {
+    if (a > curEnd) {
+      if (curEnd > curStart) total += curEnd - curStart;
+      curStart = a;
+      curEnd = b;
+    } else curEnd = Math.max(curEnd, b);
+  }
+  if (curEnd > curStart) total += curEnd - curStart;
+  return total;
+}

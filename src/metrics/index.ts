@@ -1,0 +1,3 @@
+export * from './formulas.js';
+export * from './availability.js';
+export * from './history.js';
