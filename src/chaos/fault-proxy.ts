@@ -1,0 +1,398 @@
+import net from 'node:net';
+import { checkBoolean, checkNumber, checkOneOf, checkOptions, checkString } from '../core/options.js';
+import type { Random } from '../core/random.js';
+
+export type ToxicType = 'latency' | 'bandwidth' | 'timeout' | 'reset_peer' | 'slow_close' | 'slicer' | 'limit_data';
+export type ToxicStream = 'upstream' | 'downstream';
+
+/** A fault on one direction of a proxy, with Toxiproxy's names and attributes. */
+export interface Toxic {
+  name: string;
+  type: ToxicType;
+  /** 'downstream' (server → client, the default) or 'upstream' (client → server). */
+  stream: ToxicStream;
+  /** Probability (0–1) that a connection is affected. Default 1. */
+  toxicity: number;
+  /**
+   * latency: { latency ms, jitter ms } · bandwidth: { rate KB/s } · timeout: { timeout ms, 0 = hold
+   * forever } · reset_peer: { timeout ms } · slow_close: { delay ms } · slicer: { average_size,
+   * size_variation bytes, delay µs } · limit_data: { bytes }
+   */
+  attributes: Record<string, number>;
+}
+
+const ATTRIBUTES: Record<ToxicType, Record<string, number>> = {
+  latency: { latency: 0, jitter: 0 },
+  bandwidth: { rate: 0 },
+  timeout: { timeout: 0 },
+  reset_peer: { timeout: 0 },
+  slow_close: { delay: 0 },
+  slicer: { average_size: 0, size_variation: 0, delay: 0 },
+  limit_data: { bytes: 0 },
+};
+
+/** Validates a toxic (throws TypeError/RangeError naming the field) and fills Toxiproxy's defaults. */
+export function normalizeToxic(input: Partial<Toxic> & { type: ToxicType }): Toxic {
+  const scope = 'toxic';
+  const type = checkOneOf(scope, 'type', input.type, Object.keys(ATTRIBUTES) as ToxicType[]);
+  const stream = checkOneOf(scope, 'stream', input.stream ?? 'downstream', ['upstream', 'downstream']);
+  const toxicity = checkNumber(scope, 'toxicity', input.toxicity ?? 1, { min: 0, max: 1 });
+  const name = checkString(scope, 'name', input.name ?? `${type}_${stream}`);
+  const attrs = { ...ATTRIBUTES[type] };
+  for (const [k, v] of Object.entries(input.attributes ?? {})) {
+    if (!(k in attrs)) throw new TypeError(`${scope}: attributes.${k} is not an attribute of a ${type} toxic (it takes ${Object.keys(attrs).join(', ')})`);
+    attrs[k] = checkNumber(scope, `attributes.${k}`, v, { min: 0 });
+  }
+  return { name, type, stream, toxicity, attributes: attrs };
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+export interface FaultProxyOptions {
+  /** Where to listen: 'host:port' (port 0 picks a free one). Default '127.0.0.1:0'. */
+  listen?: string;
+  /** Where to forward: 'host:port'. */
+  upstream: string;
+  name?: string;
+  enabled?: boolean;
+  /** For toxicity draws and jitter. Default Math.random. */
+  random?: Random;
+}
+
+/** One proxied connection: a client socket and its upstream socket. */
+class Link {
+  /** Toxics drawn for this connection (toxicity decides once per connection and toxic). */
+  private readonly drawn = new Map<string, boolean>();
+  private closed = false;
+  private readonly timers = new Set<NodeJS.Timeout>();
+  /** Bytes passed so far under each limit_data toxic. */
+  private readonly limited = new Map<string, number>();
+
+  constructor(
+    private readonly proxy: FaultProxy,
+    readonly client: net.Socket,
+    readonly upstream: net.Socket,
+  ) {}
+
+  active(t: Toxic): boolean {
+    let hit = this.drawn.get(t.name);
+    if (hit === undefined) {
+      hit = this.proxy.random() < t.toxicity;
+      this.drawn.set(t.name, hit);
+      if (hit) this.arm(t);
+    }
+    return hit;
+  }
+
+  /** Toxics that act on the connection as a whole (not per chunk) start when first seen. */
+  arm(t: Toxic): void {
+    if (t.type === 'timeout' && t.attributes.timeout! > 0) this.after(t.attributes.timeout!, () => this.close());
+    if (t.type === 'reset_peer') this.after(t.attributes.timeout!, () => this.reset());
+  }
+
+  after(ms: number, fn: () => void): void {
+    const timer = setTimeout(() => {
+      this.timers.delete(timer);
+      fn();
+    }, ms);
+    this.timers.add(timer);
+  }
+
+  /** Applies the toxics active now to one chunk going `stream`; resolves once it may go on. */
+  async pass(stream: ToxicStream, chunk: Buffer, write: (b: Buffer) => boolean | void): Promise<void> {
+    let pieces: Buffer[] = [chunk];
+    for (const t of this.proxy.toxicsFor(stream)) {
+      if (this.closed || !this.active(t)) continue;
+      const a = t.attributes;
+      switch (t.type) {
+        case 'timeout':
+        case 'reset_peer':
+          if (t.type === 'timeout') return; // data is dropped until the toxic is removed
+          break;
+        case 'latency': {
+          const jitter = a.jitter! > 0 ? (this.proxy.random() * 2 - 1) * a.jitter! : 0;
+          const delay = Math.max(0, a.latency! + jitter);
+          if (delay > 0) await sleep(delay);
+          break;
+        }
+        case 'slicer': {
+          const out: Buffer[] = [];
+          for (const p of pieces) {
+            for (let at = 0; at < p.length; ) {
+              const variation = a.size_variation! > 0 ? Math.round((this.proxy.random() * 2 - 1) * a.size_variation!) : 0;
+              const size = Math.max(1, (a.average_size! || 1) + variation);
+              out.push(p.subarray(at, at + size));
+              at += size;
+            }
+          }
+          pieces = out;
+          break;
+        }
+        case 'limit_data': {
+          const sent = this.limited.get(t.name) ?? 0;
+          const room = a.bytes! - sent;
+          const total = pieces.reduce((s, p) => s + p.length, 0);
+          if (total >= room) {
+            const cut: Buffer[] = [];
+            let left = Math.max(0, room);
+            for (const p of pieces) {
+              if (left <= 0) break;
+              cut.push(p.subarray(0, left));
+              left -= Math.min(left, p.length);
+            }
+            for (const p of cut) write(p);
+            this.close();
+            return;
+          }
+          this.limited.set(t.name, sent + total);
+          break;
+        }
+        default:
+          break;
+      }
+    }
+    const slicer = this.proxy.toxicsFor(stream).find((t) => t.type === 'slicer' && this.drawn.get(t.name));
+    const bandwidth = this.proxy.toxicsFor(stream).find((t) => t.type === 'bandwidth' && this.drawn.get(t.name));
+    for (const p of pieces) {
+      if (this.closed) return;
+      write(p);
+      if (bandwidth && bandwidth.attributes.rate! > 0) await sleep((p.length / (bandwidth.attributes.rate! * 1024)) * 1000);
+      if (slicer && slicer.attributes.delay! > 0 && pieces.length > 1) await sleep(slicer.attributes.delay! / 1000);
+    }
+  }
+
+  /** How long to hold back the end of `stream` (slow_close). */
+  closeDelay(stream: ToxicStream): number {
+    let delay = 0;
+    for (const t of this.proxy.toxicsFor(stream)) if (t.type === 'slow_close' && this.active(t)) delay = Math.max(delay, t.attributes.delay!);
+    return delay;
+  }
+
+  /** True while a timeout toxic without an end holds the connection open and silent. */
+  holding(stream: ToxicStream): boolean {
+    return this.proxy.toxicsFor(stream).some((t) => t.type === 'timeout' && this.active(t));
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const t of this.timers) clearTimeout(t);
+    this.client.destroy();
+    this.upstream.destroy();
+    this.proxy.forget(this);
+  }
+
+  reset(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const t of this.timers) clearTimeout(t);
+    // An RST to both sides, as Toxiproxy's reset_peer does.
+    this.client.resetAndDestroy();
+    this.upstream.resetAndDestroy();
+    this.proxy.forget(this);
+  }
+}
+
+/**
+ * A TCP proxy that injects faults — Toxiproxy's toxics (latency with jitter, bandwidth, timeout,
+ * reset_peer, slow_close, slicer, limit_data), per direction and with a toxicity — and can be
+ * disabled (the service "goes down": listening stops and live connections drop).
+ */
+export class FaultProxy {
+  readonly name: string;
+  readonly upstream: string;
+  readonly random: Random;
+  private listenAddress: string;
+  private server: net.Server | undefined;
+  private readonly links = new Set<Link>();
+  private readonly toxicList: Toxic[] = [];
+  private enabledFlag: boolean;
+  private boundPort = 0;
+
+  constructor(options: FaultProxyOptions) {
+    const scope = 'FaultProxy';
+    if (options === undefined) throw new TypeError(`${scope}: options { upstream } are required`);
+    const o = checkOptions<FaultProxyOptions>(scope, options, ['listen', 'upstream', 'name', 'enabled', 'random']);
+    this.upstream = checkHostPort(scope, 'upstream', o.upstream);
+    this.listenAddress = checkHostPort(scope, 'listen', o.listen ?? '127.0.0.1:0');
+    this.name = checkString(scope, 'name', o.name ?? `proxy-${this.upstream}`);
+    this.enabledFlag = checkBoolean(scope, 'enabled', o.enabled ?? true);
+    this.random = o.random ?? Math.random;
+  }
+
+  /** 'host:port' actually listened on (the free port when 0 was asked). */
+  get listen(): string {
+    const [host] = splitHostPort(this.listenAddress);
+    return `${host}:${this.boundPort || splitHostPort(this.listenAddress)[1]}`;
+  }
+
+  get port(): number {
+    return this.boundPort;
+  }
+
+  get enabled(): boolean {
+    return this.enabledFlag;
+  }
+
+  get toxics(): Toxic[] {
+    return this.toxicList.map((t) => ({ ...t, attributes: { ...t.attributes } }));
+  }
+
+  /** Live connections. */
+  get connections(): number {
+    return this.links.size;
+  }
+
+  async start(): Promise<this> {
+    if (this.enabledFlag) await this.open();
+    return this;
+  }
+
+  async stop(): Promise<void> {
+    await this.shut();
+  }
+
+  /** Enables or disables the proxy; disabling drops live connections and stops listening. */
+  async setEnabled(enabled: boolean): Promise<void> {
+    if (enabled === this.enabledFlag) return;
+    this.enabledFlag = enabled;
+    if (enabled) await this.open();
+    else await this.shut();
+  }
+
+  /** Moves the proxy to another listen address or upstream (as Toxiproxy's update does). */
+  async update(changes: { listen?: string; upstream?: string }): Promise<void> {
+    if (changes.upstream !== undefined) (this as { upstream: string }).upstream = checkHostPort('FaultProxy', 'upstream', changes.upstream);
+    if (changes.listen !== undefined && changes.listen !== this.listen) {
+      this.listenAddress = checkHostPort('FaultProxy', 'listen', changes.listen);
+      if (this.enabledFlag) {
+        await this.shut();
+        await this.open();
+      }
+    }
+  }
+
+  addToxic(input: Partial<Toxic> & { type: ToxicType }): Toxic {
+    const t = normalizeToxic(input);
+    if (this.toxicList.some((x) => x.name === t.name)) throw new RangeError(`toxic: a toxic named ${JSON.stringify(t.name)} already exists on ${this.name}`);
+    this.toxicList.push(t);
+    return { ...t };
+  }
+
+  updateToxic(name: string, changes: Partial<Toxic>): Toxic {
+    const i = this.toxicList.findIndex((x) => x.name === name);
+    if (i < 0) throw new RangeError(`toxic: no toxic named ${JSON.stringify(name)} on ${this.name}`);
+    const cur = this.toxicList[i]!;
+    const next = normalizeToxic({ ...cur, ...changes, name, type: cur.type, attributes: { ...cur.attributes, ...(changes.attributes ?? {}) } });
+    this.toxicList[i] = next;
+    return { ...next };
+  }
+
+  removeToxic(name: string): boolean {
+    const i = this.toxicList.findIndex((x) => x.name === name);
+    if (i < 0) return false;
+    this.toxicList.splice(i, 1);
+    return true;
+  }
+
+  clearToxics(): void {
+    this.toxicList.length = 0;
+  }
+
+  /** @internal */
+  toxicsFor(stream: ToxicStream): Toxic[] {
+    return this.toxicList.filter((t) => t.stream === stream);
+  }
+
+  /** @internal */
+  forget(link: Link): void {
+    this.links.delete(link);
+  }
+
+  private async open(): Promise<void> {
+    const [host, port] = splitHostPort(this.listenAddress);
+    const server = net.createServer((client) => this.accept(client));
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    this.server = server;
+    this.boundPort = (server.address() as net.AddressInfo).port;
+    // Keep the port when re-enabled, as a service coming back on its address would.
+    this.listenAddress = `${host}:${this.boundPort}`;
+  }
+
+  private async shut(): Promise<void> {
+    const server = this.server;
+    this.server = undefined;
+    for (const l of [...this.links]) l.close();
+    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  private accept(client: net.Socket): void {
+    const [host, port] = splitHostPort(this.upstream);
+    const upstream = net.connect({ host, port });
+    const link = new Link(this, client, upstream);
+    this.links.add(link);
+    client.setNoDelay(true);
+    upstream.setNoDelay(true);
+    // An error tears the link down; a clean close of one side lets the other drain first
+    // (data held by a latency or bandwidth toxic must still arrive before the FIN).
+    let closedSides = 0;
+    const onClose = (hadError: boolean): void => {
+      if (hadError || ++closedSides === 2) link.close();
+    };
+    client.on('error', () => link.close());
+    upstream.on('error', () => link.close());
+    client.on('close', onClose);
+    upstream.on('close', onClose);
+    for (const t of this.toxicList) link.active(t); // draw and arm connection-wide toxics now
+    this.pump(link, client, upstream, 'upstream');
+    this.pump(link, upstream, client, 'downstream');
+  }
+
+  /** Moves data one way, chunk by chunk, through the toxics in force. */
+  private pump(link: Link, from: net.Socket, to: net.Socket, stream: ToxicStream): void {
+    let chain = Promise.resolve();
+    let queued = 0;
+    from.on('data', (chunk: Buffer) => {
+      if (this.toxicsFor(stream).length === 0 && queued === 0) {
+        // No toxic: straight through, with backpressure.
+        if (!to.write(chunk)) {
+          from.pause();
+          to.once('drain', () => from.resume());
+        }
+        return;
+      }
+      queued++;
+      if (queued > 64) from.pause();
+      chain = chain.then(async () => {
+        await link.pass(stream, chunk, (b) => to.write(b));
+        if (--queued <= 16) from.resume();
+      });
+    });
+    from.on('end', () => {
+      chain = chain.then(async () => {
+        if (link.holding(stream)) return; // a timeout toxic swallows the close too
+        const delay = link.closeDelay(stream);
+        if (delay > 0) await sleep(delay);
+        to.end();
+      });
+    });
+  }
+}
+
+function splitHostPort(value: string): [string, number] {
+  const i = value.lastIndexOf(':');
+  return [value.slice(0, i).replace(/^\[|\]$/g, '') || '127.0.0.1', Number(value.slice(i + 1))];
+}
+
+function checkHostPort(scope: string, name: string, value: unknown): string {
+  if (typeof value !== 'string' || !/^(\[[^\]]+\]|[^\s:]*):\d{1,5}$/.test(value) || Number(value.slice(value.lastIndexOf(':') + 1)) > 65535) {
+    throw new TypeError(`${scope}: ${name} must be host:port, got ${JSON.stringify(value)}`);
+  }
+  return value;
+}
