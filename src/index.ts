@@ -7,3 +7,4 @@ export * from './registry/index.js';
 export * from './election/index.js';
 export * from './balance/index.js';
 export * from './metrics/index.js';
+export * from './chaos/index.js';

@@ -4,6 +4,7 @@ import { registerBench } from './bench.js';
 import { registerDemo } from './demo.js';
 import { registerRegistry } from './registry.js';
 import { registerGateway } from './gateway.js';
+import { registerToxiproxy } from './toxiproxy.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -16,6 +17,7 @@ export function buildProgram(): Command {
   registerDemo(program);
   registerRegistry(program);
   registerGateway(program);
+  registerToxiproxy(program);
   registerBench(program);
   for (const cmd of program.commands) cmd.exitOverride().showHelpAfterError('(run with --help for usage)');
   return program;

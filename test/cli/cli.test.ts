@@ -93,3 +93,15 @@ describe('steadfast gateway', () => {
     expect(r.err).toMatch(/--route <path=targets>' argument 'api=somewhere' is invalid/);
   });
 });
+
+describe('steadfast toxiproxy', () => {
+  it('serves the Toxiproxy API on the port it prints', async () => {
+    const { child, url } = await serve('toxiproxy', '--port', '0', '--json');
+    try {
+      expect(await (await fetch(`${url}/version`)).text()).toMatch(/^2\./);
+      expect(await (await fetch(`${url}/proxies`)).json()).toEqual({});
+    } finally {
+      child.kill('SIGTERM');
+    }
+  });
+});
