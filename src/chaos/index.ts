@@ -1,2 +1,5 @@
 export * from './fault-proxy.js';
 export * from './toxiproxy-server.js';
+export * from './schedule.js';
+export * from './process-chaos.js';
+export * from './load-generator.js';

@@ -1,0 +1,130 @@
+import { Agent, request, type Dispatcher } from 'undici';
+import { Emitter, type Disposable, type Listener } from '../core/events.js';
+import { checkInteger, checkNumber, checkOptions, checkString } from '../core/options.js';
+
+export interface LoadGeneratorOptions {
+  /** Where to send requests, e.g. http://127.0.0.1:8080/items. */
+  url: string;
+  /** Requests per second, sent on schedule whatever the answers (open loop). */
+  ratePerSec: number;
+  durationMs: number;
+  method?: string;
+  /** A request without an answer after this long counts as failed. Default 2000. */
+  timeoutMs?: number;
+  /** Bound on requests in flight; past it, a scheduled request counts as failed. Default 1000. */
+  maxInFlight?: number;
+  /** Which answers count as success. Default: status < 500. */
+  isSuccess?: (status: number) => boolean;
+}
+
+export const LOAD_GENERATOR_DEFAULTS = Object.freeze({ timeoutMs: 2000, maxInFlight: 1000 });
+
+export interface LoadResult {
+  /** When the request was due (latency is measured from here: no coordinated omission). */
+  scheduledAt: number;
+  latencyMs: number;
+  ok: boolean;
+  status: number | null;
+  error: string | null;
+}
+
+export interface LoadSummary {
+  sent: number;
+  ok: number;
+  failed: number;
+  durationMs: number;
+  achievedRatePerSec: number;
+}
+
+/**
+ * Open-loop HTTP load: request i is due at start + i / rate whether or not earlier ones have
+ * answered, and its latency is measured from when it was due. A stalled server therefore
+ * shows up as latency and failures, instead of quietly slowing the load down (Gil Tene's
+ * coordinated omission).
+ */
+export class LoadGenerator {
+  readonly url: string;
+  readonly ratePerSec: number;
+  readonly durationMs: number;
+  private readonly method: string;
+  private readonly timeoutMs: number;
+  private readonly maxInFlight: number;
+  private readonly isSuccess: (status: number) => boolean;
+  private readonly events = new Emitter<{ result: LoadResult }>();
+  private readonly dispatcher: Dispatcher;
+  private stopped = false;
+
+  constructor(options: LoadGeneratorOptions) {
+    const scope = 'LoadGenerator';
+    if (options === undefined) throw new TypeError(`${scope}: options { url, ratePerSec, durationMs } are required`);
+    const o = checkOptions<LoadGeneratorOptions>(scope, options, ['url', 'ratePerSec', 'durationMs', 'method', 'timeoutMs', 'maxInFlight', 'isSuccess']);
+    this.url = checkString(scope, 'url', o.url);
+    if (!/^https?:\/\//.test(this.url)) throw new TypeError(`${scope}: url must be http:// or https://, got ${JSON.stringify(o.url)}`);
+    this.ratePerSec = checkNumber(scope, 'ratePerSec', o.ratePerSec, { min: 0, minExclusive: true, max: 100_000 });
+    this.durationMs = checkInteger(scope, 'durationMs', o.durationMs, { min: 1 });
+    this.method = o.method ?? 'GET';
+    this.timeoutMs = checkInteger(scope, 'timeoutMs', o.timeoutMs ?? LOAD_GENERATOR_DEFAULTS.timeoutMs, { min: 1 });
+    this.maxInFlight = checkInteger(scope, 'maxInFlight', o.maxInFlight ?? LOAD_GENERATOR_DEFAULTS.maxInFlight, { min: 1 });
+    this.isSuccess = o.isSuccess ?? ((s) => s < 500);
+    this.dispatcher = new Agent({ connections: 256, keepAliveTimeout: 4000 });
+  }
+
+  on(name: 'result', listener: Listener<LoadResult>): Disposable {
+    return this.events.on(name, listener);
+  }
+
+  stop(): void {
+    this.stopped = true;
+  }
+
+  async run(): Promise<LoadSummary> {
+    const start = performance.now();
+    const epoch = Date.now() - start; // wall-clock time of performance.now() == 0
+    const interval = 1000 / this.ratePerSec;
+    const total = Math.floor((this.durationMs / 1000) * this.ratePerSec);
+    let sent = 0;
+    let ok = 0;
+    let failed = 0;
+    let inFlight = 0;
+    const pending = new Set<Promise<void>>();
+    const record = (r: LoadResult): void => {
+      if (r.ok) ok++;
+      else failed++;
+      this.events.emit('result', r);
+    };
+    const fire = (due: number): void => {
+      sent++;
+      const scheduledAt = epoch + due;
+      if (inFlight >= this.maxInFlight) {
+        record({ scheduledAt, latencyMs: 0, ok: false, status: null, error: `more than maxInFlight=${this.maxInFlight} requests in flight` });
+        return;
+      }
+      inFlight++;
+      const p = (async () => {
+        try {
+          const res = await request(this.url, { method: this.method as Dispatcher.HttpMethod, dispatcher: this.dispatcher, headersTimeout: this.timeoutMs, bodyTimeout: this.timeoutMs });
+          await res.body.dump();
+          record({ scheduledAt, latencyMs: performance.now() - due, ok: this.isSuccess(res.statusCode), status: res.statusCode, error: null });
+        } catch (err) {
+          record({ scheduledAt, latencyMs: performance.now() - due, ok: false, status: null, error: (err as { code?: string }).code ?? (err as Error).message });
+        } finally {
+          inFlight--;
+        }
+      })();
+      pending.add(p);
+      void p.finally(() => pending.delete(p));
+    };
+    while (sent < total && !this.stopped) {
+      const due = start + sent * interval;
+      const wait = due - performance.now();
+      if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+      // Catch up on every request that fell due while we waited (the schedule does not slip).
+      const now = performance.now();
+      while (sent < total && start + sent * interval <= now) fire(start + sent * interval);
+    }
+    await Promise.all(pending);
+    await this.dispatcher.close();
+    const durationMs = performance.now() - start;
+    return { sent, ok, failed, durationMs, achievedRatePerSec: sent / (durationMs / 1000) };
+  }
+}

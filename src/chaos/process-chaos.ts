@@ -1,0 +1,197 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { Emitter, type Disposable, type Listener } from '../core/events.js';
+import { checkInteger, checkOptions } from '../core/options.js';
+import { seededRandom, type Random } from '../core/random.js';
+import { checkSchedule, nextFaultDelayMs, type Schedule } from './schedule.js';
+
+export interface SupervisedProcess {
+  name: string;
+  /** argv: the executable and its arguments. */
+  command: string[];
+  env?: Record<string, string>;
+  cwd?: string;
+}
+
+export type ProcessFault = 'kill' | 'pause';
+
+export interface ProcessChaosOptions {
+  processes: SupervisedProcess[];
+  /** When to inject faults. Default { kind: 'fixed', intervalMs: 5000 }. */
+  schedule?: Schedule;
+  /** Which faults to draw from. Default ['kill']. */
+  faults?: ProcessFault[];
+  /** A paused process gets SIGCONT after this long. Default 2000. */
+  pauseMs?: number;
+  /** A killed (or crashed) process is started again after this long. Default 500. */
+  restartDelayMs?: number;
+  /** Seed of the schedule and the choice of target and fault. Default 1. */
+  seed?: number;
+  random?: Random;
+}
+
+export const PROCESS_CHAOS_DEFAULTS = Object.freeze({ pauseMs: 2000, restartDelayMs: 500, seed: 1 });
+
+export interface FaultRecord {
+  id: number;
+  at: number;
+  target: string;
+  kind: ProcessFault;
+  pid: number;
+}
+
+export interface ProcessChaosEvents {
+  fault: FaultRecord;
+  /** A process was started (first time or after a fault); `restarts` counts the latter. */
+  start: { name: string; pid: number; restarts: number };
+  resumed: { name: string; pid: number; faultId: number };
+  exit: { name: string; pid: number; code: number | null; signal: NodeJS.Signals | null };
+  output: { name: string; line: string };
+}
+
+interface Running {
+  spec: SupervisedProcess;
+  child: ChildProcess | undefined;
+  restarts: number;
+  paused: boolean;
+}
+
+/**
+ * Supervises child processes and injects faults into them on a seeded schedule: SIGKILL (the
+ * supervisor restarts the process after `restartDelayMs`) or SIGSTOP (SIGCONT after `pauseMs`).
+ * Every fault is recorded with its time, target and pid, for the availability report.
+ */
+export class ProcessChaos {
+  readonly records: FaultRecord[] = [];
+  private readonly procs: Running[];
+  private readonly schedule: Schedule;
+  private readonly faults: ProcessFault[];
+  private readonly pauseMs: number;
+  private readonly restartDelayMs: number;
+  private readonly random: Random;
+  private readonly events = new Emitter<ProcessChaosEvents>();
+  private timer: NodeJS.Timeout | undefined;
+  private running = false;
+  private readonly timers = new Set<NodeJS.Timeout>();
+
+  constructor(options: ProcessChaosOptions) {
+    const scope = 'ProcessChaos';
+    if (options === undefined) throw new TypeError(`${scope}: options { processes } are required`);
+    const o = checkOptions<ProcessChaosOptions>(scope, options, ['processes', 'schedule', 'faults', 'pauseMs', 'restartDelayMs', 'seed', 'random']);
+    if (!Array.isArray(o.processes) || o.processes.length === 0) throw new TypeError(`${scope}: processes must be a non-empty array of { name, command: [...] }`);
+    for (const [i, p] of o.processes.entries()) {
+      if (!p || typeof p.name !== 'string' || !Array.isArray(p.command) || p.command.length === 0 || p.command.some((c) => typeof c !== 'string')) {
+        throw new TypeError(`${scope}: processes[${i}] must be { name: string, command: [executable, ...args] }`);
+      }
+    }
+    this.procs = o.processes.map((spec) => ({ spec, child: undefined, restarts: 0, paused: false }));
+    this.schedule = checkSchedule(scope, o.schedule ?? { kind: 'fixed', intervalMs: 5000 });
+    this.faults = o.faults ?? ['kill'];
+    if (!Array.isArray(this.faults) || this.faults.length === 0 || this.faults.some((f) => f !== 'kill' && f !== 'pause')) throw new TypeError(`${scope}: faults must be a non-empty array of 'kill' and 'pause'`);
+    const d = PROCESS_CHAOS_DEFAULTS;
+    this.pauseMs = checkInteger(scope, 'pauseMs', o.pauseMs ?? d.pauseMs, { min: 1 });
+    this.restartDelayMs = checkInteger(scope, 'restartDelayMs', o.restartDelayMs ?? d.restartDelayMs, { min: 0 });
+    this.random = o.random ?? seededRandom(checkInteger(scope, 'seed', o.seed ?? d.seed, { min: 0, max: 2 ** 32 - 1 }));
+  }
+
+  on<K extends keyof ProcessChaosEvents>(name: K, listener: Listener<ProcessChaosEvents[K]>): Disposable {
+    return this.events.on(name, listener);
+  }
+
+  /** Starts every process; with `inject`, also the fault schedule. */
+  start({ inject = true } = {}): this {
+    this.running = true;
+    for (const p of this.procs) this.spawn(p);
+    if (inject) this.arm();
+    return this;
+  }
+
+  /** Injects one fault now (into a seeded-random process, or `target`). */
+  inject(kind?: ProcessFault, target?: string): FaultRecord | undefined {
+    const candidates = this.procs.filter((p) => p.child && p.child.exitCode === null && p.child.signalCode === null && !p.paused && (target === undefined || p.spec.name === target));
+    if (candidates.length === 0) return undefined;
+    const p = candidates[Math.floor(this.random() * candidates.length)]!;
+    const fault = kind ?? this.faults[Math.floor(this.random() * this.faults.length)]!;
+    const child = p.child!;
+    const record: FaultRecord = { id: this.records.length + 1, at: Date.now(), target: p.spec.name, kind: fault, pid: child.pid ?? -1 };
+    this.records.push(record);
+    this.events.emit('fault', record);
+    if (fault === 'kill') child.kill('SIGKILL');
+    else {
+      p.paused = true;
+      child.kill('SIGSTOP');
+      this.later(this.pauseMs, () => {
+        p.paused = false;
+        if (p.child === child && child.exitCode === null) {
+          child.kill('SIGCONT');
+          this.events.emit('resumed', { name: p.spec.name, pid: child.pid ?? -1, faultId: record.id });
+        }
+      });
+    }
+    return record;
+  }
+
+  /** Stops the schedule and the processes (SIGCONT, then SIGKILL). */
+  async stop(): Promise<void> {
+    this.running = false;
+    if (this.timer) clearTimeout(this.timer);
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.clear();
+    await Promise.all(
+      this.procs.map(
+        (p) =>
+          new Promise<void>((resolve) => {
+            const c = p.child;
+            if (!c || c.exitCode !== null || c.signalCode !== null) return resolve();
+            c.once('exit', () => resolve());
+            c.kill('SIGCONT');
+            c.kill('SIGKILL');
+          }),
+      ),
+    );
+  }
+
+  pidOf(name: string): number | undefined {
+    return this.procs.find((p) => p.spec.name === name)?.child?.pid;
+  }
+
+  private arm(): void {
+    if (!this.running) return;
+    this.timer = setTimeout(() => {
+      this.inject();
+      this.arm();
+    }, nextFaultDelayMs(this.schedule, this.random));
+  }
+
+  private later(ms: number, fn: () => void): void {
+    const t = setTimeout(() => {
+      this.timers.delete(t);
+      fn();
+    }, ms);
+    this.timers.add(t);
+  }
+
+  private spawn(p: Running): void {
+    const child = spawn(p.spec.command[0]!, p.spec.command.slice(1), { cwd: p.spec.cwd, env: { ...process.env, ...p.spec.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    p.child = child;
+    p.paused = false;
+    let buf = '';
+    child.stdout!.on('data', (c: Buffer) => {
+      buf += c.toString();
+      const lines = buf.split('\n');
+      buf = lines.pop()!;
+      for (const line of lines) this.events.emit('output', { name: p.spec.name, line });
+    });
+    child.stderr!.on('data', () => {});
+    child.on('error', () => {});
+    this.events.emit('start', { name: p.spec.name, pid: child.pid ?? -1, restarts: p.restarts });
+    child.once('exit', (code, signal) => {
+      this.events.emit('exit', { name: p.spec.name, pid: child.pid ?? -1, code, signal });
+      if (!this.running || p.child !== child) return;
+      this.later(this.restartDelayMs, () => {
+        if (!this.running) return;
+        p.restarts++;
+        this.spawn(p);
+      });
+    });
+  }
+}
