@@ -5,6 +5,7 @@ import { registerDemo } from './demo.js';
 import { registerRegistry } from './registry.js';
 import { registerGateway } from './gateway.js';
 import { registerToxiproxy } from './toxiproxy.js';
+import { registerChaos } from './chaos.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -18,6 +19,7 @@ export function buildProgram(): Command {
   registerRegistry(program);
   registerGateway(program);
   registerToxiproxy(program);
+  registerChaos(program);
   registerBench(program);
   for (const cmd of program.commands) cmd.exitOverride().showHelpAfterError('(run with --help for usage)');
   return program;

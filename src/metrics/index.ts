@@ -1,3 +1,6 @@
 export * from './formulas.js';
 export * from './availability.js';
 export * from './history.js';
+export * from './report/terminal.js';
+export * from './report/html.js';
+export * from './report/prometheus.js';

@@ -105,3 +105,41 @@ describe('steadfast toxiproxy', () => {
     }
   });
 });
+
+describe('steadfast chaos', () => {
+  it('runs an experiment against a command, and writes JSON and HTML reports', async () => {
+    const { freePort } = await import('../support/servers.js');
+    const { mkdtempSync, readFileSync, rmSync } = await import('node:fs');
+    const os = await import('node:os');
+    const path = await import('node:path');
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'steadfast-chaos-cli-'));
+    const port = await freePort();
+    try {
+      const r = spawnSync(
+        process.execPath,
+        ['--import', 'tsx', 'src/cli/index.ts', 'chaos', '--target', `${process.execPath} --import tsx test/balance/fixtures/backend.ts svc ${port}`, '--url', `http://127.0.0.1:${port}/`,
+          '--duration', '4', '--rate', '25', '--mtbf', '1500', '--fixed', '--restart-delay', '200', '--json', path.join(dir, 'r.json'), '--html', path.join(dir, 'r.html'), '-q'],
+        { encoding: 'utf8', timeout: 60_000 },
+      );
+      expect(r.status, r.stderr).toBe(0);
+      expect(r.stdout).toMatch(/MTTR/);
+      const report = JSON.parse(readFileSync(path.join(dir, 'r.json'), 'utf8')) as { requests: number; incidents: { kind: string; failedRequests: number }[]; mttrMs: number | null };
+      expect(report.requests).toBe(100);
+      expect(report.incidents.length).toBeGreaterThanOrEqual(1);
+      expect(report.incidents.every((i) => i.kind === 'kill')).toBe(true);
+      const html = readFileSync(path.join(dir, 'r.html'), 'utf8');
+      expect(html).toMatch(/<svg/);
+      expect(html).toMatch(/<table>/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
+
+  it('exits 2 when a command target has no --url, or faults do not fit the target', () => {
+    expect(steadfast('chaos', '--target', 'node server.js').code).toBe(2);
+    const r = steadfast('chaos', '--target', 'http://127.0.0.1:1/', '--faults', 'kill');
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/--faults kill cannot be used with a URL target/);
+    expect(steadfast('chaos', '--target', 'x', '--faults', 'meteor').code).toBe(2);
+  });
+});
