@@ -276,6 +276,7 @@ export class FaultProxy {
     const t = normalizeToxic(input);
     if (this.toxicList.some((x) => x.name === t.name)) throw new RangeError(`toxic: a toxic named ${JSON.stringify(t.name)} already exists on ${this.name}`);
     this.toxicList.push(t);
+    this.toxicsChanged();
     return { ...t };
   }
 
@@ -285,6 +286,7 @@ export class FaultProxy {
     const cur = this.toxicList[i]!;
     const next = normalizeToxic({ ...cur, ...changes, name, type: cur.type, attributes: { ...cur.attributes, ...(changes.attributes ?? {}) } });
     this.toxicList[i] = next;
+    this.toxicsChanged();
     return { ...next };
   }
 
@@ -292,16 +294,24 @@ export class FaultProxy {
     const i = this.toxicList.findIndex((x) => x.name === name);
     if (i < 0) return false;
     this.toxicList.splice(i, 1);
+    this.toxicsChanged();
     return true;
   }
 
   clearToxics(): void {
     this.toxicList.length = 0;
+    this.toxicsChanged();
   }
+
+  private byStream: Record<ToxicStream, Toxic[]> = { upstream: [], downstream: [] };
 
   /** @internal */
   toxicsFor(stream: ToxicStream): Toxic[] {
-    return this.toxicList.filter((t) => t.stream === stream);
+    return this.byStream[stream];
+  }
+
+  private toxicsChanged(): void {
+    this.byStream = { upstream: this.toxicList.filter((t) => t.stream === 'upstream'), downstream: this.toxicList.filter((t) => t.stream === 'downstream') };
   }
 
   /** @internal */

@@ -115,12 +115,12 @@ export class LoadGenerator {
       void p.finally(() => pending.delete(p));
     };
     while (sent < total && !this.stopped) {
-      const due = start + sent * interval;
-      const wait = due - performance.now();
-      if (wait > 1) await new Promise((r) => setTimeout(r, wait));
-      // Catch up on every request that fell due while we waited (the schedule does not slip).
+      // Fire every request that has fallen due (the schedule does not slip), then yield to the
+      // event loop — always, so answers are read even when requests are due every few µs.
       const now = performance.now();
       while (sent < total && start + sent * interval <= now) fire(start + sent * interval);
+      const wait = start + sent * interval - performance.now();
+      await new Promise((r) => setTimeout(r, Math.max(0, wait)));
     }
     await Promise.all(pending);
     await this.dispatcher.close();

@@ -42,9 +42,8 @@ export function registerChaos(program: Command): void {
     .action(async (opts: { target: string; url?: string; faults?: string[]; duration: number; rate: number; seed: number; mtbf: number; fixed?: boolean; faultMs: number; restartDelay: number; slo: number; json?: string; html?: string; quiet?: boolean }) => {
       const isUrl = /^https?:\/\//.test(opts.target);
       const faults = opts.faults ?? (isUrl ? ['latency', 'down'] : ['kill']);
-      const wrong = faults.filter((f) => (isUrl ? !URL_FAULTS.includes(f) : !PROCESS_FAULTS.includes(f)));
-      if (wrong.length) {
-        process.stderr.write(`steadfast chaos: --faults ${wrong.join(',')} cannot be used with a ${isUrl ? 'URL' : 'command'} target (use ${isUrl ? URL_FAULTS.join(', ') : PROCESS_FAULTS.join(', ')})\n`);
+      if (isUrl && faults.some((f) => PROCESS_FAULTS.includes(f))) {
+        process.stderr.write(`steadfast chaos: --faults ${faults.filter((f) => PROCESS_FAULTS.includes(f)).join(',')} cannot be used with a URL target (use ${URL_FAULTS.join(', ')}; kill and pause need a command)\n`);
         process.exitCode = 2;
         return;
       }
@@ -53,59 +52,66 @@ export function registerChaos(program: Command): void {
         process.exitCode = 2;
         return;
       }
+      const schedule: Schedule = opts.fixed ? { kind: 'fixed', intervalMs: opts.mtbf } : { kind: 'poisson', mtbfMs: opts.mtbf };
+      // About 60 points on the charts whatever the length of the run.
+      const tracker = new AvailabilityTracker({ slo: opts.slo, bucketMs: Math.max(100, Math.round((opts.duration * 1000) / 60)) });
       // The load generator is the observer: a fault counts as detected at the first failed request
-      // after it, and the target as restored at the first success after its restart or resume.
-      let current: number | undefined;
+      // after it, and the target as restored at the first success after the fault ended.
       let awaitingFailure: number | undefined;
       let awaitingRestore: number | undefined;
-      const schedule: Schedule = opts.fixed ? { kind: 'fixed', intervalMs: opts.mtbf } : { kind: 'poisson', mtbfMs: opts.mtbf };
-      const tracker = new AvailabilityTracker({ slo: opts.slo, bucketMs: 1000 });
-      let loadUrl = opts.url ?? opts.target;
-      let stopFaults: () => Promise<void>;
-      if (!isUrl) {
-        const chaos = new ProcessChaos({ processes: [{ name: 'target', command: ['/bin/sh', '-c', `exec ${opts.target}`] }], schedule, faults: faults as ProcessFault[], pauseMs: opts.faultMs, restartDelayMs: opts.restartDelay, seed: opts.seed });
-        chaos.on('fault', (f) => {
-          current = tracker.recordFault(f.target, f.kind, f.at);
-          awaitingFailure = current;
-          if (!opts.quiet) process.stdout.write(`  fault #${f.id}: ${f.kind} ${f.target} (pid ${f.pid})\n`);
-        });
-        // Restored = the restarted (or resumed) process answers again.
-        chaos.on('start', (e) => e.restarts > 0 && (awaitingRestore = current));
-        chaos.on('resumed', () => (awaitingRestore = current));
-        chaos.start();
-        await new Promise((r) => setTimeout(r, 1000)); // let it start
-        stopFaults = () => chaos.stop();
-      } else {
-        const u = new URL(opts.target);
-        const proxy = await new FaultProxy({ upstream: `${u.hostname}:${u.port || (u.protocol === 'https:' ? 443 : 80)}` }).start();
-        loadUrl = `${u.protocol}//127.0.0.1:${proxy.port}${u.pathname}${u.search}`;
-        const random = seededRandom(opts.seed);
-        let running = true;
-        let n = 0;
-        const loop = async (): Promise<void> => {
-          while (running) {
-            await new Promise((r) => setTimeout(r, nextFaultDelayMs(schedule, random)));
-            if (!running) return;
-            const kind = faults[Math.floor(random() * faults.length)] as UrlFault;
-            const id = tracker.recordFault(opts.target, kind);
-            current = id;
-            awaitingFailure = id;
-            if (!opts.quiet) process.stdout.write(`  fault #${++n}: ${kind} for ${opts.faultMs} ms\n`);
-            if (kind === 'down') await proxy.setEnabled(false);
-            else proxy.addToxic(kind === 'latency' ? { name: 'chaos', type: 'latency', attributes: { latency: 1000 } } : { name: 'chaos', type: 'reset_peer', attributes: { timeout: 0 } });
-            await new Promise((r) => setTimeout(r, opts.faultMs));
-            if (kind === 'down') await proxy.setEnabled(true);
-            else proxy.removeToxic('chaos');
-            awaitingRestore = id;
-          }
-        };
-        const looping = loop();
-        stopFaults = async () => {
-          running = false;
-          await looping.catch(() => {});
-          await proxy.stop();
-        };
+      const random = seededRandom(opts.seed);
+      const target = new URL(opts.url ?? opts.target);
+
+      // Network faults go through a FaultProxy in front of the service; the load goes through it too.
+      let proxy: FaultProxy | undefined;
+      let loadUrl = target.href;
+      if (faults.some((f) => URL_FAULTS.includes(f))) {
+        proxy = await new FaultProxy({ upstream: `${target.hostname}:${target.port || (target.protocol === 'https:' ? 443 : 80)}` }).start();
+        loadUrl = `${target.protocol}//127.0.0.1:${proxy.port}${target.pathname}${target.search}`;
       }
+      let chaos: ProcessChaos | undefined;
+      let lastProcessIncident: number | undefined;
+      if (!isUrl) {
+        chaos = new ProcessChaos({ processes: [{ name: 'target', command: ['/bin/sh', '-c', `exec ${opts.target}`] }], faults: ['kill', 'pause'], pauseMs: opts.faultMs, restartDelayMs: opts.restartDelay, seed: opts.seed });
+        chaos.on('start', (e) => e.restarts > 0 && (awaitingRestore = lastProcessIncident));
+        chaos.on('resumed', () => (awaitingRestore = lastProcessIncident));
+        chaos.start({ inject: false });
+        await new Promise((r) => setTimeout(r, 1000)); // let it start
+      }
+      let running = true;
+      let n = 0;
+      const inject = async (kind: string): Promise<void> => {
+        const label = isUrl ? opts.target : 'target';
+        if (kind === 'kill' || kind === 'pause') {
+          const rec = chaos!.inject(kind as ProcessFault);
+          if (!rec) return;
+          lastProcessIncident = tracker.recordFault(rec.target, kind, rec.at);
+          awaitingFailure = lastProcessIncident;
+          if (!opts.quiet) process.stdout.write(`  fault #${++n}: ${kind} (pid ${rec.pid})\n`);
+          return;
+        }
+        const id = tracker.recordFault(label, kind as UrlFault);
+        awaitingFailure = id;
+        if (!opts.quiet) process.stdout.write(`  fault #${++n}: ${kind} for ${opts.faultMs} ms\n`);
+        if (kind === 'down') await proxy!.setEnabled(false);
+        else proxy!.addToxic(kind === 'latency' ? { name: 'chaos', type: 'latency', attributes: { latency: 1000 } } : { name: 'chaos', type: 'reset_peer', attributes: { timeout: 0 } });
+        await new Promise((r) => setTimeout(r, opts.faultMs));
+        if (kind === 'down') await proxy!.setEnabled(true);
+        else proxy!.removeToxic('chaos');
+        awaitingRestore = id;
+      };
+      const looping = (async () => {
+        while (running) {
+          await new Promise((r) => setTimeout(r, nextFaultDelayMs(schedule, random)));
+          if (running) await inject(faults[Math.floor(random() * faults.length)]!);
+        }
+      })();
+      const stopFaults = async (): Promise<void> => {
+        running = false;
+        await looping.catch(() => {});
+        await chaos?.stop();
+        await proxy?.stop();
+      };
       tracker.start();
       const load = new LoadGenerator({ url: loadUrl, ratePerSec: opts.rate, durationMs: opts.duration * 1000, timeoutMs: 2000 });
       let sent = 0;

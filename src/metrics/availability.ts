@@ -1,7 +1,7 @@
 import hdr from 'hdr-histogram-js';
 import { systemClock, type Clock } from '../core/clock.js';
 import { checkClock, checkInteger, checkNumber, checkOptions } from '../core/options.js';
-import { availability, burnRate, errorBudget, failureRatePerHour, mean, mtbf, requestAvailability } from './formulas.js';
+import { availability, burnRate, burnRateAlert, errorBudget, failureRatePerHour, mean, mtbf, requestAvailability, SRE_BURN_RATE_RULES } from './formulas.js';
 
 export interface AvailabilityTrackerOptions {
   /** The objective, e.g. 0.999. Default 0.999. */
@@ -49,7 +49,15 @@ export interface AvailabilityReport {
   mtbfMs: number | null;
   failureRatePerHour: number;
   latencyMs: { p50: number; p90: number; p99: number; p999: number; max: number; mean: number };
-  slo: { objective: number; errorBudget: number; budgetSpent: number; burnRate: number };
+  slo: {
+    objective: number;
+    errorBudget: number;
+    budgetSpent: number;
+    burnRate: number;
+    /** Burn rate over the last 5 min, 30 min, 1 h and 6 h of the run (each bounded by the run), and the SRE-workbook alerts that would fire now. */
+    windows: { windowMs: number; burnRate: number }[];
+    alerts: { severity: 'page' | 'ticket'; factor: number; longMs: number; shortMs: number }[];
+  };
   timeline: { at: number; requests: number; failed: number; p99Ms: number }[];
 }
 
@@ -200,9 +208,26 @@ export class AvailabilityTracker {
       mtbfMs,
       failureRatePerHour: failureRatePerHour(observedMs, downtimeMs, visible.length),
       latencyMs,
-      slo: { objective: this.slo, errorBudget: budget, budgetSpent: errorRate / budget, burnRate: burnRate(failedRequests, reqs.length, this.slo) },
+      slo: {
+        objective: this.slo,
+        errorBudget: budget,
+        budgetSpent: errorRate / budget,
+        burnRate: burnRate(failedRequests, reqs.length, this.slo),
+        windows: [300_000, 1_800_000, 3_600_000, 21_600_000].map((windowMs) => ({ windowMs, burnRate: this.windowBurn(reqs, endAt, windowMs) })),
+        alerts: SRE_BURN_RATE_RULES.filter((rule) => burnRateAlert(rule, this.windowBurn(reqs, endAt, rule.longMs), this.windowBurn(reqs, endAt, rule.shortMs))).map(({ severity, factor, longMs, shortMs }) => ({ severity, factor, longMs, shortMs })),
+      },
       timeline,
     };
+  }
+
+  private windowBurn(reqs: { at: number; ok: boolean }[], endAt: number, windowMs: number): number {
+    let n = 0;
+    let bad = 0;
+    for (let i = reqs.length - 1; i >= 0 && reqs[i]!.at > endAt - windowMs; i--) {
+      n++;
+      if (!reqs[i]!.ok) bad++;
+    }
+    return burnRate(bad, n, this.slo);
   }
 
   private fault(id: number): { detectedAt: number | null; restoredAt: number | null } {

@@ -41,6 +41,9 @@ describe('AvailabilityTracker', () => {
     expect(r.latencyMs.p50).toBeCloseTo(2, 1);
     expect(r.latencyMs.max).toBeCloseTo(50, 1);
     expect(r.slo.burnRate).toBeCloseTo(0.08 / 0.001, 6);
+    // The last 5 minutes hold the whole 10 s run: same burn; both paging rules fire.
+    expect(r.slo.windows[0]).toEqual({ windowMs: 300_000, burnRate: r.slo.burnRate });
+    expect(r.slo.alerts.map((a) => a.factor)).toEqual([14.4, 6, 1]);
     expect(r.timeline).toHaveLength(11);
     expect(r.timeline[2]).toMatchObject({ at: 2000, requests: 10, failed: 5 }); // 2100, 2200, …, 2500 fail within [2000, 3000)
   });
@@ -98,5 +101,24 @@ describe('HistoryChecker (Jepsen-style set checker)', () => {
     op.ok();
     expect(() => op.fail()).toThrow(/completed twice/);
     expect(() => h.invoke('x')).toThrow(/invoked twice/);
+  });
+});
+
+describe('Prometheus export of a report', () => {
+  it('publishes the figures as gauges', async () => {
+    const { Registry } = await import('prom-client');
+    const { exportReport } = await import('../../src/metrics/index.js');
+    const clock = new ManualClock(0);
+    const t = new AvailabilityTracker({ clock });
+    t.start(0);
+    t.recordFault('x', 'kill', 100);
+    t.recordRequest(false, 5, 150);
+    t.recordRequest(true, 5, 400);
+    const registry = new Registry();
+    exportReport(t.report(1000), registry);
+    const text = await registry.metrics();
+    expect(text).toMatch(/steadfast_mttr_seconds 0\.3/);
+    expect(text).toMatch(/steadfast_request_availability_ratio 0\.5/);
+    expect(text).toMatch(/steadfast_incidents 1/);
   });
 });

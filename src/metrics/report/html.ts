@@ -15,7 +15,7 @@ function chart(title: string, points: [number, number][], r: AvailabilityReport,
   const spans = r.incidents
     .map((i) => {
       const end = i.injectedAt + Math.max(i.timeToRecoverMs, 1);
-      return `<rect x="${x(i.injectedAt).toFixed(1)}" y="${P - 10}" width="${Math.max(2, x(end) - x(i.injectedAt)).toFixed(1)}" height="${H - 2 * P}" fill="#e5484d" opacity="0.15"><title>#${i.id} ${esc(i.kind)} ${esc(i.target)}</title></rect><line x1="${x(i.injectedAt).toFixed(1)}" x2="${x(i.injectedAt).toFixed(1)}" y1="${P - 10}" y2="${H - P + 10}" stroke="#e5484d" stroke-dasharray="3,3"/><text x="${(x(i.injectedAt) + 3).toFixed(1)}" y="${P - 12}" font-size="10" fill="#e5484d">#${i.id}</text>`;
+      return `<rect x="${x(i.injectedAt).toFixed(1)}" y="${y(yMax).toFixed(1)}" width="${Math.max(2, x(end) - x(i.injectedAt)).toFixed(1)}" height="${(y(0) - y(yMax)).toFixed(1)}" fill="#e5484d" opacity="0.15"><title>#${i.id} ${esc(i.kind)} ${esc(i.target)}</title></rect><line x1="${x(i.injectedAt).toFixed(1)}" x2="${x(i.injectedAt).toFixed(1)}" y1="${P - 10}" y2="${H - P + 10}" stroke="#e5484d" stroke-dasharray="3,3"/><text x="${(x(i.injectedAt) + 3).toFixed(1)}" y="${P - 12}" font-size="10" fill="#e5484d">#${i.id}</text>`;
     })
     .join('');
   const path = points.map((p, k) => `${k === 0 ? 'M' : 'L'}${x(p[0]).toFixed(1)},${y(p[1]).toFixed(1)}`).join(' ');
@@ -26,8 +26,10 @@ function chart(title: string, points: [number, number][], r: AvailabilityReport,
 /** A self-contained HTML report (no scripts, no external files) for a postmortem. */
 export function renderHtmlReport(r: AvailabilityReport, meta: { title?: string; history?: { lost: number; unknown: number; acknowledged: number } } = {}): string {
   const title = meta.title ?? 'steadfast availability report';
-  const avail = r.timeline.map((b) => [b.at, b.requests ? ((b.requests - b.failed) / b.requests) * 100 : 100] as [number, number]);
-  const lat = r.timeline.map((b) => [b.at, b.p99Ms] as [number, number]);
+  // Each bucket is drawn at its middle: it stands for the whole interval.
+  const half = r.timeline.length > 1 ? (r.timeline[1]!.at - r.timeline[0]!.at) / 2 : 0;
+  const avail = r.timeline.map((b) => [b.at + half, b.requests ? ((b.requests - b.failed) / b.requests) * 100 : 100] as [number, number]);
+  const lat = r.timeline.map((b) => [b.at + half, b.p99Ms] as [number, number]);
   const f = (v: number | null, unit = 'ms'): string => (v === null ? '—' : `${v.toFixed(0)} ${unit}`);
   const cards: [string, string][] = [
     ['Availability (requests)', `${(r.requestAvailability * 100).toFixed(3)} %`],

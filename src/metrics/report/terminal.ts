@@ -19,7 +19,7 @@ export function formatReport(r: AvailabilityReport, history?: { lost: number; un
     `failure rate              ${r.failureRatePerHour.toFixed(2)} per hour`,
     `downtime                  ${ms(r.downtimeMs)}`,
     `latency p50/p99/p99.9/max ${r.latencyMs.p50.toFixed(1)} / ${r.latencyMs.p99.toFixed(1)} / ${r.latencyMs.p999.toFixed(1)} / ${r.latencyMs.max.toFixed(1)} ms`,
-    `SLO ${pct(r.slo.objective)}          burn rate ${r.slo.burnRate.toFixed(2)}× (budget spent ${(r.slo.budgetSpent * 100).toFixed(1)} %)`,
+    `SLO ${pct(r.slo.objective)}          burn rate ${r.slo.burnRate.toFixed(2)}× (budget spent ${(r.slo.budgetSpent * 100).toFixed(1)} %)${r.slo.alerts.length ? ` · would page: ${r.slo.alerts.map((a) => `${a.factor}× over ${a.longMs / 3_600_000} h`).join(', ')}` : ''}`,
   ];
   if (history) lines.push(`writes                    ${history.acknowledged} acknowledged, ${history.lost} lost, ${history.unknown} unknown`);
   if (r.mttdMs !== null) {
