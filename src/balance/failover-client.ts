@@ -180,17 +180,7 @@ export class FailoverClient {
     if (candidates.length === 0) throw new UpstreamUnavailableError('no upstream endpoint is available (none registered and healthy)', attempts);
     const limit = Math.min(this.maxAttempts, candidates.length);
     for (let i = 0; i < limit; i++) {
-      if (i > 0) {
-        const last = attempts[attempts.length - 1]!;
-        if (!(idempotent || last.outcome === 'connect-refused') || req.signal?.aborted || this.clock.now() >= deadline) break;
-        if (!this.takeRetryToken()) {
-          this.counts.budgetExhausted++;
-          this.events.emit('budgetExhausted', { path: req.path });
-          break;
-        }
-        this.counts.retries++;
-        this.events.emit('retry', { from: last.endpoint, reason: last.outcome + (last.status ? ` ${last.status}` : '') });
-      }
+      if (i > 0 && !this.mayRetry(attempts, idempotent, req, deadline)) break;
       const endpoint = candidates[i]!;
       const canRetry = idempotent && i + 1 < limit;
       this.counts.attempts++;
@@ -246,6 +236,25 @@ export class FailoverClient {
     if (this.ownsDispatcher) await this.dispatcher.close();
   }
 
+  /**
+   * Whether the request may go to the next upstream after the attempts so far: it must be safe
+   * to send again (idempotent, or the connection was refused so it never left), time must be
+   * left, and the retry budget must have a token. Counts and reports the retry.
+   */
+  private mayRetry(attempts: AttemptRecord[], idempotent: boolean, req: FailoverRequest, deadline: number): boolean {
+    const last = attempts[attempts.length - 1]!;
+    const safe = idempotent || last.outcome === 'connect-refused';
+    if (!safe || req.signal?.aborted || this.clock.now() >= deadline) return false;
+    if (!this.takeRetryToken()) {
+      this.counts.budgetExhausted++;
+      this.events.emit('budgetExhausted', { path: req.path });
+      return false;
+    }
+    this.counts.retries++;
+    this.events.emit('retry', { from: last.endpoint, reason: last.outcome + (last.status ? ` ${last.status}` : '') });
+    return true;
+  }
+
   private takeRetryToken(): boolean {
     const now = this.clock.now();
     // The floor refills with time; each request deposits `ratio` of a retry.
@@ -261,10 +270,9 @@ export class FailoverClient {
     const idempotent = req.idempotent ?? IDEMPOTENT.has(method);
     this.counts.requests++;
     this.budget = Math.min(this.budget + this.ratio, Math.max(this.minPerSec, 10) + 1000 * this.ratio);
-    // No AbortSignal per request: timers and DOMExceptions cost more than the proxying itself.
-    // Each attempt is bounded by undici's own headersTimeout (min(perTry, time left)).
+    // No AbortSignal.timeout / AbortSignal.any per request (they cost more than the proxying);
+    // each attempt gets one controller and one timer, bounded by min(perTry, time left).
     const deadline = this.clock.now() + this.timeoutMs;
-    const signal = req.signal;
     const candidates = this.balancer.preferenceList(req.key);
     const attempts: AttemptRecord[] = [];
     if (candidates.length === 0) throw new UpstreamUnavailableError('no upstream endpoint is available (none registered and healthy)', attempts);
@@ -277,18 +285,7 @@ export class FailoverClient {
     }
 
     for (let i = 0; i < limit; i++) {
-      if (i > 0) {
-        const last = attempts[attempts.length - 1]!;
-        const safe = idempotent || last.outcome === 'connect-refused';
-        if (!safe || signal?.aborted || this.clock.now() >= deadline) break;
-        if (!this.takeRetryToken()) {
-          this.counts.budgetExhausted++;
-          this.events.emit('budgetExhausted', { path: req.path });
-          break;
-        }
-        this.counts.retries++;
-        this.events.emit('retry', { from: last.endpoint, reason: last.outcome + (last.status ? ` ${last.status}` : '') });
-      }
+      if (i > 0 && !this.mayRetry(attempts, idempotent, req, deadline)) break;
       const endpoint = candidates[i]!;
       const result = await this.attempt(endpoint, req, method, deadline, buffered, attempts);
       if (result === undefined) continue; // an error; try the next
