@@ -1,0 +1,94 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { CheckpointOutcomeUnknownError, RedisCheckpointStore } from '../../src/recovery/index.js';
+import { describeNeeding, findServer, freePort, REDIS, startRedis, type RunningServer } from '../support/servers.js';
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn().catch(() => undefined);
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
+    await sleep(100);
+  }
+}
+
+describeNeeding(REDIS, 'RedisCheckpointStore through Redis Sentinel, with a real failover', () => {
+  let master: RunningServer;
+  let replica: RunningServer;
+  let sentinel: ChildProcess;
+  let sentinelPort: number;
+  let dir: string;
+  beforeAll(async () => {
+    master = await startRedis(['--appendonly', 'yes', '--appendfsync', 'always']);
+    replica = await startRedis(['--appendonly', 'yes', '--appendfsync', 'always', '--replicaof', '127.0.0.1', String(master.port)]);
+    dir = mkdtempSync(path.join(os.tmpdir(), 'steadfast-sentinel-'));
+    sentinelPort = await freePort();
+    writeFileSync(
+      path.join(dir, 'sentinel.conf'),
+      [`port ${sentinelPort}`, 'bind 127.0.0.1', `dir ${dir}`, `sentinel monitor mymaster 127.0.0.1 ${master.port} 1`, 'sentinel down-after-milliseconds mymaster 1000', 'sentinel failover-timeout mymaster 3000', ''].join('\n'),
+    );
+    sentinel = spawn(findServer(REDIS)!, [path.join(dir, 'sentinel.conf'), '--sentinel'], { stdio: 'ignore' });
+    const r = new Redis({ port: replica.port, host: '127.0.0.1', lazyConnect: true });
+    await r.connect();
+    await until('replica in sync', async () => (/master_link_status:up/.test(await r.info('replication')) ? true : undefined));
+    r.disconnect();
+    const s = new Redis({ port: sentinelPort, host: '127.0.0.1', lazyConnect: true, retryStrategy: () => 100 });
+    await until('sentinel up and watching the replica', async () => {
+      await s.connect().catch(() => {});
+      const replicas = (await s.call('SENTINEL', 'REPLICAS', 'mymaster')) as string[][];
+      return replicas.length > 0 ? true : undefined;
+    });
+    s.disconnect();
+  }, 60_000);
+  afterAll(async () => {
+    sentinel?.kill('SIGKILL');
+    await replica?.stop();
+    await master?.stop().catch(() => {});
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('keeps every checkpoint acknowledged by a replica through the failover, and finds the new master', async () => {
+    const url = `redis+sentinel://127.0.0.1:${sentinelPort}/mymaster`;
+    const durable = new RedisCheckpointStore({ url, prefix: 'sent:', waitReplicas: 1, waitTimeoutMs: 2000 });
+    durable.client.on('error', () => {});
+    const acked: number[] = [];
+    for (let i = 0; i < 20; i++) acked.push((await durable.save('orders', { i })).id);
+
+    master.kill('SIGKILL');
+    const s = new Redis({ port: sentinelPort, host: '127.0.0.1' });
+    await until('failover to the replica', async () => {
+      const addr = (await s.call('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', 'mymaster')) as string[];
+      return Number(addr[1]) === replica.port ? true : undefined;
+    });
+    s.disconnect();
+
+    // A client on the same Sentinel URL writes to the promoted replica…
+    const after = new RedisCheckpointStore({ url, prefix: 'sent:' });
+    after.client.on('error', () => {});
+    const next = await until('a save on the new master', async () => (await after.save('orders', { after: true })).id);
+    expect(next).toBeGreaterThan(Math.max(...acked)); // ids stay monotonic across the failover
+    // …and every checkpoint acknowledged before the failover is there.
+    const ids = (await after.list('orders')).map((c) => c.id);
+    for (const id of acked) expect(ids).toContain(id);
+
+    // With no replica left to confirm it, a save that demands one is reported as unknown, not as success.
+    const err = await until('the old client reaches the new master', async () => {
+      try {
+        await durable.save('orders', { late: true });
+        return 'saved';
+      } catch (e) {
+        return e instanceof CheckpointOutcomeUnknownError && /only 0 of 1 replicas/.test((e as Error).message) ? e : undefined;
+      }
+    });
+    expect(err).toBeInstanceOf(CheckpointOutcomeUnknownError);
+    await durable.close().catch(() => {});
+    await after.close();
+  }, 60_000);
+});
