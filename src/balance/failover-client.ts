@@ -121,6 +121,8 @@ export class FailoverClient {
   private readonly clock: Clock;
   private readonly events = new Emitter<FailoverEvents>();
   private budget: number;
+  /** Most retries the budget can hold: the floor's worth, plus what 1000 requests earn. */
+  private readonly budgetCap: number;
   private budgetAt: number;
   private readonly counts = { requests: 0, attempts: 0, retries: 0, budgetExhausted: 0, failures: 0 };
 
@@ -142,6 +144,7 @@ export class FailoverClient {
     this.ownsDispatcher = o.dispatcher === undefined;
     this.dispatcher = o.dispatcher ?? new Agent({ keepAliveTimeout: 4000, connections: 128 });
     this.clock = o.clock ?? systemClock;
+    this.budgetCap = Math.max(this.minPerSec, 10) + 1000 * this.ratio;
     this.budget = this.minPerSec;
     this.budgetAt = this.clock.now();
   }
@@ -170,15 +173,7 @@ export class FailoverClient {
    * the next upstream tried; `respond` is called once, for the answer that is passed on.
    */
   async proxy(req: FailoverRequest, respond: (statusCode: number, headers: Record<string, string | string[] | undefined>, endpoint: Endpoint) => Writable): Promise<{ statusCode: number; endpoint: Endpoint; attempts: AttemptRecord[] }> {
-    const method = (req.method ?? 'GET').toUpperCase();
-    const idempotent = req.idempotent ?? IDEMPOTENT.has(method);
-    this.counts.requests++;
-    this.budget = Math.min(this.budget + this.ratio, Math.max(this.minPerSec, 10) + 1000 * this.ratio);
-    const deadline = this.clock.now() + this.timeoutMs;
-    const candidates = this.balancer.preferenceList(req.key);
-    const attempts: AttemptRecord[] = [];
-    if (candidates.length === 0) throw new UpstreamUnavailableError('no upstream endpoint is available (none registered and healthy)', attempts);
-    const limit = Math.min(this.maxAttempts, candidates.length);
+    const { method, idempotent, deadline, candidates, attempts, limit } = this.begin(req);
     for (let i = 0; i < limit; i++) {
       if (i > 0 && !this.mayRetry(attempts, idempotent, req, deadline)) break;
       const endpoint = candidates[i]!;
@@ -226,14 +221,34 @@ export class FailoverClient {
       lease.done(status < 500);
       if (passedOn) return { statusCode: status, endpoint, attempts };
     }
-    this.counts.failures++;
-    const summary = attempts.map((a) => `${a.endpoint} (${a.outcome}${a.status ? ` ${a.status}` : ''}${a.error ? `: ${a.error}` : ''})`).join(', ');
-    const timedOut = this.clock.now() >= deadline && !req.signal?.aborted;
-    throw new UpstreamUnavailableError(timedOut ? `upstream request timed out after ${this.timeoutMs} ms (timeoutMs); tried ${summary}` : `no upstream could answer; tried ${summary}`, attempts);
+    throw this.unavailable(req, deadline, attempts);
   }
 
   async close(): Promise<void> {
     if (this.ownsDispatcher) await this.dispatcher.close();
+  }
+
+  /** What every request starts with: its method and safety, deadline, and the upstreams to try in order. */
+  private begin(req: FailoverRequest): { method: string; idempotent: boolean; deadline: number; candidates: Endpoint[]; attempts: AttemptRecord[]; limit: number } {
+    const method = (req.method ?? 'GET').toUpperCase();
+    const idempotent = req.idempotent ?? IDEMPOTENT.has(method);
+    this.counts.requests++;
+    this.budget = Math.min(this.budget + this.ratio, this.budgetCap); // each request earns `ratio` of a retry
+    // No AbortSignal.timeout / AbortSignal.any per request (they cost more than the proxying);
+    // each attempt gets one controller and one timer, bounded by min(perTry, time left).
+    const deadline = this.clock.now() + this.timeoutMs;
+    const candidates = this.balancer.preferenceList(req.key);
+    const attempts: AttemptRecord[] = [];
+    if (candidates.length === 0) throw new UpstreamUnavailableError('no upstream endpoint is available (none registered and healthy)', attempts);
+    return { method, idempotent, deadline, candidates, attempts, limit: Math.min(this.maxAttempts, candidates.length) };
+  }
+
+  /** The error for a request no upstream answered, listing every attempt. */
+  private unavailable(req: FailoverRequest, deadline: number, attempts: AttemptRecord[]): UpstreamUnavailableError {
+    this.counts.failures++;
+    const summary = attempts.map((a) => `${a.endpoint} (${a.outcome}${a.status ? ` ${a.status}` : ''}${a.error ? `: ${a.error}` : ''})`).join(', ');
+    const timedOut = this.clock.now() >= deadline && !req.signal?.aborted;
+    return new UpstreamUnavailableError(timedOut ? `upstream request timed out after ${this.timeoutMs} ms (timeoutMs); tried ${summary}` : `no upstream could answer; tried ${summary}`, attempts);
   }
 
   /**
@@ -258,7 +273,7 @@ export class FailoverClient {
   private takeRetryToken(): boolean {
     const now = this.clock.now();
     // The floor refills with time; each request deposits `ratio` of a retry.
-    this.budget = Math.min(this.budget + ((now - this.budgetAt) / 1000) * this.minPerSec, Math.max(this.minPerSec, 10) + 1000 * this.ratio);
+    this.budget = Math.min(this.budget + ((now - this.budgetAt) / 1000) * this.minPerSec, this.budgetCap);
     this.budgetAt = now;
     if (this.budget < 1) return false;
     this.budget -= 1;
@@ -266,19 +281,9 @@ export class FailoverClient {
   }
 
   private async run(req: FailoverRequest, buffered: boolean): Promise<FailoverResponse<Buffer | Readable>> {
-    const method = (req.method ?? 'GET').toUpperCase();
-    const idempotent = req.idempotent ?? IDEMPOTENT.has(method);
-    this.counts.requests++;
-    this.budget = Math.min(this.budget + this.ratio, Math.max(this.minPerSec, 10) + 1000 * this.ratio);
-    // No AbortSignal.timeout / AbortSignal.any per request (they cost more than the proxying);
-    // each attempt gets one controller and one timer, bounded by min(perTry, time left).
-    const deadline = this.clock.now() + this.timeoutMs;
-    const candidates = this.balancer.preferenceList(req.key);
-    const attempts: AttemptRecord[] = [];
-    if (candidates.length === 0) throw new UpstreamUnavailableError('no upstream endpoint is available (none registered and healthy)', attempts);
+    const { method, idempotent, deadline, candidates, attempts, limit } = this.begin(req);
     let lastResponse: FailoverResponse<Buffer | Readable> | undefined;
     let lastDiscarded = false;
-    const limit = Math.min(this.maxAttempts, candidates.length);
 
     if (buffered && this.hedgeAfterMs !== undefined && idempotent && limit > 1) {
       return this.hedged(req, method, candidates.slice(0, limit), deadline, attempts);
@@ -304,10 +309,7 @@ export class FailoverClient {
       if (lastDiscarded) lastResponse.body = Readable.from([]);
       return lastResponse;
     }
-    this.counts.failures++;
-    const summary = attempts.map((a) => `${a.endpoint} (${a.outcome}${a.error ? `: ${a.error}` : ''})`).join(', ');
-    const timedOut = this.clock.now() >= deadline && !req.signal?.aborted;
-    throw new UpstreamUnavailableError(timedOut ? `upstream request timed out after ${this.timeoutMs} ms (timeoutMs); tried ${summary}` : `no upstream could answer; tried ${summary}`, attempts);
+    throw this.unavailable(req, deadline, attempts);
   }
 
   private async attempt(
@@ -415,8 +417,7 @@ export class FailoverClient {
             if (running === 0) {
               finish();
               if (last5xx) return resolve(last5xx);
-              this.counts.failures++;
-              reject(new UpstreamUnavailableError(`no upstream could answer; tried ${attempts.map((a) => `${a.endpoint} (${a.outcome})`).join(', ')}`, attempts));
+              reject(this.unavailable(req, deadline, attempts));
             }
           },
           (err: unknown) => {
