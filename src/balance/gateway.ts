@@ -38,6 +38,11 @@ export interface GatewayOptions {
   host?: string;
   /** Largest request body, buffered so a request can be replayed on another upstream. Default 1 MiB. */
   maxBodyBytes?: number;
+  /**
+   * Serves other paths under `/_steadfast/` (a dashboard, a status API). Return false to let
+   * the gateway answer 404.
+   */
+  admin?: (req: http.IncomingMessage, res: http.ServerResponse) => boolean | Promise<boolean>;
 }
 
 export const GATEWAY_DEFAULTS = Object.freeze({ port: 0, host: '127.0.0.1', maxBodyBytes: 1024 * 1024 });
@@ -70,6 +75,7 @@ export class Gateway {
   private readonly requestedPort: number;
   private readonly host: string;
   private readonly maxBodyBytes: number;
+  private readonly admin: GatewayOptions['admin'];
   private readonly requests: Counter<'route' | 'code'>;
   private readonly attempts: Counter<'route' | 'outcome'>;
   private readonly retries: Counter<'route'>;
@@ -81,7 +87,9 @@ export class Gateway {
   constructor(options: GatewayOptions) {
     const scope = 'Gateway';
     if (options === undefined) throw new TypeError(`${scope}: options { routes } are required`);
-    const o = checkOptions<GatewayOptions>(scope, options, ['routes', 'registry', 'port', 'host', 'maxBodyBytes']);
+    const o = checkOptions<GatewayOptions>(scope, options, ['routes', 'registry', 'port', 'host', 'maxBodyBytes', 'admin']);
+    if (o.admin !== undefined && typeof o.admin !== 'function') throw new TypeError(`${scope}: admin must be a function (req, res) => boolean`);
+    this.admin = o.admin;
     if (!Array.isArray(o.routes) || o.routes.length === 0) throw new TypeError(`${scope}: routes must be a non-empty array`);
     const d = GATEWAY_DEFAULTS;
     this.requestedPort = checkInteger(scope, 'port', o.port ?? d.port, { min: 0, max: 65535 });
@@ -167,6 +175,18 @@ export class Gateway {
       const h = this.health();
       res.writeHead(h.status === 'passing' ? 200 : 503, { 'content-type': 'application/json' });
       res.end(JSON.stringify(h));
+      return;
+    }
+    if (url.startsWith('/_steadfast/')) {
+      try {
+        if (this.admin && (await this.admin(req, res))) return;
+      } catch (err) {
+        if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' });
+        res.end(`steadfast gateway: admin handler failed: ${(err as Error)?.message ?? String(err)}\n`);
+        return;
+      }
+      res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' });
+      res.end(`no admin page at ${url}\n`);
       return;
     }
     if (url === '/metrics') {

@@ -15,6 +15,21 @@ export interface LoadGeneratorOptions {
   maxInFlight?: number;
   /** Which answers count as success. Default: status < 500. */
   isSuccess?: (status: number) => boolean;
+  /**
+   * A mix of requests instead of one URL: called for request `seq` (0, 1, …) when it falls due;
+   * its path is resolved against `url`. The result carries it back, with the answer's body.
+   */
+  next?: (seq: number) => LoadRequest;
+}
+
+export interface LoadRequest {
+  method?: string;
+  /** Path and query, resolved against the generator's url. */
+  path: string;
+  headers?: Record<string, string>;
+  body?: string | Buffer;
+  /** Anything the caller wants back with the result (e.g. the id of a write). */
+  tag?: unknown;
 }
 
 export const LOAD_GENERATOR_DEFAULTS = Object.freeze({ timeoutMs: 2000, maxInFlight: 1000 });
@@ -26,6 +41,9 @@ export interface LoadResult {
   ok: boolean;
   status: number | null;
   error: string | null;
+  /** With `next`: the request sent, and the answer's body (text). */
+  request?: LoadRequest;
+  body?: string;
 }
 
 export interface LoadSummary {
@@ -50,6 +68,7 @@ export class LoadGenerator {
   private readonly timeoutMs: number;
   private readonly maxInFlight: number;
   private readonly isSuccess: (status: number) => boolean;
+  private readonly next: ((seq: number) => LoadRequest) | undefined;
   private readonly events = new Emitter<{ result: LoadResult }>();
   private readonly dispatcher: Dispatcher;
   private stopped = false;
@@ -57,7 +76,7 @@ export class LoadGenerator {
   constructor(options: LoadGeneratorOptions) {
     const scope = 'LoadGenerator';
     if (options === undefined) throw new TypeError(`${scope}: options { url, ratePerSec, durationMs } are required`);
-    const o = checkOptions<LoadGeneratorOptions>(scope, options, ['url', 'ratePerSec', 'durationMs', 'method', 'timeoutMs', 'maxInFlight', 'isSuccess']);
+    const o = checkOptions<LoadGeneratorOptions>(scope, options, ['url', 'ratePerSec', 'durationMs', 'method', 'timeoutMs', 'maxInFlight', 'isSuccess', 'next']);
     this.url = checkString(scope, 'url', o.url);
     if (!/^https?:\/\//.test(this.url)) throw new TypeError(`${scope}: url must be http:// or https://, got ${JSON.stringify(o.url)}`);
     this.ratePerSec = checkNumber(scope, 'ratePerSec', o.ratePerSec, { min: 0, minExclusive: true, max: 100_000 });
@@ -66,6 +85,8 @@ export class LoadGenerator {
     this.timeoutMs = checkInteger(scope, 'timeoutMs', o.timeoutMs ?? LOAD_GENERATOR_DEFAULTS.timeoutMs, { min: 1 });
     this.maxInFlight = checkInteger(scope, 'maxInFlight', o.maxInFlight ?? LOAD_GENERATOR_DEFAULTS.maxInFlight, { min: 1 });
     this.isSuccess = o.isSuccess ?? ((s) => s < 500);
+    if (o.next !== undefined && typeof o.next !== 'function') throw new TypeError(`${scope}: next must be a function (seq) => { path, method?, body? }`);
+    this.next = o.next;
     this.dispatcher = new Agent({ connections: 256, keepAliveTimeout: 4000 });
   }
 
@@ -93,20 +114,28 @@ export class LoadGenerator {
       this.events.emit('result', r);
     };
     const fire = (due: number): void => {
-      sent++;
+      const seq = sent++;
       const scheduledAt = epoch + due;
+      const req = this.next?.(seq);
       if (inFlight >= this.maxInFlight) {
-        record({ scheduledAt, latencyMs: 0, ok: false, status: null, error: `more than maxInFlight=${this.maxInFlight} requests in flight` });
+        record({ scheduledAt, latencyMs: 0, ok: false, status: null, error: `more than maxInFlight=${this.maxInFlight} requests in flight`, ...(req ? { request: req } : {}) });
         return;
       }
       inFlight++;
       const p = (async () => {
         try {
-          const res = await request(this.url, { method: this.method as Dispatcher.HttpMethod, dispatcher: this.dispatcher, headersTimeout: this.timeoutMs, bodyTimeout: this.timeoutMs });
-          await res.body.dump();
-          record({ scheduledAt, latencyMs: performance.now() - due, ok: this.isSuccess(res.statusCode), status: res.statusCode, error: null });
+          const target = req ? new URL(req.path, this.url) : this.url;
+          const method = (req?.method ?? this.method) as Dispatcher.HttpMethod;
+          const res = await request(target, { method, dispatcher: this.dispatcher, headersTimeout: this.timeoutMs, bodyTimeout: this.timeoutMs, ...(req?.headers ? { headers: req.headers } : {}), ...(req?.body !== undefined ? { body: req.body } : {}) });
+          if (req) {
+            const body = await res.body.text();
+            record({ scheduledAt, latencyMs: performance.now() - due, ok: this.isSuccess(res.statusCode), status: res.statusCode, error: null, request: req, body });
+          } else {
+            await res.body.dump();
+            record({ scheduledAt, latencyMs: performance.now() - due, ok: this.isSuccess(res.statusCode), status: res.statusCode, error: null });
+          }
         } catch (err) {
-          record({ scheduledAt, latencyMs: performance.now() - due, ok: false, status: null, error: (err as { code?: string }).code ?? (err as Error).message });
+          record({ scheduledAt, latencyMs: performance.now() - due, ok: false, status: null, error: (err as { code?: string }).code ?? (err as Error).message, ...(req ? { request: req } : {}) });
         } finally {
           inFlight--;
         }

@@ -4,6 +4,7 @@ import type { Clock } from '../core/clock.js';
 import { checkInteger, checkOneOf, checkOptions, checkString } from '../core/options.js';
 import type { Election } from './election.js';
 import { defaultEmbeddedLeases, EmbeddedElection, type EmbeddedLeases } from './embedded.js';
+import { ConsulElection } from './consul.js';
 import { EtcdElection } from './etcd.js';
 import { RedisElection } from './redis.js';
 import { redisOptionsFromUrl } from '../recovery/stores/redis.js';
@@ -12,10 +13,11 @@ export * from './election.js';
 export * from './embedded.js';
 export * from './redis.js';
 export * from './etcd.js';
+export * from './consul.js';
 export * from './fencing.js';
 
 export interface ElectOptions {
-  backend: 'embedded' | 'redis' | 'etcd';
+  backend: 'embedded' | 'redis' | 'etcd' | 'consul';
   /** The election: candidates with the same name compete. */
   name: string;
   /** This candidate, unique among them (host:pid is a good choice). */
@@ -24,10 +26,12 @@ export interface ElectOptions {
   ttlMs?: number;
   /** embedded: the lease table to share (default: one per process). */
   leases?: EmbeddedLeases;
-  /** redis: a URL (redis:// or redis+sentinel://) or an ioredis client. */
+  /** redis: a URL (redis:// or redis+sentinel://) or an ioredis client. consul: the agent's (or steadfast registry's) http:// URL. */
   url?: string;
+  /** consul: ACL token, sent as X-Consul-Token. */
+  token?: string;
   redis?: Redis;
-  /** redis: key prefix. Default 'steadfast:election:'. */
+  /** redis: key prefix. Default 'steadfast:election:' (consul: 'steadfast/election/'). */
   prefix?: string;
   /** etcd: client URLs, or an etcd3 client. */
   endpoints?: string[];
@@ -44,8 +48,8 @@ export const ELECT_DEFAULTS = Object.freeze({ ttlMs: 10_000, prefix: 'steadfast:
 export function elect(options: ElectOptions): Election {
   const scope = 'elect';
   if (options === undefined) throw new TypeError(`${scope}: options { backend, name, candidateId } are required`);
-  const o = checkOptions<ElectOptions>(scope, options, ['backend', 'name', 'candidateId', 'ttlMs', 'leases', 'url', 'redis', 'prefix', 'endpoints', 'etcd', 'clock']);
-  const backend = checkOneOf(scope, 'backend', o.backend, ['embedded', 'redis', 'etcd']);
+  const o = checkOptions<ElectOptions>(scope, options, ['backend', 'name', 'candidateId', 'ttlMs', 'leases', 'url', 'token', 'redis', 'prefix', 'endpoints', 'etcd', 'clock']);
+  const backend = checkOneOf(scope, 'backend', o.backend, ['embedded', 'redis', 'etcd', 'consul']);
   const name = checkString(scope, 'name', o.name);
   if (!/^[A-Za-z0-9._-]{1,128}$/.test(name)) throw new TypeError(`${scope}: name must be 1–128 letters, digits, '.', '_' or '-', got ${JSON.stringify(name)}`);
   const candidateId = checkString(scope, 'candidateId', o.candidateId);
@@ -63,6 +67,10 @@ export function elect(options: ElectOptions): Election {
         client.on('error', () => {});
       }
       return new RedisElection(name, candidateId, ttlMs, client, o.prefix ?? ELECT_DEFAULTS.prefix, o.clock);
+    }
+    case 'consul': {
+      if (typeof o.url !== 'string' || !/^https?:\/\//.test(o.url)) throw new TypeError(`${scope}: the consul backend needs url, the agent's http:// address, got ${JSON.stringify(o.url)}`);
+      return new ConsulElection(name, candidateId, ttlMs, o.url.replace(/\/+$/, ''), o.token, o.prefix ?? 'steadfast/election/', o.clock);
     }
     case 'etcd': {
       if ((o.endpoints === undefined) === (o.etcd === undefined)) throw new TypeError(`${scope}: the etcd backend needs exactly one of endpoints or etcd`);

@@ -196,3 +196,51 @@ describeWithEtcd('elect (etcd backend)', (etcd) => {
     await b.resign();
   });
 });
+
+describe('elect (consul backend) against the Consul-compatible registry server', () => {
+  it('elects one leader, hands over on resign and when its session is destroyed, always with a larger token', async () => {
+    const { EmbeddedRegistry, RegistryServer } = await import('../../src/registry/index.js');
+    const registry = new EmbeddedRegistry();
+    const server = await new RegistryServer({ registry, port: 0 }).listen();
+    try {
+      const url = server.url;
+      const a = elect({ backend: 'consul', url, name: 'consul-job', candidateId: 'a', ttlMs: 300 });
+      const tokenA = await new Promise<number>((r) => a.on('elected', (e) => r(e.fencingToken)));
+      const b = elect({ backend: 'consul', url, name: 'consul-job', candidateId: 'b', ttlMs: 300 });
+      const bElected = new Promise<number>((r) => b.on('elected', (e) => r(e.fencingToken)));
+      await new Promise((r) => setTimeout(r, 400));
+      expect(a.isLeader).toBe(true);
+      expect(b.isLeader).toBe(false);
+      // The lock is a KV key held by a session, visible through the Consul API.
+      const held = (await (await fetch(`${url}/v1/kv/steadfast/election/consul-job`)).json()) as { Session?: string }[];
+      expect(held[0]!.Session).toBeTruthy();
+      await a.resign();
+      const tokenB = await bElected;
+      expect(tokenB).toBeGreaterThan(tokenA);
+      // c waits; b's session is destroyed behind its back (as an operator or a failed node check
+      // would): b must step down, and whoever leads next has a larger token.
+      const c = elect({ backend: 'consul', url, name: 'consul-job', candidateId: 'c', ttlMs: 300 });
+      const revokedB = new Promise<string>((r) => b.on('revoked', (e) => r(e.reason)));
+      const next = new Promise<number>((r) => {
+        c.on('elected', (e) => r(e.fencingToken));
+        b.on('elected', (e) => r(e.fencingToken));
+      });
+      const sessions = (await (await fetch(`${url}/v1/session/list`)).json()) as { ID: string; Name: string }[];
+      const bSession = sessions.find((s) => s.Name.endsWith(' b'))!;
+      await fetch(`${url}/v1/session/destroy/${bSession.ID}`, { method: 'PUT' });
+      expect(await revokedB).toMatch(/taken over|expired/);
+      expect(await next).toBeGreaterThan(tokenB);
+      await new Promise((r) => setTimeout(r, 400));
+      expect([b.isLeader, c.isLeader].filter(Boolean)).toHaveLength(1);
+      await b.resign();
+      await c.resign();
+    } finally {
+      await server.close();
+      await registry.close();
+    }
+  });
+
+  it('names the url when it is missing', () => {
+    expect(() => elect({ backend: 'consul', name: 'x', candidateId: 'a' })).toThrow(/consul backend needs url/);
+  });
+});
