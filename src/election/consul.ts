@@ -27,7 +27,7 @@ export class ConsulElection extends LeaseCandidate {
     candidateId: string,
     ttlMs: number,
     private readonly url: string,
-    private readonly token: string | undefined,
+    private readonly aclToken: string | undefined,
     prefix: string,
     clock?: Clock,
   ) {
@@ -39,7 +39,7 @@ export class ConsulElection extends LeaseCandidate {
   private async call(method: 'GET' | 'PUT', path: string, body?: string): Promise<{ status: number; text: string }> {
     const res = await request(`${this.url}${path}`, {
       method,
-      headers: { ...(this.token ? { 'x-consul-token': this.token } : {}), ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+      headers: { ...(this.aclToken ? { 'x-consul-token': this.aclToken } : {}), ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
       ...(body !== undefined ? { body } : {}),
       headersTimeout: Math.max(500, this.ttlMs / 3),
       bodyTimeout: Math.max(500, this.ttlMs / 3),
