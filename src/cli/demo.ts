@@ -1,60 +1,139 @@
 import { writeFileSync } from 'node:fs';
-import type { Command } from 'commander';
-import { runPolicyDemo, type ClientFigures, type DemoReport } from '../demo/policy-demo.js';
+import { InvalidArgumentError, type Command } from 'commander';
+import { runDemoNode, nodeConfigFromEnv } from '../demo/node-main.js';
+import { DEMO_DEFAULTS, runDemo, type DemoEvent, type DemoResult } from '../demo/system.js';
+import { renderHtmlReport } from '../metrics/report/html.js';
+import { formatReport } from '../metrics/report/terminal.js';
 import { numberIn } from './args.js';
+
+function registryUrl(value: string): string {
+  if (value === 'embedded' || /^etcd:\/\/[^/:]+:\d+(,[^/:]+:\d+)*\/?$/.test(value)) return value;
+  throw new InvalidArgumentError(`must be 'embedded' or etcd://host:port[,host:port…], got '${value}'`);
+}
+function storeUrl(value: string): string {
+  if (value === 'file' || /^rediss?:\/\/.+/.test(value)) return value;
+  throw new InvalidArgumentError(`must be 'file' or redis://host:port[/db], got '${value}'`);
+}
+function faultList(value: string): ('kill' | 'pause')[] {
+  const list = value.split(',').map((s) => s.trim()).filter(Boolean);
+  if (list.length === 0 || list.some((f) => f !== 'kill' && f !== 'pause')) throw new InvalidArgumentError(`must be a comma list of kill and pause, got '${value}'`);
+  return list as ('kill' | 'pause')[];
+}
+
+const secs = (ms: number): string => (ms >= 10_000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms)} ms`);
 
 export function registerDemo(program: Command): void {
   program
     .command('demo')
     .description(
-      'Run a real flaky HTTP dependency (healthy → 503s → slow → down → healthy) and call it at a fixed rate twice: ' +
-        'bare, and behind steadfast policies (fallback, retry, circuit breaker, timeout); print what each client saw.',
+      "Run the seed's web app on this machine — db nodes on a consistent-hash ring (R replicas, W acks, checkpoints), " +
+        'web replicas behind a gateway, a registry, a leader-elected maintenance task — under open-loop load while a seeded ' +
+        'chaos schedule SIGKILLs or SIGSTOPs one process at a time; live dashboard, then availability, MTTD, MTTR, MTBF, ' +
+        'failure rate and lost acknowledged writes.',
     )
-    .option('-d, --duration <seconds>', 'length of the run', numberIn(2, 3600), 15)
-    .option('-r, --rate <per-second>', 'requests per second sent by each client (open loop)', numberIn(1, 2000), 40)
-    .option('-s, --seed <n>', 'seed of the fault decisions and jitter', numberIn(0, 2 ** 32 - 1, { integer: true }), 7)
-    .option('--json <file>', 'also write the report as JSON to this file')
+    .option('-d, --duration <seconds>', 'how long the load runs', numberIn(5, 86_400), 60)
+    .option('-r, --rate <per-second>', 'open-loop requests per second (30 % writes)', numberIn(1, 5000), DEMO_DEFAULTS.ratePerSec)
+    .option('-s, --seed <n>', 'seed of the load mix and the fault schedule', numberIn(0, 2 ** 32 - 1, { integer: true }), DEMO_DEFAULTS.seed)
+    .option('--no-chaos', 'no faults: the same system and load, for a baseline')
+    .option('--faults <list>', 'faults to draw from: kill,pause', faultList)
+    .option('--fault-interval <ms>', 'mean time between faults', numberIn(500, 86_400_000, { integer: true }), DEMO_DEFAULTS.faultIntervalMs)
+    .option('--registry <url>', "'embedded' (steadfast's Consul-compatible registry) or etcd://host:port", registryUrl, 'embedded')
+    .option('--store <url>', "checkpoints: 'file' (a temporary folder) or redis://host:port", storeUrl, 'file')
+    .option('--db <n>', 'db nodes', numberIn(1, 9, { integer: true }), DEMO_DEFAULTS.dbNodes)
+    .option('--web <n>', 'web replicas', numberIn(1, 9, { integer: true }), DEMO_DEFAULTS.webNodes)
+    .option('--replicas <r>', 'replicas per key (≤ --db)', numberIn(1, 9, { integer: true }), DEMO_DEFAULTS.replicas)
+    .option('--write-quorum <w>', 'acknowledgements a write needs (≤ --replicas; default: --replicas)', numberIn(1, 9, { integer: true }))
+    .option('-p, --port <port>', 'gateway (and dashboard) port; 0 = any free port', numberIn(0, 65535, { integer: true }), 0)
+    .option('--data-dir <dir>', 'where file checkpoints go (default: a temporary folder, removed after)')
+    .option('--slo <ratio>', 'availability objective', numberIn(0.5, 0.999999), DEMO_DEFAULTS.slo)
+    .option('--json <file>', 'write the result (report, writes, leadership, faults) as JSON')
+    .option('--html <file>', 'write a self-contained HTML report')
     .option('-q, --quiet', 'no progress lines')
-    .action(async (opts: { duration: number; rate: number; seed: number; json?: string; quiet?: boolean }) => {
+    .action(async (opts: { duration: number; rate: number; seed: number; chaos: boolean; faults?: ('kill' | 'pause')[]; faultInterval: number; registry: string; store: string; db: number; web: number; replicas: number; writeQuorum?: number; port: number; dataDir?: string; slo: number; json?: string; html?: string; quiet?: boolean }) => {
       const out = process.stdout;
-      out.write(`steadfast demo: ${opts.duration} s at ${opts.rate} req/s per client, seed ${opts.seed}\n`);
-      const report = await runPolicyDemo({
-        durationSec: opts.duration,
-        ratePerSec: opts.rate,
-        seed: opts.seed,
-        onProgress: opts.quiet
-          ? undefined
-          : (p) =>
-              out.write(
-                `  ${p.elapsedSec.toFixed(0).padStart(3)} s  dependency ${p.phase.padEnd(7)}  ` +
-                  `bare: ${p.bare.ok}/${p.bare.requests} ok, ${p.bare.inFlight} waiting  ·  ` +
-                  `steadfast: ${p.protected.ok + p.protected.fallback}/${p.protected.requests} answered (${p.protected.fallback} fallback), breaker ${p.breaker}\n`,
-              ),
-      });
-      out.write('\n' + formatReport(report) + '\n');
-      if (opts.json) {
-        writeFileSync(opts.json, JSON.stringify(report, null, 2) + '\n');
-        out.write(`report written to ${opts.json}\n`);
+      if (opts.replicas > opts.db) {
+        process.stderr.write(`steadfast demo: --replicas ${opts.replicas} is more than --db ${opts.db}; use at most ${opts.db}\n`);
+        process.exitCode = 2;
+        return;
       }
+      if (opts.writeQuorum !== undefined && opts.writeQuorum > opts.replicas) {
+        process.stderr.write(`steadfast demo: --write-quorum ${opts.writeQuorum} is more than --replicas ${opts.replicas}; use at most ${opts.replicas}\n`);
+        process.exitCode = 2;
+        return;
+      }
+      const say = (line: string): void => void (opts.quiet ? undefined : out.write(line + '\n'));
+      const onEvent = (e: DemoEvent): void => {
+        switch (e.type) {
+          case 'phase':
+            say(`  ${e.text}`);
+            break;
+          case 'started':
+            out.write(`\n  gateway    ${e.gateway}/api/carts/c1\n  dashboard  ${e.dashboard}\n  registry   ${e.registry}${e.registry.startsWith('http') ? '/v1/health/service/web?passing' : ''}\n${e.dataDir ? `  data       ${e.dataDir}\n` : ''}\n`);
+            break;
+          case 'fault':
+            say(`  fault #${e.id}: ${e.kind} ${e.target} (pid ${e.pid})`);
+            break;
+          case 'detected':
+            say(`     #${e.id} ${e.target} marked unhealthy after ${secs(e.ms)}`);
+            break;
+          case 'restored':
+            say(`     #${e.id} ${e.target} healthy again after ${secs(e.ms)}`);
+            break;
+          case 'leader':
+            say(`  maintenance leader: ${e.leader} (fencing token ${e.token})`);
+            break;
+          case 'progress':
+            say(`  ${String(Math.round(e.elapsedMs / 1000)).padStart(4)} s  ${e.requests} requests, ${e.failed} failed, availability ${(e.availability * 100).toFixed(3)} %, ${e.faults} faults`);
+            break;
+        }
+      };
+      out.write(`steadfast demo: ${opts.duration} s at ${opts.rate} req/s, seed ${opts.seed}, ${opts.chaos ? `a fault every ~${opts.faultInterval / 1000} s` : 'no faults'}; registry ${opts.registry}, store ${opts.store}\n`);
+      const result = await runDemo(
+        {
+          durationMs: Math.round(opts.duration * 1000),
+          ratePerSec: opts.rate,
+          seed: opts.seed,
+          chaos: opts.chaos,
+          ...(opts.faults ? { faults: opts.faults } : {}),
+          faultIntervalMs: opts.faultInterval,
+          registry: opts.registry,
+          store: opts.store,
+          dbNodes: opts.db,
+          webNodes: opts.web,
+          replicas: opts.replicas,
+          ...(opts.writeQuorum !== undefined ? { writeQuorum: opts.writeQuorum } : {}),
+          port: opts.port,
+          ...(opts.dataDir ? { dataDir: opts.dataDir } : {}),
+          slo: opts.slo,
+          nodeCommand: [process.execPath, process.argv[1]!],
+        },
+        onEvent,
+      );
+      out.write('\n' + formatDemoResult(result) + '\n');
+      if (opts.json) writeFileSync(opts.json, JSON.stringify(result, null, 2) + '\n');
+      if (opts.html) writeFileSync(opts.html, renderHtmlReport(result.report, { title: 'steadfast demo: the seed’s web app under injected faults', history: { lost: result.lostWrites, unknown: result.history.unknown, acknowledged: result.history.acknowledged } }));
+      if (opts.json || opts.html) out.write(`report written to ${[opts.json, opts.html].filter(Boolean).join(' and ')}\n`);
+      if (result.lostWrites > 0) {
+        process.stderr.write(`steadfast demo: ${result.lostWrites} acknowledged writes were lost: ${result.history.lost.slice(0, 10).join(', ')}\n`);
+        process.exitCode = 1;
+      }
+    });
+
+  program
+    .command('demo-node', { hidden: true })
+    .description('(internal) one process of the demo, configured by STEADFAST_DEMO_NODE')
+    .action(async () => {
+      await runDemoNode(nodeConfigFromEnv());
+      await new Promise(() => {}); // serve until SIGTERM/SIGKILL
     });
 }
 
-function row(name: string, f: ClientFigures): string {
-  const answered = f.requests ? ((f.ok + f.fallback) / f.requests) * 100 : 0;
-  return `| ${name} | ${f.requests} | ${f.ok} | ${f.fallback} | ${f.failed} | ${answered.toFixed(1)} % | ${f.p50Ms.toFixed(1)} | ${f.p99Ms.toFixed(1)} | ${f.peakInFlight} |`;
-}
-
-export function formatReport(r: DemoReport): string {
-  const lines = [
-    'Script: ' + r.script.map((s) => `${s.phase} ${s.fromSec}–${s.toSec} s`).join(', '),
-    '',
-    '| client | requests | fresh | fallback | failed | answered | p50 ms | p99 ms | peak in flight |',
-    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
-    row('bare fetch', r.bare),
-    row('steadfast: wrap(fallback, timeout 500 ms, retry 3, breaker, timeout 200 ms)', r.protected),
-    '',
-    `steadfast made ${r.retries} retries and cut ${r.timeouts} slow calls at their deadline.`,
-    'Circuit breaker: ' + (r.breakerTransitions.length ? r.breakerTransitions.map((t) => `${t.atSec} s ${t.from}→${t.to}`).join(', ') : 'never opened'),
-  ];
-  return lines.join('\n') + '\n';
+export function formatDemoResult(r: DemoResult): string {
+  const lines = [formatReport(r.report, { lost: r.lostWrites, unknown: r.history.unknown, acknowledged: r.history.acknowledged })];
+  const restarts = r.processes.filter((p) => p.restarts > 0).map((p) => `${p.name} ×${p.restarts}`);
+  lines.push('', `processes                 ${r.processes.length} (${r.processes.filter((p) => p.healthyAtEnd).length} healthy at the end); restarted: ${restarts.length ? restarts.join(', ') : 'none'}`);
+  const fo = r.leadership.failovers;
+  lines.push(`maintenance leader        ${r.leadership.changes.length} elections${fo.length ? `; after a fault on the leader a new one led in ${fo.map((f) => secs(f.ms)).join(', ')}` : ''}`);
+  lines.push(`history check             ${r.history.valid ? 'valid' : 'INVALID'}: ${r.history.confirmed} acknowledged writes read back, ${r.history.lost.length} lost, ${r.history.unknown} unknown (${r.history.recovered.length} of them applied), ${r.history.failedButPresent.length} failed-but-present`);
+  return lines.join('\n');
 }

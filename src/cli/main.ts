@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { registerBench } from './bench.js';
 import { registerDemo } from './demo.js';
+import { registerPolicyDemo } from './policy-demo.js';
 import { registerRegistry } from './registry.js';
 import { registerGateway } from './gateway.js';
 import { registerToxiproxy } from './toxiproxy.js';
@@ -16,6 +17,7 @@ export function buildProgram(): Command {
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
   registerDemo(program);
+  registerPolicyDemo(program);
   registerRegistry(program);
   registerGateway(program);
   registerToxiproxy(program);

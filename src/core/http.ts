@@ -42,3 +42,24 @@ export function listen(server: Server, port: number, host: string): Promise<void
     });
   });
 }
+
+/** A TCP port that was free on `host` a moment ago (for servers that must keep one port across restarts). */
+export function freePort(host = '127.0.0.1'): Promise<number> {
+  return new Promise((resolve, reject) => {
+    void import('node:net').then(({ createServer }) => {
+      const s = createServer();
+      s.once('error', reject);
+      s.listen(0, host, () => {
+        const port = (s.address() as { port: number }).port;
+        s.close(() => resolve(port));
+      });
+    });
+  });
+}
+
+/** Sends a JSON answer. */
+export function sendJson(res: import('node:http').ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}

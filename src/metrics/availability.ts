@@ -47,6 +47,10 @@ export interface AvailabilityReport {
   mttdMs: number | null;
   mttrMs: number | null;
   mtbfMs: number | null;
+  /** Mean of fault → the target healthy again (restarted, resumed, caught up), over incidents whose target came back. */
+  meanTimeToRestoreMs: number | null;
+  /** Mean gap between injected faults (whether or not a client saw them). */
+  meanTimeBetweenFaultsMs: number | null;
   failureRatePerHour: number;
   latencyMs: { p50: number; p90: number; p99: number; p999: number; max: number; mean: number };
   slo: {
@@ -155,6 +159,8 @@ export class AvailabilityTracker {
     const mttrMs = mean(visible.map((x) => x.timeToRecoverMs)) ?? null;
     const mtbfMs = mtbf(observedMs, downtimeMs, visible.length) ?? null;
     const detected = incidents.filter((x) => x.timeToDetectMs !== null).map((x) => x.timeToDetectMs!);
+    const meanTimeToRestoreMs = mean(incidents.filter((x) => x.timeToRestoreMs !== null).map((x) => x.timeToRestoreMs!)) ?? null;
+    const meanTimeBetweenFaultsMs = incidents.length > 1 ? (incidents.at(-1)!.injectedAt - incidents[0]!.injectedAt) / (incidents.length - 1) : null;
     const failedRequests = reqs.filter((r) => !r.ok).length;
 
     // Latency in microseconds, 3 significant digits, up to an hour (HdrHistogram).
@@ -206,6 +212,8 @@ export class AvailabilityTracker {
       mttdMs: mean(detected) ?? null,
       mttrMs,
       mtbfMs,
+      meanTimeToRestoreMs,
+      meanTimeBetweenFaultsMs,
       failureRatePerHour: failureRatePerHour(observedMs, downtimeMs, visible.length),
       latencyMs,
       slo: {

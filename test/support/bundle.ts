@@ -9,7 +9,7 @@ import { build } from 'esbuild';
 export async function bundleFixture(entry: string): Promise<{ file: string; cleanup: () => void }> {
   const dir = mkdtempSync(path.join(process.cwd(), 'node_modules', '.steadfast-fixture-'));
   const file = path.join(dir, `${path.basename(entry, '.ts')}.mjs`);
-  await build({ entryPoints: [entry], bundle: true, platform: 'node', format: 'esm', target: 'node20', outfile: file, external: ['ioredis', 'etcd3', 'undici'], logLevel: 'silent' });
+  await build({ entryPoints: [entry], bundle: true, platform: 'node', format: 'esm', target: 'node20', outfile: file, packages: 'external', logLevel: 'silent' });
   return { file, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
 

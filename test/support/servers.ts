@@ -22,6 +22,8 @@ export interface ServerKind {
 
 export const REDIS: ServerKind = { binary: 'redis-server', debianPackage: 'redis-server', env: 'STEADFAST_REDIS_SERVER' };
 export const ETCD: ServerKind = { binary: 'etcd', debianPackage: 'etcd-server', env: 'STEADFAST_ETCD' };
+/** Headless Chromium for browser tests (driven by playwright-core; no browser download). */
+export const CHROMIUM: ServerKind = { binary: 'chromium', debianPackage: 'chromium', env: 'STEADFAST_CHROMIUM' };
 
 export function findServer(kind: ServerKind): string | undefined {
   const override = process.env[kind.env];

@@ -1,0 +1,48 @@
+/** What the demo's supervisor tells each node process (as JSON in STEADFAST_DEMO_NODE). */
+export interface DemoNodeConfig {
+  role: 'db' | 'web';
+  /** db-1, web-2, … — also the registry instance id. */
+  id: string;
+  port: number;
+  /** Every db node, in a fixed order: the ring is built from their ids. */
+  dbNodes: { id: string; url: string }[];
+  /** Replicas per key (R). */
+  replicas: number;
+  /** Acknowledgements a write needs (W). */
+  writeQuorum: number;
+  /** Where nodes register: steadfast's Consul-compatible server, or etcd. */
+  registry: { kind: 'consul'; url: string } | { kind: 'etcd'; endpoints: string[] };
+  /** db: where checkpoints go. */
+  store: { kind: 'file'; dir: string } | { kind: 'redis'; url: string; prefix: string };
+  /** TTL of each instance's health check, and how often it is renewed. */
+  ttlMs: number;
+  heartbeatMs: number;
+  /** Lease of the maintenance task's leader election. */
+  electionTtlMs: number;
+  /** A db node's per-request deadline when web talks to it. */
+  dbTimeoutMs: number;
+}
+
+export const DEMO_NODE_ENV = 'STEADFAST_DEMO_NODE';
+
+/** An item in a cart: the demo's unit of data. */
+export interface CartItem {
+  sku: string;
+  qty: number;
+}
+
+/** key → item id → item: a grow-only map, merged by union, so replicas converge in any order. */
+export type Entries = Record<string, Record<string, CartItem>>;
+
+export const ID_RE = /^[A-Za-z0-9_-]{1,64}$/;
+
+/** Validates an item; returns an error message naming the field, or undefined. */
+export function itemError(v: unknown): string | undefined {
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) return 'body must be a JSON object { "sku": string, "qty": integer }';
+  const o = v as Record<string, unknown>;
+  if (typeof o.sku !== 'string' || o.sku.length < 1 || o.sku.length > 64) return 'sku must be a string of 1 to 64 characters';
+  if (!Number.isInteger(o.qty) || (o.qty as number) < 1 || (o.qty as number) > 1000) return `qty must be an integer from 1 to 1000, got ${JSON.stringify(o.qty)}`;
+  const extra = Object.keys(o).filter((k) => k !== 'sku' && k !== 'qty');
+  if (extra.length) return `unknown field ${JSON.stringify(extra[0])} (accepted: sku, qty)`;
+  return undefined;
+}

@@ -1,0 +1,207 @@
+import { Agent, request } from 'undici';
+import type { Disposable } from '../core/events.js';
+import { HashRing } from '../hashing/ring.js';
+import type { Registry } from '../registry/registry.js';
+import type { CartItem } from './config.js';
+
+export interface DbClientOptions {
+  nodes: { id: string; url: string }[];
+  /** Replicas per key (R), and answers a read waits for. */
+  replicas: number;
+  /** Acknowledgements a write needs (W). */
+  writeQuorum: number;
+  /** One request to one node. */
+  perTryTimeoutMs: number;
+  /** No answer from a node after this long: ask the next one too (its answer counts the same). Default perTryTimeoutMs / 3. */
+  hedgeAfterMs?: number;
+  /** A node that failed a request goes to the end of preference lists for this long. Default 1000. */
+  suspectMs?: number;
+  /** Healthy db nodes come from here (service 'db'); without it, every node counts as healthy. */
+  registry?: Registry;
+}
+
+export class QuorumError extends Error {
+  readonly status = 503;
+  constructor(
+    message: string,
+    readonly failures: { node: string; error: string }[],
+  ) {
+    super(message);
+  }
+}
+
+interface Attempt<T> {
+  node: string;
+  ok: boolean;
+  value?: T;
+  error?: string;
+}
+
+/**
+ * The web tier's client of the db: Dynamo-style replication over a consistent-hash ring.
+ *
+ * A key's preference list is the ring walked from the key: the first R healthy nodes, then the
+ * rest (a sloppy quorum — when an owner is down, the next node on the ring takes its writes).
+ * A write goes to R nodes at once; each failure sends it on to the next node in the list; it is
+ * acknowledged when W nodes have saved it. A read asks R nodes the same way, answers with the
+ * union of what they hold (items only ever merge), and repairs any replica that missed items.
+ * With N = 3, R = 2, W = 2, every read quorum meets every write quorum (R + W > N).
+ */
+export class DbClient {
+  private readonly ring = new HashRing();
+  private readonly urls = new Map<string, string>();
+  private healthy: Set<string>;
+  private readonly suspectUntil = new Map<string, number>();
+  private readonly agent = new Agent({ connections: 64, keepAliveTimeout: 10_000 });
+  private readonly watch: Disposable | undefined;
+  readonly stats = { writes: 0, reads: 0, failovers: 0, hedges: 0, repairs: 0, quorumFailures: 0 };
+
+  constructor(private readonly o: DbClientOptions) {
+    for (const n of o.nodes) {
+      this.ring.add(n.id);
+      this.urls.set(n.id, n.url);
+    }
+    this.healthy = new Set(o.nodes.map((n) => n.id));
+    if (o.registry) {
+      this.watch = o.registry.watch('db', (list) => {
+        this.healthy = new Set(list.map((h) => h.instance.id));
+      });
+    }
+  }
+
+  /**
+   * The preference list: healthy nodes in ring order, then nodes that failed a request in the
+   * last suspectMs (passive detection — faster than the registry's), then the rest (last resort).
+   */
+  preferenceList(key: string): string[] {
+    const all = this.ring.lookupN(key, this.o.nodes.length);
+    const now = Date.now();
+    const rank = (n: string): number => (!this.healthy.has(n) ? 2 : (this.suspectUntil.get(n) ?? 0) > now ? 1 : 0);
+    return all.map((n, i) => ({ n, r: rank(n), i })).sort((a, b) => a.r - b.r || a.i - b.i).map((x) => x.n);
+  }
+
+  healthyNodes(): string[] {
+    return [...this.healthy];
+  }
+
+  /** Sends `call` to the first `want` nodes of the list, moving on to the next one after each failure; resolves when `want` succeeded or the list ran out. */
+  private quorum<T>(list: string[], want: number, call: (node: string, url: string) => Promise<T>): Promise<{ ok: Attempt<T>[]; failed: Attempt<T>[] }> {
+    return new Promise((resolve) => {
+      const ok: Attempt<T>[] = [];
+      const failed: Attempt<T>[] = [];
+      let next = 0;
+      let inFlight = 0;
+      let done = false;
+      const hedgeAfter = this.o.hedgeAfterMs ?? Math.max(1, Math.round(this.o.perTryTimeoutMs / 3));
+      const launch = (): void => {
+        if (done || next >= list.length) return;
+        const node = list[next++]!;
+        inFlight++;
+        let settled = false;
+        // A node that is slow to answer (paused, overloaded) should not hold the request up:
+        // after hedgeAfter, ask the next node as well.
+        const hedge = setTimeout(() => {
+          if (!settled && !done && next < list.length) {
+            this.stats.hedges++;
+            launch();
+          }
+        }, hedgeAfter);
+        call(node, this.urls.get(node)!).finally(() => {
+          settled = true;
+          clearTimeout(hedge);
+        }).then(
+          (value) => settle({ node, ok: true, value }),
+          (err: unknown) => settle({ node, ok: false, error: (err as { code?: string }).code ?? (err as Error).message }),
+        );
+      };
+      const settle = (a: Attempt<T>): void => {
+        inFlight--;
+        if (done) return;
+        if (a.ok) ok.push(a);
+        else {
+          failed.push(a);
+          this.stats.failovers++;
+          this.suspectUntil.set(a.node, Date.now() + (this.o.suspectMs ?? 1000));
+          launch();
+        }
+        if (ok.length >= want || (inFlight === 0 && next >= list.length)) {
+          done = true;
+          resolve({ ok, failed });
+        }
+      };
+      for (let i = 0; i < want; i++) launch();
+      if (inFlight === 0) {
+        done = true;
+        resolve({ ok, failed });
+      }
+    });
+  }
+
+  private async send(url: string, method: 'GET' | 'PUT' | 'POST', body?: string): Promise<{ status: number; text: string }> {
+    const t = this.o.perTryTimeoutMs;
+    const r = await request(url, { method, dispatcher: this.agent, headersTimeout: t, bodyTimeout: t, ...(body !== undefined ? { body, headers: { 'content-type': 'application/json' } } : {}) });
+    const text = await r.body.text();
+    if (r.statusCode >= 500) throw new Error(`HTTP ${r.statusCode}`);
+    return { status: r.statusCode, text };
+  }
+
+  /** Writes one item; resolves with the nodes that saved it once W have. */
+  async write(key: string, itemId: string, item: CartItem): Promise<string[]> {
+    this.stats.writes++;
+    const body = JSON.stringify(item);
+    const { ok, failed } = await this.quorum(this.preferenceList(key), this.o.replicas, async (_node, url) => {
+      const r = await this.send(`${url}/kv/${key}/${itemId}`, 'PUT', body);
+      if (r.status !== 204) throw Object.assign(new Error(`HTTP ${r.status}: ${r.text}`), { code: `HTTP_${r.status}` });
+    });
+    if (ok.length < this.o.writeQuorum) {
+      this.stats.quorumFailures++;
+      throw new QuorumError(`write of ${key}/${itemId} saved by ${ok.length} of the ${this.o.writeQuorum} nodes it needs`, failed.map((f) => ({ node: f.node, error: f.error ?? '' })));
+    }
+    return ok.map((a) => a.node);
+  }
+
+  /** Reads a key from R nodes (fewer only if fewer answer), returns the union, repairs stale replicas. */
+  async read(key: string): Promise<{ items: Record<string, CartItem>; nodes: string[]; complete: boolean }> {
+    this.stats.reads++;
+    const { ok, failed } = await this.quorum(this.preferenceList(key), this.o.replicas, async (_node, url) => {
+      const r = await this.send(`${url}/kv/${key}`, 'GET');
+      if (r.status !== 200) throw new Error(`HTTP ${r.status}`);
+      return (JSON.parse(r.text) as { items: Record<string, CartItem> }).items;
+    });
+    if (ok.length === 0) {
+      this.stats.quorumFailures++;
+      throw new QuorumError(`read of ${key}: no db node answered`, failed.map((f) => ({ node: f.node, error: f.error ?? '' })));
+    }
+    const union: Record<string, CartItem> = {};
+    for (const a of ok) Object.assign(union, a.value);
+    const total = Object.keys(union).length;
+    for (const a of ok) {
+      const have = a.value!;
+      if (Object.keys(have).length === total) continue;
+      const missing: Record<string, CartItem> = {};
+      for (const [id, it] of Object.entries(union)) if (!(id in have)) missing[id] = it;
+      this.stats.repairs++;
+      void this.send(`${this.urls.get(a.node)}/merge`, 'POST', JSON.stringify({ entries: { [key]: missing } })).catch(() => {});
+    }
+    return { items: union, nodes: ok.map((a) => a.node), complete: ok.length >= this.o.replicas };
+  }
+
+  /** GET a node's JSON (status, stats). */
+  async status(node: string): Promise<unknown> {
+    const r = await this.send(`${this.urls.get(node)}/status`, 'GET');
+    return JSON.parse(r.text);
+  }
+
+  /** PUT the maintenance record to a node with a fencing token; resolves with the node's status code. */
+  async maintenance(node: string, token: number, record: unknown): Promise<number> {
+    const t = this.o.perTryTimeoutMs;
+    const r = await request(`${this.urls.get(node)}/maintenance`, { method: 'PUT', dispatcher: this.agent, headersTimeout: t, bodyTimeout: t, body: JSON.stringify(record), headers: { 'content-type': 'application/json', 'x-fencing-token': String(token) } });
+    await r.body.dump();
+    return r.statusCode;
+  }
+
+  async close(): Promise<void> {
+    this.watch?.dispose();
+    await this.agent.close();
+  }
+}

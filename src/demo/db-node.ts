@@ -1,0 +1,210 @@
+import http from 'node:http';
+import { request } from 'undici';
+import { listen, readBody, sendJson } from '../core/http.js';
+import { FencingGuard, StaleTokenError } from '../election/fencing.js';
+import { HashRing } from '../hashing/ring.js';
+import { Checkpointer } from '../recovery/checkpointer.js';
+import type { CheckpointStore } from '../recovery/store.js';
+import { ID_RE, itemError, type CartItem, type DemoNodeConfig, type Entries } from './config.js';
+
+interface Snapshot {
+  entries: Entries;
+  /** The highest fencing token seen, so a restarted node still refuses a deposed leader. */
+  fencing: number;
+  maintenance: unknown;
+}
+
+export interface DbNode {
+  readonly ready: boolean;
+  /** Resolves when the node has restored its checkpoint and caught up from its peers. */
+  start(): Promise<{ restoredId: number | undefined; restoredItems: number; caughtUpItems: number; peersAnswered: number }>;
+  close(): Promise<void>;
+  readonly server: http.Server;
+}
+
+const MAX_BODY = 4 * 1024 * 1024;
+
+/**
+ * One node of the demo's key-value service. Data is a grow-only map per key (items merge by
+ * union), so replicas converge whatever the order of writes, repairs and catch-ups.
+ *
+ * Durability: a write is answered only after a checkpoint that contains it is saved
+ * (Checkpointer.checkpointNow(); writes that arrive during a save share the next one), so an
+ * acknowledged write survives a SIGKILL of this node. On start the node restores its newest
+ * checkpoint, then catches up from its peers — the writes it missed while down went to the next
+ * nodes on the ring — and only then reports ready.
+ */
+export function createDbNode(cfg: DemoNodeConfig, store: CheckpointStore): DbNode {
+  const data = new Map<string, Map<string, CartItem>>();
+  const guard = new FencingGuard();
+  let maintenance: unknown = null;
+  let fencing = { accepted: 0, rejected: 0 };
+  let ready = false;
+  let itemCount = 0;
+  const ring = new HashRing();
+  for (const n of cfg.dbNodes) ring.add(n.id);
+  const stats = { restoredId: undefined as number | undefined, restoredItems: 0, caughtUpItems: 0, peersAnswered: 0, writes: 0, repairs: 0 };
+
+  const merge = (key: string, items: Record<string, CartItem>): number => {
+    let m = data.get(key);
+    if (!m) data.set(key, (m = new Map()));
+    let added = 0;
+    for (const [id, item] of Object.entries(items)) {
+      if (!m.has(id)) {
+        m.set(id, { sku: item.sku, qty: item.qty });
+        added++;
+      }
+    }
+    itemCount += added;
+    return added;
+  };
+  const snapshot = (): Snapshot => {
+    const entries: Entries = {};
+    for (const [k, m] of data) entries[k] = Object.fromEntries(m);
+    return { entries, fencing: guard.highest, maintenance };
+  };
+  const checkpointer = new Checkpointer<Snapshot>({
+    store,
+    stream: cfg.id,
+    snapshot,
+    apply: (s) => {
+      for (const [k, items] of Object.entries(s.entries)) merge(k, items);
+      if (s.fencing > 0) guard.check(s.fencing);
+      maintenance = s.maintenance;
+    },
+    intervalMs: 0,
+    keep: 2,
+  });
+
+  const entriesJson = (filter?: (key: string) => boolean): Entries => {
+    const out: Entries = {};
+    for (const [k, m] of data) if (!filter || filter(k)) out[k] = Object.fromEntries(m);
+    return out;
+  };
+
+  const server = http.createServer((req, res) => {
+    void handle(req, res).catch((err: unknown) => {
+      if (!res.headersSent) sendJson(res, 500, { error: (err as Error)?.message ?? String(err) });
+      else res.destroy();
+    });
+  });
+  server.keepAliveTimeout = 10_000;
+
+  async function body(req: http.IncomingMessage): Promise<unknown> {
+    const buf = await readBody(req, MAX_BODY);
+    try {
+      return JSON.parse(buf.toString('utf8'));
+    } catch {
+      throw Object.assign(new Error('body must be JSON'), { status: 400 });
+    }
+  }
+
+  async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://x');
+    const parts = url.pathname.split('/').filter(Boolean);
+    try {
+      if (req.method === 'GET' && url.pathname === '/health') return sendJson(res, ready ? 200 : 503, { id: cfg.id, ready });
+      if (req.method === 'GET' && url.pathname === '/status') {
+        return sendJson(res, 200, { id: cfg.id, role: 'db', pid: process.pid, ready, keys: data.size, items: itemCount, ...stats, checkpoint: checkpointer.stats, fencing: { highest: guard.highest, ...fencing }, maintenance });
+      }
+      if (parts[0] === 'kv' && parts.length === 3 && req.method === 'PUT') {
+        const [, key, id] = parts as [string, string, string];
+        if (!ID_RE.test(key) || !ID_RE.test(id)) return sendJson(res, 400, { error: 'key and item id must be 1–64 letters, digits, _ or -' });
+        const item = await body(req);
+        const problem = itemError(item);
+        if (problem) return sendJson(res, 400, { error: problem });
+        merge(key, { [id]: item as CartItem });
+        stats.writes++;
+        await checkpointer.checkpointNow(); // acknowledged = in a saved checkpoint
+        res.writeHead(204).end();
+        return;
+      }
+      if (parts[0] === 'kv' && parts.length === 2 && req.method === 'GET') {
+        const m = data.get(parts[1]!);
+        return sendJson(res, 200, { key: parts[1], items: m ? Object.fromEntries(m) : {} });
+      }
+      if (req.method === 'POST' && url.pathname === '/merge') {
+        const b = (await body(req)) as { entries?: unknown };
+        if (!b || typeof b.entries !== 'object' || b.entries === null) return sendJson(res, 400, { error: 'body must be { "entries": { key: { itemId: item } } }' });
+        let added = 0;
+        for (const [k, items] of Object.entries(b.entries as Record<string, Record<string, unknown>>)) {
+          if (!ID_RE.test(k) || typeof items !== 'object' || items === null) return sendJson(res, 400, { error: `entries.${k} is not a valid key with items` });
+          for (const [id, it] of Object.entries(items)) {
+            const problem = ID_RE.test(id) ? itemError(it) : 'item ids must be 1–64 letters, digits, _ or -';
+            if (problem) return sendJson(res, 400, { error: `entries.${k}.${id}: ${problem}` });
+          }
+          added += merge(k, items as Record<string, CartItem>);
+        }
+        stats.repairs += added;
+        if (added > 0) await checkpointer.checkpointNow();
+        return sendJson(res, 200, { added });
+      }
+      if (req.method === 'GET' && url.pathname === '/dump') {
+        const owner = url.searchParams.get('for');
+        return sendJson(res, 200, { id: cfg.id, entries: entriesJson(owner ? (k) => ring.lookupN(k, cfg.replicas + 1).includes(owner) : undefined) });
+      }
+      if (req.method === 'PUT' && url.pathname === '/maintenance') {
+        const token = Number(req.headers['x-fencing-token']);
+        const b = await body(req);
+        try {
+          guard.check(token);
+        } catch (err) {
+          if (err instanceof StaleTokenError) {
+            fencing = { ...fencing, rejected: fencing.rejected + 1 };
+            return sendJson(res, 409, { error: err.message, highest: guard.highest });
+          }
+          return sendJson(res, 400, { error: `x-fencing-token: ${(err as Error).message}` });
+        }
+        fencing = { ...fencing, accepted: fencing.accepted + 1 };
+        maintenance = { ...(b as object), token, at: Date.now() };
+        return sendJson(res, 200, { ok: true });
+      }
+      sendJson(res, 404, { error: `no route ${req.method} ${url.pathname}` });
+    } catch (err) {
+      const status = (err as { status?: number }).status ?? 500;
+      if (!res.headersSent) sendJson(res, status, { error: (err as Error).message });
+    }
+  }
+
+  return {
+    server,
+    get ready() {
+      return ready;
+    },
+    async start() {
+      // Listen first: peers' reads and writes are answered (from what is here) while catching up.
+      await listen(server, cfg.port, '127.0.0.1');
+      const restored = await checkpointer.restore();
+      stats.restoredId = restored?.id;
+      stats.restoredItems = itemCount;
+      const before = itemCount;
+      await Promise.all(
+        cfg.dbNodes
+          .filter((n) => n.id !== cfg.id)
+          .map(async (peer) => {
+            try {
+              const r = await request(`${peer.url}/dump?for=${encodeURIComponent(cfg.id)}`, { headersTimeout: 2000, bodyTimeout: 5000 });
+              if (r.statusCode !== 200) {
+                await r.body.dump();
+                return;
+              }
+              const dump = (await r.body.json()) as { entries: Entries };
+              for (const [k, items] of Object.entries(dump.entries)) merge(k, items);
+              stats.peersAnswered++;
+            } catch {
+              // a peer that is down or paused: the others have what it would have given
+            }
+          }),
+      );
+      stats.caughtUpItems = itemCount - before;
+      if (stats.caughtUpItems > 0 || restored === undefined) await checkpointer.checkpointNow();
+      ready = true;
+      return { restoredId: stats.restoredId, restoredItems: stats.restoredItems, caughtUpItems: stats.caughtUpItems, peersAnswered: stats.peersAnswered };
+    },
+    async close() {
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
+      await checkpointer.stop();
+    },
+  };
+}

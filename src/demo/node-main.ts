@@ -1,0 +1,85 @@
+import { elect } from '../election/index.js';
+import { EtcdRegistry } from '../registry/etcd.js';
+import { HttpRegistry } from '../registry/http-client.js';
+import type { Registry } from '../registry/registry.js';
+import { FileCheckpointStore } from '../recovery/stores/file.js';
+import { RedisCheckpointStore } from '../recovery/stores/redis.js';
+import { DEMO_NODE_ENV, type DemoNodeConfig } from './config.js';
+import { DbClient } from './db-client.js';
+import { createDbNode } from './db-node.js';
+import { createWebNode } from './web-node.js';
+
+/** Reads the node's configuration from STEADFAST_DEMO_NODE; the message says what is wrong. */
+export function nodeConfigFromEnv(env = process.env): DemoNodeConfig {
+  const raw = env[DEMO_NODE_ENV];
+  if (!raw) throw new Error(`${DEMO_NODE_ENV} is not set: demo nodes are started by 'steadfast demo', which passes their configuration there`);
+  const cfg = JSON.parse(raw) as DemoNodeConfig;
+  if (cfg.role !== 'db' && cfg.role !== 'web') throw new Error(`${DEMO_NODE_ENV}: role must be db or web, got ${JSON.stringify(cfg.role)}`);
+  return cfg;
+}
+
+function registryFor(cfg: DemoNodeConfig): Registry {
+  return cfg.registry.kind === 'consul' ? new HttpRegistry({ url: cfg.registry.url, timeoutMs: 2000 }) : new EtcdRegistry({ endpoints: cfg.registry.endpoints, ttlMs: Math.max(1000, cfg.ttlMs) });
+}
+
+/**
+ * Runs one demo node (db or web) in this process: starts it, registers it with a TTL check that
+ * stays critical until the node is ready (a db node: restored and caught up), then renews the
+ * check every heartbeatMs. Prints `ready <id> <json>` when it is, for the supervisor's log.
+ */
+export async function runDemoNode(cfg: DemoNodeConfig): Promise<void> {
+  const registry = registryFor(cfg);
+  const checkId = `service:${cfg.id}`;
+  const instance = { id: cfg.id, service: cfg.role, address: '127.0.0.1', port: cfg.port, meta: { pid: String(process.pid) }, checks: [{ ttlMs: cfg.ttlMs, status: 'critical' as const }] };
+  let close: () => Promise<void>;
+  let info: unknown = {};
+  // Register first (critical): the registry sees a restarted node at once, as not yet serving.
+  await registry.register(instance);
+  if (cfg.role === 'db') {
+    const store =
+      cfg.store.kind === 'file'
+        ? new FileCheckpointStore({ dir: cfg.store.dir })
+        : new RedisCheckpointStore({ url: cfg.store.url, prefix: cfg.store.prefix });
+    const node = createDbNode(cfg, store);
+    info = await node.start();
+    close = async () => {
+      await node.close();
+      await store.close();
+    };
+  } else {
+    const db = new DbClient({ nodes: cfg.dbNodes, replicas: cfg.replicas, writeQuorum: cfg.writeQuorum, perTryTimeoutMs: cfg.dbTimeoutMs, registry });
+    const election =
+      cfg.registry.kind === 'consul'
+        ? elect({ backend: 'consul', url: cfg.registry.url, name: 'demo-maintenance', candidateId: cfg.id, ttlMs: cfg.electionTtlMs })
+        : elect({ backend: 'etcd', endpoints: cfg.registry.endpoints, name: 'demo-maintenance', candidateId: cfg.id, ttlMs: Math.max(1000, cfg.electionTtlMs) });
+    election.on('error', () => {});
+    election.on('elected', ({ fencingToken }) => process.stdout.write(`elected ${cfg.id} ${fencingToken}\n`));
+    const node = createWebNode(cfg, db, election);
+    await node.start();
+    close = async () => {
+      await election.resign().catch(() => {});
+      await node.close();
+      await db.close();
+    };
+  }
+  const beat = async (): Promise<void> => {
+    try {
+      await registry.pass(checkId, 'ready');
+    } catch {
+      // The registry restarted or forgot us (etcd lease lost): register again.
+      await registry.register(instance).catch(() => {});
+    }
+  };
+  await beat();
+  const heartbeat = setInterval(() => void beat(), cfg.heartbeatMs);
+  process.stdout.write(`ready ${cfg.id} ${JSON.stringify(info)}\n`);
+  const shutdown = async (): Promise<void> => {
+    clearInterval(heartbeat);
+    await registry.deregister(cfg.id).catch(() => {});
+    await close();
+    await registry.close();
+    process.exit(0);
+  };
+  process.once('SIGTERM', () => void shutdown());
+  process.once('SIGINT', () => void shutdown());
+}

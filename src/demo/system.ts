@@ -1,0 +1,613 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import type http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { request } from 'undici';
+import { Gateway } from '../balance/gateway.js';
+import { LoadGenerator, type LoadRequest, type LoadResult } from '../chaos/load-generator.js';
+import { ProcessChaos, type FaultRecord, type ProcessFault } from '../chaos/process-chaos.js';
+import { Emitter, type Disposable, type Listener } from '../core/events.js';
+import { freePort, sendJson } from '../core/http.js';
+import { checkBoolean, checkInteger, checkNumber, checkOptions, checkString } from '../core/options.js';
+import { seededRandom } from '../core/random.js';
+import { HashRing } from '../hashing/ring.js';
+import { AvailabilityTracker, type AvailabilityReport } from '../metrics/availability.js';
+import { HistoryChecker, type HistoryResult } from '../metrics/history.js';
+import { EmbeddedRegistry } from '../registry/embedded.js';
+import { EtcdRegistry } from '../registry/etcd.js';
+import type { Registry } from '../registry/registry.js';
+import { RegistryServer } from '../registry/server.js';
+import { DEMO_NODE_ENV, type DemoNodeConfig } from './config.js';
+import { dashboardHtml } from './dashboard.js';
+
+export interface DemoOptions {
+  /** How long the load runs. */
+  durationMs: number;
+  /** db nodes (N). Default 3. */
+  dbNodes?: number;
+  /** web replicas. Default 3. */
+  webNodes?: number;
+  /** Replicas per key (R). Default 2. */
+  replicas?: number;
+  /** Acknowledgements a write needs (W). Default: R. */
+  writeQuorum?: number;
+  /** Open-loop requests per second through the gateway. Default 100. */
+  ratePerSec?: number;
+  /** Share of requests that are writes. Default 0.3. */
+  writeShare?: number;
+  /** Distinct carts the load uses. Default 200. */
+  carts?: number;
+  /** Seed of the load mix and of the fault schedule. Default 7. */
+  seed?: number;
+  /** Inject faults. Default true. */
+  chaos?: boolean;
+  /** Mean time between faults; each wait is drawn from 0.75–1.25 × this. Default 4000. */
+  faultIntervalMs?: number;
+  /** Default ['kill', 'pause']. */
+  faults?: ProcessFault[];
+  /** How long a SIGSTOP lasts. Default 1500 (3000 with etcd, whose shortest lease is about 2 s: a shorter pause goes unseen). */
+  pauseMs?: number;
+  /** A killed process is restarted after this long. Default 300. */
+  restartDelayMs?: number;
+  /** 'embedded' (steadfast's Consul-compatible registry in this process) or etcd://host:port[,host:port…]. Default 'embedded'. */
+  registry?: string;
+  /** 'file' (a folder per run) or redis://host:port[/db]. Default 'file'. */
+  store?: string;
+  /** Where file checkpoints go. Default: a new temporary folder, removed at the end. */
+  dataDir?: string;
+  /** The gateway's port. Default 0 (any free port). */
+  port?: number;
+  /** Availability objective. Default 0.999. */
+  slo?: number;
+  /** TTL of each node's health check. Default 500. */
+  ttlMs?: number;
+  /** The command that runs a node: it is given `demo-node` and reads STEADFAST_DEMO_NODE. Default: this package's CLI. */
+  nodeCommand?: string[];
+}
+
+export const DEMO_DEFAULTS = Object.freeze({
+  dbNodes: 3,
+  webNodes: 3,
+  replicas: 2,
+  ratePerSec: 100,
+  writeShare: 0.3,
+  carts: 200,
+  seed: 7,
+  chaos: true,
+  faultIntervalMs: 4000,
+  pauseMs: 1500,
+  restartDelayMs: 300,
+  registry: 'embedded',
+  store: 'file',
+  port: 0,
+  slo: 0.999,
+  ttlMs: 500,
+});
+
+export interface ProcessView {
+  name: string;
+  role: 'db' | 'web';
+  pid: number | null;
+  /** passing / critical in the registry; down = not running; paused = SIGSTOPped by the chaos. */
+  status: 'passing' | 'critical' | 'down' | 'paused';
+  restarts: number;
+  port: number;
+  /** The node's own /status (items, checkpoint, leader, …), polled every 500 ms. */
+  detail: Record<string, unknown> | null;
+}
+
+export interface LeaderChange {
+  at: number;
+  leader: string;
+  token: number;
+}
+
+export interface DemoResult {
+  config: Record<string, unknown>;
+  report: AvailabilityReport;
+  history: HistoryResult;
+  /** Acknowledged writes that could not be read back at the end: must be 0. */
+  lostWrites: number;
+  processes: { name: string; restarts: number; healthyAtEnd: boolean }[];
+  leadership: { changes: LeaderChange[]; failovers: { faultId: number; from: string; to: string; ms: number }[] };
+  faults: FaultRecord[];
+}
+
+export type DemoEvent =
+  | { type: 'started'; gateway: string; dashboard: string; registry: string; dataDir: string | undefined }
+  | { type: 'fault'; id: number; target: string; kind: string; pid: number }
+  | { type: 'detected'; id: number; target: string; ms: number }
+  | { type: 'restored'; id: number; target: string; ms: number }
+  | { type: 'leader'; leader: string; token: number }
+  | { type: 'progress'; elapsedMs: number; requests: number; failed: number; availability: number; faults: number; leader: string | undefined }
+  | { type: 'phase'; text: string };
+
+interface Bucket {
+  t: number;
+  requests: number;
+  failed: number;
+  writes: number;
+  latencies: number[];
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+function parseEtcd(url: string): string[] {
+  const rest = url.slice('etcd://'.length);
+  const hosts = rest.split(',').map((h) => h.trim().replace(/\/+$/, '')).filter(Boolean);
+  if (hosts.length === 0 || hosts.some((h) => !/^[^/:]+:\d+$/.test(h))) throw new TypeError(`runDemo: registry must be etcd://host:port[,host:port…], got ${JSON.stringify(url)}`);
+  return hosts.map((h) => `http://${h}`);
+}
+
+/**
+ * The seed's web application, fault tolerant, on one machine: db nodes (a replicated key-value
+ * service on a consistent-hash ring, checkpointing every acknowledged write), web replicas (a
+ * carts API using the db through quorum reads and writes, one of them leader-elected for a
+ * maintenance task with fencing tokens), a registry every node heartbeats to, a gateway in
+ * front of web, and — while an open-loop load of reads and writes runs — a seeded chaos
+ * schedule that SIGKILLs or SIGSTOPs one process at a time. Every request's outcome goes to an
+ * AvailabilityTracker; every write to a HistoryChecker, settled by reading everything back at
+ * the end.
+ */
+export class DemoSystem {
+  readonly options: Required<Omit<DemoOptions, 'dataDir' | 'writeQuorum' | 'faults' | 'nodeCommand'>> & { writeQuorum: number; faults: ProcessFault[]; nodeCommand: string[] };
+  private readonly events = new Emitter<{ event: DemoEvent }>();
+  private registry: Registry | undefined;
+  private registryServer: RegistryServer | undefined;
+  private gateway: Gateway | undefined;
+  private chaos: ProcessChaos | undefined;
+  private dataDir: string | undefined;
+  private ownsDataDir = false;
+  private readonly runId = `${Date.now().toString(36)}${process.pid.toString(36)}`;
+  private nodes: { name: string; role: 'db' | 'web'; port: number }[] = [];
+  private readonly healthy = new Map<string, Set<string>>([
+    ['db', new Set()],
+    ['web', new Set()],
+  ]);
+  private readonly running = new Map<string, { pid: number | null; restarts: number; paused: boolean }>();
+  private readonly detail = new Map<string, Record<string, unknown>>();
+  private readonly watches: Disposable[] = [];
+  private tracker: AvailabilityTracker | undefined;
+  private readonly open = new Map<string, { id: number; at: number; left: boolean; detected: boolean; leaderAtFault: string | undefined }>();
+  private readonly leaderChanges: LeaderChange[] = [];
+  private readonly failovers: { faultId: number; from: string; to: string; ms: number }[] = [];
+  private readonly buckets: Bucket[] = [];
+  private readonly incidentsLive: { id: number; target: string; kind: string; at: number; detectedMs: number | null; restoredMs: number | null }[] = [];
+  private totals = { requests: 0, failed: 0, writes: 0, acknowledged: 0 };
+  private startedAt = 0;
+  private poller: NodeJS.Timeout | undefined;
+  private readonly ring = new HashRing();
+  private ringView: Record<string, unknown> | undefined;
+
+  constructor(options: DemoOptions) {
+    const scope = 'runDemo';
+    if (options === undefined) throw new TypeError(`${scope}: options { durationMs } are required`);
+    const o = checkOptions<DemoOptions>(scope, options, [
+      'durationMs', 'dbNodes', 'webNodes', 'replicas', 'writeQuorum', 'ratePerSec', 'writeShare', 'carts', 'seed', 'chaos', 'faultIntervalMs', 'faults', 'pauseMs', 'restartDelayMs', 'registry', 'store', 'dataDir', 'port', 'slo', 'ttlMs', 'nodeCommand',
+    ]);
+    const d = DEMO_DEFAULTS;
+    const dbNodes = checkInteger(scope, 'dbNodes', o.dbNodes ?? d.dbNodes, { min: 1, max: 9 });
+    const replicas = checkInteger(scope, 'replicas', o.replicas ?? Math.min(d.replicas, dbNodes), { min: 1, max: dbNodes });
+    const registry = checkString(scope, 'registry', o.registry ?? d.registry);
+    if (registry !== 'embedded' && !registry.startsWith('etcd://')) throw new TypeError(`${scope}: registry must be 'embedded' or etcd://host:port, got ${JSON.stringify(registry)}`);
+    if (registry !== 'embedded') parseEtcd(registry);
+    const store = checkString(scope, 'store', o.store ?? d.store);
+    if (store !== 'file' && !/^rediss?:\/\//.test(store)) throw new TypeError(`${scope}: store must be 'file' or redis://host:port, got ${JSON.stringify(store)}`);
+    const faults = o.faults ?? ['kill', 'pause'];
+    if (!Array.isArray(faults) || faults.length === 0 || faults.some((f) => f !== 'kill' && f !== 'pause')) throw new TypeError(`${scope}: faults must be a non-empty list of kill and pause, got ${JSON.stringify(faults)}`);
+    const nodeCommand = o.nodeCommand ?? [process.execPath, fileURLToPath(new URL('../cli/index.js', import.meta.url))];
+    if (!Array.isArray(nodeCommand) || nodeCommand.length === 0 || nodeCommand.some((c) => typeof c !== 'string')) throw new TypeError(`${scope}: nodeCommand must be [executable, ...args]`);
+    this.options = {
+      durationMs: checkInteger(scope, 'durationMs', o.durationMs, { min: 1000, max: 7 * 86_400_000 }),
+      dbNodes,
+      webNodes: checkInteger(scope, 'webNodes', o.webNodes ?? d.webNodes, { min: 1, max: 9 }),
+      replicas,
+      writeQuorum: checkInteger(scope, 'writeQuorum', o.writeQuorum ?? replicas, { min: 1, max: replicas }),
+      ratePerSec: checkNumber(scope, 'ratePerSec', o.ratePerSec ?? d.ratePerSec, { min: 1, max: 5000 }),
+      writeShare: checkNumber(scope, 'writeShare', o.writeShare ?? d.writeShare, { min: 0, max: 1 }),
+      carts: checkInteger(scope, 'carts', o.carts ?? d.carts, { min: 1, max: 1_000_000 }),
+      seed: checkInteger(scope, 'seed', o.seed ?? d.seed, { min: 0, max: 2 ** 32 - 1 }),
+      chaos: checkBoolean(scope, 'chaos', o.chaos ?? d.chaos),
+      faultIntervalMs: checkInteger(scope, 'faultIntervalMs', o.faultIntervalMs ?? d.faultIntervalMs, { min: 100, max: 86_400_000 }),
+      faults,
+      pauseMs: checkInteger(scope, 'pauseMs', o.pauseMs ?? (registry === 'embedded' ? d.pauseMs : 3000), { min: 1, max: 600_000 }),
+      restartDelayMs: checkInteger(scope, 'restartDelayMs', o.restartDelayMs ?? d.restartDelayMs, { min: 0, max: 600_000 }),
+      registry,
+      store,
+      port: checkInteger(scope, 'port', o.port ?? d.port, { min: 0, max: 65535 }),
+      slo: checkNumber(scope, 'slo', o.slo ?? d.slo, { min: 0.5, max: 0.999999 }),
+      ttlMs: checkInteger(scope, 'ttlMs', o.ttlMs ?? d.ttlMs, { min: 100, max: 60_000 }),
+      nodeCommand,
+    };
+    if (o.dataDir !== undefined) this.dataDir = checkString(scope, 'dataDir', o.dataDir);
+  }
+
+  on(name: 'event', listener: Listener<DemoEvent>): Disposable {
+    return this.events.on(name, listener);
+  }
+
+  private emit(e: DemoEvent): void {
+    this.events.emit('event', e);
+  }
+
+  get gatewayUrl(): string {
+    return this.gateway!.url;
+  }
+
+  /** Starts the registry, every node and the gateway; resolves when all nodes are healthy. */
+  async start(): Promise<void> {
+    const o = this.options;
+    let nodeRegistry: DemoNodeConfig['registry'];
+    let registryUrl: string;
+    if (o.registry === 'embedded') {
+      const embedded = new EmbeddedRegistry();
+      this.registry = embedded;
+      this.registryServer = await new RegistryServer({ registry: embedded, port: 0 }).listen();
+      nodeRegistry = { kind: 'consul', url: this.registryServer.url };
+      registryUrl = this.registryServer.url;
+    } else {
+      const endpoints = parseEtcd(o.registry);
+      this.registry = new EtcdRegistry({ endpoints, ttlMs: 1000 });
+      nodeRegistry = { kind: 'etcd', endpoints };
+      registryUrl = o.registry;
+    }
+    let store: DemoNodeConfig['store'];
+    if (o.store === 'file') {
+      if (!this.dataDir) {
+        this.dataDir = mkdtempSync(path.join(os.tmpdir(), 'steadfast-demo-'));
+        this.ownsDataDir = true;
+      }
+      store = { kind: 'file', dir: this.dataDir };
+    } else store = { kind: 'redis', url: o.store, prefix: `steadfast:demo:${this.runId}:` };
+
+    const dbNodes: { id: string; url: string }[] = [];
+    for (let i = 1; i <= o.dbNodes; i++) {
+      const port = await freePort();
+      dbNodes.push({ id: `db-${i}`, url: `http://127.0.0.1:${port}` });
+      this.nodes.push({ name: `db-${i}`, role: 'db', port });
+      this.ring.add(`db-${i}`);
+    }
+    for (let i = 1; i <= o.webNodes; i++) this.nodes.push({ name: `web-${i}`, role: 'web', port: await freePort() });
+    const base = { dbNodes, replicas: o.replicas, writeQuorum: o.writeQuorum, registry: nodeRegistry, store, ttlMs: o.ttlMs, heartbeatMs: Math.max(50, Math.round(o.ttlMs / 4)), electionTtlMs: nodeRegistry.kind === 'etcd' ? 2000 : 1000, dbTimeoutMs: 300 };
+
+    for (const service of ['db', 'web']) {
+      this.watches.push(this.registry.watch(service, (list) => this.onHealth(service, new Set(list.map((h) => h.instance.id)))));
+    }
+    this.chaos = new ProcessChaos({
+      processes: this.nodes.map((n) => ({
+        name: n.name,
+        command: [...o.nodeCommand, 'demo-node'],
+        env: { [DEMO_NODE_ENV]: JSON.stringify({ ...base, role: n.role, id: n.name, port: n.port } satisfies DemoNodeConfig) },
+      })),
+      faults: o.faults,
+      pauseMs: o.pauseMs,
+      restartDelayMs: o.restartDelayMs,
+      seed: o.seed,
+    });
+    for (const n of this.nodes) this.running.set(n.name, { pid: null, restarts: 0, paused: false });
+    this.chaos.on('start', (e) => this.running.set(e.name, { pid: e.pid, restarts: e.restarts, paused: false }));
+    this.chaos.on('exit', (e) => {
+      const r = this.running.get(e.name);
+      if (r && r.pid === e.pid) r.pid = null;
+    });
+    this.chaos.on('resumed', (e) => {
+      const r = this.running.get(e.name);
+      if (r) r.paused = false;
+      // A pause shorter than the registry can see: the process never left the healthy set, so it
+      // is whole again as soon as it resumes (the incident stays undetected — masked).
+      const inc = this.open.get(e.name);
+      if (inc && !inc.left) this.restore(e.name, inc, Date.now());
+    });
+    this.chaos.on('output', ({ line }) => {
+      const m = /^elected (\S+) (\d+)$/.exec(line);
+      if (m) this.onElected(m[1]!, Number(m[2]));
+    });
+    this.emit({ type: 'phase', text: `starting ${o.dbNodes} db nodes and ${o.webNodes} web replicas` });
+    this.chaos.start({ inject: false });
+    await this.waitAllHealthy(30_000, 'to start');
+
+    this.gateway = await new Gateway({
+      routes: [{ path: '/api', service: 'web', perTryTimeoutMs: 600, timeoutMs: 5000, maxAttempts: 3, outlier: { consecutiveFailures: 3, baseEjectionMs: 1000, maxEjectionMs: 10_000 } }],
+      registry: this.registry,
+      port: o.port,
+      admin: (req, res) => this.admin(req, res),
+    }).listen();
+    this.poller = setInterval(() => void this.poll(), 500);
+    this.emit({ type: 'started', gateway: this.gateway.url, dashboard: `${this.gateway.url}/_steadfast/`, registry: registryUrl, dataDir: this.ownsDataDir || o.store === 'file' ? this.dataDir : undefined });
+  }
+
+  private allHealthy(): boolean {
+    return this.healthy.get('db')!.size === this.options.dbNodes && this.healthy.get('web')!.size === this.options.webNodes && [...this.running.values()].every((r) => r.pid !== null && !r.paused);
+  }
+
+  private async waitAllHealthy(timeoutMs: number, why: string): Promise<boolean> {
+    const until = Date.now() + timeoutMs;
+    while (!this.allHealthy()) {
+      if (Date.now() > until) {
+        const missing = this.nodes.filter((n) => !this.healthy.get(n.role)!.has(n.name)).map((n) => n.name);
+        if (why === 'to start') throw new Error(`steadfast demo: ${missing.join(', ')} did not become healthy within ${timeoutMs} ms ${why}`);
+        return false;
+      }
+      await sleep(50);
+    }
+    return true;
+  }
+
+  private onHealth(service: string, now: Set<string>): void {
+    const before = this.healthy.get(service)!;
+    this.healthy.set(service, now);
+    const at = Date.now();
+    for (const id of before) {
+      if (now.has(id)) continue;
+      const inc = this.open.get(id);
+      if (inc && !inc.left) {
+        inc.left = true;
+        if (!inc.detected) {
+          inc.detected = true;
+          this.tracker?.recordDetection(inc.id, at);
+          const live = this.incidentsLive.find((i) => i.id === inc.id);
+          if (live) live.detectedMs = at - inc.at;
+          this.emit({ type: 'detected', id: inc.id, target: id, ms: at - inc.at });
+        }
+      }
+    }
+    for (const id of now) {
+      if (before.has(id)) continue;
+      const inc = this.open.get(id);
+      if (inc && inc.left) this.restore(id, inc, at);
+    }
+  }
+
+  private restore(target: string, inc: { id: number; at: number }, at: number): void {
+    this.open.delete(target);
+    this.tracker?.recordRestore(inc.id, at);
+    const live = this.incidentsLive.find((i) => i.id === inc.id);
+    if (live) live.restoredMs = at - inc.at;
+    this.emit({ type: 'restored', id: inc.id, target, ms: at - inc.at });
+  }
+
+  private onElected(leader: string, token: number): void {
+    const at = Date.now();
+    const prev = this.leaderChanges.at(-1);
+    this.leaderChanges.push({ at, leader, token });
+    this.emit({ type: 'leader', leader, token });
+    // A fault on the leader: how long until someone else led?
+    for (const inc of this.open.values()) {
+      if (inc.leaderAtFault !== undefined && prev && prev.leader === inc.leaderAtFault && leader !== inc.leaderAtFault && !this.failovers.some((f) => f.faultId === inc.id)) {
+        this.failovers.push({ faultId: inc.id, from: inc.leaderAtFault, to: leader, ms: at - inc.at });
+      }
+    }
+  }
+
+  get leader(): string | undefined {
+    return this.leaderChanges.at(-1)?.leader;
+  }
+
+  private async poll(): Promise<void> {
+    await Promise.all(
+      this.nodes.map(async (n) => {
+        const r = this.running.get(n.name);
+        if (!r || r.pid === null || r.paused) return;
+        try {
+          const res = await request(`http://127.0.0.1:${n.port}/status`, { headersTimeout: 400, bodyTimeout: 400 });
+          if (res.statusCode === 200) this.detail.set(n.name, (await res.body.json()) as Record<string, unknown>);
+          else await res.body.dump();
+        } catch {
+          // down or busy: the registry says which
+        }
+      }),
+    );
+  }
+
+  private bucketFor(at: number): Bucket {
+    const t = Math.max(0, Math.floor((at - this.startedAt) / 1000));
+    return (this.buckets[t] ??= { t, requests: 0, failed: 0, writes: 0, latencies: [] });
+  }
+
+  /** Runs the load (and the chaos) for durationMs, then settles, reads everything back and reports. */
+  async run(): Promise<DemoResult> {
+    const o = this.options;
+    const random = seededRandom(o.seed);
+    const faultRandom = seededRandom(o.seed ^ 0x5f3759df);
+    const history = new HistoryChecker();
+    const carts = new Set<string>();
+    this.tracker = new AvailabilityTracker({ slo: o.slo, bucketMs: Math.max(250, Math.round(o.durationMs / 120)) });
+    const tracker = this.tracker;
+    this.startedAt = Date.now();
+    tracker.start(this.startedAt);
+    type Tag = { cart: string; write?: { id: string; done: ReturnType<HistoryChecker['invoke']> } };
+    const next = (seq: number): LoadRequest => {
+      const cart = `c${Math.floor(random() * o.carts)}`;
+      if (random() < o.writeShare) {
+        const id = `w${seq}`;
+        carts.add(cart);
+        return { method: 'PUT', path: `/api/carts/${cart}/items/${id}`, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ sku: `sku-${Math.floor(random() * 1000)}`, qty: 1 + Math.floor(random() * 5) }), tag: { cart, write: { id, done: history.invoke(id) } } satisfies Tag };
+      }
+      return { method: 'GET', path: `/api/carts/${cart}`, tag: { cart } satisfies Tag };
+    };
+    const load = new LoadGenerator({ url: this.gateway!.url, ratePerSec: o.ratePerSec, durationMs: o.durationMs, timeoutMs: 5000, next });
+    load.on('result', (r: LoadResult) => {
+      const at = r.scheduledAt + r.latencyMs;
+      tracker.recordRequest(r.ok, r.latencyMs, at);
+      this.totals.requests++;
+      if (!r.ok) this.totals.failed++;
+      const b = this.bucketFor(at);
+      b.requests++;
+      if (!r.ok) b.failed++;
+      b.latencies.push(r.latencyMs);
+      const w = (r.request?.tag as Tag | undefined)?.write;
+      if (w) {
+        this.totals.writes++;
+        b.writes++;
+        if (r.status !== null && r.status >= 200 && r.status < 300) {
+          w.done.ok(at);
+          this.totals.acknowledged++;
+        } else if (r.status !== null && r.status >= 400 && r.status < 500) w.done.fail(at);
+        else w.done.info(at);
+      }
+    });
+
+    let chaosOn = o.chaos;
+    // No new fault near the end, so every incident heals while it is observed.
+    const lastFaultAt = this.startedAt + o.durationMs - Math.max(o.pauseMs, o.restartDelayMs) - 3000;
+    const faultLoop = (async () => {
+      while (chaosOn) {
+        await sleep(o.faultIntervalMs * (0.75 + 0.5 * faultRandom()));
+        if (Date.now() > lastFaultAt) break;
+        // One fault at a time — the fault model R = 2 is built for: wait until everything is back.
+        const until = Date.now() + 20_000;
+        while (chaosOn && (!this.allHealthy() || this.open.size > 0) && Date.now() < until) await sleep(50);
+        if (!chaosOn || Date.now() > lastFaultAt) break;
+        const target = this.nodes[Math.floor(faultRandom() * this.nodes.length)]!.name;
+        const kind = o.faults[Math.floor(faultRandom() * o.faults.length)]!;
+        const leaderAtFault = this.leader;
+        const rec = this.chaos!.inject(kind, target);
+        if (!rec) continue;
+        const id = tracker.recordFault(target, kind, rec.at);
+        if (kind === 'pause') this.running.get(target)!.paused = true;
+        this.open.set(target, { id, at: rec.at, left: false, detected: false, leaderAtFault: leaderAtFault === target ? target : undefined });
+        this.incidentsLive.push({ id, target, kind, at: rec.at, detectedMs: null, restoredMs: null });
+        this.emit({ type: 'fault', id, target, kind, pid: rec.pid });
+      }
+    })();
+    const progress = setInterval(() => {
+      this.emit({
+        type: 'progress',
+        elapsedMs: Date.now() - this.startedAt,
+        requests: this.totals.requests,
+        failed: this.totals.failed,
+        availability: this.totals.requests ? (this.totals.requests - this.totals.failed) / this.totals.requests : 1,
+        faults: this.incidentsLive.length,
+        leader: this.leader,
+      });
+    }, 1000);
+    await load.run();
+    clearInterval(progress);
+    const endedAt = Date.now();
+    chaosOn = false;
+    await faultLoop;
+
+    // Settle: the last fault heals, then every acknowledged write must be readable.
+    this.emit({ type: 'phase', text: 'load done; waiting for every process to be healthy, then reading every cart back' });
+    await this.waitAllHealthy(30_000, 'after the run');
+    const read = new Set<string>();
+    const cartList = [...carts];
+    for (let i = 0; i < cartList.length; i += 16) {
+      await Promise.all(
+        cartList.slice(i, i + 16).map(async (cart) => {
+          for (let attempt = 1; ; attempt++) {
+            try {
+              const res = await request(`${this.gateway!.url}/api/carts/${cart}`, { headersTimeout: 5000, bodyTimeout: 5000 });
+              const body = (await res.body.json()) as { items?: Record<string, unknown>; complete?: boolean };
+              if (res.statusCode === 200 && body.complete) {
+                for (const id of Object.keys(body.items ?? {})) read.add(id);
+                return;
+              }
+            } catch {
+              // try again
+            }
+            if (attempt >= 10) throw new Error(`steadfast demo: could not read cart ${cart} back after the run`);
+            await sleep(200);
+          }
+        }),
+      );
+    }
+    const historyResult = history.check(read);
+    const report = tracker.report(endedAt);
+    // Restores seen after the load stopped still count (recorded above, before report()).
+    return {
+      config: { ...o, nodeCommand: undefined, runId: this.runId },
+      report,
+      history: historyResult,
+      lostWrites: historyResult.lost.length,
+      processes: this.nodes.map((n) => ({ name: n.name, restarts: this.running.get(n.name)!.restarts, healthyAtEnd: this.healthy.get(n.role)!.has(n.name) })),
+      leadership: { changes: this.leaderChanges, failovers: this.failovers },
+      faults: [...this.chaos!.records],
+    };
+  }
+
+  /** What the dashboard shows. */
+  state(): Record<string, unknown> {
+    const now = Date.now();
+    const ring = (this.ringView ??= this.ringSummary());
+    const current = Math.floor((now - this.startedAt) / 1000);
+    const series = Array.from(this.buckets.slice(Math.max(0, current - 120), current), (b, k) => b ?? { t: Math.max(0, current - 120) + k, requests: 0, failed: 0, writes: 0, latencies: [] }).map((b) => {
+      const sorted = [...b.latencies].sort((x, y) => x - y);
+      return { t: b.t, requests: b.requests, failed: b.failed, p99: sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * 0.99))]! : 0 };
+    });
+    return {
+      now,
+      startedAt: this.startedAt || null,
+      durationMs: this.options.durationMs,
+      config: { dbNodes: this.options.dbNodes, webNodes: this.options.webNodes, replicas: this.options.replicas, writeQuorum: this.options.writeQuorum, ratePerSec: this.options.ratePerSec, registry: this.options.registry, store: this.options.store, seed: this.options.seed, chaos: this.options.chaos },
+      totals: { ...this.totals, availability: this.totals.requests ? (this.totals.requests - this.totals.failed) / this.totals.requests : 1 },
+      leader: this.leaderChanges.at(-1) ?? null,
+      processes: this.processes(),
+      ring,
+      series,
+      incidents: this.incidentsLive.map((i) => ({ ...i, t: (i.at - this.startedAt) / 1000 })),
+      failovers: this.failovers,
+    };
+  }
+
+  /** Each node's share of the ring, the ring as 180 segments (owner of each), and where a few keys live. */
+  private ringSummary(): Record<string, unknown> {
+    const shares: Record<string, number> = {};
+    const arcs = this.ring.arcs();
+    for (const a of arcs) shares[a.node] = (shares[a.node] ?? 0) + a.length / 2 ** 32;
+    const segments: string[] = [];
+    let k = 0;
+    for (let s = 0; s < 180; s++) {
+      const mid = ((s + 0.5) / 180) * 2 ** 32;
+      while (k < arcs.length && arcs[k]!.end < mid) k++;
+      segments.push(arcs[k < arcs.length ? k : 0]!.node);
+    }
+    return { shares, segments, replicas: this.options.replicas, sample: ['c0', 'c1', 'c2', 'c3', 'c4', 'c5'].map((key) => ({ key, owners: this.ring.lookupN(key, this.options.replicas) })) };
+  }
+
+  processes(): ProcessView[] {
+    return this.nodes.map((n) => {
+      const r = this.running.get(n.name)!;
+      const status: ProcessView['status'] = r.pid === null ? 'down' : r.paused ? 'paused' : this.healthy.get(n.role)!.has(n.name) ? 'passing' : 'critical';
+      return { name: n.name, role: n.role, pid: r.pid, status, restarts: r.restarts, port: n.port, detail: this.detail.get(n.name) ?? null };
+    });
+  }
+
+  private admin(req: http.IncomingMessage, res: http.ServerResponse): boolean {
+    const url = (req.url ?? '').split('?')[0];
+    if (url === '/_steadfast/' || url === '/_steadfast/dashboard') {
+      const html = dashboardHtml();
+      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'content-length': Buffer.byteLength(html), 'cache-control': 'no-store' });
+      res.end(html);
+      return true;
+    }
+    if (url === '/_steadfast/state') {
+      sendJson(res, 200, this.state());
+      return true;
+    }
+    return false;
+  }
+
+  async stop(): Promise<void> {
+    if (this.poller) clearInterval(this.poller);
+    for (const w of this.watches) w.dispose();
+    await this.gateway?.close().catch(() => {});
+    await this.chaos?.stop().catch(() => {});
+    await this.registryServer?.close().catch(() => {});
+    await this.registry?.close().catch(() => {});
+    if (this.ownsDataDir && this.dataDir) rmSync(this.dataDir, { recursive: true, force: true });
+  }
+}
+
+/** Starts the demo system, runs it, stops it. */
+export async function runDemo(options: DemoOptions, onEvent?: (e: DemoEvent) => void): Promise<DemoResult> {
+  const system = new DemoSystem(options);
+  if (onEvent) system.on('event', onEvent);
+  try {
+    await system.start();
+    return await system.run();
+  } finally {
+    await system.stop();
+  }
+}

@@ -1,0 +1,113 @@
+import http from 'node:http';
+import { listen, readBody, sendJson } from '../core/http.js';
+import type { Election } from '../election/election.js';
+import { DbClient, QuorumError } from './db-client.js';
+import { ID_RE, itemError, type CartItem, type DemoNodeConfig } from './config.js';
+
+export interface WebNode {
+  readonly server: http.Server;
+  start(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * A replica of the demo's front end: a small carts API, stateless — every cart lives in the db,
+ * written to W replicas before the answer — so any replica can die without losing anything.
+ *
+ *   PUT /api/carts/:cart/items/:item  {"sku": "…", "qty": n}   add an item (idempotent: the id is the client's)
+ *   GET /api/carts/:cart                                      the cart's items
+ *
+ * One replica at a time, elected with a fencing token, runs the maintenance task: every second it
+ * counts the items on each db node and records the result on them, carrying its token — a deposed
+ * leader that wakes up late is refused (409) by the db.
+ */
+export function createWebNode(cfg: DemoNodeConfig, db: DbClient, election: Election): WebNode {
+  const maintenance = { runs: 0, rejected: 0, lastTotals: null as Record<string, number> | null, since: undefined as number | undefined };
+  const counts = { requests: 0, writes: 0, reads: 0, errors: 0 };
+  let timer: NodeJS.Timeout | undefined;
+
+  election.on('elected', () => (maintenance.since = Date.now()));
+  election.on('revoked', () => (maintenance.since = undefined));
+
+  async function maintain(): Promise<void> {
+    const token = election.fencingToken;
+    if (token === undefined) return;
+    const totals: Record<string, number> = {};
+    await Promise.all(
+      db.healthyNodes().map(async (n) => {
+        try {
+          totals[n] = ((await db.status(n)) as { items: number }).items;
+        } catch {
+          // a node that does not answer is counted next time
+        }
+      }),
+    );
+    const run = ++maintenance.runs;
+    maintenance.lastTotals = totals;
+    const record = { leader: cfg.id, run, totals };
+    const codes = await Promise.all(db.healthyNodes().map((n) => db.maintenance(n, token, record).catch(() => 0)));
+    maintenance.rejected += codes.filter((c) => c === 409).length;
+  }
+
+  const server = http.createServer((req, res) => {
+    void handle(req, res).catch((err: unknown) => {
+      counts.errors++;
+      if (!res.headersSent) sendJson(res, 500, { error: (err as Error)?.message ?? String(err) });
+      else res.destroy();
+    });
+  });
+  server.keepAliveTimeout = 10_000;
+
+  async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://x');
+    if (url.pathname === '/health') return sendJson(res, 200, { id: cfg.id });
+    if (url.pathname === '/status') {
+      return sendJson(res, 200, { id: cfg.id, role: 'web', pid: process.pid, ...counts, db: db.stats, leader: election.isLeader, fencingToken: election.fencingToken ?? null, maintenance });
+    }
+    counts.requests++;
+    const parts = url.pathname.split('/').filter(Boolean);
+    if (parts[0] !== 'api' || parts[1] !== 'carts' || parts.length < 3) return sendJson(res, 404, { error: `no route ${req.method} ${url.pathname}; try GET /api/carts/:cart or PUT /api/carts/:cart/items/:item` });
+    const cart = parts[2]!;
+    if (!ID_RE.test(cart)) return sendJson(res, 400, { error: 'cart id must be 1–64 letters, digits, _ or -' });
+    try {
+      if (parts.length === 3 && req.method === 'GET') {
+        counts.reads++;
+        const r = await db.read(cart);
+        return sendJson(res, 200, { cart, items: r.items, replicas: r.nodes, complete: r.complete });
+      }
+      if (parts.length === 5 && parts[3] === 'items' && req.method === 'PUT') {
+        const item = parts[4]!;
+        if (!ID_RE.test(item)) return sendJson(res, 400, { error: 'item id must be 1–64 letters, digits, _ or -' });
+        let body: unknown;
+        try {
+          body = JSON.parse((await readBody(req, 16 * 1024)).toString('utf8'));
+        } catch (err) {
+          return sendJson(res, (err as { status?: number }).status ?? 400, { error: (err as { status?: number }).status ? (err as Error).message : 'body must be JSON: { "sku": string, "qty": integer }' });
+        }
+        const problem = itemError(body);
+        if (problem) return sendJson(res, 400, { error: problem });
+        counts.writes++;
+        const replicas = await db.write(cart, item, body as CartItem);
+        return sendJson(res, 200, { cart, item, replicas });
+      }
+      return sendJson(res, 405, { error: `${req.method} not allowed on ${url.pathname}` });
+    } catch (err) {
+      counts.errors++;
+      if (err instanceof QuorumError) return sendJson(res, 503, { error: err.message, failures: err.failures });
+      throw err;
+    }
+  }
+
+  return {
+    server,
+    async start() {
+      await listen(server, cfg.port, '127.0.0.1');
+      timer = setInterval(() => void maintain().catch(() => {}), 1000);
+    },
+    async close() {
+      if (timer) clearInterval(timer);
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
+    },
+  };
+}
