@@ -1,7 +1,6 @@
 import { writeFileSync } from 'node:fs';
 import { InvalidArgumentError, type Command } from 'commander';
-import { runDemoNode, nodeConfigFromEnv } from '../demo/node-main.js';
-import { DEMO_DEFAULTS, runDemo, type DemoEvent, type DemoResult } from '../demo/system.js';
+import { DEMO_DEFAULTS, DemoSystem, type DemoEvent, type DemoResult } from '../demo/system.js';
 import { renderHtmlReport } from '../metrics/report/html.js';
 import { formatReport } from '../metrics/report/terminal.js';
 import { numberIn } from './args.js';
@@ -88,7 +87,7 @@ export function registerDemo(program: Command): void {
         }
       };
       out.write(`steadfast demo: ${opts.duration} s at ${opts.rate} req/s, seed ${opts.seed}, ${opts.chaos ? `a fault every ~${opts.faultInterval / 1000} s` : 'no faults'}; registry ${opts.registry}, store ${opts.store}\n`);
-      const result = await runDemo(
+      const system = new DemoSystem(
         {
           durationMs: Math.round(opts.duration * 1000),
           ratePerSec: opts.rate,
@@ -107,8 +106,22 @@ export function registerDemo(program: Command): void {
           slo: opts.slo,
           nodeCommand: [process.execPath, process.argv[1]!],
         },
-        onEvent,
       );
+      system.on('event', onEvent);
+      // Ctrl-C stops every node before exiting.
+      const interrupt = (signal: NodeJS.Signals): void => {
+        process.stderr.write(`\nsteadfast demo: ${signal}, stopping every process…\n`);
+        void system.stop().finally(() => process.exit(130));
+      };
+      process.once('SIGINT', interrupt);
+      process.once('SIGTERM', interrupt);
+      let result: DemoResult;
+      try {
+        await system.start();
+        result = await system.run();
+      } finally {
+        await system.stop();
+      }
       out.write('\n' + formatDemoResult(result) + '\n');
       if (opts.json) writeFileSync(opts.json, JSON.stringify(result, null, 2) + '\n');
       if (opts.html) writeFileSync(opts.html, renderHtmlReport(result.report, { title: 'steadfast demo: the seed’s web app under injected faults', history: { lost: result.lostWrites, unknown: result.history.unknown, acknowledged: result.history.acknowledged } }));
@@ -117,14 +130,6 @@ export function registerDemo(program: Command): void {
         process.stderr.write(`steadfast demo: ${result.lostWrites} acknowledged writes were lost: ${result.history.lost.slice(0, 10).join(', ')}\n`);
         process.exitCode = 1;
       }
-    });
-
-  program
-    .command('demo-node', { hidden: true })
-    .description('(internal) one process of the demo, configured by STEADFAST_DEMO_NODE')
-    .action(async () => {
-      await runDemoNode(nodeConfigFromEnv());
-      await new Promise(() => {}); // serve until SIGTERM/SIGKILL
     });
 }
 

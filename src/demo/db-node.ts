@@ -172,9 +172,11 @@ export function createDbNode(cfg: DemoNodeConfig, store: CheckpointStore): DbNod
       return ready;
     },
     async start() {
-      // Listen first: peers' reads and writes are answered (from what is here) while catching up.
-      await listen(server, cfg.port, '127.0.0.1');
+      // Restore before listening: a write taken before the restore would be saved in a
+      // checkpoint without the restored data, and the restore would then load that one.
       const restored = await checkpointer.restore();
+      // Then serve (reads and writes meet a quorum elsewhere too) while catching up.
+      await listen(server, cfg.port, '127.0.0.1');
       stats.restoredId = restored?.id;
       stats.restoredItems = itemCount;
       const before = itemCount;

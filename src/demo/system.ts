@@ -93,7 +93,7 @@ export interface ProcessView {
   status: 'passing' | 'critical' | 'down' | 'paused';
   restarts: number;
   port: number;
-  /** The node's own /status (items, checkpoint, leader, …), polled every 500 ms. */
+  /** The node's own /status (items, checkpoint, leader, …), polled every second. */
   detail: Record<string, unknown> | null;
 }
 
@@ -112,6 +112,8 @@ export interface DemoResult {
   processes: { name: string; restarts: number; healthyAtEnd: boolean }[];
   leadership: { changes: LeaderChange[]; failovers: { faultId: number; from: string; to: string; ms: number }[] };
   faults: FaultRecord[];
+  /** The first 100 failed requests: when, what, and how they failed. */
+  failures: { at: number; method: string; path: string; status: number | null; error: string | null; body: string | undefined }[];
 }
 
 export type DemoEvent =
@@ -269,7 +271,7 @@ export class DemoSystem {
       this.ring.add(`db-${i}`);
     }
     for (let i = 1; i <= o.webNodes; i++) this.nodes.push({ name: `web-${i}`, role: 'web', port: await freePort() });
-    const base = { dbNodes, replicas: o.replicas, writeQuorum: o.writeQuorum, registry: nodeRegistry, store, ttlMs: o.ttlMs, heartbeatMs: Math.max(50, Math.round(o.ttlMs / 4)), electionTtlMs: nodeRegistry.kind === 'etcd' ? 2000 : 1000, dbTimeoutMs: 300 };
+    const base = { dbNodes, replicas: o.replicas, writeQuorum: o.writeQuorum, registry: nodeRegistry, store, ttlMs: o.ttlMs, heartbeatMs: Math.max(50, Math.round(o.ttlMs / 3)), electionTtlMs: nodeRegistry.kind === 'etcd' ? 2000 : 1000, dbTimeoutMs: 800 };
 
     for (const service of ['db', 'web']) {
       this.watches.push(this.registry.watch(service, (list) => this.onHealth(service, new Set(list.map((h) => h.instance.id)))));
@@ -308,12 +310,12 @@ export class DemoSystem {
     await this.waitAllHealthy(30_000, 'to start');
 
     this.gateway = await new Gateway({
-      routes: [{ path: '/api', service: 'web', perTryTimeoutMs: 600, timeoutMs: 5000, maxAttempts: 3, outlier: { consecutiveFailures: 3, baseEjectionMs: 1000, maxEjectionMs: 10_000 } }],
+      routes: [{ path: '/api', service: 'web', perTryTimeoutMs: 1000, timeoutMs: 5000, maxAttempts: 3, outlier: { consecutiveFailures: 3, baseEjectionMs: 1000, maxEjectionMs: 10_000 } }],
       registry: this.registry,
       port: o.port,
       admin: (req, res) => this.admin(req, res),
     }).listen();
-    this.poller = setInterval(() => void this.poll(), 500);
+    this.poller = setInterval(() => void this.poll(), 1000);
     this.emit({ type: 'started', gateway: this.gateway.url, dashboard: `${this.gateway.url}/_steadfast/`, registry: registryUrl, dataDir: this.ownsDataDir || o.store === 'file' ? this.dataDir : undefined });
   }
 
@@ -408,9 +410,23 @@ export class DemoSystem {
   /** Runs the load (and the chaos) for durationMs, then settles, reads everything back and reports. */
   async run(): Promise<DemoResult> {
     const o = this.options;
+    // Warm up (connections, JIT — and whoever just opened the dashboard) before anything is
+    // measured: reads for about two seconds, unmeasured.
+    this.emit({ type: 'phase', text: 'warming up for 2 s (not measured)' });
+    const warmUntil = Date.now() + 2000;
+    while (Date.now() < warmUntil) {
+      await Promise.all(
+        Array.from({ length: 5 }, async (_, k) => {
+          const res = await request(`${this.gateway!.url}/api/carts/warmup-${k}`, { headersTimeout: 5000, bodyTimeout: 5000 }).catch(() => undefined);
+          await res?.body.dump();
+        }),
+      );
+      await sleep(50);
+    }
     const random = seededRandom(o.seed);
     const faultRandom = seededRandom(o.seed ^ 0x5f3759df);
     const history = new HistoryChecker();
+    const failures: DemoResult['failures'] = [];
     const carts = new Set<string>();
     this.tracker = new AvailabilityTracker({ slo: o.slo, bucketMs: Math.max(250, Math.round(o.durationMs / 120)) });
     const tracker = this.tracker;
@@ -436,6 +452,7 @@ export class DemoSystem {
       b.requests++;
       if (!r.ok) b.failed++;
       b.latencies.push(r.latencyMs);
+      if (!r.ok && failures.length < 100) failures.push({ at, method: r.request?.method ?? 'GET', path: r.request?.path ?? '', status: r.status, error: r.error, body: r.body?.slice(0, 300) });
       const w = (r.request?.tag as Tag | undefined)?.write;
       if (w) {
         this.totals.writes++;
@@ -524,6 +541,7 @@ export class DemoSystem {
       processes: this.nodes.map((n) => ({ name: n.name, restarts: this.running.get(n.name)!.restarts, healthyAtEnd: this.healthy.get(n.role)!.has(n.name) })),
       leadership: { changes: this.leaderChanges, failovers: this.failovers },
       faults: [...this.chaos!.records],
+      failures,
     };
   }
 
