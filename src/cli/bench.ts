@@ -4,7 +4,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { InvalidArgumentError, type Command } from 'commander';
 
-const SUITES = ['policy', 'checkpoint', 'hashing', 'detection', 'registry', 'gateway', 'chaos'] as const;
+const SUITES = ['policy', 'checkpoint', 'hashing', 'detection', 'registry', 'gateway', 'chaos', 'demo'] as const;
 
 export function registerBench(program: Command): void {
   program

@@ -1,4 +1,5 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import type http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
@@ -64,6 +65,12 @@ export interface DemoOptions {
   ttlMs?: number;
   /** The command that runs a node: it is given `demo-node` and reads STEADFAST_DEMO_NODE. Default: this package's CLI. */
   nodeCommand?: string[];
+  /**
+   * For comparisons: send the load through a real HAProxy (this binary) in front of the web
+   * replicas, configured with its usual health-check defaults (inter 2 s, fall 3, rise 2),
+   * instead of through steadfast's gateway. The dashboard stays on the gateway.
+   */
+  haproxy?: string;
 }
 
 export const DEMO_DEFAULTS = Object.freeze({
@@ -112,6 +119,8 @@ export interface DemoResult {
   processes: { name: string; restarts: number; healthyAtEnd: boolean }[];
   leadership: { changes: LeaderChange[]; failovers: { faultId: number; from: string; to: string; ms: number }[] };
   faults: FaultRecord[];
+  /** With the haproxy option: when HAProxy's health checks marked each web replica down or up. */
+  haproxy?: { events: { at: number; server: string; state: 'DOWN' | 'UP' }[] };
   /** The first 100 failed requests: when, what, and how they failed. */
   failures: { at: number; method: string; path: string; status: number | null; error: string | null; body: string | undefined }[];
 }
@@ -153,7 +162,10 @@ function parseEtcd(url: string): string[] {
  * the end.
  */
 export class DemoSystem {
-  readonly options: Required<Omit<DemoOptions, 'dataDir' | 'writeQuorum' | 'faults' | 'nodeCommand'>> & { writeQuorum: number; faults: ProcessFault[]; nodeCommand: string[] };
+  readonly options: Required<Omit<DemoOptions, 'dataDir' | 'writeQuorum' | 'faults' | 'nodeCommand' | 'haproxy'>> & { writeQuorum: number; faults: ProcessFault[]; nodeCommand: string[]; haproxy: string | undefined };
+  private haproxyProcess: ChildProcess | undefined;
+  private haproxyUrl: string | undefined;
+  private readonly haproxyEvents: { at: number; server: string; state: 'DOWN' | 'UP' }[] = [];
   private readonly events = new Emitter<{ event: DemoEvent }>();
   private registry: Registry | undefined;
   private registryServer: RegistryServer | undefined;
@@ -186,7 +198,7 @@ export class DemoSystem {
     const scope = 'runDemo';
     if (options === undefined) throw new TypeError(`${scope}: options { durationMs } are required`);
     const o = checkOptions<DemoOptions>(scope, options, [
-      'durationMs', 'dbNodes', 'webNodes', 'replicas', 'writeQuorum', 'ratePerSec', 'writeShare', 'carts', 'seed', 'chaos', 'faultIntervalMs', 'faults', 'pauseMs', 'restartDelayMs', 'registry', 'store', 'dataDir', 'port', 'slo', 'ttlMs', 'nodeCommand',
+      'durationMs', 'dbNodes', 'webNodes', 'replicas', 'writeQuorum', 'ratePerSec', 'writeShare', 'carts', 'seed', 'chaos', 'faultIntervalMs', 'faults', 'pauseMs', 'restartDelayMs', 'registry', 'store', 'dataDir', 'port', 'slo', 'ttlMs', 'nodeCommand', 'haproxy',
     ]);
     const d = DEMO_DEFAULTS;
     const dbNodes = checkInteger(scope, 'dbNodes', o.dbNodes ?? d.dbNodes, { min: 1, max: 9 });
@@ -221,6 +233,7 @@ export class DemoSystem {
       slo: checkNumber(scope, 'slo', o.slo ?? d.slo, { min: 0.5, max: 0.999999 }),
       ttlMs: checkInteger(scope, 'ttlMs', o.ttlMs ?? d.ttlMs, { min: 100, max: 60_000 }),
       nodeCommand,
+      haproxy: o.haproxy === undefined ? undefined : checkString(scope, 'haproxy', o.haproxy),
     };
     if (o.dataDir !== undefined) this.dataDir = checkString(scope, 'dataDir', o.dataDir);
   }
@@ -316,7 +329,60 @@ export class DemoSystem {
       admin: (req, res) => this.admin(req, res),
     }).listen();
     this.poller = setInterval(() => void this.poll(), 1000);
+    if (o.haproxy) await this.startHaproxy(o.haproxy);
     this.emit({ type: 'started', gateway: this.gateway.url, dashboard: `${this.gateway.url}/_steadfast/`, registry: registryUrl, dataDir: this.ownsDataDir || o.store === 'file' ? this.dataDir : undefined });
+  }
+
+  /** The anchor for comparisons: HAProxy with the health checks most deployments keep. */
+  private async startHaproxy(binary: string): Promise<void> {
+    const port = await freePort();
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'steadfast-haproxy-'));
+    const webs = this.nodes.filter((n) => n.role === 'web');
+    const cfg = [
+      'global',
+      '  maxconn 4096',
+      '  log stderr format raw local0 info',
+      'defaults',
+      '  mode http',
+      '  log global',
+      '  timeout connect 5s',
+      '  timeout client 50s',
+      '  timeout server 50s',
+      '  retries 3',
+      '  option redispatch',
+      '  option http-keep-alive',
+      'frontend demo',
+      `  bind 127.0.0.1:${port}`,
+      '  default_backend web',
+      'backend web',
+      '  balance roundrobin',
+      '  option httpchk GET /health',
+      '  default-server inter 2s fall 3 rise 2',
+      ...webs.map((w) => `  server ${w.name} 127.0.0.1:${w.port} check`),
+      '',
+    ].join('\n');
+    const file = path.join(dir, 'haproxy.cfg');
+    writeFileSync(file, cfg);
+    this.haproxyProcess = spawn(binary, ['-db', '-f', file], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    this.haproxyProcess.stderr!.on('data', (c: Buffer) => {
+      const text = c.toString();
+      if (err.length < 10_000) err += text;
+      // Its health checks' verdicts, with the time we saw them: HAProxy's own detection.
+      for (const m of text.matchAll(/Server web\/(\S+) is (DOWN|UP)/g)) this.haproxyEvents.push({ at: Date.now(), server: m[1]!, state: m[2] as 'DOWN' | 'UP' });
+    });
+    const until = Date.now() + 10_000;
+    for (;;) {
+      if (this.haproxyProcess.exitCode !== null) throw new Error(`steadfast demo: haproxy exited (${this.haproxyProcess.exitCode}): ${err.slice(0, 500)}`);
+      const ok = await request(`http://127.0.0.1:${port}/api/carts/warmup-0`, { headersTimeout: 1000, bodyTimeout: 1000 }).then(
+        async (r) => (await r.body.dump(), r.statusCode === 200),
+        () => false,
+      );
+      if (ok) break;
+      if (Date.now() > until) throw new Error(`steadfast demo: haproxy did not answer on ${port} within 10 s: ${err.slice(0, 500)}`);
+      await sleep(100);
+    }
+    this.haproxyUrl = `http://127.0.0.1:${port}`;
   }
 
   private allHealthy(): boolean {
@@ -417,7 +483,7 @@ export class DemoSystem {
     while (Date.now() < warmUntil) {
       await Promise.all(
         Array.from({ length: 5 }, async (_, k) => {
-          const res = await request(`${this.gateway!.url}/api/carts/warmup-${k}`, { headersTimeout: 5000, bodyTimeout: 5000 }).catch(() => undefined);
+          const res = await request(`${this.haproxyUrl ?? this.gateway!.url}/api/carts/warmup-${k}`, { headersTimeout: 5000, bodyTimeout: 5000 }).catch(() => undefined);
           await res?.body.dump();
         }),
       );
@@ -442,7 +508,8 @@ export class DemoSystem {
       }
       return { method: 'GET', path: `/api/carts/${cart}`, tag: { cart } satisfies Tag };
     };
-    const load = new LoadGenerator({ url: this.gateway!.url, ratePerSec: o.ratePerSec, durationMs: o.durationMs, timeoutMs: 5000, next });
+    const front = this.haproxyUrl ?? this.gateway!.url;
+    const load = new LoadGenerator({ url: front, ratePerSec: o.ratePerSec, durationMs: o.durationMs, timeoutMs: 5000, next });
     load.on('result', (r: LoadResult) => {
       const at = r.scheduledAt + r.latencyMs;
       tracker.recordRequest(r.ok, r.latencyMs, at);
@@ -542,6 +609,7 @@ export class DemoSystem {
       leadership: { changes: this.leaderChanges, failovers: this.failovers },
       faults: [...this.chaos!.records],
       failures,
+      ...(this.haproxyUrl ? { haproxy: { events: [...this.haproxyEvents] } } : {}),
     };
   }
 
@@ -609,6 +677,11 @@ export class DemoSystem {
 
   async stop(): Promise<void> {
     if (this.poller) clearInterval(this.poller);
+    if (this.haproxyProcess && this.haproxyProcess.exitCode === null) {
+      const exited = new Promise((r) => this.haproxyProcess!.once('exit', r));
+      this.haproxyProcess.kill('SIGKILL');
+      await exited;
+    }
     for (const w of this.watches) w.dispose();
     await this.gateway?.close().catch(() => {});
     await this.chaos?.stop().catch(() => {});
