@@ -3,9 +3,10 @@
 // backend processes, in one run (autocannon, keep-alive): requests/s and p50/p99 latency. Then a
 // backend is SIGKILLed under load through steadfast's gateway and through http-proxy: failed
 // requests seen by the client, and time from the kill to the last failure.
-// Usage: npm run bench:gateway [-- --seconds 5 --connections 32 --rounds 2]
+// Usage: npm run bench:gateway [-- --seconds 5 --connections 32 --rounds 3 --kinds steadfast,http-proxy,undici,dispatch]
 import { spawn } from 'node:child_process';
 import http from 'node:http';
+import { existsSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 
@@ -45,6 +46,20 @@ if (args[0] === '--backend') {
     });
     let i = 0;
     server = http.createServer((req, res) => proxy.web(req, res, { target: urls[i++ % urls.length] }));
+  } else if (kind === 'dispatch') {
+    const { Agent } = await import('undici');
+    const dispatcher = new Agent({ connections: 128 });
+    let i = 0;
+    server = http.createServer((req, res) => {
+      const origin = urls[i++ % urls.length];
+      dispatcher.dispatch({ origin, path: req.url, method: req.method, headers: { 'content-type': req.headers['content-type'] ?? 'text/plain' } }, {
+        onRequestStart() {},
+        onResponseStart(_c, statusCode, headers) { res.writeHead(statusCode, { 'content-type': headers['content-type'] ?? 'application/octet-stream' }); },
+        onResponseData(_c, chunk) { res.write(chunk); },
+        onResponseEnd() { res.end(); },
+        onResponseError() { if (!res.headersSent) res.writeHead(502); res.end(); },
+      });
+    });
   } else {
     const { Agent, request } = await import('undici');
     const dispatcher = new Agent({ connections: 128 });
@@ -119,10 +134,10 @@ async function killUnderLoad(port, victim) {
 async function main() {
   const seconds = Number(flag('seconds', 5));
   const connections = Number(flag('connections', 32));
-  const rounds = Number(flag('rounds', 2));
+  const rounds = Number(flag('rounds', 3));
   const backends = await Promise.all([0, 1, 2].map(() => start(['--backend'])));
   const ports = backends.map((b) => String(b.port));
-  const kinds = ['steadfast', 'http-proxy', 'undici'];
+  const kinds = (flag('kinds', 'steadfast,http-proxy,undici,dispatch')).split(',');
   const proxies = Object.fromEntries(await Promise.all(kinds.map(async (k) => [k, await start(['--proxy', k, ...ports])])));
   const results = Object.fromEntries(kinds.map((k) => [k, []]));
   for (const k of kinds) await cannon(proxies[k].port, 1, connections); // warm-up
@@ -136,6 +151,28 @@ async function main() {
   const med = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
   const row = (k) => ({ rps: med(results[k].map((x) => x.rps)), p50: med(results[k].map((x) => x.p50)), p99: med(results[k].map((x) => x.p99)), errors: results[k].reduce((s, x) => s + x.errors, 0) });
   const rows = Object.fromEntries(kinds.map((k) => [k, row(k)]));
+
+  // CPU time each proxy process spends per request at a fixed rate (from /proc/<pid>/stat): on
+  // a small machine where the load generator and the backends share the cores, throughput
+  // moves with the scheduler; CPU per request is what the proxy itself costs.
+  const cpuOf = (pid) => {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return (Number(f[11]) + Number(f[12])) * (1000 / 100); // clock ticks (USER_HZ 100) → ms
+  };
+  const cpu = Object.fromEntries(kinds.map((k) => [k, []]));
+  if (existsSync('/proc/self/stat')) {
+    const { default: autocannon } = await import('autocannon');
+    for (let r = 0; r < 5; r++) {
+      for (const k of kinds) {
+        process.stderr.write(`\rbench:gateway CPU per request ${r + 1}/5 ${k} …          `);
+        const pid = proxies[k].child.pid;
+        const c0 = cpuOf(pid);
+        const res = await autocannon({ url: `http://127.0.0.1:${proxies[k].port}/items`, connections: 16, duration: 3, overallRate: 3000 });
+        cpu[k].push(((cpuOf(pid) - c0) * 1000) / res.requests.total);
+      }
+    }
+    process.stderr.write('\n');
+  }
   for (const k of kinds) proxies[k].child.kill('SIGKILL');
 
   // Failover: fresh backends, one killed under load, through steadfast and through http-proxy.
@@ -150,13 +187,21 @@ async function main() {
   }
   backends.forEach((b) => b.child.kill('SIGKILL'));
 
-  const names = { steadfast: 'steadfast Gateway (round-robin, failover, metrics)', 'http-proxy': 'npm http-proxy 1.18 (round-robin)', undici: 'bare undici pass-through (round-robin)' };
+  const names = { steadfast: 'steadfast Gateway (round-robin, failover, metrics)', 'http-proxy': 'npm http-proxy 1.18 (round-robin)', undici: 'bare undici pass-through (round-robin)', dispatch: 'bare undici dispatch, no features (the floor)' };
   const lines = [
     `Node ${process.version}, ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}; 3 backend processes; autocannon ${connections} connections × ${seconds} s, ${rounds} interleaved rounds, medians.`,
     '',
     '| proxy | requests/s | × http-proxy | p50 ms | p99 ms | errors |',
     '| --- | ---: | ---: | ---: | ---: | ---: |',
-    ...kinds.map((k) => `| ${names[k]} | ${rows[k].rps.toFixed(0)} | ${(rows[k].rps / rows['http-proxy'].rps).toFixed(2)} | ${rows[k].p50} | ${rows[k].p99} | ${rows[k].errors} |`),
+    ...kinds.map((k) => `| ${names[k] ?? k} | ${rows[k].rps.toFixed(0)} | ${(rows[k].rps / rows['http-proxy'].rps).toFixed(2)} | ${rows[k].p50} | ${rows[k].p99} | ${rows[k].errors} |`),
+    ...(cpu['http-proxy']?.length
+      ? [
+          '',
+          '| proxy | CPU µs per request at 3000 req/s (median of 5) | × http-proxy\'s efficiency |',
+          '| --- | ---: | ---: |',
+          ...kinds.map((k) => `| ${names[k] ?? k} | ${med(cpu[k]).toFixed(1)} | ${(med(cpu['http-proxy']) / med(cpu[k])).toFixed(2)} |`),
+        ]
+      : []),
     '',
     '| SIGKILL of one of 3 backends under load (8 clients, 1 s before, 2 s after) | requests ok | failed | error rate | kill → last failure |',
     '| --- | ---: | ---: | ---: | ---: |',

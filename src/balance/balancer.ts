@@ -172,8 +172,19 @@ export class Balancer {
    */
   preferenceList(key?: string): Endpoint[] {
     const now = this.clock.now();
-    const usable = this.states.filter((s) => s.ejectedUntil <= now);
-    const ejected = this.states.filter((s) => s.ejectedUntil > now).sort((a, b) => a.ejectedUntil - b.ejectedUntil);
+    const states = this.states;
+    // Per request: the common case (nothing ejected) allocates nothing but the result.
+    let ejectedCount = 0;
+    for (let i = 0; i < states.length; i++) if (states[i]!.ejectedUntil > now) ejectedCount++;
+    if (ejectedCount === 0 && this.strategy === 'round-robin') {
+      const n = states.length;
+      const out: Endpoint[] = new Array(n);
+      const start = n === 0 ? 0 : this.rr++ % n;
+      for (let i = 0; i < n; i++) out[i] = states[(start + i) % n]!.endpoint;
+      return out;
+    }
+    const usable = ejectedCount === 0 ? states : states.filter((s) => s.ejectedUntil <= now);
+    const ejected = ejectedCount === 0 ? [] : states.filter((s) => s.ejectedUntil > now).sort((a, b) => a.ejectedUntil - b.ejectedUntil);
     if (usable.length === 0) return ejected.map((s) => s.endpoint);
     let ordered: EndpointState[];
     switch (this.strategy) {
@@ -206,7 +217,9 @@ export class Balancer {
         break;
       }
     }
-    return [...ordered.map((s) => s.endpoint), ...ejected.map((s) => s.endpoint)];
+    const out = ordered.map((s) => s.endpoint);
+    for (const e of ejected) out.push(e.endpoint);
+    return out;
   }
 
   /** Counts a request in flight on `endpoint`; call `done(ok)` when it ends. */

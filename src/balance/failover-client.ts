@@ -1,12 +1,10 @@
-import { Readable, Writable } from 'node:stream';
-
-/** Swallows a response body that will not be passed on (a 5xx about to be retried). */
-const DRAIN = (): Writable => new Writable({ write: (_c, _e, cb) => cb() });
-import { Agent, request, stream, type Dispatcher } from 'undici';
+import { Readable } from 'node:stream';
+import { Agent, request, type Dispatcher } from 'undici';
 import { systemClock, type Clock } from '../core/clock.js';
 import { SteadfastError } from '../core/errors.js';
 import { Emitter, type Disposable, type Listener } from '../core/events.js';
 import { checkInteger, checkNumber, checkOptions } from '../core/options.js';
+import { DeadlineWheel, type DeadlineSlot } from '../policy/deadline-wheel.js';
 import type { Balancer, Endpoint } from './balancer.js';
 
 export interface RetryBudgetOptions {
@@ -56,6 +54,35 @@ export interface FailoverRequest {
    */
   idempotent?: boolean;
   signal?: AbortSignal;
+}
+
+/** Where proxy() writes an answer: a Writable, or anything with the same three methods. */
+export interface ProxySink {
+  write(chunk: Buffer): boolean;
+  end(): void;
+  once(event: 'drain', listener: () => void): unknown;
+  readonly destroyed?: boolean;
+  destroy?(err?: Error): unknown;
+  /** Called if the receiving side goes away before the answer ends (the upstream is then abandoned). */
+  onClose?(listener: () => void): unknown;
+}
+
+interface DispatchController {
+  abort(reason: Error): void;
+  pause(): void;
+  resume(): void;
+}
+
+/** An endpoint's origin and path prefix, parsed once. */
+const targets = new WeakMap<Endpoint, { origin: string; prefix: string }>();
+function targetOf(endpoint: Endpoint): { origin: string; prefix: string } {
+  let t = targets.get(endpoint);
+  if (!t) {
+    const u = new URL(endpoint.url);
+    t = { origin: u.origin, prefix: u.pathname.replace(/\/+$/, '') };
+    targets.set(endpoint, t);
+  }
+  return t;
 }
 
 export interface AttemptRecord {
@@ -125,6 +152,8 @@ export class FailoverClient {
   private readonly budgetCap: number;
   private budgetAt: number;
   private readonly counts = { requests: 0, attempts: 0, retries: 0, budgetExhausted: 0, failures: 0 };
+  /** Per-try deadlines of proxy() attempts (see dispatchOnce). */
+  private readonly wheel: DeadlineWheel;
 
   constructor(options: FailoverClientOptions) {
     const scope = 'createFailoverClient';
@@ -147,6 +176,7 @@ export class FailoverClient {
     this.budgetCap = Math.max(this.minPerSec, 10) + 1000 * this.ratio;
     this.budget = this.minPerSec;
     this.budgetAt = this.clock.now();
+    this.wheel = new DeadlineWheel(this.clock, this.perTryTimeoutMs, () => {});
   }
 
   on<K extends keyof FailoverEvents>(name: K, listener: Listener<FailoverEvents[K]>): Disposable {
@@ -168,11 +198,13 @@ export class FailoverClient {
   }
 
   /**
-   * For proxies: undici writes the response body straight into the Writable that `respond`
-   * returns (no intermediate stream). A 5xx from an upstream that can be retried is drained and
-   * the next upstream tried; `respond` is called once, for the answer that is passed on.
+   * For proxies: the response goes straight from undici's parser into the sink that `respond`
+   * returns (a Writable, or anything with write/end/once('drain')) — no intermediate stream or
+   * promise per chunk: each attempt is one `dispatch` with a hand-written handler. A 5xx from an
+   * upstream that can be retried is dropped and the next upstream tried; `respond` is called
+   * once, for the answer that is passed on.
    */
-  async proxy(req: FailoverRequest, respond: (statusCode: number, headers: Record<string, string | string[] | undefined>, endpoint: Endpoint) => Writable): Promise<{ statusCode: number; endpoint: Endpoint; attempts: AttemptRecord[] }> {
+  async proxy(req: FailoverRequest, respond: (statusCode: number, headers: Record<string, string | string[] | undefined>, endpoint: Endpoint) => ProxySink): Promise<{ statusCode: number; endpoint: Endpoint; attempts: AttemptRecord[] }> {
     const { method, idempotent, deadline, candidates, attempts, limit } = this.begin(req);
     for (let i = 0; i < limit; i++) {
       if (i > 0 && !this.mayRetry(attempts, idempotent, req, deadline)) break;
@@ -181,47 +213,134 @@ export class FailoverClient {
       this.counts.attempts++;
       const lease = this.balancer.acquire(endpoint, req.key);
       const started = this.clock.now();
-      const ac = new AbortController();
-      let timedOut = false;
-      const timer = setTimeout(() => {
-        timedOut = true;
-        ac.abort();
-      }, Math.max(1, Math.min(this.perTryTimeoutMs, deadline - started)));
-      const onCallerAbort = (): void => ac.abort();
-      req.signal?.addEventListener('abort', onCallerAbort, { once: true });
-      let status = 0;
-      let passedOn = false;
+      let result: { status: number; passedOn: boolean };
       try {
-        await stream(
-          endpoint.url + req.path,
-          { method: method as Dispatcher.HttpMethod, headers: req.headers, body: req.body, signal: ac.signal, dispatcher: this.dispatcher, headersTimeout: this.perTryTimeoutMs + 1000, bodyTimeout: this.timeoutMs },
-          ({ statusCode, headers }) => {
-            clearTimeout(timer); // the deadline covers the wait for headers
-            status = statusCode;
-            if (canRetry && RETRY_STATUS.has(statusCode)) return DRAIN();
-            passedOn = true;
-            return respond(statusCode, headers, endpoint);
-          },
-        );
+        result = await this.dispatchOnce(endpoint, req, method, Math.max(1, Math.min(this.perTryTimeoutMs, deadline - started)), canRetry, respond);
       } catch (err) {
-        const outcome: AttemptRecord['outcome'] = req.signal?.aborted ? 'aborted' : timedOut ? 'timeout' : classify(err);
-        const record: AttemptRecord = { endpoint: endpoint.id, outcome, error: (err as Error)?.message ?? String(err), durationMs: this.clock.now() - started };
+        const e = err as Error & { steadfastTimeout?: boolean; passedOn?: boolean };
+        const outcome: AttemptRecord['outcome'] = req.signal?.aborted ? 'aborted' : e.steadfastTimeout ? 'timeout' : classify(err);
+        const record: AttemptRecord = { endpoint: endpoint.id, outcome, error: e?.message ?? String(err), durationMs: this.clock.now() - started };
         attempts.push(record);
         this.events.emit('attempt', record);
         lease.done(outcome === 'aborted');
-        if (passedOn || req.signal?.aborted) throw err; // part of an answer went out: nothing to retry
+        if (e.passedOn || req.signal?.aborted) throw err; // part of an answer went out: nothing to retry
         continue;
-      } finally {
-        clearTimeout(timer);
-        req.signal?.removeEventListener('abort', onCallerAbort);
       }
+      const status = result.status;
       const record: AttemptRecord = { endpoint: endpoint.id, outcome: status >= 500 ? 'http-error' : 'ok', status, durationMs: this.clock.now() - started };
       attempts.push(record);
       this.events.emit('attempt', record);
       lease.done(status < 500);
-      if (passedOn) return { statusCode: status, endpoint, attempts };
+      if (result.passedOn) return { statusCode: status, endpoint, attempts };
     }
     throw this.unavailable(req, deadline, attempts);
+  }
+
+  /** One attempt of proxy(): a dispatch whose handler writes into the sink. */
+  private dispatchOnce(
+    endpoint: Endpoint,
+    req: FailoverRequest,
+    method: string,
+    timeoutMs: number,
+    canRetry: boolean,
+    respond: (statusCode: number, headers: Record<string, string | string[] | undefined>, endpoint: Endpoint) => ProxySink,
+  ): Promise<{ status: number; passedOn: boolean }> {
+    const target = targetOf(endpoint);
+    return new Promise((resolve, reject) => {
+      let controller: DispatchController | undefined;
+      let status = 0;
+      let passedOn = false;
+      let sink: ProxySink | undefined;
+      let settled = false;
+      let timedOut = false;
+      const fail = (err: unknown): void => {
+        if (settled) return;
+        settled = true;
+        clearTimer();
+        req.signal?.removeEventListener('abort', onCallerAbort);
+        const e = (err instanceof Error ? err : new Error(String(err))) as Error & { steadfastTimeout?: boolean; passedOn?: boolean };
+        if (timedOut) e.steadfastTimeout = true;
+        e.passedOn = passedOn;
+        if (passedOn) sink?.destroy?.(e);
+        reject(e);
+      };
+      // The per-try deadline, released when the headers arrive. The usual one (the full
+      // perTryTimeoutMs) joins this client's deadline wheel — no timer per request; it fires
+      // between perTryTimeoutMs and 1.1× that. A shorter one (the overall deadline is near) gets
+      // its own timer. (undici's headersTimeout runs on a coarse wheel and can be 100s of ms late.)
+      const onTimeout = (): void => {
+        timedOut = true;
+        const err = Object.assign(new Error(`no response headers within ${timeoutMs} ms (perTryTimeoutMs)`), { name: 'TimeoutError' });
+        if (controller) controller.abort(err);
+        else fail(err);
+      };
+      let timer: NodeJS.Timeout | undefined;
+      let slot: DeadlineSlot | undefined;
+      const member = { settled: false, watchIndex: -1, fire: onTimeout };
+      if (timeoutMs === this.perTryTimeoutMs) {
+        slot = this.wheel.join();
+        slot.watch(member);
+      } else timer = setTimeout(onTimeout, timeoutMs);
+      const clearTimer = (): void => {
+        if (member.settled) return;
+        member.settled = true;
+        if (timer !== undefined) clearTimeout(timer);
+        if (slot !== undefined && !slot.expired) {
+          slot.live--;
+          slot.unwatch(member);
+        }
+      };
+      const onCallerAbort = (): void => controller?.abort(Object.assign(new Error('the caller aborted the request'), { name: 'AbortError' }));
+      req.signal?.addEventListener('abort', onCallerAbort, { once: true });
+      const handler = {
+        onRequestStart(c: DispatchController): void {
+          controller = c;
+          if (timedOut) c.abort(new Error('timed out before the request started'));
+        },
+        onResponseStart(_c: DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>): void {
+          clearTimer();
+          status = statusCode;
+          if (canRetry && RETRY_STATUS.has(statusCode)) return; // dropped; the next upstream is tried
+          passedOn = true;
+          sink = respond(statusCode, headers, endpoint);
+          // A client that leaves while the upstream is paused for backpressure would never
+          // 'drain': abandon the upstream response instead.
+          sink.onClose?.(() => {
+            if (!settled) controller?.abort(new Error('the client went away'));
+          });
+        },
+        onResponseData(c: DispatchController, chunk: Buffer): void {
+          if (!sink) return;
+          if (sink.destroyed) {
+            c.abort(new Error('the client went away'));
+            return;
+          }
+          if (!sink.write(chunk)) {
+            c.pause();
+            sink.once('drain', () => c.resume());
+          }
+        },
+        onResponseEnd(): void {
+          if (settled) return;
+          settled = true;
+          clearTimer();
+          req.signal?.removeEventListener('abort', onCallerAbort);
+          sink?.end();
+          resolve({ status, passedOn });
+        },
+        onResponseError(_c: DispatchController, err: Error): void {
+          fail(err);
+        },
+      };
+      try {
+        this.dispatcher.dispatch(
+          { origin: target.origin, path: target.prefix + req.path, method: method as Dispatcher.HttpMethod, headers: req.headers ?? null, body: req.body ?? null, headersTimeout: this.perTryTimeoutMs + 1000, bodyTimeout: this.timeoutMs },
+          handler as unknown as Dispatcher.DispatchHandler,
+        );
+      } catch (err) {
+        fail(err);
+      }
+    });
   }
 
   async close(): Promise<void> {

@@ -1,12 +1,12 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Writable } from 'node:stream';
-import { Counter, Histogram, Registry as PromRegistry } from 'prom-client';
+import { Registry as PromRegistry } from 'prom-client';
+import { FastCounter, FastHistogram, type HistogramChild } from './fast-metrics.js';
 import { listen, readBody } from '../core/http.js';
 import { checkInteger, checkOptions, checkString } from '../core/options.js';
 import type { Registry } from '../registry/registry.js';
 import { Balancer, type OutlierOptions, type Strategy } from './balancer.js';
-import { FailoverClient, UpstreamUnavailableError } from './failover-client.js';
+import { FailoverClient, UpstreamUnavailableError, type ProxySink } from './failover-client.js';
 
 export interface GatewayRoute {
   /** Path prefix, e.g. '/api' or '/'. The longest matching prefix wins. */
@@ -59,7 +59,10 @@ interface LiveRoute {
   def: GatewayRoute;
   balancer: Balancer;
   client: FailoverClient;
-  timer: { startTimer(): () => void };
+  timer: HistogramChild;
+  /** The path with '/' and with '?' after it, for matching without building strings per request. */
+  dirPrefix: string;
+  queryPrefix: string;
 }
 
 /**
@@ -76,13 +79,13 @@ export class Gateway {
   private readonly host: string;
   private readonly maxBodyBytes: number;
   private readonly admin: GatewayOptions['admin'];
-  private readonly requests: Counter<'route' | 'code'>;
-  private readonly attempts: Counter<'route' | 'outcome'>;
-  private readonly retries: Counter<'route'>;
-  private readonly ejections: Counter<'route'>;
-  private readonly duration: Histogram<'route'>;
+  private readonly requests: FastCounter;
+  private readonly attempts: FastCounter;
+  private readonly retries: FastCounter;
+  private readonly ejections: FastCounter;
+  private readonly duration: FastHistogram;
   /** Labelled children, cached: resolving labels on every request costs more than counting. */
-  private readonly requestCounters = new Map<string, { inc(): void }>();
+  private readonly requestCounters = new Map<string, { value: number }>();
 
   constructor(options: GatewayOptions) {
     const scope = 'Gateway';
@@ -95,11 +98,11 @@ export class Gateway {
     this.requestedPort = checkInteger(scope, 'port', o.port ?? d.port, { min: 0, max: 65535 });
     this.host = checkString(scope, 'host', o.host ?? d.host);
     this.maxBodyBytes = checkInteger(scope, 'maxBodyBytes', o.maxBodyBytes ?? d.maxBodyBytes, { min: 0, max: 1024 * 1024 * 1024 });
-    this.requests = new Counter({ name: 'steadfast_gateway_requests_total', help: 'Requests answered by the gateway', labelNames: ['route', 'code'], registers: [this.metrics] });
-    this.attempts = new Counter({ name: 'steadfast_gateway_upstream_attempts_total', help: 'Attempts sent to upstreams, by outcome', labelNames: ['route', 'outcome'], registers: [this.metrics] });
-    this.retries = new Counter({ name: 'steadfast_gateway_retries_total', help: 'Requests sent to another upstream after a failure', labelNames: ['route'], registers: [this.metrics] });
-    this.ejections = new Counter({ name: 'steadfast_gateway_ejections_total', help: 'Upstreams ejected by outlier detection', labelNames: ['route'], registers: [this.metrics] });
-    this.duration = new Histogram({ name: 'steadfast_gateway_request_duration_seconds', help: 'Time to answer a request', labelNames: ['route'], buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers: [this.metrics] });
+    this.requests = new FastCounter({ name: 'steadfast_gateway_requests_total', help: 'Requests answered by the gateway', labelNames: ['route', 'code'], registers: [this.metrics] });
+    this.attempts = new FastCounter({ name: 'steadfast_gateway_upstream_attempts_total', help: 'Attempts sent to upstreams, by outcome', labelNames: ['route', 'outcome'], registers: [this.metrics] });
+    this.retries = new FastCounter({ name: 'steadfast_gateway_retries_total', help: 'Requests sent to another upstream after a failure', labelNames: ['route'], registers: [this.metrics] });
+    this.ejections = new FastCounter({ name: 'steadfast_gateway_ejections_total', help: 'Upstreams ejected by outlier detection', labelNames: ['route'], registers: [this.metrics] });
+    this.duration = new FastHistogram({ name: 'steadfast_gateway_request_duration_seconds', help: 'Time to answer a request', labelNames: ['route'], buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers: [this.metrics] });
     this.routes = o.routes
       .map((r, i) => this.buildRoute(r, i, o.registry))
       .sort((a, b) => b.def.path.length - a.def.path.length);
@@ -121,22 +124,23 @@ export class Gateway {
       ...(def.outlier ? { outlier: def.outlier } : {}),
     });
     const label = def.path;
-    balancer.on('eject', () => this.ejections.inc({ route: label }));
+    const ejections = this.ejections.child(label);
+    balancer.on('eject', () => ejections.value++);
     const client = new FailoverClient({
       balancer,
       ...(def.timeoutMs !== undefined ? { timeoutMs: def.timeoutMs } : {}),
       ...(def.perTryTimeoutMs !== undefined ? { perTryTimeoutMs: def.perTryTimeoutMs } : {}),
       ...(def.maxAttempts !== undefined ? { maxAttempts: def.maxAttempts } : {}),
     });
-    const byOutcome = new Map<string, { inc(): void }>();
+    const byOutcome = new Map<string, { value: number }>();
     client.on('attempt', (a) => {
       let c = byOutcome.get(a.outcome);
-      if (!c) byOutcome.set(a.outcome, (c = this.attempts.labels(label, a.outcome)));
-      c.inc();
+      if (!c) byOutcome.set(a.outcome, (c = this.attempts.child(label, a.outcome)));
+      c.value++;
     });
-    const retries = this.retries.labels(label);
-    client.on('retry', () => retries.inc());
-    return { def, balancer, client, timer: this.duration.labels(label) };
+    const retries = this.retries.child(label);
+    client.on('retry', () => retries.value++);
+    return { def, balancer, client, timer: this.duration.child(label), dirPrefix: def.path.endsWith('/') ? def.path : `${def.path}/`, queryPrefix: `${def.path}?` };
   }
 
   get port(): number {
@@ -194,9 +198,11 @@ export class Gateway {
       res.end(await this.metrics.metrics());
       return;
     }
-    const route = this.routes.find((r) => url === r.def.path || url.startsWith(r.def.path.endsWith('/') ? r.def.path : `${r.def.path}/`) || url.startsWith(`${r.def.path}?`));
+    const route = this.routes.find((r) => url === r.def.path || url.startsWith(r.dirPrefix) || url.startsWith(r.queryPrefix));
     const label = route?.def.path ?? 'none';
-    const end = (route?.timer ?? this.duration.labels(label)).startTimer();
+    const t0 = performance.now();
+    const timer = route?.timer ?? this.duration.child(label);
+    const end = (): void => timer.observe((performance.now() - t0) / 1000);
     const reply = (code: number, message: string): void => {
       if (!res.headersSent) {
         res.writeHead(code, { 'content-type': 'text/plain; charset=utf-8', 'x-steadfast-gateway': 'error' });
@@ -257,16 +263,18 @@ export class Gateway {
   private countRequest(route: string, code: number): void {
     const key = `${route} ${code}`;
     let c = this.requestCounters.get(key);
-    if (!c) this.requestCounters.set(key, (c = this.requests.labels(route, String(code))));
-    c.inc();
+    if (!c) this.requestCounters.set(key, (c = this.requests.child(route, String(code))));
+    c.value++;
   }
 }
 
 /**
- * Where undici writes an upstream's body: small bodies are gathered and sent with their headers
- * in one write, with a content-length; past SMALL_BODY it streams, with backpressure.
+ * Where an upstream's body goes: small bodies are gathered and sent with their headers in one
+ * write, with a content-length; past SMALL_BODY it streams, with backpressure (write returns
+ * false, 'drain' resumes the upstream). A plain object, not a stream: no stream machinery per
+ * response.
  */
-class ResponseWriter extends Writable {
+class ResponseWriter implements ProxySink {
   private chunks: Buffer[] = [];
   private size = 0;
   private streaming = false;
@@ -275,32 +283,47 @@ class ResponseWriter extends Writable {
     private readonly res: http.ServerResponse,
     private readonly statusCode: number,
     private readonly headers: Record<string, string | string[]>,
-  ) {
-    super();
+  ) {}
+
+  get destroyed(): boolean {
+    return this.res.destroyed;
   }
 
-  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
-    if (!this.streaming) {
-      this.chunks.push(chunk);
-      this.size += chunk.length;
-      if (this.size <= SMALL_BODY) return cb();
-      this.streaming = true;
-      this.res.writeHead(this.statusCode, this.headers);
-      for (const c of this.chunks) this.res.write(c);
-      this.chunks = [];
-      return cb();
+  write(chunk: Buffer): boolean {
+    if (this.streaming) return this.res.write(chunk);
+    this.chunks.push(chunk);
+    this.size += chunk.length;
+    if (this.size <= SMALL_BODY) return true;
+    this.streaming = true;
+    this.res.writeHead(this.statusCode, this.headers);
+    let ok = true;
+    for (const c of this.chunks) ok = this.res.write(c);
+    this.chunks = [];
+    return ok;
+  }
+
+  end(): void {
+    if (this.streaming) {
+      this.res.end();
+      return;
     }
-    if (this.res.destroyed) return cb(new Error('client went away'));
-    if (this.res.write(chunk)) cb();
-    else this.res.once('drain', () => cb());
+    if (this.headers['content-length'] === undefined) this.headers['content-length'] = String(this.size);
+    this.res.writeHead(this.statusCode, this.headers);
+    this.res.end(this.chunks.length === 1 ? this.chunks[0] : this.chunks.length === 0 ? undefined : Buffer.concat(this.chunks));
   }
 
-  override _final(cb: (err?: Error | null) => void): void {
-    if (!this.streaming) {
-      if (this.headers['content-length'] === undefined) this.headers['content-length'] = String(this.size);
-      this.res.writeHead(this.statusCode, this.headers);
-      this.res.end(this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks));
-    } else this.res.end();
-    cb();
+  once(event: 'drain', listener: () => void): this {
+    this.res.once(event, listener);
+    return this;
+  }
+
+  destroy(err?: Error): void {
+    this.res.destroy(err);
+  }
+
+  onClose(listener: () => void): void {
+    this.res.once('close', () => {
+      if (!this.res.writableFinished) listener();
+    });
   }
 }

@@ -219,3 +219,92 @@ describe('Gateway routing by service name through the registry', () => {
     }
   });
 });
+
+describe('Gateway proxying details (in-process upstreams)', () => {
+  it('streams a large body with backpressure, replays a GET after a 503, answers HEAD, and survives a client that leaves mid-body', async () => {
+    const http = await import('node:http');
+    const big = Buffer.alloc(3 * 1024 * 1024, 7);
+    let slowClosed = 0;
+    const good = http.createServer((req, res) => {
+      if (req.url === '/big') {
+        res.writeHead(200, { 'content-type': 'application/octet-stream' });
+        // chunked, in pieces, so the gateway streams instead of gathering
+        let off = 0;
+        const push = (): void => {
+          while (off < big.length) {
+            const ok = res.write(big.subarray(off, off + 64 * 1024));
+            off += 64 * 1024;
+            if (!ok) return void res.once('drain', push);
+          }
+          res.end();
+        };
+        push();
+        return;
+      }
+      if (req.url === '/slow') {
+        res.writeHead(200, { 'content-type': 'text/plain' });
+        const t = setInterval(() => res.write(Buffer.alloc(64 * 1024, 1)), 5);
+        res.on('close', () => {
+          clearInterval(t);
+          slowClosed++;
+        });
+        return;
+      }
+      res.writeHead(200, { 'content-type': 'text/plain', 'x-from': 'good' });
+      res.end(req.method === 'HEAD' ? undefined : 'ok');
+    });
+    const failing = http.createServer((_req, res) => {
+      res.writeHead(503, { 'content-type': 'text/plain' });
+      res.end('overloaded');
+    });
+    const listenOn = (s: import('node:http').Server): Promise<number> => new Promise((r) => s.listen(0, '127.0.0.1', () => r((s.address() as { port: number }).port)));
+    const [gp, fp] = [await listenOn(good), await listenOn(failing)];
+    const gateway = await new Gateway({ routes: [{ path: '/', upstreams: [`http://127.0.0.1:${fp}`, `http://127.0.0.1:${gp}`], strategy: 'round-robin' }] }).listen();
+    try {
+      // every GET answers 200: a 503 from the failing upstream is replayed on the good one
+      for (let i = 0; i < 6; i++) {
+        const r = await request(gateway.url + '/x');
+        expect(r.statusCode).toBe(200);
+        expect(r.headers['x-from']).toBe('good');
+        expect(await r.body.text()).toBe('ok');
+      }
+      const head = await request(gateway.url + '/x', { method: 'HEAD' });
+      expect(head.statusCode).toBe(200);
+      await head.body.dump();
+      // 3 MiB, streamed through, byte for byte (read slowly, so backpressure has to work)
+      const r = await request(gateway.url + '/big');
+      expect(r.statusCode).toBe(200);
+      let got = 0;
+      let wrong = 0;
+      for await (const chunk of r.body) {
+        for (let i = 0; i < chunk.length; i += 4096) if (chunk[i] !== 7) wrong++;
+        got += chunk.length;
+        if (got % (512 * 1024) < 65536) await new Promise((res) => setTimeout(res, 2));
+      }
+      expect(got).toBe(big.length);
+      expect(wrong).toBe(0);
+      // a client that goes away mid-body: the upstream response is abandoned, the gateway keeps serving
+      const ac = new AbortController();
+      const slow = await request(gateway.url + '/slow', { signal: ac.signal });
+      let seen = 0;
+      await expect(
+        (async () => {
+          for await (const c of slow.body) {
+            seen += c.length;
+            if (seen > 256 * 1024) ac.abort();
+          }
+        })(),
+      ).rejects.toThrow();
+      await expect.poll(() => slowClosed, { timeout: 5000 }).toBe(1);
+      const after = await request(gateway.url + '/x');
+      expect(after.statusCode).toBe(200);
+      await after.body.dump();
+    } finally {
+      await gateway.close();
+      good.closeAllConnections();
+      failing.closeAllConnections();
+      await new Promise((r) => good.close(r));
+      await new Promise((r) => failing.close(r));
+    }
+  });
+});
