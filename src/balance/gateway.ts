@@ -52,6 +52,7 @@ export const GATEWAY_DEFAULTS = Object.freeze({ port: 0, host: '127.0.0.1', maxB
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
 const REQUEST_DROP = new Set([...HOP_BY_HOP, 'host', 'content-length']);
 const EMPTY = Buffer.alloc(0);
+const NO_NAMES: ReadonlySet<string> = new Set();
 /** Responses up to this size are sent in one write (headers and body together). */
 const SMALL_BODY = 64 * 1024;
 
@@ -219,9 +220,14 @@ export class Gateway {
       return reply(413, (err as Error).message);
     }
     // Hop-by-hop: the fixed list, plus every header the Connection header names.
-    const named = new Set(String(req.headers.connection ?? '').toLowerCase().split(',').map((t) => t.trim()).filter(Boolean));
+    const connection = req.headers.connection;
+    const named = connection === undefined || connection === 'keep-alive' || connection === 'close' ? NO_NAMES : new Set(String(connection).toLowerCase().split(',').map((t) => t.trim()).filter(Boolean));
     const headers: Record<string, string | string[]> = {};
-    for (const [k, v] of Object.entries(req.headers)) if (v !== undefined && !REQUEST_DROP.has(k) && !named.has(k)) headers[k] = v;
+    const inHeaders = req.headers;
+    for (const k in inHeaders) {
+      const v = inHeaders[k];
+      if (v !== undefined && !REQUEST_DROP.has(k) && !named.has(k)) headers[k] = v;
+    }
     const remote = req.socket.remoteAddress ?? '';
     headers['x-forwarded-for'] = req.headers['x-forwarded-for'] ? `${req.headers['x-forwarded-for']}, ${remote}` : remote;
     headers['x-forwarded-proto'] = 'http';
@@ -240,7 +246,10 @@ export class Gateway {
         },
         (statusCode, upstreamHeaders, endpoint) => {
           const out: Record<string, string | string[]> = {};
-          for (const [k, v] of Object.entries(upstreamHeaders)) if (v !== undefined && !HOP_BY_HOP.has(k)) out[k] = v;
+          for (const k in upstreamHeaders) {
+            const v = upstreamHeaders[k];
+            if (v !== undefined && !HOP_BY_HOP.has(k)) out[k] = v;
+          }
           out['x-steadfast-upstream'] = endpoint.id;
           return new ResponseWriter(res, statusCode, out);
         },
