@@ -156,3 +156,35 @@ describeNeeding(REDIS, 'steadfast demo on Redis checkpoints and an etcd registry
     }
   }, 150_000);
 });
+
+describe('steadfast demo leaves nothing behind', () => {
+  const alive = (pid: number): boolean => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  async function pidsOf(run: ReturnType<typeof runCli>): Promise<number[]> {
+    const dashboard = (await run.lines.waitFor(/dashboard\s+(http:\S+)/, 60_000))[1]!;
+    const state = (await (await fetch(new URL('state', dashboard))).json()) as { processes: { pid: number | null }[] };
+    const pids = state.processes.map((p) => p.pid).filter((p): p is number => p !== null);
+    expect(pids).toHaveLength(6);
+    return pids;
+  }
+
+  it('stops every node on Ctrl-C (SIGINT), and every node exits by itself when the supervisor is SIGKILLed', async () => {
+    const a = runCli(['demo', '--duration', '60', '--quiet']);
+    const pidsA = await pidsOf(a);
+    a.child.kill('SIGINT');
+    expect(await a.exit).toBe(130);
+    for (const pid of pidsA) expect(alive(pid), `node ${pid} still running after SIGINT`).toBe(false);
+
+    const b = runCli(['demo', '--duration', '60', '--quiet']);
+    const pidsB = await pidsOf(b);
+    b.child.kill('SIGKILL');
+    await b.exit;
+    await expect.poll(() => pidsB.filter(alive), { timeout: 5000, interval: 100 }).toEqual([]);
+  }, 120_000);
+});
