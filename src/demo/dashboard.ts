@@ -71,12 +71,12 @@ function chart(el, series, key, incidents, stroke) {
   const W = 900, H = 150, P = 34;
   const n = series.length;
   if (n === 0) { el.innerHTML = '<span class="muted">waiting for the first second of load…</span>'; return; }
-  const t0 = series[0].t, t1 = Math.max(series[n - 1].t, t0 + 1);
+  const t0 = series[0].t, t1 = Math.max(series[n - 1].t + 1, t0 + 1, ...incidents.map((i) => Math.ceil(i.t)));
   const max = Math.max(1, ...series.map((p) => p[key])) * 1.15;
   const x = (t) => P + ((t - t0) / (t1 - t0)) * (W - 2 * P);
   const y = (v) => H - 20 - (v / max) * (H - 36);
   const d = series.map((p, i) => (i ? 'L' : 'M') + x(p.t).toFixed(1) + ',' + y(p[key]).toFixed(1)).join(' ');
-  const marks = incidents.filter((i) => i.t >= t0 && i.t <= t1 + 1).map((i) =>
+  const marks = incidents.filter((i) => i.t >= t0 && i.t <= t1).map((i) =>
     '<line x1="' + x(i.t).toFixed(1) + '" x2="' + x(i.t).toFixed(1) + '" y1="10" y2="' + (H - 20) + '" stroke="#e03131" stroke-dasharray="3,3"/>' +
     '<text x="' + (x(i.t) + 3).toFixed(1) + '" y="12" font-size="10" fill="#e03131">#' + i.id + ' ' + esc(i.kind) + ' ' + esc(i.target) + '</text>').join('');
   el.innerHTML = '<svg viewBox="0 0 ' + W + ' ' + H + '" role="img" aria-label="' + key + '">' +
