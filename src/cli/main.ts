@@ -7,6 +7,7 @@ import { registerRegistry } from './registry.js';
 import { registerGateway } from './gateway.js';
 import { registerToxiproxy } from './toxiproxy.js';
 import { registerChaos } from './chaos.js';
+import { registerReport } from './report.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -22,6 +23,7 @@ export function buildProgram(): Command {
   registerGateway(program);
   registerToxiproxy(program);
   registerChaos(program);
+  registerReport(program);
   registerBench(program);
   for (const cmd of program.commands) cmd.exitOverride().showHelpAfterError('(run with --help for usage)');
   return program;

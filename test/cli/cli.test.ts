@@ -143,3 +143,40 @@ describe('steadfast chaos', () => {
     expect(steadfast('chaos', '--target', 'x', '--faults', 'meteor').code).toBe(2);
   });
 });
+
+describe('steadfast report', () => {
+  it('renders a saved report for the terminal, as Prometheus text and as HTML; a bad file exits 2 naming it', async () => {
+    const { AvailabilityTracker } = await import('../../src/metrics/availability.js');
+    const { mkdtempSync, readFileSync, rmSync, writeFileSync } = await import('node:fs');
+    const os = await import('node:os');
+    const path = await import('node:path');
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'steadfast-report-'));
+    try {
+      const t = new AvailabilityTracker();
+      t.start(0);
+      for (let i = 0; i < 100; i++) t.recordRequest(i !== 50, 5, i * 10);
+      const id = t.recordFault('web-1', 'kill', 495);
+      t.recordDetection(id, 700);
+      t.recordRestore(id, 1200);
+      const file = path.join(dir, 'r.json');
+      // as `steadfast demo --json` writes it: the report inside, with the write history
+      writeFileSync(file, JSON.stringify({ report: t.report(1000), lostWrites: 0, history: { acknowledged: 30, unknown: 1 } }));
+      const text = steadfast('report', file);
+      expect(text.code).toBe(0);
+      expect(text.out).toMatch(/100 requests, 1 failed · 1 faults/);
+      expect(text.out).toMatch(/writes\s+30 acknowledged, 0 lost, 1 unknown/);
+      const prom = steadfast('report', file, '--prometheus');
+      expect(prom.out).toMatch(/^steadfast_request_availability_ratio 0\.99$/m);
+      const html = path.join(dir, 'r.html');
+      expect(steadfast('report', file, '--html', html).code).toBe(0);
+      expect(readFileSync(html, 'utf8')).toContain('<svg');
+      const missing = steadfast('report', path.join(dir, 'nope.json'));
+      expect(missing.code).toBe(2);
+      expect(missing.err).toMatch(/nope\.json: no such file/);
+      writeFileSync(path.join(dir, 'other.json'), '{"a":1}');
+      expect(steadfast('report', path.join(dir, 'other.json')).err).toMatch(/not a steadfast report/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
