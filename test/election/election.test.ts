@@ -204,9 +204,9 @@ describe('elect (consul backend) against the Consul-compatible registry server',
     const server = await new RegistryServer({ registry, port: 0 }).listen();
     try {
       const url = server.url;
-      const a = elect({ backend: 'consul', url, name: 'consul-job', candidateId: 'a', ttlMs: 300 });
+      const a = elect({ backend: 'consul', url, name: 'consul-job', candidateId: 'a', ttlMs: 1000 });
       const tokenA = await new Promise<number>((r) => a.on('elected', (e) => r(e.fencingToken)));
-      const b = elect({ backend: 'consul', url, name: 'consul-job', candidateId: 'b', ttlMs: 300 });
+      const b = elect({ backend: 'consul', url, name: 'consul-job', candidateId: 'b', ttlMs: 1000 });
       const bElected = new Promise<number>((r) => b.on('elected', (e) => r(e.fencingToken)));
       await new Promise((r) => setTimeout(r, 400));
       expect(a.isLeader).toBe(true);
@@ -219,7 +219,7 @@ describe('elect (consul backend) against the Consul-compatible registry server',
       expect(tokenB).toBeGreaterThan(tokenA);
       // c waits; b's session is destroyed behind its back (as an operator or a failed node check
       // would): b must step down, and whoever leads next has a larger token.
-      const c = elect({ backend: 'consul', url, name: 'consul-job', candidateId: 'c', ttlMs: 300 });
+      const c = elect({ backend: 'consul', url, name: 'consul-job', candidateId: 'c', ttlMs: 1000 });
       const revokedB = new Promise<string>((r) => b.on('revoked', (e) => r(e.reason)));
       const next = new Promise<number>((r) => {
         c.on('elected', (e) => r(e.fencingToken));
