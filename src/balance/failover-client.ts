@@ -4,8 +4,11 @@ import { systemClock, type Clock } from '../core/clock.js';
 import { SteadfastError } from '../core/errors.js';
 import { Emitter, type Disposable, type Listener } from '../core/events.js';
 import { checkInteger, checkNumber, checkOptions } from '../core/options.js';
-import { DeadlineWheel, type DeadlineSlot } from '../policy/deadline-wheel.js';
+import { DeadlineWheel } from '../policy/deadline-wheel.js';
 import type { Balancer, Endpoint } from './balancer.js';
+import { proxyAttempt, RETRY_STATUS, type ProxySink } from './proxy-attempt.js';
+
+export type { ProxySink } from './proxy-attempt.js';
 
 export interface RetryBudgetOptions {
   /** Retries may add at most this share of extra load. Default 0.2 (Finagle's and Envoy's 20 %). */
@@ -56,35 +59,6 @@ export interface FailoverRequest {
   signal?: AbortSignal;
 }
 
-/** Where proxy() writes an answer: a Writable, or anything with the same three methods. */
-export interface ProxySink {
-  write(chunk: Buffer): boolean;
-  end(): void;
-  once(event: 'drain', listener: () => void): unknown;
-  readonly destroyed?: boolean;
-  destroy?(err?: Error): unknown;
-  /** Called if the receiving side goes away before the answer ends (the upstream is then abandoned). */
-  onClose?(listener: () => void): unknown;
-}
-
-interface DispatchController {
-  abort(reason: Error): void;
-  pause(): void;
-  resume(): void;
-}
-
-/** An endpoint's origin and path prefix, parsed once. */
-const targets = new WeakMap<Endpoint, { origin: string; prefix: string }>();
-function targetOf(endpoint: Endpoint): { origin: string; prefix: string } {
-  let t = targets.get(endpoint);
-  if (!t) {
-    const u = new URL(endpoint.url);
-    t = { origin: u.origin, prefix: u.pathname.replace(/\/+$/, '') };
-    targets.set(endpoint, t);
-  }
-  return t;
-}
-
 export interface AttemptRecord {
   endpoint: string;
   outcome: 'ok' | 'http-error' | 'connect-refused' | 'connection-error' | 'timeout' | 'aborted';
@@ -118,7 +92,6 @@ export interface FailoverEvents {
 }
 
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
-const RETRY_STATUS = new Set([500, 502, 503, 504]);
 
 function classify(err: unknown): AttemptRecord['outcome'] {
   const code = (err as { code?: string; cause?: { code?: string } })?.code ?? (err as { cause?: { code?: string } })?.cause?.code;
@@ -215,7 +188,7 @@ export class FailoverClient {
       const started = this.clock.now();
       let result: { status: number; passedOn: boolean };
       try {
-        result = await this.dispatchOnce(endpoint, req, method, Math.max(1, Math.min(this.perTryTimeoutMs, deadline - started)), canRetry, respond);
+        result = await proxyAttempt(this.dispatcher, this.wheel, this.perTryTimeoutMs, this.timeoutMs, endpoint, req, method, Math.max(1, Math.min(this.perTryTimeoutMs, deadline - started)), canRetry, respond);
       } catch (err) {
         const e = err as Error & { steadfastTimeout?: boolean; passedOn?: boolean };
         const outcome: AttemptRecord['outcome'] = req.signal?.aborted ? 'aborted' : e.steadfastTimeout ? 'timeout' : classify(err);
@@ -234,113 +207,6 @@ export class FailoverClient {
       if (result.passedOn) return { statusCode: status, endpoint, attempts };
     }
     throw this.unavailable(req, deadline, attempts);
-  }
-
-  /** One attempt of proxy(): a dispatch whose handler writes into the sink. */
-  private dispatchOnce(
-    endpoint: Endpoint,
-    req: FailoverRequest,
-    method: string,
-    timeoutMs: number,
-    canRetry: boolean,
-    respond: (statusCode: number, headers: Record<string, string | string[] | undefined>, endpoint: Endpoint) => ProxySink,
-  ): Promise<{ status: number; passedOn: boolean }> {
-    const target = targetOf(endpoint);
-    return new Promise((resolve, reject) => {
-      let controller: DispatchController | undefined;
-      let status = 0;
-      let passedOn = false;
-      let sink: ProxySink | undefined;
-      let settled = false;
-      let timedOut = false;
-      const fail = (err: unknown): void => {
-        if (settled) return;
-        settled = true;
-        clearTimer();
-        req.signal?.removeEventListener('abort', onCallerAbort);
-        const e = (err instanceof Error ? err : new Error(String(err))) as Error & { steadfastTimeout?: boolean; passedOn?: boolean };
-        if (timedOut) e.steadfastTimeout = true;
-        e.passedOn = passedOn;
-        if (passedOn) sink?.destroy?.(e);
-        reject(e);
-      };
-      // The per-try deadline, released when the headers arrive. The usual one (the full
-      // perTryTimeoutMs) joins this client's deadline wheel — no timer per request; it fires
-      // between perTryTimeoutMs and 1.1× that. A shorter one (the overall deadline is near) gets
-      // its own timer. (undici's headersTimeout runs on a coarse wheel and can be 100s of ms late.)
-      const onTimeout = (): void => {
-        timedOut = true;
-        const err = Object.assign(new Error(`no response headers within ${timeoutMs} ms (perTryTimeoutMs)`), { name: 'TimeoutError' });
-        if (controller) controller.abort(err);
-        else fail(err);
-      };
-      let timer: NodeJS.Timeout | undefined;
-      let slot: DeadlineSlot | undefined;
-      const member = { settled: false, watchIndex: -1, fire: onTimeout };
-      if (timeoutMs === this.perTryTimeoutMs) {
-        slot = this.wheel.join();
-        slot.watch(member);
-      } else timer = setTimeout(onTimeout, timeoutMs);
-      const clearTimer = (): void => {
-        if (member.settled) return;
-        member.settled = true;
-        if (timer !== undefined) clearTimeout(timer);
-        if (slot !== undefined && !slot.expired) {
-          slot.live--;
-          slot.unwatch(member);
-        }
-      };
-      const onCallerAbort = (): void => controller?.abort(Object.assign(new Error('the caller aborted the request'), { name: 'AbortError' }));
-      req.signal?.addEventListener('abort', onCallerAbort, { once: true });
-      const handler = {
-        onRequestStart(c: DispatchController): void {
-          controller = c;
-          if (timedOut) c.abort(new Error('timed out before the request started'));
-        },
-        onResponseStart(_c: DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>): void {
-          clearTimer();
-          status = statusCode;
-          if (canRetry && RETRY_STATUS.has(statusCode)) return; // dropped; the next upstream is tried
-          passedOn = true;
-          sink = respond(statusCode, headers, endpoint);
-          // A client that leaves while the upstream is paused for backpressure would never
-          // 'drain': abandon the upstream response instead.
-          sink.onClose?.(() => {
-            if (!settled) controller?.abort(new Error('the client went away'));
-          });
-        },
-        onResponseData(c: DispatchController, chunk: Buffer): void {
-          if (!sink) return;
-          if (sink.destroyed) {
-            c.abort(new Error('the client went away'));
-            return;
-          }
-          if (!sink.write(chunk)) {
-            c.pause();
-            sink.once('drain', () => c.resume());
-          }
-        },
-        onResponseEnd(): void {
-          if (settled) return;
-          settled = true;
-          clearTimer();
-          req.signal?.removeEventListener('abort', onCallerAbort);
-          sink?.end();
-          resolve({ status, passedOn });
-        },
-        onResponseError(_c: DispatchController, err: Error): void {
-          fail(err);
-        },
-      };
-      try {
-        this.dispatcher.dispatch(
-          { origin: target.origin, path: target.prefix + req.path, method: method as Dispatcher.HttpMethod, headers: req.headers ?? null, body: req.body ?? null, headersTimeout: this.perTryTimeoutMs + 1000, bodyTimeout: this.timeoutMs },
-          handler as unknown as Dispatcher.DispatchHandler,
-        );
-      } catch (err) {
-        fail(err);
-      }
-    });
   }
 
   async close(): Promise<void> {

@@ -1,4 +1,5 @@
 import type { IncomingMessage, Server } from 'node:http';
+import { createServer, type AddressInfo } from 'node:net';
 
 /** A request body that was larger than allowed; servers answer 413. */
 export class BodyTooLargeError extends Error {
@@ -46,13 +47,12 @@ export function listen(server: Server, port: number, host: string): Promise<void
 /** A TCP port that was free on `host` a moment ago (for servers that must keep one port across restarts). */
 export function freePort(host = '127.0.0.1'): Promise<number> {
   return new Promise((resolve, reject) => {
-    void import('node:net').then(({ createServer }) => {
-      const s = createServer();
-      s.once('error', reject);
-      s.listen(0, host, () => {
-        const port = (s.address() as { port: number }).port;
-        s.close(() => resolve(port));
-      });
+    const s = createServer();
+    s.unref();
+    s.once('error', reject);
+    s.listen(0, host, () => {
+      const port = (s.address() as AddressInfo).port;
+      s.close(() => resolve(port));
     });
   });
 }

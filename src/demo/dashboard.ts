@@ -1,3 +1,20 @@
+import type { HashRing } from '../hashing/ring.js';
+
+/** What the dashboard draws of the ring: each node's share, 180 segments by owner, where a few keys live. */
+export function ringSummary(ring: HashRing, replicas: number): Record<string, unknown> {
+  const shares: Record<string, number> = {};
+  const arcs = ring.arcs();
+  for (const a of arcs) shares[a.node] = (shares[a.node] ?? 0) + a.length / 2 ** 32;
+  const segments: string[] = [];
+  let k = 0;
+  for (let s = 0; s < 180; s++) {
+    const mid = ((s + 0.5) / 180) * 2 ** 32;
+    while (k < arcs.length && arcs[k]!.end < mid) k++;
+    segments.push(arcs[k < arcs.length ? k : 0]!.node);
+  }
+  return { shares, segments, replicas, sample: ['c0', 'c1', 'c2', 'c3', 'c4', 'c5'].map((key) => ({ key, owners: ring.lookupN(key, replicas) })) };
+}
+
 /**
  * The demo's live dashboard: one self-contained page (no external files, so it works offline)
  * that polls `/_steadfast/state` every second and draws the processes, the ring, the leader and

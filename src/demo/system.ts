@@ -1,5 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import type http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
@@ -20,7 +19,8 @@ import { EtcdRegistry } from '../registry/etcd.js';
 import type { Registry } from '../registry/registry.js';
 import { RegistryServer } from '../registry/server.js';
 import { DEMO_NODE_ENV, type DemoNodeConfig } from './config.js';
-import { dashboardHtml } from './dashboard.js';
+import { dashboardHtml, ringSummary } from './dashboard.js';
+import { HaproxyFront } from './haproxy.js';
 
 export interface DemoOptions {
   /** How long the load runs. */
@@ -138,7 +138,6 @@ interface Bucket {
   t: number;
   requests: number;
   failed: number;
-  writes: number;
   latencies: number[];
 }
 
@@ -163,9 +162,7 @@ function parseEtcd(url: string): string[] {
  */
 export class DemoSystem {
   readonly options: Required<Omit<DemoOptions, 'dataDir' | 'writeQuorum' | 'faults' | 'nodeCommand' | 'haproxy'>> & { writeQuorum: number; faults: ProcessFault[]; nodeCommand: string[]; haproxy: string | undefined };
-  private haproxyProcess: ChildProcess | undefined;
-  private haproxyUrl: string | undefined;
-  private readonly haproxyEvents: { at: number; server: string; state: 'DOWN' | 'UP' }[] = [];
+  private haproxy: HaproxyFront | undefined;
   private readonly events = new Emitter<{ event: DemoEvent }>();
   private registry: Registry | undefined;
   private registryServer: RegistryServer | undefined;
@@ -329,60 +326,8 @@ export class DemoSystem {
       admin: (req, res) => this.admin(req, res),
     }).listen();
     this.poller = setInterval(() => void this.poll(), 1000);
-    if (o.haproxy) await this.startHaproxy(o.haproxy);
+    if (o.haproxy) this.haproxy = await HaproxyFront.start(o.haproxy, this.nodes.filter((n) => n.role === 'web'));
     this.emit({ type: 'started', gateway: this.gateway.url, dashboard: `${this.gateway.url}/_steadfast/`, registry: registryUrl, dataDir: this.ownsDataDir || o.store === 'file' ? this.dataDir : undefined });
-  }
-
-  /** The anchor for comparisons: HAProxy with the health checks most deployments keep. */
-  private async startHaproxy(binary: string): Promise<void> {
-    const port = await freePort();
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'steadfast-haproxy-'));
-    const webs = this.nodes.filter((n) => n.role === 'web');
-    const cfg = [
-      'global',
-      '  maxconn 4096',
-      '  log stderr format raw local0 info',
-      'defaults',
-      '  mode http',
-      '  log global',
-      '  timeout connect 5s',
-      '  timeout client 50s',
-      '  timeout server 50s',
-      '  retries 3',
-      '  option redispatch',
-      '  option http-keep-alive',
-      'frontend demo',
-      `  bind 127.0.0.1:${port}`,
-      '  default_backend web',
-      'backend web',
-      '  balance roundrobin',
-      '  option httpchk GET /health',
-      '  default-server inter 2s fall 3 rise 2',
-      ...webs.map((w) => `  server ${w.name} 127.0.0.1:${w.port} check`),
-      '',
-    ].join('\n');
-    const file = path.join(dir, 'haproxy.cfg');
-    writeFileSync(file, cfg);
-    this.haproxyProcess = spawn(binary, ['-db', '-f', file], { stdio: ['ignore', 'ignore', 'pipe'] });
-    let err = '';
-    this.haproxyProcess.stderr!.on('data', (c: Buffer) => {
-      const text = c.toString();
-      if (err.length < 10_000) err += text;
-      // Its health checks' verdicts, with the time we saw them: HAProxy's own detection.
-      for (const m of text.matchAll(/Server web\/(\S+) is (DOWN|UP)/g)) this.haproxyEvents.push({ at: Date.now(), server: m[1]!, state: m[2] as 'DOWN' | 'UP' });
-    });
-    const until = Date.now() + 10_000;
-    for (;;) {
-      if (this.haproxyProcess.exitCode !== null) throw new Error(`steadfast demo: haproxy exited (${this.haproxyProcess.exitCode}): ${err.slice(0, 500)}`);
-      const ok = await request(`http://127.0.0.1:${port}/api/carts/warmup-0`, { headersTimeout: 1000, bodyTimeout: 1000 }).then(
-        async (r) => (await r.body.dump(), r.statusCode === 200),
-        () => false,
-      );
-      if (ok) break;
-      if (Date.now() > until) throw new Error(`steadfast demo: haproxy did not answer on ${port} within 10 s: ${err.slice(0, 500)}`);
-      await sleep(100);
-    }
-    this.haproxyUrl = `http://127.0.0.1:${port}`;
   }
 
   private allHealthy(): boolean {
@@ -470,7 +415,7 @@ export class DemoSystem {
 
   private bucketFor(at: number): Bucket {
     const t = Math.max(0, Math.floor((at - this.startedAt) / 1000));
-    return (this.buckets[t] ??= { t, requests: 0, failed: 0, writes: 0, latencies: [] });
+    return (this.buckets[t] ??= { t, requests: 0, failed: 0, latencies: [] });
   }
 
   /** Runs the load (and the chaos) for durationMs, then settles, reads everything back and reports. */
@@ -483,7 +428,7 @@ export class DemoSystem {
     while (Date.now() < warmUntil) {
       await Promise.all(
         Array.from({ length: 5 }, async (_, k) => {
-          const res = await request(`${this.haproxyUrl ?? this.gateway!.url}/api/carts/warmup-${k}`, { headersTimeout: 5000, bodyTimeout: 5000 }).catch(() => undefined);
+          const res = await request(`${this.haproxy?.url ?? this.gateway!.url}/api/carts/warmup-${k}`, { headersTimeout: 5000, bodyTimeout: 5000 }).catch(() => undefined);
           await res?.body.dump();
         }),
       );
@@ -508,7 +453,7 @@ export class DemoSystem {
       }
       return { method: 'GET', path: `/api/carts/${cart}`, tag: { cart } satisfies Tag };
     };
-    const front = this.haproxyUrl ?? this.gateway!.url;
+    const front = this.haproxy?.url ?? this.gateway!.url;
     const load = new LoadGenerator({ url: front, ratePerSec: o.ratePerSec, durationMs: o.durationMs, timeoutMs: 5000, next });
     load.on('result', (r: LoadResult) => {
       const at = r.scheduledAt + r.latencyMs;
@@ -523,7 +468,6 @@ export class DemoSystem {
       const w = (r.request?.tag as Tag | undefined)?.write;
       if (w) {
         this.totals.writes++;
-        b.writes++;
         if (r.status !== null && r.status >= 200 && r.status < 300) {
           w.done.ok(at);
           this.totals.acknowledged++;
@@ -609,16 +553,16 @@ export class DemoSystem {
       leadership: { changes: this.leaderChanges, failovers: this.failovers },
       faults: [...this.chaos!.records],
       failures,
-      ...(this.haproxyUrl ? { haproxy: { events: [...this.haproxyEvents] } } : {}),
+      ...(this.haproxy ? { haproxy: { events: [...this.haproxy.events] } } : {}),
     };
   }
 
   /** What the dashboard shows. */
   state(): Record<string, unknown> {
     const now = Date.now();
-    const ring = (this.ringView ??= this.ringSummary());
+    const ring = (this.ringView ??= ringSummary(this.ring, this.options.replicas));
     const current = Math.floor((now - this.startedAt) / 1000);
-    const series = Array.from(this.buckets.slice(Math.max(0, current - 120), current), (b, k) => b ?? { t: Math.max(0, current - 120) + k, requests: 0, failed: 0, writes: 0, latencies: [] }).map((b) => {
+    const series = Array.from(this.buckets.slice(Math.max(0, current - 120), current), (b, k) => b ?? { t: Math.max(0, current - 120) + k, requests: 0, failed: 0, latencies: [] }).map((b) => {
       const sorted = [...b.latencies].sort((x, y) => x - y);
       return { t: b.t, requests: b.requests, failed: b.failed, p99: sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * 0.99))]! : 0 };
     });
@@ -635,21 +579,6 @@ export class DemoSystem {
       incidents: this.incidentsLive.map((i) => ({ ...i, t: (i.at - this.startedAt) / 1000 })),
       failovers: this.failovers,
     };
-  }
-
-  /** Each node's share of the ring, the ring as 180 segments (owner of each), and where a few keys live. */
-  private ringSummary(): Record<string, unknown> {
-    const shares: Record<string, number> = {};
-    const arcs = this.ring.arcs();
-    for (const a of arcs) shares[a.node] = (shares[a.node] ?? 0) + a.length / 2 ** 32;
-    const segments: string[] = [];
-    let k = 0;
-    for (let s = 0; s < 180; s++) {
-      const mid = ((s + 0.5) / 180) * 2 ** 32;
-      while (k < arcs.length && arcs[k]!.end < mid) k++;
-      segments.push(arcs[k < arcs.length ? k : 0]!.node);
-    }
-    return { shares, segments, replicas: this.options.replicas, sample: ['c0', 'c1', 'c2', 'c3', 'c4', 'c5'].map((key) => ({ key, owners: this.ring.lookupN(key, this.options.replicas) })) };
   }
 
   processes(): ProcessView[] {
@@ -677,11 +606,7 @@ export class DemoSystem {
 
   async stop(): Promise<void> {
     if (this.poller) clearInterval(this.poller);
-    if (this.haproxyProcess && this.haproxyProcess.exitCode === null) {
-      const exited = new Promise((r) => this.haproxyProcess!.once('exit', r));
-      this.haproxyProcess.kill('SIGKILL');
-      await exited;
-    }
+    await this.haproxy?.stop();
     for (const w of this.watches) w.dispose();
     await this.gateway?.close().catch(() => {});
     await this.chaos?.stop().catch(() => {});

@@ -1,0 +1,92 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { request } from 'undici';
+import { freePort } from '../core/http.js';
+
+export interface HaproxyEvent {
+  at: number;
+  server: string;
+  state: 'DOWN' | 'UP';
+}
+
+/**
+ * The anchor the demo compares its gateway with: a real HAProxy in front of the web replicas,
+ * with the health checks most deployments keep (inter 2 s, fall 3, rise 2; retries 3, option
+ * redispatch, the usual timeouts). Its health-check verdicts are read from its log, with the
+ * time we saw them: HAProxy's own detection.
+ */
+export class HaproxyFront {
+  readonly events: HaproxyEvent[] = [];
+  private constructor(
+    private readonly child: ChildProcess,
+    private readonly dir: string,
+    readonly url: string,
+  ) {}
+
+  /** Starts `binary` in front of `webs` and resolves once it answers through to a replica. */
+  static async start(binary: string, webs: { name: string; port: number }[]): Promise<HaproxyFront> {
+    const port = await freePort();
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'steadfast-haproxy-'));
+    const cfg = [
+      'global',
+      '  maxconn 4096',
+      '  log stderr format raw local0 info',
+      'defaults',
+      '  mode http',
+      '  log global',
+      '  timeout connect 5s',
+      '  timeout client 50s',
+      '  timeout server 50s',
+      '  retries 3',
+      '  option redispatch',
+      '  option http-keep-alive',
+      'frontend demo',
+      `  bind 127.0.0.1:${port}`,
+      '  default_backend web',
+      'backend web',
+      '  balance roundrobin',
+      '  option httpchk GET /health',
+      '  default-server inter 2s fall 3 rise 2',
+      ...webs.map((w) => `  server ${w.name} 127.0.0.1:${w.port} check`),
+      '',
+    ].join('\n');
+    const file = path.join(dir, 'haproxy.cfg');
+    writeFileSync(file, cfg);
+    const child = spawn(binary, ['-db', '-f', file], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const front = new HaproxyFront(child, dir, `http://127.0.0.1:${port}`);
+    let err = '';
+    child.stderr!.on('data', (c: Buffer) => {
+      const text = c.toString();
+      if (err.length < 10_000) err += text;
+      for (const m of text.matchAll(/Server web\/(\S+) is (DOWN|UP)/g)) front.events.push({ at: Date.now(), server: m[1]!, state: m[2] as 'DOWN' | 'UP' });
+    });
+    const until = Date.now() + 10_000;
+    for (;;) {
+      if (child.exitCode !== null) {
+        await front.stop();
+        throw new Error(`steadfast demo: haproxy exited (${child.exitCode}): ${err.slice(0, 500)}`);
+      }
+      const ok = await request(`${front.url}/api/carts/warmup-0`, { headersTimeout: 1000, bodyTimeout: 1000 }).then(
+        async (r) => (await r.body.dump(), r.statusCode === 200),
+        () => false,
+      );
+      if (ok) return front;
+      if (Date.now() > until) {
+        await front.stop();
+        throw new Error(`steadfast demo: haproxy did not answer on ${port} within 10 s: ${err.slice(0, 500)}`);
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  async stop(): Promise<void> {
+    if (this.child.exitCode === null && this.child.signalCode === null) {
+      const exited = new Promise((r) => this.child.once('exit', r));
+      this.child.kill('SIGKILL');
+      await exited;
+    }
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
