@@ -28,6 +28,8 @@ export type ListedCheckpoint = (CheckpointInfo & { valid: true }) | { id: number
 export interface CheckpointStoreEvents {
   /** A stored checkpoint failed verification and was skipped. */
   corrupt: { stream: string; id: number; reason: string };
+  /** Something in the store that is not one of its checkpoints (a stray file) was ignored. */
+  ignored: { stream: string; name: string; reason: string };
 }
 
 /**
@@ -44,9 +46,14 @@ export interface CheckpointStore {
   get<T = unknown>(stream: string, id: number): Promise<Checkpoint<T> | undefined>;
   /** Every stored checkpoint of the stream, oldest first, each marked valid or corrupt. */
   list(stream: string): Promise<ListedCheckpoint[]>;
-  /** Keeps the newest `keep` valid checkpoints and removes older ones; returns how many it removed. */
+  /**
+   * Keeps the newest `keep` valid checkpoints and removes older valid ones; returns how many it
+   * removed. Corrupt checkpoints are never removed: they are evidence for whoever investigates.
+   */
   prune(stream: string, options: { keep: number }): Promise<number>;
   close(): Promise<void>;
+  /** Where one checkpoint lives, for messages an operator acts on (a file path, a Redis key). */
+  where?(stream: string, id: number): string;
   on<K extends keyof CheckpointStoreEvents>(name: K, listener: Listener<CheckpointStoreEvents[K]>): Disposable;
 }
 
@@ -186,7 +193,7 @@ export abstract class FramedCheckpointStore implements CheckpointStore {
     const keep = checkInteger(`${this.scope}.prune`, 'keep', options?.keep, { min: 1 });
     const ids = await this.ids(stream);
     if (ids.length === 0) return 0;
-    // Walk from the newest until `keep` valid checkpoints are found; everything older goes.
+    // Walk from the newest until `keep` valid checkpoints are found; older valid ones go.
     let valid = 0;
     let cut = -1;
     for (let i = ids.length - 1; i >= 0; i--) {
@@ -197,8 +204,14 @@ export abstract class FramedCheckpointStore implements CheckpointStore {
       }
     }
     if (cut <= 0) return 0;
-    // Never remove the highest id, so ids stay monotonic even if every other one is pruned.
-    const doomed = ids.slice(0, cut).filter((id) => id !== ids[ids.length - 1]);
+    // Never remove the highest id, so ids stay monotonic even if every other one is pruned;
+    // never remove a corrupt one (it is evidence).
+    const doomed: number[] = [];
+    for (const id of ids.slice(0, cut)) {
+      if (id === ids[ids.length - 1]) continue;
+      const frame = await this.readFrame(stream, id);
+      if (frame !== undefined && !('corrupt' in decodeFrame(frame))) doomed.push(id);
+    }
     if (doomed.length > 0) await this.remove(stream, doomed);
     return doomed.length;
   }
@@ -207,6 +220,11 @@ export abstract class FramedCheckpointStore implements CheckpointStore {
     if (this.closed) return;
     this.closed = true;
     await this.closeBackend();
+  }
+
+  /** Reports something in the store that is not one of its checkpoints. */
+  protected reportIgnored(stream: string, name: string, reason: string): void {
+    this.events.emit('ignored', { stream, name, reason });
   }
 
   protected checkOpen(): void {

@@ -176,6 +176,10 @@ export class RedisCheckpointStore extends FramedCheckpointStore {
     return { seq: `${base}:seq`, idx: `${base}:idx`, data: `${base}:data` };
   }
 
+  where(stream: string, id: number): string {
+    return `field ${id} of Redis hash ${this.keys(stream).data}`;
+  }
+
   protected async writeFrame(stream: string, frame: Buffer): Promise<number> {
     const k = this.keys(stream);
     let id: number;
