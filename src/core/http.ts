@@ -1,4 +1,5 @@
-import type { IncomingMessage, Server } from 'node:http';
+import { readFileSync } from 'node:fs';
+import { createServer as createHttpServer, type IncomingMessage, type Server } from 'node:http';
 import { createServer, type AddressInfo } from 'node:net';
 
 /** A request body that was larger than allowed; servers answer 413. */
@@ -62,4 +63,107 @@ export function sendJson(res: import('node:http').ServerResponse, status: number
   const text = JSON.stringify(body);
   res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
   res.end(text);
+}
+
+/** What a loopback server trusts from browsers (see docs/operations.md, "Security model"). */
+export interface BrowserGuardOptions {
+  /**
+   * Host names (without port) this server answers besides IP literals and `localhost`; '*'
+   * answers any. A name an attacker controls that resolves to 127.0.0.1 (DNS rebinding) is
+   * refused unless listed here.
+   */
+  allowedHosts?: readonly string[];
+  /** Origins (`http://host:port`) whose pages may send state-changing requests. Default none. */
+  allowedOrigins?: readonly string[];
+}
+
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+const IPV4_RE = /^\d{1,3}(\.\d{1,3}){3}$/;
+
+/** The host name of a Host header, without port or IPv6 brackets; undefined when malformed. */
+function hostName(host: string): string | undefined {
+  if (host.startsWith('[')) {
+    const end = host.indexOf(']');
+    return end < 0 ? undefined : host.slice(1, end).toLowerCase();
+  }
+  const colon = host.lastIndexOf(':');
+  return (colon < 0 ? host : host.slice(0, colon)).toLowerCase();
+}
+
+/**
+ * Why a request must be refused because a browser may have sent it on behalf of a page from
+ * another origin, or undefined when it may go on.
+ *
+ * - DNS rebinding: a page at `attacker.example` whose name later resolves to 127.0.0.1 is
+ *   same-origin with this server as far as the browser knows; it still sends
+ *   `Host: attacker.example`. Only IP literals (a rebinding needs a name), `localhost` and the
+ *   names in `allowedHosts` are answered.
+ * - Cross-site request forgery: a page may send a "simple" POST (`text/plain`, `no-cors`) to any
+ *   address without a preflight. Browsers mark such requests with `Origin` and
+ *   `Sec-Fetch-Site`; a state-changing request from another origin is refused. Clients that are
+ *   not browsers (curl, the npm `consul` client, toxiproxy-node-client) send neither header.
+ */
+export function browserRefusal(req: IncomingMessage, options: BrowserGuardOptions = {}): string | undefined {
+  const host = req.headers.host;
+  if (host !== undefined) {
+    const name = hostName(host);
+    const allowed =
+      name !== undefined &&
+      (name === 'localhost' || IPV4_RE.test(name) || name.includes(':') || options.allowedHosts?.includes('*') === true || options.allowedHosts?.includes(name) === true);
+    if (!allowed) return `Host ${JSON.stringify(host)} is not this server's (DNS rebinding protection); add it to allowedHosts to serve it`;
+  }
+  if (SAFE_METHODS.has(req.method ?? 'GET')) return undefined;
+  const site = req.headers['sec-fetch-site'];
+  const origin = req.headers.origin;
+  if (origin !== undefined) {
+    const sameOrigin = host !== undefined && (origin === `http://${host}` || origin === `https://${host}`);
+    if (!sameOrigin && options.allowedOrigins?.includes(origin) !== true) {
+      return `a browser page from origin ${origin} may not change state here (cross-site request forgery protection); add the origin to allowedOrigins to allow it`;
+    }
+    return undefined;
+  }
+  if (site === 'cross-site' || site === 'same-site') return `a browser request marked Sec-Fetch-Site: ${site} may not change state here (cross-site request forgery protection)`;
+  return undefined;
+}
+
+/** Bounds on what one client can hold of a server: every server here sets them. */
+export interface ServerBounds {
+  /** Time to receive the request headers. */
+  headersTimeoutMs: number;
+  /** Time to receive the whole request, headers and body (a body that stalls is cut off). */
+  requestTimeoutMs: number;
+  /** Idle time of a keep-alive connection between requests. */
+  keepAliveTimeoutMs: number;
+  /** Open connections at once; further ones are closed at once. */
+  maxConnections: number;
+}
+
+/** Creates an http.Server whose slow or idle clients are cut off within the given bounds. */
+export function boundedServer(
+  bounds: ServerBounds,
+  listener: (req: IncomingMessage, res: import('node:http').ServerResponse) => void,
+): Server {
+  // Node checks headersTimeout/requestTimeout on a sweep every connectionsCheckingInterval
+  // (30 s by default): sweep often enough that a bound of a few seconds is a bound.
+  const interval = Math.max(100, Math.min(1000, Math.floor(Math.min(bounds.headersTimeoutMs, bounds.requestTimeoutMs) / 4)));
+  const server = createHttpServer({ connectionsCheckingInterval: interval, requestTimeout: bounds.requestTimeoutMs, headersTimeout: bounds.headersTimeoutMs }, listener);
+  server.keepAliveTimeout = bounds.keepAliveTimeoutMs;
+  server.maxConnections = bounds.maxConnections;
+  return server;
+}
+
+/**
+ * The most connections a server here accepts by default: the process's open-file limit less
+ * room for everything else it opens (checks, files, its own clients), so a flood of idle
+ * connections is refused at accept instead of exhausting descriptors the process needs.
+ */
+export function defaultMaxConnections(): number {
+  let limit = 4096;
+  try {
+    const m = /Max open files\s+(\d+)/.exec(readFileSync('/proc/self/limits', 'utf8'));
+    if (m) limit = Number(m[1]);
+  } catch {
+    // not Linux: keep the default
+  }
+  return Math.max(16, Math.min(4096, Math.floor(limit * 0.75)));
 }

@@ -1,11 +1,11 @@
 import { systemClock, type Clock, type TimerHandle } from '../core/clock.js';
 import { Emitter, type Disposable } from '../core/events.js';
-import { checkClock, checkOptions } from '../core/options.js';
+import { checkClock, checkInteger, checkOptions } from '../core/options.js';
 import type { HealthCheck } from '../detection/health-check.js';
 import { Checkpointer } from '../recovery/checkpointer.js';
 import type { CheckpointStore } from '../recovery/store.js';
-import { RegistryNotFoundError } from './errors.js';
-import { KvStore } from './kv.js';
+import { RegistryNotFoundError, RegistryPersistenceError, RegistryRestoreError } from './errors.js';
+import { KV_LIMITS, KvStore } from './kv.js';
 import {
   healthCheckFor,
   normalizeInstance,
@@ -23,6 +23,11 @@ export interface EmbeddedRegistryOptions {
   store?: CheckpointStore;
   /** Checkpoint stream. Default 'registry'. */
   stream?: string;
+  /**
+   * Bytes of KV keys and values held at most; a write past it is refused (HTTP 413). Default
+   * 32 MiB, so that a snapshot (values in base64) fits the checkpoint store's 64 MiB frame.
+   */
+  maxKvBytes?: number;
   clock?: Clock;
 }
 
@@ -38,6 +43,13 @@ interface Entry {
   checks: Map<string, CheckRuntime>;
   createIndex: number;
   modifyIndex: number;
+}
+
+export interface EmbeddedRegistryEvents {
+  /** Saving the registry's state failed: writes are answered with an error until a save succeeds. */
+  persistFailed: { error: Error };
+  /** Started from an older checkpoint because newer ones are corrupt (they were left in place). */
+  restoredOlder: { id: number; skipped: { id: number; reason: string; where: string }[] };
 }
 
 interface Snapshot {
@@ -57,20 +69,30 @@ export class EmbeddedRegistry implements Registry {
   /** Instance ids by service name, so a service's lookup does not scan every instance. */
   private readonly byService = new Map<string, Set<string>>();
   private readonly changes = new Emitter<{ change: { service: string | undefined } }>();
+  private readonly events = new Emitter<EmbeddedRegistryEvents>();
+  /** The checkpoint that will hold every change made so far (see sync()). */
+  private persisted: Promise<void> = Promise.resolve();
+  private persistQueued = false;
+  private persistFailure: Error | undefined;
   private indexValue = 1;
   private readonly checkpointer: Checkpointer<Snapshot> | undefined;
+  private readonly store: CheckpointStore | undefined;
+  private readonly stream: string;
   private restoring = false;
   private closed = false;
 
   constructor(options?: EmbeddedRegistryOptions) {
-    const o = checkOptions<EmbeddedRegistryOptions>('EmbeddedRegistry', options, ['store', 'stream', 'clock']);
+    const o = checkOptions<EmbeddedRegistryOptions>('EmbeddedRegistry', options, ['store', 'stream', 'maxKvBytes', 'clock']);
     if (o.clock !== undefined) checkClock('EmbeddedRegistry', o.clock);
     this.clock = o.clock ?? systemClock;
-    this.kv = new KvStore(this.clock, () => this.bump(undefined));
+    const maxKvBytes = checkInteger('EmbeddedRegistry', 'maxKvBytes', o.maxKvBytes ?? KV_LIMITS.maxTotalBytes, { min: 1024, max: 2 ** 32 });
+    this.kv = new KvStore(this.clock, () => this.bump(undefined), maxKvBytes);
+    this.store = o.store;
+    this.stream = o.stream ?? 'registry';
     if (o.store !== undefined) {
       this.checkpointer = new Checkpointer<Snapshot>({
         store: o.store,
-        stream: o.stream ?? 'registry',
+        stream: this.stream,
         snapshot: () => this.snapshot(),
         intervalMs: 0,
         keep: 3,
@@ -83,6 +105,33 @@ export class EmbeddedRegistry implements Registry {
     const r = new EmbeddedRegistry(options);
     await r.restore();
     return r;
+  }
+
+  on<K extends keyof EmbeddedRegistryEvents>(name: K, listener: (e: EmbeddedRegistryEvents[K]) => void): Disposable {
+    return this.events.on(name, listener);
+  }
+
+  /** Whether changes are persisted (a store was given). */
+  get persistent(): boolean {
+    return this.checkpointer !== undefined;
+  }
+
+  /**
+   * Resolves once every change made so far is in a saved checkpoint (at once without a
+   * store); rejects with RegistryPersistenceError when that save failed. The HTTP server
+   * awaits this before it answers a write, so a 200 means durable. Saves are shared: writes
+   * that arrive while one is in flight are all answered by the next (group commit).
+   */
+  sync(): Promise<void> {
+    // After a failed save nothing may change for a while: try again rather than answer with
+    // the old failure forever.
+    if (this.persistFailure !== undefined && !this.persistQueued && this.checkpointer && !this.closed) this.persistSoon();
+    return this.persisted;
+  }
+
+  /** The last save's error, while saves are failing. */
+  get persistenceError(): Error | undefined {
+    return this.persistFailure;
   }
 
   /** The index of the last change (Consul's X-Consul-Index). */
@@ -140,6 +189,7 @@ export class EmbeddedRegistry implements Registry {
     }
     this.touch(entry);
     for (const rt of entry.checks.values()) rt.hc.start();
+    if (!this.restoring) await this.sync();
   }
 
   async deregister(instanceId: string): Promise<void> {
@@ -150,8 +200,11 @@ export class EmbeddedRegistry implements Registry {
     this.entries.delete(instanceId);
     this.unindex(entry.instance);
     this.bump(entry.instance.service);
+    await this.sync();
   }
 
+  // A TTL update changes state only when the status flips; the checkpoint it may cause is not
+  // waited for (a heartbeat lost in a crash is sent again within the TTL).
   async pass(checkId: string, note = ''): Promise<void> {
     this.ttl(checkId).pass(note);
   }
@@ -214,12 +267,33 @@ export class EmbeddedRegistry implements Registry {
     await this.checkpointer?.checkpointNow();
   }
 
+  /**
+   * Restores the newest valid checkpoint. When the store holds checkpoints but none is valid it
+   * throws RegistryRestoreError naming them — starting empty would silently forget every
+   * service and key, and later saves would bury the evidence. When only newer ones are corrupt
+   * it starts from the newest valid one and emits `restoredOlder`. Corrupt files are never
+   * deleted (the store's prune keeps them).
+   */
   async restore(): Promise<void> {
     if (!this.checkpointer) return;
+    const store = this.store!;
+    const listed = await store.list(this.stream);
+    const where = (id: number): string => store.where?.(this.stream, id) ?? `${this.stream}#${id}`;
+    const corrupt = listed.filter((c): c is Extract<typeof c, { valid: false }> => !c.valid);
+    const newestValid = [...listed].reverse().find((c) => c.valid);
+    if (listed.length > 0 && newestValid === undefined) {
+      throw new RegistryRestoreError(
+        `EmbeddedRegistry: every checkpoint of the registry is corrupt, so it refuses to start empty: ${corrupt.map((c) => `${where(c.id)} (${c.corrupt})`).join('; ')}. ` +
+          'Nothing was deleted. Restore the folder from a backup, or move it away to start with an empty registry.',
+      );
+    }
     const cp = await this.checkpointer.restore();
     if (!cp) return;
+    const skipped = corrupt.filter((c) => c.id > cp.id).map((c) => ({ id: c.id, reason: c.corrupt, where: where(c.id) }));
+    if (skipped.length > 0) this.events.emit('restoredOlder', { id: cp.id, skipped });
     this.restoring = true;
     try {
+      this.kv.restore(cp.data.kv);
       for (const saved of cp.data.instances) {
         const { statuses, ...instance } = saved;
         await this.register({
@@ -227,7 +301,6 @@ export class EmbeddedRegistry implements Registry {
           checks: (instance.checks ?? []).map((c) => ({ ...c, status: statuses?.[c.id!] ?? c.status })),
         });
       }
-      this.kv.restore(cp.data.kv);
     } finally {
       this.restoring = false;
     }
@@ -303,8 +376,38 @@ export class EmbeddedRegistry implements Registry {
   private bump(service: string | undefined): number {
     this.indexValue++;
     this.changes.emit('change', { service });
-    if (this.checkpointer && !this.restoring && !this.closed) this.checkpointer.checkpointNow().catch(() => {});
+    if (this.checkpointer && !this.restoring && !this.closed) this.persistSoon();
     return this.indexValue;
+  }
+
+  /**
+   * Saves a checkpoint once the change under way is complete: the snapshot is taken in a
+   * microtask, after the code that bumped the index has stored what it changed (a snapshot
+   * taken inside bump() would miss the very write that caused it).
+   */
+  private persistSoon(): void {
+    if (this.persistQueued) return;
+    this.persistQueued = true;
+    const cp = this.checkpointer!;
+    const p = new Promise<void>((resolve, reject) => {
+      queueMicrotask(() => {
+        this.persistQueued = false;
+        cp.checkpointNow().then(
+          () => {
+            this.persistFailure = undefined;
+            resolve();
+          },
+          (error: unknown) => {
+            const err = new RegistryPersistenceError(`the registry could not save its state, so the change is not durable: ${(error as Error)?.message ?? String(error)}`, error);
+            this.persistFailure = err;
+            this.events.emit('persistFailed', { error: err });
+            reject(err);
+          },
+        );
+      });
+    });
+    p.catch(() => {}); // reported through sync() and persistFailed; background changes need no waiter
+    this.persisted = p;
   }
 
   private snapshot(): Snapshot {

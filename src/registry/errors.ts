@@ -16,3 +16,27 @@ export class RegistryValidationError extends SteadfastError {
     super('ERR_INVALID_REQUEST', message, { retryable: false });
   }
 }
+
+/** A write could not be made durable (its checkpoint failed); it was not acknowledged. */
+export class RegistryPersistenceError extends SteadfastError {
+  constructor(message: string, cause?: unknown) {
+    super('ERR_REGISTRY_PERSISTENCE', message, { retryable: true, cause });
+  }
+}
+
+/** The registry's store holds checkpoints, but none that can be read: it refuses to start empty. */
+export class RegistryRestoreError extends SteadfastError {
+  constructor(message: string) {
+    super('ERR_REGISTRY_RESTORE', message, { retryable: false });
+  }
+}
+
+/** A write would make the registry's state larger than it can persist. */
+export class RegistryFullError extends SteadfastError {
+  constructor(
+    readonly field: string,
+    message: string,
+  ) {
+    super('ERR_REGISTRY_FULL', message, { retryable: false });
+  }
+}

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Clock, TimerHandle } from '../core/clock.js';
-import { RegistryNotFoundError, RegistryValidationError } from './errors.js';
+import { RegistryFullError, RegistryNotFoundError, RegistryValidationError } from './errors.js';
 
 export interface KvEntry {
   key: string;
@@ -31,8 +31,12 @@ export interface PutOptions {
   release?: string;
 }
 
-/** Limits that keep one client from exhausting the registry. */
-export const KV_LIMITS = Object.freeze({ maxKeys: 100_000, maxValueBytes: 512 * 1024, maxSessions: 10_000 });
+/**
+ * Limits that keep one client from exhausting the registry. `maxTotalBytes` (keys and values)
+ * keeps every snapshot well inside the checkpoint store's 64 MiB frame (values are stored as
+ * base64, 4/3 larger): a write that would pass it is refused, never acknowledged and dropped.
+ */
+export const KV_LIMITS = Object.freeze({ maxKeys: 100_000, maxValueBytes: 512 * 1024, maxSessions: 10_000, maxTotalBytes: 32 * 1024 * 1024 });
 
 /**
  * Consul's KV store with sessions: locks are keys acquired by a session; when the session is
@@ -42,11 +46,15 @@ export const KV_LIMITS = Object.freeze({ maxKeys: 100_000, maxValueBytes: 512 * 
 export class KvStore {
   private readonly entries = new Map<string, KvEntry>();
   private readonly sessions = new Map<string, Session & { timer?: TimerHandle }>();
+  /** Bytes of every key and value held, for KV_LIMITS.maxTotalBytes. */
+  private totalBytes = 0;
 
   constructor(
     private readonly clock: Clock,
     /** Bumps and returns the registry's index. */
     private readonly bump: () => number,
+    /** Bytes of keys and values it may hold (KV_LIMITS.maxTotalBytes by default). */
+    private readonly maxTotalBytes: number = KV_LIMITS.maxTotalBytes,
   ) {}
 
   get(key: string): KvEntry | undefined {
@@ -61,10 +69,20 @@ export class KvStore {
     return this.entries.size;
   }
 
+  /** Bytes of keys and values held. */
+  bytes(): number {
+    return this.totalBytes;
+  }
+
   put(key: string, value: Buffer, options: PutOptions = {}): boolean {
     if (value.length > KV_LIMITS.maxValueBytes) throw new RegistryValidationError('value', `value of ${value.length} bytes exceeds ${KV_LIMITS.maxValueBytes}`);
     const existing = this.entries.get(key);
-    if (!existing && this.entries.size >= KV_LIMITS.maxKeys) throw new RegistryValidationError('key', `the store holds ${KV_LIMITS.maxKeys} keys, its limit`);
+    if (!existing && this.entries.size >= KV_LIMITS.maxKeys) throw new RegistryFullError('key', `the store holds ${KV_LIMITS.maxKeys} keys, its limit; delete keys first`);
+    const size = Buffer.byteLength(key) + value.length;
+    const after = this.totalBytes - (existing ? Buffer.byteLength(existing.key) + existing.value.length : 0) + size;
+    if (after > this.maxTotalBytes) {
+      throw new RegistryFullError('value', `the KV store would hold ${after} bytes, over its limit of ${this.maxTotalBytes} (what the registry can persist); delete keys or store less`);
+    }
     if (options.cas !== undefined) {
       if (options.cas === 0 ? existing !== undefined : existing?.modifyIndex !== options.cas) return false;
     }
@@ -80,6 +98,7 @@ export class KvStore {
       session = undefined;
     }
     const index = this.bump();
+    this.totalBytes = after;
     this.entries.set(key, {
       key,
       value,
@@ -98,7 +117,7 @@ export class KvStore {
       if (!e || e.modifyIndex !== cas) return false;
     }
     const doomed = recurse ? this.list(key).map((e) => e.key) : this.entries.has(key) ? [key] : [];
-    for (const k of doomed) this.entries.delete(k);
+    for (const k of doomed) this.forget(k);
     if (doomed.length > 0) this.bump();
     return true;
   }
@@ -139,7 +158,7 @@ export class KvStore {
     const index = this.bump();
     for (const e of [...this.entries.values()]) {
       if (e.session !== id) continue;
-      if (s.behavior === 'delete') this.entries.delete(e.key);
+      if (s.behavior === 'delete') this.forget(e.key);
       else {
         e.session = undefined;
         e.modifyIndex = index;
@@ -159,6 +178,13 @@ export class KvStore {
 
   close(): void {
     for (const s of this.sessions.values()) if (s.timer !== undefined) this.clock.clearTimeout(s.timer);
+  }
+
+  private forget(key: string): void {
+    const e = this.entries.get(key);
+    if (!e) return;
+    this.totalBytes -= Buffer.byteLength(e.key) + e.value.length;
+    this.entries.delete(key);
   }
 
   private armSession(id: string): void {

@@ -1,11 +1,11 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { BodyTooLargeError, listen, readBody } from '../core/http.js';
+import { BodyTooLargeError, boundedServer, browserRefusal, defaultMaxConnections, listen, readBody } from '../core/http.js';
 import { checkBoolean, checkInteger, checkOptions, checkString } from '../core/options.js';
 import { parseDuration } from './duration.js';
 import type { EmbeddedRegistry } from './embedded.js';
-import { RegistryNotFoundError, RegistryValidationError } from './errors.js';
+import { RegistryFullError, RegistryNotFoundError, RegistryPersistenceError, RegistryValidationError } from './errors.js';
 import { checkToConsul, healthToConsul, instanceFromConsul, NODE_ADDRESS, serviceToConsul } from './consul-format.js';
 import type { KvEntry } from './kv.js';
 
@@ -23,6 +23,18 @@ export interface RegistryServerOptions {
   maxBodyBytes?: number;
   /** Longest blocking-query wait (?wait=). Default 600 000 (Consul's 10 min). */
   maxWaitMs?: number;
+  /** Time a client has to send a whole request, headers and body. Default 10 000. */
+  requestTimeoutMs?: number;
+  /** Idle time of a keep-alive connection. Default 5000. */
+  keepAliveTimeoutMs?: number;
+  /** Connections at once. Default ¾ of the process's open-file limit, at most 4096. */
+  maxConnections?: number;
+  /** HTTP and TCP check intervals below this are raised to it, as Consul does. Default 1000. */
+  minCheckIntervalMs?: number;
+  /** Host names answered besides IP literals and localhost (DNS rebinding protection); '*' for any. */
+  allowedHosts?: string[];
+  /** Origins whose browser pages may write (cross-site request forgery protection). Default none. */
+  allowedOrigins?: string[];
 }
 
 export const REGISTRY_SERVER_DEFAULTS = Object.freeze({
@@ -31,6 +43,9 @@ export const REGISTRY_SERVER_DEFAULTS = Object.freeze({
   aclForReads: true,
   maxBodyBytes: 1024 * 1024,
   maxWaitMs: 600_000,
+  requestTimeoutMs: 10_000,
+  keepAliveTimeoutMs: 5000,
+  minCheckIntervalMs: 1000,
 });
 
 class HttpError extends Error {
@@ -50,6 +65,12 @@ interface Route {
   /** Supports ?index=&wait= blocking. */
   blocking?: boolean;
   handler: Handler;
+}
+
+function checkStrings(scope: string, name: string, v: unknown): string[] {
+  if (v === undefined) return [];
+  if (!Array.isArray(v) || v.some((x) => typeof x !== 'string' || x === '')) throw new TypeError(`${scope}: ${name} must be an array of non-empty strings`);
+  return (v as string[]).map((x) => (name === 'allowedHosts' ? x.toLowerCase() : x));
 }
 
 const digest = (s: string): Buffer => createHash('sha256').update(s).digest();
@@ -72,11 +93,16 @@ export class RegistryServer {
   private readonly server: http.Server;
   private readonly routes: Route[];
   private readonly pending = new Set<AbortController>();
+  private readonly minCheckIntervalMs: number;
+  private readonly guard: { allowedHosts: string[]; allowedOrigins: string[] };
 
   constructor(options: RegistryServerOptions) {
     const scope = 'RegistryServer';
     if (options === undefined) throw new TypeError(`${scope}: options { registry } are required`);
-    const o = checkOptions<RegistryServerOptions>(scope, options, ['registry', 'port', 'host', 'aclToken', 'aclForReads', 'maxBodyBytes', 'maxWaitMs']);
+    const o = checkOptions<RegistryServerOptions>(scope, options, [
+      'registry', 'port', 'host', 'aclToken', 'aclForReads', 'maxBodyBytes', 'maxWaitMs',
+      'requestTimeoutMs', 'keepAliveTimeoutMs', 'maxConnections', 'minCheckIntervalMs', 'allowedHosts', 'allowedOrigins',
+    ]);
     if (!o.registry || typeof (o.registry as EmbeddedRegistry).waitForChange !== 'function') throw new TypeError(`${scope}: registry must be an EmbeddedRegistry`);
     this.registry = o.registry;
     const d = REGISTRY_SERVER_DEFAULTS;
@@ -86,10 +112,22 @@ export class RegistryServer {
     this.aclForReads = checkBoolean(scope, 'aclForReads', o.aclForReads ?? d.aclForReads);
     this.maxBodyBytes = checkInteger(scope, 'maxBodyBytes', o.maxBodyBytes ?? d.maxBodyBytes, { min: 1024, max: 64 * 1024 * 1024 });
     this.maxWaitMs = checkInteger(scope, 'maxWaitMs', o.maxWaitMs ?? d.maxWaitMs, { min: 0 });
+    this.minCheckIntervalMs = checkInteger(scope, 'minCheckIntervalMs', o.minCheckIntervalMs ?? d.minCheckIntervalMs, { min: 1, max: 3_600_000 });
+    this.guard = { allowedHosts: checkStrings(scope, 'allowedHosts', o.allowedHosts), allowedOrigins: checkStrings(scope, 'allowedOrigins', o.allowedOrigins) };
     this.routes = this.buildRoutes();
-    this.server = http.createServer((req, res) => void this.handle(req, res));
-    this.server.headersTimeout = 10_000;
-    this.server.requestTimeout = this.maxWaitMs + 30_000;
+    const requestTimeoutMs = checkInteger(scope, 'requestTimeoutMs', o.requestTimeoutMs ?? d.requestTimeoutMs, { min: 100, max: 600_000 });
+    // A blocking query's wait is not part of requestTimeoutMs: that bounds only receiving the
+    // request; the wait is bounded by maxWaitMs. A client that sends headers and then no body
+    // is cut off after requestTimeoutMs, and never holds a descriptor for the wait's length.
+    this.server = boundedServer(
+      {
+        headersTimeoutMs: Math.min(10_000, requestTimeoutMs),
+        requestTimeoutMs,
+        keepAliveTimeoutMs: checkInteger(scope, 'keepAliveTimeoutMs', o.keepAliveTimeoutMs ?? d.keepAliveTimeoutMs, { min: 100, max: 600_000 }),
+        maxConnections: checkInteger(scope, 'maxConnections', o.maxConnections ?? defaultMaxConnections(), { min: 1, max: 1_000_000 }),
+      },
+      (req, res) => void this.handle(req, res),
+    );
   }
 
   get port(): number {
@@ -129,8 +167,12 @@ export class RegistryServer {
       const path = url.pathname;
       const matching = this.routes.filter((r) => r.pattern.test(path));
       if (matching.length === 0) throw new HttpError(404, `no such endpoint: ${path}`);
-      const route = matching.find((r) => r.method === req.method || (r.method === 'PUT' && req.method === 'POST'));
-      if (!route) throw new HttpError(405, `method ${req.method} not allowed on ${path}`);
+      // Consul's own methods only (no POST for PUT): a browser can send a POST to any address
+      // without asking, but a PUT from another origin needs a preflight this server never grants.
+      const route = matching.find((r) => r.method === req.method);
+      if (!route) throw new HttpError(405, `method ${req.method} not allowed on ${path} (use ${[...new Set(matching.map((r) => r.method))].join(' or ')})`);
+      const refusal = browserRefusal(req, this.guard);
+      if (refusal !== undefined) throw new HttpError(403, refusal);
       if ((route.write || this.aclForReads) && !this.authorized(req, url)) throw new HttpError(403, 'Permission denied: a valid ACL token is required (X-Consul-Token header)');
       let params: string[];
       try {
@@ -149,6 +191,8 @@ export class RegistryServer {
         await this.block(url, ac.signal);
       }
       const result = await route.handler(req, url, params, () => this.readBody(req));
+      // A write is answered once it is durable (with a data folder): the checkpoint that holds it is saved.
+      if (route.write) await this.registry.sync();
       if (res.destroyed) return;
       res.setHeader('X-Consul-Index', String(this.registry.index));
       res.setHeader('X-Consul-KnownLeader', 'true');
@@ -166,12 +210,20 @@ export class RegistryServer {
       let message = 'internal error';
       if (err instanceof HttpError) [status, message] = [err.status, err.message];
       else if (err instanceof RegistryValidationError) [status, message] = [400, err.message];
+      else if (err instanceof RegistryFullError) [status, message] = [413, err.message];
+      else if (err instanceof RegistryPersistenceError) [status, message] = [500, err.message];
       else if (err instanceof RegistryNotFoundError) [status, message] = [404, err.message];
       else if (err instanceof TypeError || err instanceof RangeError) [status, message] = [400, err.message];
       else message = `internal error: ${(err as Error)?.message ?? String(err)}`;
       res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', ...(status === 413 ? { connection: 'close' } : {}) });
       res.end(message);
     }
+  }
+
+  /** Consul raises check intervals below its minimum to it: a registration cannot make the registry probe a target hundreds of times a second. */
+  private withMinInterval<T extends { checks?: { intervalMs?: number }[] }>(instance: T): T {
+    for (const c of instance.checks ?? []) if (c.intervalMs !== undefined && c.intervalMs < this.minCheckIntervalMs) c.intervalMs = this.minCheckIntervalMs;
+    return instance;
   }
 
   private async block(url: URL, signal: AbortSignal): Promise<void> {
@@ -242,7 +294,7 @@ export class RegistryServer {
     };
 
     return [
-      { method: 'PUT', pattern: /^\/v1\/agent\/service\/register$/, write: true, handler: async (_q, _u, _p, body) => void (await r.register(instanceFromConsul(await json(body)))) },
+      { method: 'PUT', pattern: /^\/v1\/agent\/service\/register$/, write: true, handler: async (_q, _u, _p, body) => void (await r.register(this.withMinInterval(instanceFromConsul(await json(body))))) },
       { method: 'PUT', pattern: /^\/v1\/agent\/service\/deregister\/(.+)$/, write: true, handler: async (_q, _u, [id]) => void (await r.deregister(id!)) },
       ...(['pass', 'warn', 'fail'] as const).map(
         (verb): Route => ({ method: 'PUT', pattern: new RegExp(`^/v1/agent/check/${verb}/(.+)$`), write: true, handler: async (_q, u, [id]) => void (await r[verb](id!, note(u))) }),
