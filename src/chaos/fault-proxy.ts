@@ -31,6 +31,14 @@ const ATTRIBUTES: Record<ToxicType, Record<string, number>> = {
   limit_data: { bytes: 0 },
 };
 
+/**
+ * Every attribute is a time in ms, a size in bytes or a rate in KB/s. Node's timers hold at most
+ * 2^31 − 1 ms (about 24.8 days) and fire at once, after 1 ms, past it: a larger value would
+ * silently do the opposite of what was asked, so it is refused.
+ */
+const MAX_ATTRIBUTE = 2 ** 31 - 1;
+const TOXIC_NAME_RE = /^[^\u0000-\u001f\u007f]{1,256}$/;
+
 /** Validates a toxic (throws TypeError/RangeError naming the field) and fills Toxiproxy's defaults. */
 export function normalizeToxic(input: Partial<Toxic> & { type: ToxicType }): Toxic {
   const scope = 'toxic';
@@ -38,10 +46,13 @@ export function normalizeToxic(input: Partial<Toxic> & { type: ToxicType }): Tox
   const stream = checkOneOf(scope, 'stream', input.stream ?? 'downstream', ['upstream', 'downstream']);
   const toxicity = checkNumber(scope, 'toxicity', input.toxicity ?? 1, { min: 0, max: 1 });
   const name = checkString(scope, 'name', input.name ?? `${type}_${stream}`);
+  if (!TOXIC_NAME_RE.test(name)) throw new TypeError(`${scope}: name must be 1–256 characters with no control characters, got ${name.length} characters`);
   const attrs = { ...ATTRIBUTES[type] };
-  for (const [k, v] of Object.entries(input.attributes ?? {})) {
+  const given = input.attributes ?? {};
+  if (given === null || typeof given !== 'object' || Array.isArray(given)) throw new TypeError(`${scope}: attributes must be an object of numbers`);
+  for (const [k, v] of Object.entries(given)) {
     if (!(k in attrs)) throw new TypeError(`${scope}: attributes.${k} is not an attribute of a ${type} toxic (it takes ${Object.keys(attrs).join(', ')})`);
-    attrs[k] = checkNumber(scope, `attributes.${k}`, v, { min: 0 });
+    attrs[k] = checkNumber(scope, `attributes.${k}`, v, { min: 0, max: MAX_ATTRIBUTE });
   }
   return { name, type, stream, toxicity, attributes: attrs };
 }

@@ -1,6 +1,6 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { listen, readBody } from '../core/http.js';
+import { boundedServer, browserRefusal, defaultMaxConnections, listen, readBody, type BrowserGuardOptions } from '../core/http.js';
 import { checkInteger, checkOptions, checkString } from '../core/options.js';
 import { FaultProxy, type Toxic, type ToxicType } from './fault-proxy.js';
 
@@ -9,6 +9,26 @@ export interface ToxiproxyServerOptions {
   port?: number;
   /** Default 127.0.0.1. */
   host?: string;
+  /** Host names answered besides IP literals and localhost (DNS rebinding protection); '*' for any. */
+  allowedHosts?: string[];
+  /** Origins whose browser pages may change proxies (cross-site request forgery protection). Default none. */
+  allowedOrigins?: string[];
+}
+
+interface ProxyBody {
+  name: string;
+  listen?: string;
+  upstream: string;
+  enabled?: boolean;
+}
+
+const LOCAL_HOST_RE = /^(127\.\d+\.\d+\.\d+|localhost|0\.0\.0\.0|::1?|)$/i;
+
+/** The port of a host:port whose host is this machine, or undefined. */
+function localPort(hostPort: string): number | undefined {
+  const i = hostPort.lastIndexOf(':');
+  const host = hostPort.slice(0, i).replace(/^\[|\]$/g, '');
+  return LOCAL_HOST_RE.test(host) ? Number(hostPort.slice(i + 1)) : undefined;
 }
 
 /** The version this API answers with: Toxiproxy's 2.x API. */
@@ -33,12 +53,19 @@ export class ToxiproxyServer {
   private readonly server: http.Server;
   private readonly requestedPort: number;
   private readonly host: string;
+  private readonly guard: BrowserGuardOptions;
 
   constructor(options?: ToxiproxyServerOptions) {
-    const o = checkOptions<ToxiproxyServerOptions>('ToxiproxyServer', options, ['port', 'host']);
-    this.requestedPort = checkInteger('ToxiproxyServer', 'port', o.port ?? 8474, { min: 0, max: 65535 });
-    this.host = checkString('ToxiproxyServer', 'host', o.host ?? '127.0.0.1');
-    this.server = http.createServer((req, res) => void this.handle(req, res));
+    const scope = 'ToxiproxyServer';
+    const o = checkOptions<ToxiproxyServerOptions>(scope, options, ['port', 'host', 'allowedHosts', 'allowedOrigins']);
+    this.requestedPort = checkInteger(scope, 'port', o.port ?? 8474, { min: 0, max: 65535 });
+    this.host = checkString(scope, 'host', o.host ?? '127.0.0.1');
+    for (const k of ['allowedHosts', 'allowedOrigins'] as const) {
+      const v = o[k];
+      if (v !== undefined && (!Array.isArray(v) || v.some((x) => typeof x !== 'string' || x === ''))) throw new TypeError(`${scope}: ${k} must be an array of non-empty strings`);
+    }
+    this.guard = { allowedHosts: (o.allowedHosts ?? []).map((h) => h.toLowerCase()), allowedOrigins: o.allowedOrigins ?? [] };
+    this.server = boundedServer({ headersTimeoutMs: 10_000, requestTimeoutMs: 10_000, keepAliveTimeoutMs: 5000, maxConnections: defaultMaxConnections() }, (req, res) => void this.handle(req, res));
   }
 
   get url(): string {
@@ -58,24 +85,111 @@ export class ToxiproxyServer {
   }
 
   /** Creates and starts a proxy. */
-  async createProxy(body: { name: string; listen?: string; upstream: string; enabled?: boolean }): Promise<FaultProxy> {
-    if (body === null || typeof body !== 'object') throw new ApiError(400, 'proxy: the body must be a JSON object');
+  async createProxy(body: ProxyBody): Promise<FaultProxy> {
+    const proxy = this.newProxy(body);
+    if (this.proxies.has(proxy.name)) throw new ApiError(409, `proxy: ${proxy.name} already exists`);
+    await this.startProxy(proxy);
+    this.proxies.set(proxy.name, proxy);
+    return proxy;
+  }
+
+  /** Validates a proxy's definition (400 naming the field) without starting it. */
+  private newProxy(body: ProxyBody): FaultProxy {
+    if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new ApiError(400, 'proxy: the body must be a JSON object { name, listen, upstream }');
     const name = body.name;
     if (typeof name !== 'string' || !/^[A-Za-z0-9._-]{1,128}$/.test(name)) throw new ApiError(400, 'proxy: name must be 1–128 letters, digits, ".", "_" or "-"');
-    if (this.proxies.has(name)) throw new ApiError(409, `proxy: ${name} already exists`);
-    let proxy: FaultProxy;
+    if (body.enabled !== undefined && typeof body.enabled !== 'boolean') throw new ApiError(400, 'proxy: enabled must be true or false');
     try {
-      proxy = new FaultProxy({ name, upstream: body.upstream, listen: body.listen ?? '127.0.0.1:0', enabled: body.enabled ?? true });
+      return new FaultProxy({ name, upstream: body.upstream, listen: body.listen ?? '127.0.0.1:0', enabled: body.enabled ?? true });
     } catch (err) {
       throw new ApiError(400, (err as Error).message);
     }
+  }
+
+  /** Starts a proxy, refusing one whose traffic would come back to itself (directly or through other proxies). */
+  private async startProxy(proxy: FaultProxy, others: Iterable<FaultProxy> = this.proxies.values()): Promise<void> {
     try {
       await proxy.start();
     } catch (err) {
-      throw new ApiError(409, `proxy: cannot listen on ${body.listen}: ${(err as Error).message}`);
+      throw new ApiError(409, `proxy: cannot listen on ${proxy.listen}: ${(err as Error).message}`);
     }
-    this.proxies.set(name, proxy);
-    return proxy;
+    const loop = this.loopOf(proxy, others);
+    if (loop !== undefined) {
+      await proxy.stop();
+      throw new ApiError(400, `proxy: upstream ${proxy.upstream} leads back to the proxy itself (${loop}); every connection would multiply until the process runs out of descriptors`);
+    }
+  }
+
+  /** The chain of names by which `proxy`'s upstream reaches `proxy` again, if it does. */
+  private loopOf(proxy: FaultProxy, others: Iterable<FaultProxy>): string | undefined {
+    const byPort = new Map<number, FaultProxy>();
+    for (const p of [...others, proxy]) if (p.port > 0) byPort.set(p.port, p);
+    const chain = [proxy.name];
+    let at: FaultProxy | undefined = proxy;
+    for (let hops = 0; at && hops <= byPort.size; hops++) {
+      const port = localPort(at.upstream);
+      const next = port === undefined ? undefined : byPort.get(port);
+      if (next === undefined) return undefined;
+      chain.push(next.name);
+      if (next === proxy) return chain.join(' → ');
+      at = next;
+    }
+    return undefined;
+  }
+
+  /**
+   * Toxiproxy's /populate, all or nothing: every definition is checked first; proxies whose
+   * definition is unchanged are kept as they are (with their toxics); the others are replaced,
+   * and if any new one fails to start, every change is undone and the old proxies run again.
+   */
+  private async populate(list: unknown): Promise<FaultProxy[]> {
+    if (!Array.isArray(list)) throw new ApiError(400, 'populate: the body must be an array of proxies');
+    if (list.length > 1000) throw new ApiError(400, 'populate: at most 1000 proxies at once');
+    const fresh = list.map((item, i) => {
+      try {
+        return this.newProxy(item as ProxyBody);
+      } catch (err) {
+        throw new ApiError(400, `populate: [${i}]: ${(err as Error).message}`);
+      }
+    });
+    const names = new Set<string>();
+    for (const p of fresh) {
+      if (names.has(p.name)) throw new ApiError(400, `populate: proxy ${p.name} is listed twice`);
+      names.add(p.name);
+    }
+    const same = (a: FaultProxy, b: FaultProxy): boolean => a.upstream === b.upstream && a.enabled === b.enabled && (b.listen.endsWith(':0') || a.listen === b.listen);
+    const out: FaultProxy[] = [];
+    const replaced: FaultProxy[] = [];
+    const started: FaultProxy[] = [];
+    try {
+      for (const p of fresh) {
+        const old = this.proxies.get(p.name);
+        if (old && same(old, p)) {
+          out.push(old);
+          continue;
+        }
+        if (old) {
+          await old.stop();
+          this.proxies.delete(old.name);
+          replaced.push(old);
+        }
+        await this.startProxy(p);
+        this.proxies.set(p.name, p);
+        started.push(p);
+        out.push(p);
+      }
+    } catch (err) {
+      for (const p of started) {
+        await p.stop();
+        this.proxies.delete(p.name);
+      }
+      for (const old of replaced) {
+        await old.start().catch(() => {}); // its address was ours a moment ago
+        this.proxies.set(old.name, old);
+      }
+      throw err;
+    }
+    return out;
   }
 
   private json(p: FaultProxy): unknown {
@@ -88,14 +202,20 @@ export class ToxiproxyServer {
     return p;
   }
 
-  private async body(req: http.IncomingMessage): Promise<unknown> {
+  /** The JSON body, which must be an object (or, for /populate, an array). */
+  private async body(req: http.IncomingMessage, shape: 'object' | 'array' = 'object'): Promise<Record<string, unknown>> {
     const raw = (await readBody(req, 1024 * 1024)).toString('utf8');
-    if (raw.trim() === '') return {};
+    if (raw.trim() === '') return shape === 'array' ? ([] as never) : {};
+    let v: unknown;
     try {
-      return JSON.parse(raw);
+      v = JSON.parse(raw);
     } catch (err) {
       throw new ApiError(400, `bad request body: ${(err as Error).message}`);
     }
+    if (shape === 'array' ? !Array.isArray(v) : v === null || typeof v !== 'object' || Array.isArray(v)) {
+      throw new ApiError(400, `bad request body: expected a JSON ${shape === 'array' ? 'array' : 'object'}, got ${v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v}`);
+    }
+    return v as Record<string, unknown>;
   }
 
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
@@ -103,6 +223,8 @@ export class ToxiproxyServer {
       const url = new URL(req.url ?? '/', 'http://toxiproxy');
       const parts = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
       const method = req.method ?? 'GET';
+      const refusal = browserRefusal(req, this.guard);
+      if (refusal !== undefined) throw new ApiError(403, refusal);
       const send = (status: number, body?: unknown): void => {
         if (body === undefined) {
           res.writeHead(status);
@@ -125,18 +247,8 @@ export class ToxiproxyServer {
         return send(204);
       }
       if (parts[0] === 'populate' && method === 'POST') {
-        const list = await this.body(req);
-        if (!Array.isArray(list)) throw new ApiError(400, 'populate: the body must be an array of proxies');
-        const out = [];
-        for (const item of list as { name: string; listen?: string; upstream: string; enabled?: boolean }[]) {
-          const existing = this.proxies.get(item?.name);
-          if (existing) {
-            await existing.stop();
-            this.proxies.delete(item.name);
-          }
-          out.push(this.json(await this.createProxy(item)));
-        }
-        return send(201, { proxies: out });
+        const proxies = await this.populate(await this.body(req, 'array'));
+        return send(201, { proxies: proxies.map((p) => this.json(p)) });
       }
       if (parts[0] !== 'proxies') throw new ApiError(404, `not found: ${url.pathname}`);
       if (parts.length === 1) {
@@ -150,8 +262,17 @@ export class ToxiproxyServer {
         if (method === 'POST' || method === 'PATCH') {
           const b = (await this.body(req)) as { enabled?: unknown; listen?: unknown; upstream?: unknown };
           try {
-            if (b.listen !== undefined || b.upstream !== undefined) await proxy.update({ ...(typeof b.listen === 'string' ? { listen: b.listen } : {}), ...(typeof b.upstream === 'string' ? { upstream: b.upstream } : {}) });
+            if (b.listen !== undefined || b.upstream !== undefined) {
+              const before = { listen: proxy.listen, upstream: proxy.upstream };
+              await proxy.update({ ...(typeof b.listen === 'string' ? { listen: b.listen } : {}), ...(typeof b.upstream === 'string' ? { upstream: b.upstream } : {}) });
+              const loop = this.loopOf(proxy, [...this.proxies.values()].filter((p) => p !== proxy));
+              if (loop !== undefined) {
+                await proxy.update(before);
+                throw new ApiError(400, `proxy: upstream ${String(b.upstream ?? proxy.upstream)} leads back to the proxy itself (${loop})`);
+              }
+            }
           } catch (err) {
+            if (err instanceof ApiError) throw err;
             throw new ApiError(400, (err as Error).message);
           }
           if (typeof b.enabled === 'boolean') await proxy.setEnabled(b.enabled);
