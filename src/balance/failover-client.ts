@@ -6,7 +6,7 @@ import { Emitter, type Disposable, type Listener } from '../core/events.js';
 import { checkInteger, checkNumber, checkOptions } from '../core/options.js';
 import { DeadlineWheel } from '../policy/deadline-wheel.js';
 import type { Balancer, Endpoint } from './balancer.js';
-import { proxyAttempt, RETRY_STATUS, type ProxySink } from './proxy-attempt.js';
+import { proxyAttempt, RETRY_STATUS, type ProxySink, type QueueState } from './proxy-attempt.js';
 
 export type { ProxySink } from './proxy-attempt.js';
 
@@ -30,6 +30,15 @@ export interface FailoverClientOptions {
   hedgeAfterMs?: number;
   /** Largest response body `request()` buffers. Default 16 MiB. */
   maxResponseBytes?: number;
+  /** proxy(): a response body that sends nothing for this long fails the attempt. Default 5000. */
+  bodyTimeoutMs?: number;
+  /**
+   * proxy(): requests that may wait inside this client for a free connection (every one to the
+   * upstream busy); past it a request is refused at once as overloaded. Default 4096.
+   */
+  maxQueued?: number;
+  /** Connections per upstream of the client's own dispatcher. Default 128. */
+  connections?: number;
   dispatcher?: Dispatcher;
   clock?: Clock;
 }
@@ -41,6 +50,9 @@ export const FAILOVER_CLIENT_DEFAULTS = Object.freeze({
   retryRatio: 0.2,
   retryMinPerSec: 10,
   maxResponseBytes: 16 * 1024 * 1024,
+  bodyTimeoutMs: 5000,
+  maxQueued: 4096,
+  connections: 128,
 });
 
 export interface FailoverRequest {
@@ -61,7 +73,12 @@ export interface FailoverRequest {
 
 export interface AttemptRecord {
   endpoint: string;
-  outcome: 'ok' | 'http-error' | 'connect-refused' | 'connection-error' | 'timeout' | 'aborted';
+  /**
+   * `overloaded`: the request waited in this client for a free connection past its deadline, or
+   * the wait queue was full — this process's limit, not the upstream's fault (it is neither
+   * retried nor counted against the upstream). `invalid`: the request could not be sent at all.
+   */
+  outcome: 'ok' | 'http-error' | 'connect-refused' | 'connection-error' | 'timeout' | 'aborted' | 'overloaded' | 'invalid';
   status?: number;
   error?: string;
   durationMs: number;
@@ -125,13 +142,19 @@ export class FailoverClient {
   private readonly budgetCap: number;
   private budgetAt: number;
   private readonly counts = { requests: 0, attempts: 0, retries: 0, budgetExhausted: 0, failures: 0 };
-  /** Per-try deadlines of proxy() attempts (see dispatchOnce). */
+  /** Per-try deadlines of proxy() attempts. */
   private readonly wheel: DeadlineWheel;
+  /** Queue-wait deadlines (the whole timeoutMs) of first proxy() attempts. */
+  private readonly queueWheel: DeadlineWheel;
+  private readonly queue: QueueState;
+  readonly bodyTimeoutMs: number;
 
   constructor(options: FailoverClientOptions) {
     const scope = 'createFailoverClient';
     if (options === undefined) throw new TypeError(`${scope}: options { balancer } are required`);
-    const o = checkOptions<FailoverClientOptions>(scope, options, ['balancer', 'perTryTimeoutMs', 'timeoutMs', 'maxAttempts', 'retryBudget', 'hedgeAfterMs', 'maxResponseBytes', 'dispatcher', 'clock']);
+    const o = checkOptions<FailoverClientOptions>(scope, options, [
+      'balancer', 'perTryTimeoutMs', 'timeoutMs', 'maxAttempts', 'retryBudget', 'hedgeAfterMs', 'maxResponseBytes', 'bodyTimeoutMs', 'maxQueued', 'connections', 'dispatcher', 'clock',
+    ]);
     if (!o.balancer || typeof (o.balancer as Balancer).preferenceList !== 'function') throw new TypeError(`${scope}: balancer must be a Balancer`);
     this.balancer = o.balancer;
     const d = FAILOVER_CLIENT_DEFAULTS;
@@ -143,13 +166,24 @@ export class FailoverClient {
     this.minPerSec = checkNumber(scope, 'retryBudget.minPerSec', rb.minPerSec ?? d.retryMinPerSec, { min: 0 });
     this.hedgeAfterMs = o.hedgeAfterMs === undefined ? undefined : checkInteger(scope, 'hedgeAfterMs', o.hedgeAfterMs, { min: 0 });
     this.maxResponseBytes = checkInteger(scope, 'maxResponseBytes', o.maxResponseBytes ?? d.maxResponseBytes, { min: 1 });
+    this.bodyTimeoutMs = checkInteger(scope, 'bodyTimeoutMs', o.bodyTimeoutMs ?? d.bodyTimeoutMs, { min: 1, max: 2 ** 31 - 1 });
+    this.queue = { queued: 0, maxQueued: checkInteger(scope, 'maxQueued', o.maxQueued ?? d.maxQueued, { min: 0, max: 1_000_000 }) };
+    const connections = checkInteger(scope, 'connections', o.connections ?? d.connections, { min: 1, max: 65_536 });
+    if (o.dispatcher !== undefined && o.connections !== undefined) throw new TypeError(`${scope}: connections applies to the client's own dispatcher; set it on the dispatcher you pass instead`);
     this.ownsDispatcher = o.dispatcher === undefined;
-    this.dispatcher = o.dispatcher ?? new Agent({ keepAliveTimeout: 4000, connections: 128 });
+    // connect timeout: a connection that cannot be made within the per-try deadline counts as that try's failure.
+    this.dispatcher = o.dispatcher ?? new Agent({ keepAliveTimeout: 4000, connections, connect: { timeout: this.perTryTimeoutMs } });
     this.clock = o.clock ?? systemClock;
     this.budgetCap = Math.max(this.minPerSec, 10) + 1000 * this.ratio;
     this.budget = this.minPerSec;
     this.budgetAt = this.clock.now();
     this.wheel = new DeadlineWheel(this.clock, this.perTryTimeoutMs, () => {});
+    this.queueWheel = new DeadlineWheel(this.clock, this.timeoutMs, () => {});
+  }
+
+  /** Requests waiting inside this client for a free connection now. */
+  get queued(): number {
+    return this.queue.queued;
   }
 
   on<K extends keyof FailoverEvents>(name: K, listener: Listener<FailoverEvents[K]>): Disposable {
@@ -186,17 +220,35 @@ export class FailoverClient {
       this.counts.attempts++;
       const lease = this.balancer.acquire(endpoint, req.key);
       const started = this.clock.now();
-      let result: { status: number; passedOn: boolean };
-      try {
-        result = await proxyAttempt(this.dispatcher, this.wheel, this.perTryTimeoutMs, this.timeoutMs, endpoint, req, method, Math.max(1, Math.min(this.perTryTimeoutMs, deadline - started)), canRetry, respond);
-      } catch (err) {
-        const e = err as Error & { steadfastTimeout?: boolean; passedOn?: boolean };
-        const outcome: AttemptRecord['outcome'] = req.signal?.aborted ? 'aborted' : e.steadfastTimeout ? 'timeout' : classify(err);
-        const record: AttemptRecord = { endpoint: endpoint.id, outcome, error: e?.message ?? String(err), durationMs: this.clock.now() - started };
+      const result = await proxyAttempt({
+        dispatcher: this.dispatcher,
+        clock: this.clock,
+        wheel: this.wheel,
+        queueWheel: this.queueWheel,
+        queue: this.queue,
+        perTryTimeoutMs: this.perTryTimeoutMs,
+        bodyTimeoutMs: this.bodyTimeoutMs,
+        endpoint,
+        req,
+        method,
+        deadline,
+        first: i === 0,
+        canRetry,
+        respond,
+      });
+      if (!result.ok) {
+        const outcome: AttemptRecord['outcome'] = req.signal?.aborted
+          ? 'aborted'
+          : result.kind === 'overloaded' || result.kind === 'invalid' || result.kind === 'timeout'
+            ? result.kind
+            : classify(result.error);
+        const record: AttemptRecord = { endpoint: endpoint.id, outcome, error: result.error.message, durationMs: this.clock.now() - started };
         attempts.push(record);
         this.events.emit('attempt', record);
-        lease.done(outcome === 'aborted');
-        if (e.passedOn || req.signal?.aborted) throw err; // part of an answer went out: nothing to retry
+        // Only the upstream's own failures count against it.
+        lease.done(outcome === 'aborted' || outcome === 'overloaded' || outcome === 'invalid');
+        if (result.passedOn || req.signal?.aborted) throw result.error; // part of an answer went out: nothing to retry
+        if (outcome === 'overloaded' || outcome === 'invalid') break; // another upstream would fare no better
         continue;
       }
       const status = result.status;

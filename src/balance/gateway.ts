@@ -2,7 +2,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Registry as PromRegistry } from 'prom-client';
 import { FastCounter, FastHistogram, type HistogramChild } from './fast-metrics.js';
-import { listen, readBody } from '../core/http.js';
+import { boundedServer, browserRefusal, defaultMaxConnections, listen, readBody } from '../core/http.js';
 import { checkInteger, checkOptions, checkString } from '../core/options.js';
 import type { Registry } from '../registry/registry.js';
 import { Balancer, type OutlierOptions, type Strategy } from './balancer.js';
@@ -26,6 +26,12 @@ export interface GatewayRoute {
   /** consistent-hash: the request header whose value is the key. Default 'x-session-key'. */
   hashHeader?: string;
   outlier?: OutlierOptions;
+  /** A response body that sends nothing for this long fails the attempt (retried elsewhere when nothing reached the client yet). Default 5000. */
+  bodyTimeoutMs?: number;
+  /** Requests that may wait in the gateway for a free upstream connection; past it, 503 at once. Default 4096. */
+  maxQueued?: number;
+  /** Connections to each upstream. Default 128. */
+  connections?: number;
 }
 
 export interface GatewayOptions {
@@ -50,7 +56,11 @@ export const GATEWAY_DEFAULTS = Object.freeze({ port: 0, host: '127.0.0.1', maxB
 // RFC 9110 §7.6.1: connection-specific headers a proxy must not forward. (The request's
 // content-length and host are set again for the buffered body and the upstream.)
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
-const REQUEST_DROP = new Set([...HOP_BY_HOP, 'host', 'content-length']);
+// `expect: 100-continue` is answered here (Node sends the 100 before the body is read); the
+// upstream gets the whole buffered body, so it is not forwarded (undici refuses it anyway).
+const REQUEST_DROP = new Set([...HOP_BY_HOP, 'host', 'content-length', 'expect']);
+/** A path segment that is `.` or `..`, written plainly or percent-encoded (RFC 3986 §5.2.4). */
+const DOT_SEGMENT = /(?:^|\/)(?:\.|%2e){1,2}(?:\/|$)/i;
 const EMPTY = Buffer.alloc(0);
 const NO_NAMES: ReadonlySet<string> = new Set();
 /** Responses up to this size are sent in one write (headers and body together). */
@@ -107,15 +117,14 @@ export class Gateway {
     this.routes = o.routes
       .map((r, i) => this.buildRoute(r, i, o.registry))
       .sort((a, b) => b.def.path.length - a.def.path.length);
-    this.server = http.createServer((req, res) => void this.handle(req, res));
-    this.server.headersTimeout = 10_000;
-    this.server.requestTimeout = 60_000;
-    this.server.keepAliveTimeout = 5000;
+    this.server = boundedServer({ headersTimeoutMs: 10_000, requestTimeoutMs: 60_000, keepAliveTimeoutMs: 5000, maxConnections: defaultMaxConnections() }, (req, res) => void this.handle(req, res));
   }
 
   private buildRoute(r: GatewayRoute, i: number, registry: Registry | undefined): LiveRoute {
     const scope = `Gateway: routes[${i}]`;
-    const def = checkOptions<GatewayRoute>(scope, r, ['path', 'upstreams', 'service', 'stripPrefix', 'timeoutMs', 'perTryTimeoutMs', 'maxAttempts', 'strategy', 'hashHeader', 'outlier']) as GatewayRoute;
+    const def = checkOptions<GatewayRoute>(scope, r, [
+      'path', 'upstreams', 'service', 'stripPrefix', 'timeoutMs', 'perTryTimeoutMs', 'maxAttempts', 'strategy', 'hashHeader', 'outlier', 'bodyTimeoutMs', 'maxQueued', 'connections',
+    ]) as GatewayRoute;
     if (typeof def.path !== 'string' || !def.path.startsWith('/')) throw new TypeError(`${scope}.path must start with '/', got ${JSON.stringify(def.path)}`);
     if ((def.upstreams === undefined) === (def.service === undefined)) throw new TypeError(`${scope}: give either upstreams or service`);
     if (def.service !== undefined && !registry) throw new TypeError(`${scope}: service ${JSON.stringify(def.service)} needs the gateway's registry option`);
@@ -132,6 +141,9 @@ export class Gateway {
       ...(def.timeoutMs !== undefined ? { timeoutMs: def.timeoutMs } : {}),
       ...(def.perTryTimeoutMs !== undefined ? { perTryTimeoutMs: def.perTryTimeoutMs } : {}),
       ...(def.maxAttempts !== undefined ? { maxAttempts: def.maxAttempts } : {}),
+      ...(def.bodyTimeoutMs !== undefined ? { bodyTimeoutMs: def.bodyTimeoutMs } : {}),
+      ...(def.maxQueued !== undefined ? { maxQueued: def.maxQueued } : {}),
+      ...(def.connections !== undefined ? { connections: def.connections } : {}),
     });
     const byOutcome = new Map<string, { value: number }>();
     client.on('attempt', (a) => {
@@ -176,6 +188,15 @@ export class Gateway {
 
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const url = req.url ?? '/';
+    if (url.startsWith('/_steadfast/') || url === '/metrics') {
+      // Admin pages are this machine's: not for pages of other origins, nor for rebound names.
+      const refusal = browserRefusal(req);
+      if (refusal !== undefined) {
+        res.writeHead(403, { 'content-type': 'text/plain; charset=utf-8' });
+        res.end(`steadfast gateway: ${refusal}\n`);
+        return;
+      }
+    }
     if (url === '/_steadfast/health' || url.startsWith('/_steadfast/health?')) {
       const h = this.health();
       res.writeHead(h.status === 'passing' ? 200 : 503, { 'content-type': 'application/json' });
@@ -213,6 +234,9 @@ export class Gateway {
       end();
     };
     if (!route) return reply(404, `no route for ${url}`);
+    // `..` would climb out of the routed base path on the upstream (`/api/../internal`).
+    const q = url.indexOf('?');
+    if (DOT_SEGMENT.test(q < 0 ? url : url.slice(0, q))) return reply(400, `steadfast gateway: the path ${JSON.stringify(q < 0 ? url : url.slice(0, q))} has a '.' or '..' segment; send the normalized path`);
     let body: Buffer;
     try {
       body = req.headers['content-length'] === undefined && req.headers['transfer-encoding'] === undefined ? EMPTY : await readBody(req, this.maxBodyBytes);
@@ -246,9 +270,11 @@ export class Gateway {
         },
         (statusCode, upstreamHeaders, endpoint) => {
           const out: Record<string, string | string[]> = {};
+          const conn = upstreamHeaders.connection;
+          const namedUp = conn === undefined || conn === 'keep-alive' || conn === 'close' ? NO_NAMES : new Set(String(conn).toLowerCase().split(',').map((t) => t.trim()).filter(Boolean));
           for (const k in upstreamHeaders) {
             const v = upstreamHeaders[k];
-            if (v !== undefined && !HOP_BY_HOP.has(k)) out[k] = v;
+            if (v !== undefined && !HOP_BY_HOP.has(k) && !namedUp.has(k)) out[k] = v;
           }
           out['x-steadfast-upstream'] = endpoint.id;
           return new ResponseWriter(res, statusCode, out);
@@ -262,6 +288,9 @@ export class Gateway {
         return;
       }
       if (err instanceof UpstreamUnavailableError) {
+        const last = err.attempts[err.attempts.length - 1];
+        if (last?.outcome === 'invalid') return reply(400, `steadfast gateway: the request cannot be forwarded: ${last.error ?? ''}`);
+        if (last?.outcome === 'overloaded') return reply(503, `steadfast gateway: overloaded: ${last.error ?? ''}`);
         const timedOut = err.attempts.length > 0 && err.attempts.every((a) => a.outcome === 'timeout');
         return reply(timedOut ? 504 : 503, `steadfast gateway: ${err.message}`);
       }
@@ -296,6 +325,11 @@ class ResponseWriter implements ProxySink {
 
   get destroyed(): boolean {
     return this.res.destroyed;
+  }
+
+  /** Whether anything has gone to the client yet (small answers are held until they end). */
+  get committed(): boolean {
+    return this.streaming || this.res.headersSent;
   }
 
   write(chunk: Buffer): boolean {

@@ -1,5 +1,6 @@
 import type { Dispatcher } from 'undici';
-import type { DeadlineSlot, DeadlineWheel } from '../policy/deadline-wheel.js';
+import type { Clock } from '../core/clock.js';
+import type { DeadlineSlot, DeadlineWheel, WheelMember } from '../policy/deadline-wheel.js';
 import type { Endpoint } from './balancer.js';
 import type { FailoverRequest } from './failover-client.js';
 
@@ -14,12 +15,57 @@ export interface ProxySink {
   destroy?(err?: Error): unknown;
   /** Called if the receiving side goes away before the answer ends (the upstream is then abandoned). */
   onClose?(listener: () => void): unknown;
+  /**
+   * False while nothing has reached the receiver yet (a sink that gathers small answers): an
+   * attempt that fails then can still be retried elsewhere. Absent means committed at once.
+   */
+  readonly committed?: boolean;
 }
 
 interface DispatchController {
   abort(reason: Error): void;
   pause(): void;
   resume(): void;
+}
+
+/** How one attempt ended when it did not end with an answer passed on. */
+export type AttemptFailure =
+  /** Waited in this client's queue (every connection to the upstream busy) past the deadline, or the queue was full: not the upstream's fault. */
+  | { kind: 'overloaded'; error: Error; passedOn: false }
+  /** The request could not be sent at all (undici refused its headers): the same on every upstream. */
+  | { kind: 'invalid'; error: Error; passedOn: false }
+  /** The per-try deadline passed with no response headers. */
+  | { kind: 'timeout'; error: Error; passedOn: boolean }
+  /** A connection error, a reset, a body that stalled, or the caller aborted. */
+  | { kind: 'error'; error: Error; passedOn: boolean };
+
+export type AttemptResult = { ok: true; status: number; passedOn: boolean } | ({ ok: false } & AttemptFailure);
+
+/** Requests queued inside the client (dispatched, no connection yet), shared by its attempts. */
+export interface QueueState {
+  queued: number;
+  readonly maxQueued: number;
+}
+
+export interface ProxyAttemptOptions {
+  dispatcher: Dispatcher;
+  clock: Clock;
+  /** Per-try deadlines of perTryTimeoutMs. */
+  wheel: DeadlineWheel;
+  /** Queue deadlines of the whole timeoutMs (first attempts). */
+  queueWheel: DeadlineWheel;
+  queue: QueueState;
+  perTryTimeoutMs: number;
+  bodyTimeoutMs: number;
+  endpoint: Endpoint;
+  req: FailoverRequest;
+  method: string;
+  /** Clock time by which the whole request must end. */
+  deadline: number;
+  /** The first attempt: its queue wait joins queueWheel instead of a timer of its own. */
+  first: boolean;
+  canRetry: boolean;
+  respond: (statusCode: number, headers: Record<string, string | string[] | undefined>, endpoint: Endpoint) => ProxySink;
 }
 
 /** An endpoint's origin and path prefix, parsed once. */
@@ -34,83 +80,113 @@ function targetOf(endpoint: Endpoint): { origin: string; prefix: string } {
   return t;
 }
 
+/** A deadline on a wheel when it is the wheel's own length, else a timer of its own. */
+class Deadline {
+  private timer: NodeJS.Timeout | undefined;
+  private slot: DeadlineSlot | undefined;
+  private readonly member: WheelMember;
+  constructor(wheel: DeadlineWheel, useWheel: boolean, ms: number, fire: () => void) {
+    this.member = { settled: false, watchIndex: -1, fire };
+    if (useWheel) {
+      this.slot = wheel.join();
+      this.slot.watch(this.member);
+    } else this.timer = setTimeout(fire, Math.max(1, ms));
+  }
+  clear(): void {
+    if (this.member.settled) return;
+    this.member.settled = true;
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    if (this.slot !== undefined && !this.slot.expired) {
+      this.slot.live--;
+      this.slot.unwatch(this.member);
+    }
+  }
+}
+
 /**
  * One attempt of FailoverClient.proxy(): a single undici `dispatch` whose hand-written handler
  * writes the answer straight into the sink `respond` returns — no stream, factory or promise per
- * chunk. A retryable 5xx is dropped (the caller tries the next upstream). Rejects with the error,
- * marked `steadfastTimeout` when the per-try deadline passed and `passedOn` when part of the
- * answer already went to the sink.
+ * chunk. A retryable 5xx is dropped (the caller tries the next upstream).
+ *
+ * Two phases, two deadlines. While the request waits in undici's queue for a connection (every
+ * connection to the upstream busy) only the request's overall deadline runs: that wait is this
+ * process's own, and must neither time out nor eject a healthy upstream. The per-try deadline
+ * starts when the request is written to a connection (`onRequestStart`) and ends at the
+ * response headers. After the headers, a body that stalls for bodyTimeoutMs fails the attempt —
+ * and if the sink has passed nothing on yet, the caller may still try elsewhere.
  */
-export function proxyAttempt(
-  dispatcher: Dispatcher,
-  wheel: DeadlineWheel,
-  perTryTimeoutMs: number,
-  totalTimeoutMs: number,
-  endpoint: Endpoint,
-  req: FailoverRequest,
-  method: string,
-  timeoutMs: number,
-  canRetry: boolean,
-  respond: (statusCode: number, headers: Record<string, string | string[] | undefined>, endpoint: Endpoint) => ProxySink,
-): Promise<{ status: number; passedOn: boolean }> {
+export function proxyAttempt(o: ProxyAttemptOptions): Promise<AttemptResult> {
+  const { req, endpoint, queue, clock } = o;
   const target = targetOf(endpoint);
-  return new Promise((resolve, reject) => {
+  if (queue.queued >= queue.maxQueued) {
+    return Promise.resolve({ ok: false, kind: 'overloaded', passedOn: false, error: new Error(`${queue.queued} requests already wait for a connection in this client (maxQueued=${queue.maxQueued})`) });
+  }
+  return new Promise((resolve) => {
     let controller: DispatchController | undefined;
     let status = 0;
     let passedOn = false;
     let sink: ProxySink | undefined;
     let settled = false;
-    let timedOut = false;
-    const fail = (err: unknown): void => {
+    let queued = true;
+    queue.queued++;
+    let expired: 'queue' | 'try' | undefined;
+    let deadline: Deadline | undefined;
+    const leaveQueue = (): void => {
+      if (!queued) return;
+      queued = false;
+      queue.queued--;
+    };
+    const finish = (r: AttemptResult): void => {
       if (settled) return;
       settled = true;
-      clearTimer();
+      leaveQueue();
+      deadline?.clear();
       req.signal?.removeEventListener('abort', onCallerAbort);
-      const e = (err instanceof Error ? err : new Error(String(err))) as Error & { steadfastTimeout?: boolean; passedOn?: boolean };
-      if (timedOut) e.steadfastTimeout = true;
-      e.passedOn = passedOn;
-      if (passedOn) sink?.destroy?.(e);
-      reject(e);
+      resolve(r);
     };
-    // The per-try deadline, released when the headers arrive. The usual one (the full
-    // perTryTimeoutMs) joins this client's deadline wheel — no timer per request; it fires
-    // between perTryTimeoutMs and 1.1× that. A shorter one (the overall deadline is near) gets
-    // its own timer. (undici's headersTimeout runs on a coarse wheel and can be 100s of ms late.)
-    const onTimeout = (): void => {
-      timedOut = true;
-      const err = Object.assign(new Error(`no response headers within ${timeoutMs} ms (perTryTimeoutMs)`), { name: 'TimeoutError' });
+    const failWith = (kind: 'timeout' | 'error', err: unknown): void => {
+      const error = err instanceof Error ? err : new Error(String(err));
+      const committed = passedOn && sink?.committed !== false;
+      if (committed) sink?.destroy?.(error);
+      finish({ ok: false, kind, error, passedOn: committed });
+    };
+    const onQueueExpired = (): void => {
+      expired = 'queue';
+      finish({ ok: false, kind: 'overloaded', passedOn: false, error: new Error(`waited for a free connection to ${endpoint.id} until the request's deadline (every connection busy; raise connections or shed load)`) });
+    };
+    const onTryExpired = (): void => {
+      expired = 'try';
+      const err = Object.assign(new Error(`no response headers within ${o.perTryTimeoutMs} ms (perTryTimeoutMs)`), { name: 'TimeoutError' });
       if (controller) controller.abort(err);
-      else fail(err);
+      failWith('timeout', err);
     };
-    let timer: NodeJS.Timeout | undefined;
-    let slot: DeadlineSlot | undefined;
-    const member = { settled: false, watchIndex: -1, fire: onTimeout };
-    if (timeoutMs === perTryTimeoutMs) {
-      slot = wheel.join();
-      slot.watch(member);
-    } else timer = setTimeout(onTimeout, timeoutMs);
-    const clearTimer = (): void => {
-      if (member.settled) return;
-      member.settled = true;
-      if (timer !== undefined) clearTimeout(timer);
-      if (slot !== undefined && !slot.expired) {
-        slot.live--;
-        slot.unwatch(member);
-      }
+    // Queue phase: the overall deadline. The first attempt's is the client's whole timeoutMs, so
+    // it joins a wheel of that length (no timer per request); a later one gets its own timer.
+    deadline = new Deadline(o.queueWheel, o.first, o.deadline - clock.now(), onQueueExpired);
+    const onCallerAbort = (): void => {
+      const err = Object.assign(new Error('the caller aborted the request'), { name: 'AbortError' });
+      if (controller) controller.abort(err);
+      failWith('error', err);
     };
-    const onCallerAbort = (): void => controller?.abort(Object.assign(new Error('the caller aborted the request'), { name: 'AbortError' }));
     req.signal?.addEventListener('abort', onCallerAbort, { once: true });
     const handler = {
       onRequestStart(c: DispatchController): void {
         controller = c;
-        if (timedOut) c.abort(new Error('timed out before the request started'));
+        if (settled) {
+          c.abort(new Error(expired === 'queue' ? 'gave up waiting for a connection' : 'the attempt already ended'));
+          return;
+        }
+        leaveQueue();
+        deadline!.clear();
+        const left = o.deadline - clock.now();
+        deadline = new Deadline(o.wheel, left >= o.perTryTimeoutMs, Math.min(o.perTryTimeoutMs, left), onTryExpired);
       },
       onResponseStart(_c: DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>): void {
-        clearTimer();
+        deadline?.clear();
         status = statusCode;
-        if (canRetry && RETRY_STATUS.has(statusCode)) return; // dropped; the next upstream is tried
+        if (o.canRetry && RETRY_STATUS.has(statusCode)) return; // dropped; the next upstream is tried
         passedOn = true;
-        sink = respond(statusCode, headers, endpoint);
+        sink = o.respond(statusCode, headers, endpoint);
         // A client that leaves while the upstream is paused for backpressure would never
         // 'drain': abandon the upstream response instead.
         sink.onClose?.(() => {
@@ -130,23 +206,29 @@ export function proxyAttempt(
       },
       onResponseEnd(): void {
         if (settled) return;
-        settled = true;
-        clearTimer();
-        req.signal?.removeEventListener('abort', onCallerAbort);
         sink?.end();
-        resolve({ status, passedOn });
+        finish({ ok: true, status, passedOn });
       },
       onResponseError(_c: DispatchController, err: Error): void {
-        fail(err);
+        failWith(expired === 'try' ? 'timeout' : 'error', err);
       },
     };
     try {
-      dispatcher.dispatch(
-        { origin: target.origin, path: target.prefix + req.path, method: method as Dispatcher.HttpMethod, headers: req.headers ?? null, body: req.body ?? null, headersTimeout: perTryTimeoutMs + 1000, bodyTimeout: totalTimeoutMs },
+      o.dispatcher.dispatch(
+        {
+          origin: target.origin,
+          path: target.prefix + req.path,
+          method: o.method as Dispatcher.HttpMethod,
+          headers: req.headers ?? null,
+          body: req.body ?? null,
+          headersTimeout: o.perTryTimeoutMs + 1000,
+          bodyTimeout: o.bodyTimeoutMs,
+        },
         handler as unknown as Dispatcher.DispatchHandler,
       );
     } catch (err) {
-      fail(err);
+      // undici refused the request itself (a header it does not support, say): no upstream saw it.
+      finish({ ok: false, kind: 'invalid', passedOn: false, error: err instanceof Error ? err : new Error(String(err)) });
     }
   });
 }
