@@ -3,3 +3,4 @@ export * from './toxiproxy-server.js';
 export * from './schedule.js';
 export * from './process-chaos.js';
 export * from './load-generator.js';
+export * from './reaper.js';

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { Reaper } from './reaper.js';
 import { Emitter, type Disposable, type Listener } from '../core/events.js';
-import { checkInteger, checkOptions } from '../core/options.js';
+import { checkBoolean, checkInteger, checkOptions } from '../core/options.js';
 import { seededRandom, type Random } from '../core/random.js';
 import { checkSchedule, nextFaultDelayMs, type Schedule } from './schedule.js';
 
@@ -27,6 +28,11 @@ export interface ProcessChaosOptions {
   /** Seed of the schedule and the choice of target and fault. Default 1. */
   seed?: number;
   random?: Random;
+  /**
+   * Start a reaper process that SIGKILLs the children (paused ones too) and removes the folders
+   * given to removeOnCrash() if this supervisor dies without stop() — even by SIGKILL. Default true.
+   */
+  reaper?: boolean;
 }
 
 export const PROCESS_CHAOS_DEFAULTS = Object.freeze({ pauseMs: 2000, restartDelayMs: 500, seed: 1 });
@@ -72,11 +78,14 @@ export class ProcessChaos {
   private timer: NodeJS.Timeout | undefined;
   private running = false;
   private readonly timers = new Set<NodeJS.Timeout>();
+  private readonly useReaper: boolean;
+  private reaper: Reaper | undefined;
+  private readonly reapDirs: string[] = [];
 
   constructor(options: ProcessChaosOptions) {
     const scope = 'ProcessChaos';
     if (options === undefined) throw new TypeError(`${scope}: options { processes } are required`);
-    const o = checkOptions<ProcessChaosOptions>(scope, options, ['processes', 'schedule', 'faults', 'pauseMs', 'restartDelayMs', 'seed', 'random']);
+    const o = checkOptions<ProcessChaosOptions>(scope, options, ['processes', 'schedule', 'faults', 'pauseMs', 'restartDelayMs', 'seed', 'random', 'reaper']);
     if (!Array.isArray(o.processes) || o.processes.length === 0) throw new TypeError(`${scope}: processes must be a non-empty array of { name, command: [...] }`);
     for (const [i, p] of o.processes.entries()) {
       if (!p || typeof p.name !== 'string' || !Array.isArray(p.command) || p.command.length === 0 || p.command.some((c) => typeof c !== 'string')) {
@@ -91,6 +100,13 @@ export class ProcessChaos {
     this.pauseMs = checkInteger(scope, 'pauseMs', o.pauseMs ?? d.pauseMs, { min: 1 });
     this.restartDelayMs = checkInteger(scope, 'restartDelayMs', o.restartDelayMs ?? d.restartDelayMs, { min: 0 });
     this.random = o.random ?? seededRandom(checkInteger(scope, 'seed', o.seed ?? d.seed, { min: 0, max: 2 ** 32 - 1 }));
+    this.useReaper = checkBoolean(scope, 'reaper', o.reaper ?? true);
+  }
+
+  /** Remove this folder too if the supervisor dies before stop() (with the reaper on). */
+  removeOnCrash(dir: string): void {
+    this.reapDirs.push(dir);
+    this.reaper?.removeOnCrash(dir);
   }
 
   on<K extends keyof ProcessChaosEvents>(name: K, listener: Listener<ProcessChaosEvents[K]>): Disposable {
@@ -100,6 +116,10 @@ export class ProcessChaos {
   /** Starts every process; with `inject`, also the fault schedule. */
   start({ inject = true } = {}): this {
     this.running = true;
+    if (this.useReaper && !this.reaper) {
+      this.reaper = Reaper.start();
+      for (const d of this.reapDirs) this.reaper.removeOnCrash(d);
+    }
     for (const p of this.procs) this.spawn(p);
     if (inject) this.arm();
     return this;
@@ -148,6 +168,8 @@ export class ProcessChaos {
           }),
       ),
     );
+    this.reaper?.close();
+    this.reaper = undefined;
   }
 
   pidOf(name: string): number | undefined {
@@ -174,6 +196,7 @@ export class ProcessChaos {
     const child = spawn(p.spec.command[0]!, p.spec.command.slice(1), { cwd: p.spec.cwd, env: { ...process.env, ...p.spec.env }, stdio: ['ignore', 'pipe', 'pipe'] });
     p.child = child;
     p.paused = false;
+    this.reaper?.track(child.pid);
     let buf = '';
     child.stdout!.on('data', (c: Buffer) => {
       buf += c.toString();
@@ -185,6 +208,7 @@ export class ProcessChaos {
     child.on('error', () => {});
     this.events.emit('start', { name: p.spec.name, pid: child.pid ?? -1, restarts: p.restarts });
     child.once('exit', (code, signal) => {
+      this.reaper?.untrack(child.pid);
       this.events.emit('exit', { name: p.spec.name, pid: child.pid ?? -1, code, signal });
       if (!this.running || p.child !== child) return;
       this.later(this.restartDelayMs, () => {

@@ -1,3 +1,5 @@
+import { timingSafeEqual } from 'node:crypto';
+
 /** What the demo's supervisor tells each node process (as JSON in STEADFAST_DEMO_NODE). */
 export interface DemoNodeConfig {
   role: 'db' | 'web';
@@ -21,6 +23,19 @@ export interface DemoNodeConfig {
   electionTtlMs: number;
   /** A db node's per-request deadline when web talks to it. */
   dbTimeoutMs: number;
+  /**
+   * This run's shared secret: db nodes answer their data and maintenance endpoints only to
+   * callers that send it (`Authorization: Bearer …`) — the web tier and their peers. Without it,
+   * anyone on the machine could send a forged fencing token and lock the real leader out.
+   */
+  secret: string;
+}
+
+/** Whether a request carries the run's secret (compared in constant time). */
+export function hasSecret(header: string | undefined, secret: string): boolean {
+  const given = Buffer.from(header?.startsWith('Bearer ') ? header.slice(7) : '');
+  const want = Buffer.from(secret);
+  return given.length === want.length && timingSafeEqual(given, want);
 }
 
 export const DEMO_NODE_ENV = 'STEADFAST_DEMO_NODE';

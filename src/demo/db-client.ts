@@ -18,6 +18,8 @@ export interface DbClientOptions {
   suspectMs?: number;
   /** Healthy db nodes come from here (service 'db'); without it, every node counts as healthy. */
   registry?: Registry;
+  /** The run's secret, sent to the db nodes as `Authorization: Bearer …`. */
+  secret?: string;
 }
 
 export class QuorumError extends Error {
@@ -139,7 +141,9 @@ export class DbClient {
 
   private async send(url: string, method: 'GET' | 'PUT' | 'POST', body?: string): Promise<{ status: number; text: string }> {
     const t = this.o.perTryTimeoutMs;
-    const r = await request(url, { method, dispatcher: this.agent, headersTimeout: t, bodyTimeout: t, ...(body !== undefined ? { body, headers: { 'content-type': 'application/json' } } : {}) });
+    const headers: Record<string, string> = body !== undefined ? { 'content-type': 'application/json' } : {};
+    if (this.o.secret !== undefined) headers.authorization = `Bearer ${this.o.secret}`;
+    const r = await request(url, { method, dispatcher: this.agent, headersTimeout: t, bodyTimeout: t, headers, ...(body !== undefined ? { body } : {}) });
     const text = await r.body.text();
     if (r.statusCode >= 500) throw new Error(`HTTP ${r.statusCode}`);
     return { status: r.statusCode, text };
@@ -195,7 +199,7 @@ export class DbClient {
   /** PUT the maintenance record to a node with a fencing token; resolves with the node's status code. */
   async maintenance(node: string, token: number, record: unknown): Promise<number> {
     const t = this.o.perTryTimeoutMs;
-    const r = await request(`${this.urls.get(node)}/maintenance`, { method: 'PUT', dispatcher: this.agent, headersTimeout: t, bodyTimeout: t, body: JSON.stringify(record), headers: { 'content-type': 'application/json', 'x-fencing-token': String(token) } });
+    const r = await request(`${this.urls.get(node)}/maintenance`, { method: 'PUT', dispatcher: this.agent, headersTimeout: t, bodyTimeout: t, body: JSON.stringify(record), headers: { 'content-type': 'application/json', 'x-fencing-token': String(token), ...(this.o.secret !== undefined ? { authorization: `Bearer ${this.o.secret}` } : {}) } });
     await r.body.dump();
     return r.statusCode;
   }

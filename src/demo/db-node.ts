@@ -5,7 +5,7 @@ import { FencingGuard, StaleTokenError } from '../election/fencing.js';
 import { HashRing } from '../hashing/ring.js';
 import { Checkpointer } from '../recovery/checkpointer.js';
 import type { CheckpointStore } from '../recovery/store.js';
-import { ID_RE, itemError, type CartItem, type DemoNodeConfig, type Entries } from './config.js';
+import { hasSecret, ID_RE, itemError, type CartItem, type DemoNodeConfig, type Entries } from './config.js';
 
 interface Snapshot {
   entries: Entries;
@@ -107,6 +107,11 @@ export function createDbNode(cfg: DemoNodeConfig, store: CheckpointStore): DbNod
       if (req.method === 'GET' && url.pathname === '/status') {
         return sendJson(res, 200, { id: cfg.id, role: 'db', pid: process.pid, ready, keys: data.size, items: itemCount, ...stats, checkpoint: checkpointer.stats, fencing: { highest: guard.highest, ...fencing }, maintenance });
       }
+      // Everything else is for the web tier and the other db nodes only: they hold the run's secret.
+      if (!hasSecret(req.headers.authorization, cfg.secret)) {
+        req.resume();
+        return sendJson(res, 401, { error: 'this db endpoint needs the run\'s secret (Authorization: Bearer …); only the web tier and db peers have it' });
+      }
       if (parts[0] === 'kv' && parts.length === 3 && req.method === 'PUT') {
         const [, key, id] = parts as [string, string, string];
         if (!ID_RE.test(key) || !ID_RE.test(id)) return sendJson(res, 400, { error: 'key and item id must be 1–64 letters, digits, _ or -' });
@@ -185,7 +190,7 @@ export function createDbNode(cfg: DemoNodeConfig, store: CheckpointStore): DbNod
           .filter((n) => n.id !== cfg.id)
           .map(async (peer) => {
             try {
-              const r = await request(`${peer.url}/dump?for=${encodeURIComponent(cfg.id)}`, { headersTimeout: 2000, bodyTimeout: 5000 });
+              const r = await request(`${peer.url}/dump?for=${encodeURIComponent(cfg.id)}`, { headersTimeout: 2000, bodyTimeout: 5000, headers: { authorization: `Bearer ${cfg.secret}` } });
               if (r.statusCode !== 200) {
                 await r.body.dump();
                 return;

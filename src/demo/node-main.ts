@@ -70,7 +70,7 @@ export async function runDemoNode(cfg: DemoNodeConfig): Promise<void> {
       await store.close();
     };
   } else {
-    const db = new DbClient({ nodes: cfg.dbNodes, replicas: cfg.replicas, writeQuorum: cfg.writeQuorum, perTryTimeoutMs: cfg.dbTimeoutMs, hedgeAfterMs: 100, registry });
+    const db = new DbClient({ nodes: cfg.dbNodes, replicas: cfg.replicas, writeQuorum: cfg.writeQuorum, perTryTimeoutMs: cfg.dbTimeoutMs, hedgeAfterMs: 100, registry, secret: cfg.secret });
     const election = await electionFor(cfg);
     election.on('error', () => {});
     election.on('elected', ({ fencingToken }) => process.stdout.write(`elected ${cfg.id} ${fencingToken}\n`));

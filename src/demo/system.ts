@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import type http from 'node:http';
 import os from 'node:os';
@@ -6,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
 import { Gateway } from '../balance/gateway.js';
 import { LoadGenerator, type LoadRequest, type LoadResult } from '../chaos/load-generator.js';
+import { claimDemoDir, DEMO_DIR_PREFIX, sweepDemoLeftovers } from './leftovers.js';
 import { ProcessChaos, type FaultRecord, type ProcessFault } from '../chaos/process-chaos.js';
 import { Emitter, type Disposable, type Listener } from '../core/events.js';
 import { freePort, sendJson } from '../core/http.js';
@@ -267,7 +269,9 @@ export class DemoSystem {
     let store: DemoNodeConfig['store'];
     if (o.store === 'file') {
       if (!this.dataDir) {
-        this.dataDir = mkdtempSync(path.join(os.tmpdir(), 'steadfast-demo-'));
+        for (const d of sweepDemoLeftovers()) this.emit({ type: 'phase', text: `removed ${d}, left by an earlier run whose supervisor was killed` });
+        this.dataDir = mkdtempSync(path.join(os.tmpdir(), DEMO_DIR_PREFIX));
+        claimDemoDir(this.dataDir);
         this.ownsDataDir = true;
       }
       store = { kind: 'file', dir: this.dataDir };
@@ -281,7 +285,7 @@ export class DemoSystem {
       this.ring.add(`db-${i}`);
     }
     for (let i = 1; i <= o.webNodes; i++) this.nodes.push({ name: `web-${i}`, role: 'web', port: await freePort() });
-    const base = { dbNodes, replicas: o.replicas, writeQuorum: o.writeQuorum, registry: nodeRegistry, store, ttlMs: o.ttlMs, heartbeatMs: Math.max(50, Math.round(o.ttlMs / 3)), electionTtlMs: nodeRegistry.kind === 'etcd' ? 2000 : 1000, dbTimeoutMs: 800 };
+    const base = { dbNodes, replicas: o.replicas, writeQuorum: o.writeQuorum, registry: nodeRegistry, store, ttlMs: o.ttlMs, heartbeatMs: Math.max(50, Math.round(o.ttlMs / 3)), electionTtlMs: nodeRegistry.kind === 'etcd' ? 2000 : 1000, dbTimeoutMs: 800, secret: randomBytes(24).toString('hex') };
 
     for (const service of ['db', 'web']) {
       this.watches.push(this.registry.watch(service, (list) => this.onHealth(service, new Set(list.map((h) => h.instance.id)))));
@@ -297,6 +301,8 @@ export class DemoSystem {
       restartDelayMs: o.restartDelayMs,
       seed: o.seed,
     });
+    // The reaper removes it even if this supervisor is SIGKILLed (and kills every node, paused or not).
+    if (this.ownsDataDir) this.chaos.removeOnCrash(this.dataDir!);
     for (const n of this.nodes) this.running.set(n.name, { pid: null, restarts: 0, paused: false });
     this.chaos.on('start', (e) => this.running.set(e.name, { pid: e.pid, restarts: e.restarts, paused: false }));
     this.chaos.on('exit', (e) => {

@@ -16,13 +16,15 @@ import { DemoSystem } from '../../src/demo/system.js';
 import { elect } from '../../src/election/index.js';
 import { FileCheckpointStore } from '../../src/recovery/stores/file.js';
 
+const SECRET = 'the-runs-secret';
+const AUTH = { authorization: `Bearer ${SECRET}` };
 let dir: string;
 let nodes: { id: string; url: string; port: number }[];
 let running: Map<string, { node: DbNode; store: FileCheckpointStore }>;
 
 function config(id: string): DemoNodeConfig {
   const port = nodes.find((n) => n.id === id)!.port;
-  return { role: 'db', id, port, dbNodes: nodes.map(({ id, url }) => ({ id, url })), replicas: 2, writeQuorum: 2, registry: { kind: 'consul', url: 'http://127.0.0.1:1' }, store: { kind: 'file', dir }, ttlMs: 500, heartbeatMs: 150, electionTtlMs: 1000, dbTimeoutMs: 500 };
+  return { role: 'db', id, port, dbNodes: nodes.map(({ id, url }) => ({ id, url })), replicas: 2, writeQuorum: 2, registry: { kind: 'consul', url: 'http://127.0.0.1:1' }, store: { kind: 'file', dir }, ttlMs: 500, heartbeatMs: 150, electionTtlMs: 1000, dbTimeoutMs: 500, secret: SECRET };
 }
 
 async function startNode(id: string): Promise<{ restoredId: number | undefined; restoredItems: number; caughtUpItems: number }> {
@@ -39,8 +41,10 @@ async function stopNode(id: string): Promise<void> {
   await r.store.close();
 }
 
-async function json(url: string, init?: RequestInit): Promise<{ status: number; body: any }> {
-  const res = await fetch(url, init);
+/** A request to a db node as the web tier makes it: with the run's secret (unless `anonymous`). */
+async function json(url: string, init?: RequestInit & { anonymous?: boolean }): Promise<{ status: number; body: any }> {
+  const { anonymous, ...rest } = init ?? {};
+  const res = await fetch(url, { ...rest, headers: { ...(anonymous ? {} : AUTH), ...((rest.headers as Record<string, string>) ?? {}) } });
   return { status: res.status, body: await res.json().catch(() => null) };
 }
 
@@ -62,7 +66,7 @@ afterEach(async () => {
 
 describe('demo db tier (real HTTP servers, file checkpoints)', () => {
   it('acknowledges a write once W = 2 nodes saved it, on the first two nodes of the ring', async () => {
-    const client = new DbClient({ nodes, replicas: 2, writeQuorum: 2, perTryTimeoutMs: 500 });
+    const client = new DbClient({ secret: SECRET, nodes, replicas: 2, writeQuorum: 2, perTryTimeoutMs: 500 });
     const saved = await client.write('cart-a', 'i1', { sku: 'pen', qty: 2 });
     expect(saved.sort()).toEqual(client.preferenceList('cart-a').slice(0, 2).sort());
     for (const id of saved) {
@@ -77,7 +81,7 @@ describe('demo db tier (real HTTP servers, file checkpoints)', () => {
   });
 
   it('with an owner down, the next node on the ring takes the write (sloppy quorum) and reads still see it', async () => {
-    const client = new DbClient({ nodes, replicas: 2, writeQuorum: 2, perTryTimeoutMs: 500 });
+    const client = new DbClient({ secret: SECRET, nodes, replicas: 2, writeQuorum: 2, perTryTimeoutMs: 500 });
     const [first] = client.preferenceList('cart-b');
     await stopNode(first!);
     const saved = await client.write('cart-b', 'i1', { sku: 'ink', qty: 1 });
@@ -90,7 +94,7 @@ describe('demo db tier (real HTTP servers, file checkpoints)', () => {
   });
 
   it('fails a write that cannot reach W nodes, with the reasons', async () => {
-    const client = new DbClient({ nodes, replicas: 2, writeQuorum: 2, perTryTimeoutMs: 500 });
+    const client = new DbClient({ secret: SECRET, nodes, replicas: 2, writeQuorum: 2, perTryTimeoutMs: 500 });
     await stopNode('db-1');
     await stopNode('db-2');
     const err = await client.write('cart-c', 'i1', { sku: 'x', qty: 1 }).catch((e: unknown) => e);
@@ -101,7 +105,7 @@ describe('demo db tier (real HTTP servers, file checkpoints)', () => {
   });
 
   it('a node restarted after missing writes restores its checkpoint and catches up from its peers', async () => {
-    const client = new DbClient({ nodes, replicas: 2, writeQuorum: 2, perTryTimeoutMs: 500 });
+    const client = new DbClient({ secret: SECRET, nodes, replicas: 2, writeQuorum: 2, perTryTimeoutMs: 500 });
     for (let i = 0; i < 20; i++) await client.write(`k${i}`, 'before', { sku: 's', qty: 1 });
     await stopNode('db-2');
     for (let i = 0; i < 20; i++) await client.write(`k${i}`, 'during', { sku: 's', qty: 1 });
@@ -119,10 +123,10 @@ describe('demo db tier (real HTTP servers, file checkpoints)', () => {
   });
 
   it('repairs a replica that missed an item when a read sees the difference', async () => {
-    const client = new DbClient({ nodes, replicas: 2, writeQuorum: 1, perTryTimeoutMs: 500 });
+    const client = new DbClient({ secret: SECRET, nodes, replicas: 2, writeQuorum: 1, perTryTimeoutMs: 500 });
     const [a, b] = client.preferenceList('cart-r');
     // write straight to one replica only
-    await fetch(`${nodes.find((n) => n.id === a)!.url}/kv/cart-r/only-a`, { method: 'PUT', body: JSON.stringify({ sku: 'z', qty: 3 }) });
+    await fetch(`${nodes.find((n) => n.id === a)!.url}/kv/cart-r/only-a`, { method: 'PUT', headers: AUTH, body: JSON.stringify({ sku: 'z', qty: 3 }) });
     const r = await client.read('cart-r');
     expect(Object.keys(r.items)).toEqual(['only-a']);
     await expect.poll(async () => Object.keys((await json(`${nodes.find((n) => n.id === b)!.url}/kv/cart-r`)).body.items)).toEqual(['only-a']);
@@ -139,10 +143,26 @@ describe('demo db tier (real HTTP servers, file checkpoints)', () => {
     expect(stale.body.error).toMatch(/fencing token 5 rejected: token 7 has been seen/);
     expect((await put('abc')).status).toBe(400);
     // the highest token is in the checkpoint: a restarted node still refuses the deposed leader
-    await fetch(`${url}/kv/x/y`, { method: 'PUT', body: JSON.stringify({ sku: 'a', qty: 1 }) }); // forces a checkpoint
+    await fetch(`${url}/kv/x/y`, { method: 'PUT', headers: AUTH, body: JSON.stringify({ sku: 'a', qty: 1 }) }); // forces a checkpoint
     await stopNode('db-1');
     await startNode('db-1');
     expect((await put('6')).status).toBe(409);
+  });
+
+  it('refuses data and maintenance requests without the run\'s secret: a forged fencing token cannot lock the leader out', async () => {
+    const url = nodes[0]!.url;
+    // Before: one unauthenticated PUT with token 2^53 − 1 made every later token stale, for good.
+    const forged = await json(`${url}/maintenance`, { anonymous: true, method: 'PUT', headers: { 'x-fencing-token': String(2 ** 53 - 1) }, body: JSON.stringify({ leader: 'attacker' }) });
+    expect(forged.status).toBe(401);
+    expect(forged.body.error).toMatch(/needs the run's secret/);
+    const wrong = await json(`${url}/maintenance`, { anonymous: true, method: 'PUT', headers: { 'x-fencing-token': '9', authorization: 'Bearer guess' }, body: '{}' });
+    expect(wrong.status).toBe(401);
+    expect((await json(`${url}/kv/c/i`, { anonymous: true, method: 'PUT', body: JSON.stringify({ sku: 'a', qty: 1 }) })).status).toBe(401);
+    expect((await json(`${url}/merge`, { anonymous: true, method: 'POST', body: '{}' })).status).toBe(401);
+    expect((await json(`${url}/dump`, { anonymous: true })).status).toBe(401);
+    expect((await json(`${url}/status`, { anonymous: true })).body.fencing.highest).toBe(0);
+    // The real leader's token is still accepted.
+    expect((await json(`${url}/maintenance`, { method: 'PUT', headers: { 'x-fencing-token': '3' }, body: JSON.stringify({ leader: 'web-1' }) })).status).toBe(200);
   });
 
   it('answers bad input with 400 naming the field', async () => {
@@ -161,7 +181,7 @@ describe('demo web tier', () => {
     const { EmbeddedRegistry, RegistryServer } = await import('../../src/registry/index.js');
     const registry = new EmbeddedRegistry();
     const server = await new RegistryServer({ registry, port: 0 }).listen();
-    const db = new DbClient({ nodes, replicas: 2, writeQuorum: 2, perTryTimeoutMs: 500 });
+    const db = new DbClient({ secret: SECRET, nodes, replicas: 2, writeQuorum: 2, perTryTimeoutMs: 500 });
     const election = elect({ backend: 'consul', url: server.url, name: 'web-test', candidateId: 'web-1', ttlMs: 500 });
     const port = await freePort();
     const web = createWebNode({ ...config('db-1'), role: 'web', id: 'web-1', port }, db, election);

@@ -4,8 +4,8 @@
  * src) with real processes, SIGKILL and SIGSTOP on a seeded schedule, the dashboard opened in a
  * real headless Chromium while it runs, and the report checked at the end.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -183,8 +183,39 @@ describe('steadfast demo leaves nothing behind', () => {
 
     const b = runCli(['demo', '--duration', '60', '--quiet']);
     const pidsB = await pidsOf(b);
+    const dataDir = (await b.lines.waitFor(/^\s+data\s+(\S+)/, 5000))[1]!;
+    expect(existsSync(dataDir)).toBe(true);
+    // A node that is SIGSTOPped cannot notice its parent is gone: before, it stayed stopped
+    // forever as an orphan holding its port, and the data folder leaked.
+    process.kill(pidsB[0]!, 'SIGSTOP');
     b.child.kill('SIGKILL');
     await b.exit;
-    await expect.poll(() => pidsB.filter(alive), { timeout: 5000, interval: 100 }).toEqual([]);
+    await expect.poll(() => pidsB.filter(alive), { timeout: 10_000, interval: 100 }).toEqual([]);
+    await expect.poll(() => existsSync(dataDir), { timeout: 10_000, interval: 100 }).toBe(false);
   }, 120_000);
+
+  it('removes, on the next start, a data folder whose supervisor and reaper were both killed, with any node left on it', async () => {
+    const { sweepDemoLeftovers, DEMO_DIR_PREFIX, claimDemoDir } = await import('../../src/demo/leftovers.js');
+    const tmp = mkdtempSync(path.join(os.tmpdir(), 'steadfast-sweep-'));
+    try {
+      const dead = spawnSync(process.execPath, ['-e', '0']).pid!;
+      const left = path.join(tmp, `${DEMO_DIR_PREFIX}old`);
+      mkdirSync(left);
+      writeFileSync(path.join(left, 'supervisor.pid'), String(dead));
+      // A stopped stand-in for a demo node of that run: its command line says demo-node, its environment names the folder.
+      const node = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)', 'demo-node'], { env: { ...process.env, STEADFAST_DEMO_NODE: JSON.stringify({ store: { dir: left } }) }, stdio: 'ignore' });
+      await new Promise((r) => node.once('spawn', r));
+      process.kill(node.pid!, 'SIGSTOP');
+      const live = path.join(tmp, `${DEMO_DIR_PREFIX}live`);
+      mkdirSync(live);
+      claimDemoDir(live); // this process: still running, so never swept
+      const gone = new Promise((r) => node.once('exit', r));
+      expect(sweepDemoLeftovers(tmp)).toEqual([left]);
+      await gone;
+      expect(existsSync(left)).toBe(false);
+      expect(existsSync(live)).toBe(true);
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
+  });
 });
