@@ -1,6 +1,6 @@
 import http from 'node:http';
 import { request } from 'undici';
-import { listen, readBody, sendJson } from '../core/http.js';
+import { boundedServer, defaultMaxConnections, listen, readBody, sendJson } from '../core/http.js';
 import { FencingGuard, StaleTokenError } from '../election/fencing.js';
 import { HashRing } from '../hashing/ring.js';
 import { Checkpointer } from '../recovery/checkpointer.js';
@@ -82,13 +82,13 @@ export function createDbNode(cfg: DemoNodeConfig, store: CheckpointStore): DbNod
     return out;
   };
 
-  const server = http.createServer((req, res) => {
+  // Bounded like every server here: slow senders and idle connections are cut off.
+  const server = boundedServer({ headersTimeoutMs: 10_000, requestTimeoutMs: 10_000, keepAliveTimeoutMs: 10_000, maxConnections: defaultMaxConnections() }, (req, res) => {
     void handle(req, res).catch((err: unknown) => {
       if (!res.headersSent) sendJson(res, 500, { error: (err as Error)?.message ?? String(err) });
       else res.destroy();
     });
   });
-  server.keepAliveTimeout = 10_000;
 
   async function body(req: http.IncomingMessage): Promise<unknown> {
     const buf = await readBody(req, MAX_BODY);

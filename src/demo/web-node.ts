@@ -1,5 +1,5 @@
 import http from 'node:http';
-import { listen, readBody, sendJson } from '../core/http.js';
+import { boundedServer, defaultMaxConnections, listen, readBody, sendJson } from '../core/http.js';
 import type { Election } from '../election/election.js';
 import { DbClient, QuorumError } from './db-client.js';
 import { ID_RE, itemError, type CartItem, type DemoNodeConfig } from './config.js';
@@ -49,14 +49,14 @@ export function createWebNode(cfg: DemoNodeConfig, db: DbClient, election: Elect
     maintenance.rejected += codes.filter((c) => c === 409).length;
   }
 
-  const server = http.createServer((req, res) => {
+  // Bounded like every server here: slow senders and idle connections are cut off.
+  const server = boundedServer({ headersTimeoutMs: 10_000, requestTimeoutMs: 10_000, keepAliveTimeoutMs: 10_000, maxConnections: defaultMaxConnections() }, (req, res) => {
     void handle(req, res).catch((err: unknown) => {
       counts.errors++;
       if (!res.headersSent) sendJson(res, 500, { error: (err as Error)?.message ?? String(err) });
       else res.destroy();
     });
   });
-  server.keepAliveTimeout = 10_000;
 
   async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://x');
