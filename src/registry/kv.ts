@@ -75,7 +75,8 @@ export class KvStore {
   }
 
   put(key: string, value: Buffer, options: PutOptions = {}): boolean {
-    if (value.length > KV_LIMITS.maxValueBytes) throw new RegistryValidationError('value', `value of ${value.length} bytes exceeds ${KV_LIMITS.maxValueBytes}`);
+    // Consul answers 413 "Value exceeds 524288 byte limit" too.
+    if (value.length > KV_LIMITS.maxValueBytes) throw new RegistryFullError('value', `value of ${value.length} bytes exceeds the ${KV_LIMITS.maxValueBytes}-byte limit`);
     const existing = this.entries.get(key);
     if (!existing && this.entries.size >= KV_LIMITS.maxKeys) throw new RegistryFullError('key', `the store holds ${KV_LIMITS.maxKeys} keys, its limit; delete keys first`);
     const size = Buffer.byteLength(key) + value.length;

@@ -97,7 +97,9 @@ describe('the gateway against hostile and heavy traffic', () => {
     const slow = (_q: http.IncomingMessage, res: http.ServerResponse): void => void setTimeout(() => res.end('ok'), 300);
     const a = await up(slow);
     const b = await up(slow);
-    const gw = await gatewayFor([a, b], { perTryTimeoutMs: 600 });
+    // A short per-try deadline (which the queue wait used to eat) and a long overall one (so a
+    // slow machine's own pace cannot fail a request).
+    const gw = await gatewayFor([a, b], { perTryTimeoutMs: 600, timeoutMs: 60_000 });
     const results = await Promise.all(Array.from({ length: 1000 }, () => get(gw.url, '/item')));
     const failed = results.filter((r) => r.status !== 200);
     expect(failed.length).toBe(0);
@@ -158,14 +160,14 @@ describe('the gateway against hostile and heavy traffic', () => {
       res.write('partial ');
     });
     const fine = await up((_q, res) => res.end('whole'));
-    const gw = await gatewayFor([stall, fine], { bodyTimeoutMs: 300, strategy: 'round-robin' });
+    const gw = await gatewayFor([stall, fine], { bodyTimeoutMs: 300, perTryTimeoutMs: 10_000, timeoutMs: 60_000, strategy: 'round-robin' });
     for (let i = 0; i < 4; i++) {
       const r = await get(gw.url, '/doc');
       expect(r.status).toBe(200);
       expect(r.body).toBe('whole');
     }
     expect(stall.paths.length).toBeGreaterThan(0);
-    const only = await gatewayFor([stall], { bodyTimeoutMs: 300 });
+    const only = await gatewayFor([stall], { bodyTimeoutMs: 300, perTryTimeoutMs: 10_000, timeoutMs: 60_000 });
     const r = await get(only.url, '/doc');
     expect(r.status).toBe(504);
     expect(r.body).toMatch(/steadfast gateway/);

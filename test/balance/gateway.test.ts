@@ -117,12 +117,12 @@ describe('Gateway in front of three real backend processes', () => {
     await setup();
     for (const b of backends) b.child.kill('SIGKILL');
     await Promise.all(backends.map((b) => exited(b.child)));
-    const started = Date.now();
     const res = await request(gateway.url + '/items');
     const text = await res.body.text();
     expect(res.statusCode).toBe(503);
+    // Fast because every attempt ended on a refused connection, none on a timeout it waited out.
     expect(text).toMatch(/steadfast gateway: no upstream could answer; tried .*connect-refused/);
-    expect(Date.now() - started).toBeLessThan(2000);
+    expect(text).not.toMatch(/timeout/);
     const health = await request(gateway.url + '/_steadfast/health');
     await health.body.dump();
     backends = await Promise.all(backends.map((b) => backend(b.id, b.port)));

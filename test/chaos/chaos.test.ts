@@ -86,12 +86,13 @@ describe('LoadGenerator (open loop)', () => {
 });
 
 describe('an experiment end to end: a service under ProcessChaos, LoadGenerator, AvailabilityTracker', () => {
-  it('reports one incident per fault injected, with an MTTR between the restart delay and a bound', async () => {
+  // Faults are injected when the test has seen the service answer, not on a clock: how fast this
+  // machine restarts a process decides how long the test takes, never whether it passes.
+  it('reports one incident per fault injected, each recovered no sooner than the restart delay', async () => {
     const port = await freePort();
     const restartDelayMs = 300;
     const chaos = new ProcessChaos({
       processes: [{ name: 'svc', command: [process.execPath, fixture.file, 'svc', String(port)] }],
-      schedule: { kind: 'fixed', intervalMs: 1200 },
       faults: ['kill'],
       restartDelayMs,
       seed: 11,
@@ -99,32 +100,51 @@ describe('an experiment end to end: a service under ProcessChaos, LoadGenerator,
     const tracker = new AvailabilityTracker({ bucketMs: 250 });
     const incidents = new Map<number, number>();
     chaos.on('fault', (f) => incidents.set(f.id, tracker.recordFault(f.target, f.kind, f.at)));
+    let readyCount = 0;
     chaos.on('output', (o) => {
       if (!o.line.startsWith('ready')) return;
+      readyCount++;
       const last = [...incidents.values()].at(-1);
       if (last !== undefined) tracker.recordRestore(last);
     });
-    const ready = new Promise<void>((r) => chaos.on('output', (o) => o.line.startsWith('ready') && r()));
-    chaos.start();
-    await ready;
+    chaos.start({ inject: false });
+    await until(() => readyCount === 1);
     tracker.start();
-    const load = new LoadGenerator({ url: `http://127.0.0.1:${port}/`, ratePerSec: 50, durationMs: 4000, timeoutMs: 1000 });
-    load.on('result', (r) => tracker.recordRequest(r.ok, r.latencyMs, r.scheduledAt + r.latencyMs));
-    await load.run();
+    let ok = 0;
+    let failed = 0;
+    const load = new LoadGenerator({ url: `http://127.0.0.1:${port}/`, ratePerSec: 50, durationMs: 600_000, timeoutMs: 1000 });
+    load.on('result', (r) => {
+      if (r.ok) ok++;
+      else failed++;
+      tracker.recordRequest(r.ok, r.latencyMs, r.scheduledAt + r.latencyMs);
+    });
+    const running = load.run();
+    for (let k = 0; k < 2; k++) {
+      const before = ok;
+      await until(() => ok >= before + 10); // it serves…
+      const f = failed;
+      chaos.inject('kill');
+      await until(() => readyCount === k + 2 && failed > f); // …a kill fails requests until the restart…
+      const after = ok;
+      await until(() => ok >= after + 10); // …and it serves again
+    }
+    load.stop();
+    await running;
     await chaos.stop();
     const report = tracker.report();
-    const injected = chaos.records.filter((f) => f.at <= report.endedAt);
-    expect(report.incidents).toHaveLength(injected.length);
-    expect(injected.length).toBeGreaterThanOrEqual(2);
+    expect(chaos.records).toHaveLength(2);
+    expect(report.incidents).toHaveLength(2);
     const visible = report.incidents.filter((i) => i.failedRequests > 0);
     expect(visible.length).toBeGreaterThan(0);
-    // A killed service is down at least until it is restarted, and not much longer.
-    for (const i of visible) {
-      expect(i.timeToRecoverMs).toBeGreaterThanOrEqual(restartDelayMs);
-      expect(i.timeToRecoverMs).toBeLessThan(restartDelayMs + 2500);
-    }
+    // A killed service is down at least until it is restarted.
+    for (const i of visible) expect(i.timeToRecoverMs).toBeGreaterThanOrEqual(restartDelayMs);
     expect(report.mttrMs).toBeGreaterThanOrEqual(restartDelayMs);
     expect(report.requestAvailability).toBeLessThan(1);
-    expect(report.requestAvailability).toBeGreaterThan(0.5);
-  }, 20_000);
+    expect(report.requestAvailability).toBeGreaterThan(0);
+  }, 120_000);
 });
+
+/** Waits (in real time, for real processes) until `cond` holds; the test's timeout bounds it. */
+async function until(cond: () => boolean): Promise<void> {
+  while (!cond()) await sleep(10);
+}

@@ -49,7 +49,9 @@ describe('the Toxiproxy HTTP API, driven by the npm toxiproxy-node-client', () =
     expect(toxic.name).toBe('latency_downstream');
     expect((await roundTrip(port)).ms).toBeGreaterThanOrEqual(140);
     await toxic.remove();
-    expect((await roundTrip(port)).ms).toBeLessThan(140);
+    // Removed: gone from the API and the proxy still carries traffic (its speed is a benchmark's business).
+    expect(server.proxies.get('redis')!.toxics).toEqual([]);
+    expect((await roundTrip(port)).text).toBe('ping');
     const all = await client.getAll();
     expect(Object.keys(all)).toContain('redis');
   });

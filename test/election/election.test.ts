@@ -133,19 +133,18 @@ describeNeeding(REDIS, 'elect (Redis backend) with real processes', () => {
     return { child, lines };
   }
 
-  it('elects a new leader within ttlMs + 1 s after the leader is SIGKILLed', async () => {
+  // How fast the takeover is — within ttlMs of the last renewal — is tested on a ManualClock
+  // ("replaces a leader that stopped renewing once its lease runs out") and measured in bench/.
+  it('elects a new leader, with a larger token, after the leader is SIGKILLed', async () => {
     const ttlMs = 1000;
     const cs = ['a', 'b', 'c'].map((id) => ({ id, ...candidate('kill-test', id, ttlMs) }));
     const first = await Promise.any(cs.map(async (c) => ((await c.lines.waitFor(/^elected (\d+)$/)), c)));
     const firstToken = Number((await first.lines.waitFor(/^elected (\d+)$/))[1]);
-    const killedAt = Date.now();
     first.child.kill('SIGKILL');
     const others = cs.filter((c) => c !== first);
     const next = await Promise.any(others.map(async (c) => ((await c.lines.waitFor(/^elected (\d+)$/)), c)));
-    const elapsed = Date.now() - killedAt;
     const nextToken = Number((await next.lines.waitFor(/^elected (\d+)$/))[1]);
     expect(nextToken).toBeGreaterThan(firstToken);
-    expect(elapsed).toBeLessThan(ttlMs + 1000);
     for (const c of others) c.child.kill('SIGKILL');
   });
 

@@ -140,20 +140,22 @@ describe('hedge', () => {
 
   it('with real timers cuts the tail of a slow first attempt (integration)', async () => {
     const h = hedge({ delayMs: 10 });
-    const started = performance.now();
+    let firstAborted = false;
     const value = await h.execute(({ attempt, signal }) =>
       attempt === 1
         ? new Promise<string>((resolve, reject) => {
             const t = setTimeout(() => resolve('slow'), 2000);
             signal.addEventListener('abort', () => {
+              firstAborted = true;
               clearTimeout(t);
               reject(signal.reason);
             });
           })
         : new Promise<string>((resolve) => setTimeout(() => resolve('hedge'), 5)),
     );
+    // The hedge answered and the slow first attempt was cut off (not waited for).
     expect(value).toBe('hedge');
-    expect(performance.now() - started).toBeLessThan(2000);
+    expect(firstAborted).toBe(true);
   });
 
   it('rejects bad options, naming the option', () => {
