@@ -25,7 +25,7 @@ export function registerDemo(program: Command): void {
   program
     .command('demo')
     .description(
-      "Run the seed's web app on this machine — db nodes on a consistent-hash ring (R replicas, W acks, checkpoints), " +
+      'Run a fault-tolerant web app + database on this machine — db nodes on a consistent-hash ring (R replicas, W acks, checkpoints), ' +
         'web replicas behind a gateway, a registry, a leader-elected maintenance task — under open-loop load while a seeded ' +
         'chaos schedule SIGKILLs or SIGSTOPs one process at a time; live dashboard, then availability, MTTD, MTTR, MTBF, ' +
         'failure rate and lost acknowledged writes.',
@@ -124,7 +124,7 @@ export function registerDemo(program: Command): void {
       }
       out.write('\n' + formatDemoResult(result) + '\n');
       if (opts.json) writeFileSync(opts.json, JSON.stringify(result, null, 2) + '\n');
-      if (opts.html) writeFileSync(opts.html, renderHtmlReport(result.report, { title: 'steadfast demo: the seed’s web app under injected faults', history: { lost: result.lostWrites, unknown: result.history.unknown, acknowledged: result.history.acknowledged } }));
+      if (opts.html) writeFileSync(opts.html, renderHtmlReport(result.report, { title: 'steadfast demo: a web app + database under injected faults', history: { lost: result.lostWrites, unknown: result.history.unknown, acknowledged: result.history.acknowledged } }));
       if (opts.json || opts.html) out.write(`report written to ${[opts.json, opts.html].filter(Boolean).join(' and ')}\n`);
       if (result.lostWrites > 0) {
         process.stderr.write(`steadfast demo: ${result.lostWrites} acknowledged writes were lost: ${result.history.lost.slice(0, 10).join(', ')}\n`);

@@ -52,7 +52,7 @@ export function registerReport(program: Command): void {
       } else if (opts.json) process.stdout.write(JSON.stringify(r.report, null, 2) + '\n');
       else process.stdout.write(formatReport(r.report, r.history) + '\n');
       if (opts.html) {
-        writeFileSync(opts.html, renderHtmlReport(r.report, { title: r.kind === 'demo' ? 'steadfast demo: the seed’s web app under injected faults' : 'steadfast chaos report', ...(r.history ? { history: r.history } : {}) }));
+        writeFileSync(opts.html, renderHtmlReport(r.report, { title: r.kind === 'demo' ? 'steadfast demo: a web app + database under injected faults' : 'steadfast chaos report', ...(r.history ? { history: r.history } : {}) }));
         process.stderr.write(`report written to ${opts.html}\n`);
       }
     });

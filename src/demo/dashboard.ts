@@ -48,7 +48,7 @@ export function dashboardHtml(): string {
 </style>
 </head>
 <body>
-<h1>steadfast — the seed's web app under injected faults</h1>
+<h1>steadfast — a web app + database under injected faults</h1>
 <div class="sub" id="config">connecting…</div>
 <div class="card figures" id="figures">
   <div class="figure">requests<b id="requests">—</b></div>
