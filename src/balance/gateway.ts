@@ -66,6 +66,12 @@ const NO_NAMES: ReadonlySet<string> = new Set();
 /** Responses up to this size are sent in one write (headers and body together). */
 const SMALL_BODY = 64 * 1024;
 
+/** The headers a Connection header names (RFC 9110 §7.6.1): hop-by-hop, never forwarded. */
+function namedInConnection(connection: string | string[] | undefined): ReadonlySet<string> {
+  if (connection === undefined || connection === 'keep-alive' || connection === 'close') return NO_NAMES;
+  return new Set(String(connection).toLowerCase().split(',').map((t) => t.trim()).filter(Boolean));
+}
+
 interface LiveRoute {
   def: GatewayRoute;
   balancer: Balancer;
@@ -244,8 +250,7 @@ export class Gateway {
       return reply(413, (err as Error).message);
     }
     // Hop-by-hop: the fixed list, plus every header the Connection header names.
-    const connection = req.headers.connection;
-    const named = connection === undefined || connection === 'keep-alive' || connection === 'close' ? NO_NAMES : new Set(String(connection).toLowerCase().split(',').map((t) => t.trim()).filter(Boolean));
+    const named = namedInConnection(req.headers.connection);
     const headers: Record<string, string | string[]> = {};
     const inHeaders = req.headers;
     for (const k in inHeaders) {
@@ -270,8 +275,7 @@ export class Gateway {
         },
         (statusCode, upstreamHeaders, endpoint) => {
           const out: Record<string, string | string[]> = {};
-          const conn = upstreamHeaders.connection;
-          const namedUp = conn === undefined || conn === 'keep-alive' || conn === 'close' ? NO_NAMES : new Set(String(conn).toLowerCase().split(',').map((t) => t.trim()).filter(Boolean));
+          const namedUp = namedInConnection(upstreamHeaders.connection);
           for (const k in upstreamHeaders) {
             const v = upstreamHeaders[k];
             if (v !== undefined && !HOP_BY_HOP.has(k) && !namedUp.has(k)) out[k] = v;

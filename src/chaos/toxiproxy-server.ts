@@ -1,7 +1,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { boundedServer, browserRefusal, defaultMaxConnections, listen, readBody, type BrowserGuardOptions } from '../core/http.js';
-import { checkInteger, checkOptions, checkString } from '../core/options.js';
+import { checkInteger, checkOptions, checkString, checkStringList } from '../core/options.js';
 import { FaultProxy, type Toxic, type ToxicType } from './fault-proxy.js';
 
 export interface ToxiproxyServerOptions {
@@ -60,11 +60,7 @@ export class ToxiproxyServer {
     const o = checkOptions<ToxiproxyServerOptions>(scope, options, ['port', 'host', 'allowedHosts', 'allowedOrigins']);
     this.requestedPort = checkInteger(scope, 'port', o.port ?? 8474, { min: 0, max: 65535 });
     this.host = checkString(scope, 'host', o.host ?? '127.0.0.1');
-    for (const k of ['allowedHosts', 'allowedOrigins'] as const) {
-      const v = o[k];
-      if (v !== undefined && (!Array.isArray(v) || v.some((x) => typeof x !== 'string' || x === ''))) throw new TypeError(`${scope}: ${k} must be an array of non-empty strings`);
-    }
-    this.guard = { allowedHosts: (o.allowedHosts ?? []).map((h) => h.toLowerCase()), allowedOrigins: o.allowedOrigins ?? [] };
+    this.guard = { allowedHosts: checkStringList(scope, 'allowedHosts', o.allowedHosts).map((h) => h.toLowerCase()), allowedOrigins: checkStringList(scope, 'allowedOrigins', o.allowedOrigins) };
     this.server = boundedServer({ headersTimeoutMs: 10_000, requestTimeoutMs: 10_000, keepAliveTimeoutMs: 5000, maxConnections: defaultMaxConnections() }, (req, res) => void this.handle(req, res));
   }
 

@@ -91,6 +91,13 @@ export function checkString(scope: string, name: string, value: unknown, { nonEm
 }
 
 /** An options object (or undefined, read as {}); rejects options the component does not know. */
+/** An optional list of non-empty strings (host names, origins); [] when absent. */
+export function checkStringList(scope: string, name: string, value: unknown): string[] {
+  if (value === undefined) return [];
+  if (!Array.isArray(value) || value.some((x) => typeof x !== 'string' || x === '')) throw new TypeError(`${scope}: ${name} must be an array of non-empty strings, got ${JSON.stringify(value)}`);
+  return [...(value as string[])];
+}
+
 export function checkOptions<T extends object>(scope: string, value: unknown, known: readonly string[]): Partial<T> {
   if (value === undefined) return {};
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {

@@ -1,6 +1,7 @@
 import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { processRuns } from '../core/process.js';
 
 /** Data folders of demo runs are named so; each holds its supervisor's pid. */
 export const DEMO_DIR_PREFIX = 'steadfast-demo-';
@@ -10,15 +11,6 @@ const PID_FILE = 'supervisor.pid';
 export function claimDemoDir(dir: string): void {
   writeFileSync(path.join(dir, PID_FILE), String(process.pid));
 }
-
-const alive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-};
 
 /** Demo nodes (by their command line) whose configuration names `dir`: Linux's /proc only. */
 function nodesUsing(dir: string): number[] {
@@ -60,7 +52,7 @@ export function sweepDemoLeftovers(tmp = os.tmpdir()): string[] {
     } catch {
       continue; // not marked: not ours to judge
     }
-    if (!Number.isInteger(pid) || pid <= 0 || alive(pid)) continue;
+    if (!Number.isInteger(pid) || pid <= 0 || processRuns(pid)) continue;
     for (const node of nodesUsing(dir)) {
       try {
         process.kill(node, 'SIGKILL');

@@ -2,7 +2,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { BodyTooLargeError, boundedServer, browserRefusal, defaultMaxConnections, listen, readBody } from '../core/http.js';
-import { checkBoolean, checkInteger, checkOptions, checkString } from '../core/options.js';
+import { checkBoolean, checkInteger, checkOptions, checkString, checkStringList } from '../core/options.js';
 import { parseDuration } from './duration.js';
 import type { EmbeddedRegistry } from './embedded.js';
 import { RegistryFullError, RegistryNotFoundError, RegistryPersistenceError, RegistryValidationError } from './errors.js';
@@ -67,12 +67,6 @@ interface Route {
   handler: Handler;
 }
 
-function checkStrings(scope: string, name: string, v: unknown): string[] {
-  if (v === undefined) return [];
-  if (!Array.isArray(v) || v.some((x) => typeof x !== 'string' || x === '')) throw new TypeError(`${scope}: ${name} must be an array of non-empty strings`);
-  return (v as string[]).map((x) => (name === 'allowedHosts' ? x.toLowerCase() : x));
-}
-
 const digest = (s: string): Buffer => createHash('sha256').update(s).digest();
 
 /**
@@ -113,7 +107,7 @@ export class RegistryServer {
     this.maxBodyBytes = checkInteger(scope, 'maxBodyBytes', o.maxBodyBytes ?? d.maxBodyBytes, { min: 1024, max: 64 * 1024 * 1024 });
     this.maxWaitMs = checkInteger(scope, 'maxWaitMs', o.maxWaitMs ?? d.maxWaitMs, { min: 0 });
     this.minCheckIntervalMs = checkInteger(scope, 'minCheckIntervalMs', o.minCheckIntervalMs ?? d.minCheckIntervalMs, { min: 1, max: 3_600_000 });
-    this.guard = { allowedHosts: checkStrings(scope, 'allowedHosts', o.allowedHosts), allowedOrigins: checkStrings(scope, 'allowedOrigins', o.allowedOrigins) };
+    this.guard = { allowedHosts: checkStringList(scope, 'allowedHosts', o.allowedHosts).map((h) => h.toLowerCase()), allowedOrigins: checkStringList(scope, 'allowedOrigins', o.allowedOrigins) };
     this.routes = this.buildRoutes();
     const requestTimeoutMs = checkInteger(scope, 'requestTimeoutMs', o.requestTimeoutMs ?? d.requestTimeoutMs, { min: 100, max: 600_000 });
     // A blocking query's wait is not part of requestTimeoutMs: that bounds only receiving the

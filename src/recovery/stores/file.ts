@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { constants, promises as fs, readdirSync, type Dirent } from 'node:fs';
 import path from 'node:path';
 import { checkBoolean, checkOptions, checkString } from '../../core/options.js';
+import { processRuns } from '../../core/process.js';
 import { FramedCheckpointStore, type BaseStoreOptions } from '../store.js';
 
 export interface FileCheckpointStoreOptions extends BaseStoreOptions {
@@ -196,17 +197,6 @@ export class FileCheckpointStore extends FramedCheckpointStore {
 /** A file system that does not report entry types: readFrame's fstat decides. */
 function unknownType(e: Dirent): boolean {
   return !e.isDirectory() && !e.isFIFO() && !e.isSymbolicLink() && !e.isSocket() && !e.isBlockDevice() && !e.isCharacterDevice();
-}
-
-/** Whether a process with this pid runs (ours, or another's we may not signal). */
-function processRuns(pid: number): boolean {
-  if (pid === process.pid) return true;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 async function fsyncDir(dir: string): Promise<void> {
