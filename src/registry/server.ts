@@ -184,9 +184,12 @@ export class RegistryServer {
         });
         await this.block(url, ac.signal);
       }
+      const before = this.registry.index;
       const result = await route.handler(req, url, params, () => this.readBody(req));
-      // A write is answered once it is durable (with a data folder): the checkpoint that holds it is saved.
-      if (route.write) await this.registry.sync();
+      // A write that changed something is answered once it is durable (with a data folder): the
+      // checkpoint that holds it is saved. One that changed nothing (a heartbeat of a passing
+      // check, a failed CAS) does not wait for other writes' saves.
+      if (route.write && this.registry.index !== before) await this.registry.sync();
       if (res.destroyed) return;
       res.setHeader('X-Consul-Index', String(this.registry.index));
       res.setHeader('X-Consul-KnownLeader', 'true');
