@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/core/index.js';
-import { AvailabilityTracker, HistoryChecker, mergedLength } from '../../src/metrics/index.js';
+import { AvailabilityTracker, HistoryChecker, latencySummary, mergedLength } from '../../src/metrics/index.js';
 
 describe('AvailabilityTracker', () => {
   /** 10 s of one request every 100 ms; failures where `failing(t)` says so. */
@@ -120,5 +120,19 @@ describe('Prometheus export of a report', () => {
     expect(text).toMatch(/steadfast_mttr_seconds 0\.3/);
     expect(text).toMatch(/steadfast_request_availability_ratio 0\.5/);
     expect(text).toMatch(/steadfast_incidents 1/);
+  });
+});
+
+describe('latencySummary (exact, nearest rank)', () => {
+  const of = (xs: number[]) => latencySummary(xs.map((latencyMs) => ({ latencyMs })));
+  it.each([
+    ['1 to 100 ms, shuffled', Array.from({ length: 100 }, (_, i) => ((i * 37) % 100) + 1), { p50: 50, p90: 90, p99: 99, p999: 100, max: 100, mean: 50.5 }],
+    ['1 to 1000 ms', Array.from({ length: 1000 }, (_, i) => i + 1), { p50: 500, p90: 900, p99: 990, p999: 999, max: 1000, mean: 500.5 }],
+    ['one request', [7.25], { p50: 7.25, p90: 7.25, p99: 7.25, p999: 7.25, max: 7.25, mean: 7.25 }],
+    ['none', [], { p50: 0, p90: 0, p99: 0, p999: 0, max: 0, mean: 0 }],
+    ['a slow tail', [...Array(99).fill(1), 500], { p50: 1, p90: 1, p99: 1, p999: 500, max: 500, mean: 5.99 }],
+  ])('%s', (_name, xs, want) => {
+    const got = of(xs as number[]);
+    for (const [k, v] of Object.entries(want)) expect(got[k as keyof typeof got], k).toBeCloseTo(v, 9);
   });
 });
