@@ -1,5 +1,7 @@
-import { Readable } from 'node:stream';
-import { Agent, request, type Dispatcher } from 'undici';
+import type { Readable } from 'node:stream';
+import { nodeStream } from '../core/builtins.js';
+import type { Dispatcher } from 'undici';
+import { undici } from '../core/packages.js';
 import { systemClock, type Clock } from '../core/clock.js';
 import { SteadfastError } from '../core/errors.js';
 import { Emitter, type Disposable, type Listener } from '../core/events.js';
@@ -172,7 +174,7 @@ export class FailoverClient {
     if (o.dispatcher !== undefined && o.connections !== undefined) throw new TypeError(`${scope}: connections applies to the client's own dispatcher; set it on the dispatcher you pass instead`);
     this.ownsDispatcher = o.dispatcher === undefined;
     // connect timeout: a connection that cannot be made within the per-try deadline counts as that try's failure.
-    this.dispatcher = o.dispatcher ?? new Agent({ keepAliveTimeout: 4000, connections, connect: { timeout: this.perTryTimeoutMs } });
+    this.dispatcher = o.dispatcher ?? new (undici().Agent)({ keepAliveTimeout: 4000, connections, connect: { timeout: this.perTryTimeoutMs } });
     this.clock = o.clock ?? systemClock;
     this.budgetCap = Math.max(this.minPerSec, 10) + 1000 * this.ratio;
     this.budget = this.minPerSec;
@@ -343,7 +345,7 @@ export class FailoverClient {
     }
     if (lastResponse) {
       // A streamed 5xx body was discarded in order to retry; hand back an empty one.
-      if (lastDiscarded) lastResponse.body = Readable.from([]);
+      if (lastDiscarded) lastResponse.body = nodeStream().Readable.from([]);
       return lastResponse;
     }
     throw this.unavailable(req, deadline, attempts);
@@ -372,7 +374,7 @@ export class FailoverClient {
     const onCallerAbort = (): void => ac.abort();
     req.signal?.addEventListener('abort', onCallerAbort, { once: true });
     try {
-      const res = await request(endpoint.url + req.path, {
+      const res = await undici().request(endpoint.url + req.path, {
         method: method as Dispatcher.HttpMethod,
         headers: req.headers,
         body: req.body,

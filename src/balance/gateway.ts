@@ -1,6 +1,7 @@
-import http from 'node:http';
+import type http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Registry as PromRegistry } from 'prom-client';
+import type { Registry as PromRegistry } from 'prom-client';
+import { promClient } from '../core/packages.js';
 import { FastCounter, FastHistogram, type HistogramChild } from './fast-metrics.js';
 import { boundedServer, browserRefusal, defaultMaxConnections, listen, readBody } from '../core/http.js';
 import { checkInteger, checkOptions, checkString } from '../core/options.js';
@@ -89,7 +90,7 @@ interface LiveRoute {
  * `/_steadfast/health` (routes, upstreams, ejections) and `/metrics` (Prometheus text).
  */
 export class Gateway {
-  readonly metrics = new PromRegistry();
+  readonly metrics: PromRegistry = new (promClient().Registry)();
   private readonly routes: LiveRoute[];
   private readonly server: http.Server;
   private readonly requestedPort: number;

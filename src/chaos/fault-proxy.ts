@@ -1,4 +1,5 @@
-import net from 'node:net';
+import type net from 'node:net';
+import { nodeNet } from '../core/builtins.js';
 import { checkBoolean, checkNumber, checkOneOf, checkOptions, checkString } from '../core/options.js';
 import type { Random } from '../core/random.js';
 
@@ -332,7 +333,7 @@ export class FaultProxy {
 
   private async open(): Promise<void> {
     const [host, port] = splitHostPort(this.listenAddress);
-    const server = net.createServer((client) => this.accept(client));
+    const server = nodeNet().createServer((client) => this.accept(client));
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(port, host, () => {
@@ -355,7 +356,7 @@ export class FaultProxy {
 
   private accept(client: net.Socket): void {
     const [host, port] = splitHostPort(this.upstream);
-    const upstream = net.connect({ host, port });
+    const upstream = nodeNet().connect({ host, port });
     const link = new Link(this, client, upstream);
     this.links.add(link);
     client.setNoDelay(true);

@@ -1,4 +1,5 @@
-import { Agent, request, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
+import { undici } from '../core/packages.js';
 import { Emitter, type Disposable, type Listener } from '../core/events.js';
 import { checkInteger, checkNumber, checkOptions, checkString } from '../core/options.js';
 
@@ -87,7 +88,7 @@ export class LoadGenerator {
     this.isSuccess = o.isSuccess ?? ((s) => s < 500);
     if (o.next !== undefined && typeof o.next !== 'function') throw new TypeError(`${scope}: next must be a function (seq) => { path, method?, body? }`);
     this.next = o.next;
-    this.dispatcher = new Agent({ connections: 256, keepAliveTimeout: 4000 });
+    this.dispatcher = new (undici().Agent)({ connections: 256, keepAliveTimeout: 4000 });
   }
 
   on(name: 'result', listener: Listener<LoadResult>): Disposable {
@@ -126,7 +127,7 @@ export class LoadGenerator {
         try {
           const target = req ? new URL(req.path, this.url) : this.url;
           const method = (req?.method ?? this.method) as Dispatcher.HttpMethod;
-          const res = await request(target, { method, dispatcher: this.dispatcher, headersTimeout: this.timeoutMs, bodyTimeout: this.timeoutMs, ...(req?.headers ? { headers: req.headers } : {}), ...(req?.body !== undefined ? { body: req.body } : {}) });
+          const res = await undici().request(target, { method, dispatcher: this.dispatcher, headersTimeout: this.timeoutMs, bodyTimeout: this.timeoutMs, ...(req?.headers ? { headers: req.headers } : {}), ...(req?.body !== undefined ? { body: req.body } : {}) });
           if (req) {
             const body = await res.body.text();
             record({ scheduledAt, latencyMs: performance.now() - due, ok: this.isSuccess(res.statusCode), status: res.statusCode, error: null, request: req, body });

@@ -1,4 +1,5 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { nodeChildProcess } from '../core/builtins.js';
 import { Reaper } from './reaper.js';
 import { Emitter, type Disposable, type Listener } from '../core/events.js';
 import { checkBoolean, checkInteger, checkOptions } from '../core/options.js';
@@ -193,7 +194,7 @@ export class ProcessChaos {
   }
 
   private spawn(p: Running): void {
-    const child = spawn(p.spec.command[0]!, p.spec.command.slice(1), { cwd: p.spec.cwd, env: { ...process.env, ...p.spec.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = nodeChildProcess().spawn(p.spec.command[0]!, p.spec.command.slice(1), { cwd: p.spec.cwd, env: { ...process.env, ...p.spec.env }, stdio: ['ignore', 'pipe', 'pipe'] });
     p.child = child;
     p.paused = false;
     this.reaper?.track(child.pid);

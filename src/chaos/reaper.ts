@@ -1,4 +1,5 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { nodeChildProcess } from '../core/builtins.js';
 
 /**
  * The reaper's whole program. It reads commands from its stdin, one per line: `add PID`, `del PID`,
@@ -44,7 +45,7 @@ export class Reaper {
   private closed = false;
 
   private constructor() {
-    this.child = spawn(process.execPath, ['-e', PROGRAM], { stdio: ['pipe', 'ignore', 'ignore'], detached: true });
+    this.child = nodeChildProcess().spawn(process.execPath, ['-e', PROGRAM], { stdio: ['pipe', 'ignore', 'ignore'], detached: true });
     this.child.on('error', () => {});
     this.child.stdin!.on('error', () => {});
     this.child.unref();

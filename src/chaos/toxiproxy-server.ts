@@ -1,4 +1,4 @@
-import http from 'node:http';
+import type http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { boundedServer, browserRefusal, defaultMaxConnections, listen, readBody, type BrowserGuardOptions } from '../core/http.js';
 import { checkInteger, checkOptions, checkString, checkStringList } from '../core/options.js';

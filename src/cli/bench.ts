@@ -1,7 +1,7 @@
+import { packageRoot } from './package-root.js';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { InvalidArgumentError, type Command } from 'commander';
 
 const SUITES = ['policy', 'checkpoint', 'hashing', 'detection', 'registry', 'gateway', 'chaos', 'demo'] as const;
@@ -16,7 +16,7 @@ export function registerBench(program: Command): void {
     })
     .allowUnknownOption(false)
     .action(async (suite: string) => {
-      const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+      const root = packageRoot() ?? process.cwd();
       const script = path.join(root, 'bench', `${suite}.mjs`);
       if (!existsSync(script)) {
         process.stderr.write(`steadfast bench: ${script} not found — benchmarks ship with the source repository, not the npm package\n`);

@@ -1,4 +1,6 @@
 import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { packageRoot } from './package-root.js';
 import { Command, CommanderError } from 'commander';
 import { registerBench } from './bench.js';
 import { registerDemo } from './demo.js';
@@ -9,7 +11,8 @@ import { registerToxiproxy } from './toxiproxy.js';
 import { registerChaos } from './chaos.js';
 import { registerReport } from './report.js';
 
-const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+const root = packageRoot();
+const pkg = (root ? JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) : { version: 'unknown' }) as { version: string };
 
 export function buildProgram(): Command {
   const program = new Command('steadfast')

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
-import { createServer as createHttpServer, type IncomingMessage, type Server } from 'node:http';
-import { createServer, type AddressInfo } from 'node:net';
+import type { IncomingMessage, Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { nodeHttp, nodeNet } from './builtins.js';
 
 /** A request body that was larger than allowed; servers answer 413. */
 export class BodyTooLargeError extends Error {
@@ -48,7 +49,7 @@ export function listen(server: Server, port: number, host: string): Promise<void
 /** A TCP port that was free on `host` a moment ago (for servers that must keep one port across restarts). */
 export function freePort(host = '127.0.0.1'): Promise<number> {
   return new Promise((resolve, reject) => {
-    const s = createServer();
+    const s = nodeNet().createServer();
     s.unref();
     s.once('error', reject);
     s.listen(0, host, () => {
@@ -146,7 +147,7 @@ export function boundedServer(
   // Node checks headersTimeout/requestTimeout on a sweep every connectionsCheckingInterval
   // (30 s by default): sweep often enough that a bound of a few seconds is a bound.
   const interval = Math.max(100, Math.min(1000, Math.floor(Math.min(bounds.headersTimeoutMs, bounds.requestTimeoutMs) / 4)));
-  const server = createHttpServer({ connectionsCheckingInterval: interval, requestTimeout: bounds.requestTimeoutMs, headersTimeout: bounds.headersTimeoutMs }, listener);
+  const server = nodeHttp().createServer({ connectionsCheckingInterval: interval, requestTimeout: bounds.requestTimeoutMs, headersTimeout: bounds.headersTimeoutMs }, listener);
   server.keepAliveTimeout = bounds.keepAliveTimeoutMs;
   server.maxConnections = bounds.maxConnections;
   return server;

@@ -5,3 +5,6 @@ export * from './options.js';
 export * from './random.js';
 export * from './abort.js';
 export * from './http.js';
+export * from './packages.js';
+export * from './process.js';
+export * from './builtins.js';

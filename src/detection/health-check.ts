@@ -1,4 +1,4 @@
-import net from 'node:net';
+import { nodeNet } from '../core/builtins.js';
 import { systemClock, type Clock, type TimerHandle } from '../core/clock.js';
 import { Emitter, type Disposable, type Listener } from '../core/events.js';
 import { checkClock, checkFunction, checkInteger, checkOneOf, checkOptions, checkString } from '../core/options.js';
@@ -195,7 +195,7 @@ export class HealthCheck {
   private tcpProbe(signal: AbortSignal): Promise<[HealthStatus, string]> {
     const [host, port] = this.opts.tcp!.split(':') as [string, string];
     return new Promise((resolve, reject) => {
-      const sock = net.connect({ host, port: Number(port) });
+      const sock = nodeNet().connect({ host, port: Number(port) });
       const done = (err?: Error): void => {
         sock.destroy();
         if (err) reject(err);

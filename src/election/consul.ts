@@ -1,4 +1,4 @@
-import { request } from 'undici';
+import { undici } from '../core/packages.js';
 import type { Clock } from '../core/clock.js';
 import { LeaseCandidate } from './election.js';
 
@@ -37,7 +37,7 @@ export class ConsulElection extends LeaseCandidate {
   }
 
   private async call(method: 'GET' | 'PUT', path: string, body?: string): Promise<{ status: number; text: string }> {
-    const res = await request(`${this.url}${path}`, {
+    const res = await undici().request(`${this.url}${path}`, {
       method,
       headers: { ...(this.aclToken ? { 'x-consul-token': this.aclToken } : {}), ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
       ...(body !== undefined ? { body } : {}),

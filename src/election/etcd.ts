@@ -1,4 +1,4 @@
-import { Etcd3, type Campaign } from 'etcd3';
+import type { Campaign, Etcd3 } from 'etcd3';
 import { Emitter, type Disposable, type Listener } from '../core/events.js';
 import type { Election, ElectionEvents } from './election.js';
 

@@ -1,5 +1,6 @@
-import { Redis } from 'ioredis';
-import { Etcd3 } from 'etcd3';
+import type { Redis } from 'ioredis';
+import type { Etcd3 } from 'etcd3';
+import { loadPackage } from '../core/packages.js';
 import type { Clock } from '../core/clock.js';
 import { checkInteger, checkOneOf, checkOptions, checkString } from '../core/options.js';
 import type { Election } from './election.js';
@@ -63,7 +64,7 @@ export function elect(options: ElectOptions): Election {
       let client = o.redis;
       if (!client) {
         const { sentinel: _s, ...ro } = redisOptionsFromUrl(o.url!);
-        client = new Redis({ ...ro, maxRetriesPerRequest: 1 });
+        client = new (loadPackage<typeof import('ioredis')>('ioredis', "elect({ backend: 'redis' })").Redis)({ ...ro, maxRetriesPerRequest: 1 });
         client.on('error', () => {});
       }
       return new RedisElection(name, candidateId, ttlMs, client, o.prefix ?? ELECT_DEFAULTS.prefix, o.clock);
@@ -75,7 +76,7 @@ export function elect(options: ElectOptions): Election {
     case 'etcd': {
       if ((o.endpoints === undefined) === (o.etcd === undefined)) throw new TypeError(`${scope}: the etcd backend needs exactly one of endpoints or etcd`);
       if (o.ttlMs !== undefined && o.ttlMs < 1000) throw new RangeError(`${scope}: ttlMs must be at least 1000 for etcd (leases are whole seconds), got ${o.ttlMs}`);
-      const client = o.etcd ?? new Etcd3({ hosts: o.endpoints! });
+      const client = o.etcd ?? new (loadPackage<typeof import('etcd3')>('etcd3', "elect({ backend: 'etcd' })").Etcd3)({ hosts: o.endpoints! });
       return new EtcdElection(name, candidateId, ttlMs, client, o.etcd === undefined);
     }
   }

@@ -10,3 +10,5 @@ export * from './fallback.js';
 export * from './hedge.js';
 export * from './rate-limit.js';
 export * from './wrap.js';
+/** Deadlines for many calls of one timeout on one timer (used by timeout() and the failover client). */
+export { DeadlineWheel, DeadlineSlot, type WheelMember } from './deadline-wheel.js';

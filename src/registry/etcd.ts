@@ -1,4 +1,5 @@
-import { Etcd3, type Lease, type Watcher } from 'etcd3';
+import type { Etcd3, Lease, Watcher } from 'etcd3';
+import { loadPackage } from '../core/packages.js';
 import { Emitter, type Disposable } from '../core/events.js';
 import { checkInteger, checkOptions, checkString } from '../core/options.js';
 import { HealthCheck, type HealthStatus } from '../detection/health-check.js';
@@ -57,7 +58,7 @@ export class EtcdRegistry implements Registry {
     }
     this.prefix = checkString(scope, 'prefix', o.prefix ?? ETCD_REGISTRY_DEFAULTS.prefix);
     this.ttlSeconds = Math.ceil(checkInteger(scope, 'ttlMs', o.ttlMs ?? ETCD_REGISTRY_DEFAULTS.ttlMs, { min: 1000, max: 86_400_000 }) / 1000);
-    this.client = new Etcd3({ hosts: o.endpoints });
+    this.client = new (loadPackage<typeof import('etcd3')>('etcd3', 'EtcdRegistry').Etcd3)({ hosts: o.endpoints });
   }
 
   /** `reregistered` after a lost lease was replaced; `error` for background failures. */

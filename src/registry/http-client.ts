@@ -1,4 +1,5 @@
-import { request, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
+import { undici } from '../core/packages.js';
 import type { Disposable } from '../core/events.js';
 import { checkOptions, checkString } from '../core/options.js';
 import { formatDuration } from './duration.js';
@@ -168,7 +169,7 @@ export class HttpRegistry implements Registry {
   private async request(method: string, path: string, json?: unknown, signal?: AbortSignal, extraMs = 0): Promise<{ body: unknown; index: number }> {
     // undici's request, not fetch: a heartbeat every few hundred ms from every instance adds up.
     const timeout = Math.round(this.timeoutMs + extraMs * 1.1);
-    const res = await request(this.url + path, {
+    const res = await undici().request(this.url + path, {
       method: method as Dispatcher.HttpMethod,
       headers: { ...(this.token ? { 'x-consul-token': this.token } : {}), ...(json !== undefined ? { 'content-type': 'application/json' } : {}) },
       ...(json !== undefined ? { body: JSON.stringify(json) } : {}),

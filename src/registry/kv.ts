@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import type { Clock, TimerHandle } from '../core/clock.js';
 import { RegistryFullError, RegistryNotFoundError, RegistryValidationError } from './errors.js';
 
@@ -126,7 +125,7 @@ export class KvStore {
   createSession(options: { name?: string; ttlMs?: number; behavior?: 'release' | 'delete' } = {}): Session {
     if (this.sessions.size >= KV_LIMITS.maxSessions) throw new RegistryValidationError('session', `${KV_LIMITS.maxSessions} sessions exist, the limit`);
     const session = {
-      id: randomUUID(),
+      id: globalThis.crypto.randomUUID(),
       name: options.name ?? '',
       ttlMs: options.ttlMs,
       behavior: options.behavior ?? 'release',

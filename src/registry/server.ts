@@ -1,5 +1,5 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
-import http from 'node:http';
+import type http from 'node:http';
+import { nodeCrypto } from '../core/builtins.js';
 import type { AddressInfo } from 'node:net';
 import { BodyTooLargeError, boundedServer, browserRefusal, defaultMaxConnections, listen, readBody } from '../core/http.js';
 import { checkBoolean, checkInteger, checkOptions, checkString, checkStringList } from '../core/options.js';
@@ -67,7 +67,7 @@ interface Route {
   handler: Handler;
 }
 
-const digest = (s: string): Buffer => createHash('sha256').update(s).digest();
+const digest = (s: string): Buffer => nodeCrypto().createHash('sha256').update(s).digest();
 
 /**
  * A Consul-compatible HTTP API over an EmbeddedRegistry, so the tools and clients people use
@@ -147,7 +147,7 @@ export class RegistryServer {
     if (this.tokenDigest === undefined) return true;
     const auth = req.headers.authorization;
     const token = (req.headers['x-consul-token'] as string | undefined) ?? (auth?.startsWith('Bearer ') ? auth.slice(7) : undefined) ?? url.searchParams.get('token') ?? '';
-    return timingSafeEqual(digest(token), this.tokenDigest);
+    return nodeCrypto().timingSafeEqual(digest(token), this.tokenDigest);
   }
 
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {

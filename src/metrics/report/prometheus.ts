@@ -1,10 +1,11 @@
-import { Gauge, type Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
+import { promClient } from '../../core/packages.js';
 import type { AvailabilityReport } from '../availability.js';
 
 /** Publishes a report's figures as Prometheus gauges on `registry` (prom-client). */
 export function exportReport(r: AvailabilityReport, registry: Registry, prefix = 'steadfast_'): void {
   const g = (name: string, help: string, value: number | null): void => {
-    const gauge = new Gauge({ name: `${prefix}${name}`, help, registers: [registry] });
+    const gauge = new (promClient().Gauge)({ name: `${prefix}${name}`, help, registers: [registry] });
     if (value !== null && Number.isFinite(value)) gauge.set(value);
   };
   g('availability_ratio', 'Time-based availability, MTBF / (MTBF + MTTR)', r.availability);

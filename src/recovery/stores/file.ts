@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { nodeCrypto } from '../../core/builtins.js';
 import { constants, promises as fs, readdirSync, type Dirent } from 'node:fs';
 import path from 'node:path';
 import { checkBoolean, checkOptions, checkString } from '../../core/options.js';
@@ -82,7 +82,7 @@ export class FileCheckpointStore extends FramedCheckpointStore {
 
   protected async writeFrame(stream: string, frame: Buffer): Promise<number> {
     const dir = await this.ensureStreamDir(stream);
-    const temp = path.join(dir, `${TEMP_PREFIX}${process.pid}-${randomBytes(6).toString('hex')}.ckpt`);
+    const temp = path.join(dir, `${TEMP_PREFIX}${process.pid}-${nodeCrypto().randomBytes(6).toString('hex')}.ckpt`);
     try {
       // A failed write (a full disk) must not leave its partial temp file behind to keep it full.
       const handle = await fs.open(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o644);

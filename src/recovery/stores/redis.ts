@@ -1,4 +1,5 @@
-import { Redis, ReplyError, type RedisOptions } from 'ioredis';
+import type { Redis, RedisOptions } from 'ioredis';
+import { loadPackage } from '../../core/packages.js';
 import { checkInteger, checkOptions, checkString } from '../../core/options.js';
 import { CheckpointOutcomeUnknownError } from '../errors.js';
 import { checkStream, FramedCheckpointStore, type BaseStoreOptions, type Checkpoint } from '../store.js';
@@ -137,6 +138,7 @@ export class RedisCheckpointStore extends FramedCheckpointStore {
   readonly waitTimeoutMs: number;
   readonly keep: number;
   private readonly redis: ScriptedRedis;
+  private readonly ioredis: typeof import('ioredis');
   private readonly owned: boolean;
 
   constructor(options: RedisCheckpointStoreOptions) {
@@ -150,6 +152,7 @@ export class RedisCheckpointStore extends FramedCheckpointStore {
     this.waitTimeoutMs = checkInteger(scope, 'waitTimeoutMs', o.waitTimeoutMs ?? d.waitTimeoutMs, { min: 1, max: 600_000 });
     this.keep = checkInteger(scope, 'keep', o.keep ?? d.keep, { min: 0 });
     if ((o.url === undefined) === (o.redis === undefined)) throw new TypeError(`${scope}: give exactly one of url or redis`);
+    this.ioredis = loadPackage<typeof import('ioredis')>('ioredis', 'RedisCheckpointStore');
     let client: Redis;
     if (o.redis !== undefined) {
       if (typeof (o.redis as Redis).defineCommand !== 'function') throw new TypeError(`${scope}: redis must be an ioredis client`);
@@ -157,7 +160,7 @@ export class RedisCheckpointStore extends FramedCheckpointStore {
       this.owned = false;
     } else {
       const { sentinel: _s, ...redisOptions } = redisOptionsFromUrl(checkString(scope, 'url', o.url));
-      client = new Redis({ ...redisOptions, lazyConnect: false, maxRetriesPerRequest: 2 });
+      client = new this.ioredis.Redis({ ...redisOptions, lazyConnect: false, maxRetriesPerRequest: 2 });
       this.owned = true;
     }
     client.defineCommand('steadfastCheckpointSave', { numberOfKeys: 3, lua: SAVE_SCRIPT });
@@ -188,7 +191,7 @@ export class RedisCheckpointStore extends FramedCheckpointStore {
     } catch (err) {
       // Redis answered with an error: the script did not run. Anything else (a dropped
       // connection, a timeout) may have happened after Redis applied it.
-      if (err instanceof ReplyError) throw err;
+      if (err instanceof this.ioredis.ReplyError) throw err;
       throw new CheckpointOutcomeUnknownError(`checkpoint save to stream '${stream}' has an unknown outcome: ${(err as Error).message}`, err);
     }
     if (this.waitReplicas > 0) {
