@@ -5,7 +5,7 @@
 // loads in a fraction of the time of ninety separate modules: see docs/benchmarks.md, "Import".
 // Packages stay external (loaded from node_modules; backends only when used: src/core/packages.ts).
 import { execFileSync } from 'node:child_process';
-import { readdirSync, rmSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
@@ -16,6 +16,17 @@ const dist = path.join(root, 'dist');
 rmSync(dist, { recursive: true, force: true });
 
 execFileSync(process.execPath, [path.join(root, 'node_modules/typescript/bin/tsc'), '-p', path.join(root, 'tsconfig.build.json'), '--emitDeclarationOnly'], { stdio: 'inherit' });
+
+// ioredis and etcd3 are optional peers: a project without them must still compile against our
+// types (with skipLibCheck off too). Their type imports get a @ts-ignore, so the types are the
+// real ones where the package is installed and `any` where it is not.
+const OPTIONAL_PEER_IMPORT = /^(import type .* from '(ioredis|etcd3)';)$/gm;
+for (const file of walk(dist)) {
+  if (!file.endsWith('.d.ts')) continue;
+  const text = readFileSync(file, 'utf8');
+  const marked = text.replace(OPTIONAL_PEER_IMPORT, '// @ts-ignore -- optional peer dependency: `any` when it is not installed\n$1');
+  if (marked !== text) writeFileSync(file, marked);
+}
 
 // One file per library module (src/<module>/ → dist/<module>/index.js). An import that leaves
 // its module for another library module is kept as an import of that module's bundle, so each
@@ -56,6 +67,14 @@ await build({
   sourcemap: true,
   logLevel: 'warning',
 });
+
+function* walk(d) {
+  for (const e of readdirSync(d, { withFileTypes: true })) {
+    const p = path.join(d, e.name);
+    if (e.isDirectory()) yield* walk(p);
+    else yield p;
+  }
+}
 
 function existsFile(p) {
   try {

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { packageRoot } from './package-root.js';
+import { MissingDependencyError } from '../core/packages.js';
 import { Command, CommanderError } from 'commander';
 import { registerBench } from './bench.js';
 import { registerDemo } from './demo.js';
@@ -41,6 +42,11 @@ export async function main(argv: string[]): Promise<number> {
     if (err instanceof CommanderError) {
       // --help and --version exit 0; every usage error exits 2 (its message names the flag).
       return err.exitCode === 0 ? 0 : 2;
+    }
+    // A missing optional package is the user's to install, not a crash: its message says how.
+    if (err instanceof MissingDependencyError) {
+      process.stderr.write(`steadfast: ${err.message}\n`);
+      return 1;
     }
     process.stderr.write(`steadfast: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
     return 1;

@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
 import { Gateway } from '../balance/gateway.js';
 import { LoadGenerator, type LoadRequest, type LoadResult } from '../chaos/load-generator.js';
+import { loadPackage } from '../core/packages.js';
 import { claimDemoDir, DEMO_DIR_PREFIX, sweepDemoLeftovers } from './leftovers.js';
 import { ProcessChaos, type FaultRecord, type ProcessFault } from '../chaos/process-chaos.js';
 import { Emitter, type Disposable, type Listener } from '../core/events.js';
@@ -207,6 +208,9 @@ export class DemoSystem {
     if (registry !== 'embedded') parseEtcd(registry);
     const store = checkString(scope, 'store', o.store ?? d.store);
     if (store !== 'file' && !/^rediss?:\/\//.test(store)) throw new TypeError(`${scope}: store must be 'file' or redis://host:port, got ${JSON.stringify(store)}`);
+    // Say so now, not from inside six node processes: the backends are optional packages.
+    if (store !== 'file') loadPackage('ioredis', `the demo with --store ${store}`);
+    if (registry !== 'embedded') loadPackage('etcd3', `the demo with --registry ${registry}`);
     const faults = o.faults ?? ['kill', 'pause'];
     if (!Array.isArray(faults) || faults.length === 0 || faults.some((f) => f !== 'kill' && f !== 'pause')) throw new TypeError(`${scope}: faults must be a non-empty list of kill and pause, got ${JSON.stringify(faults)}`);
     const nodeCommand = o.nodeCommand ?? [process.execPath, fileURLToPath(new URL('../cli/index.js', import.meta.url))];
