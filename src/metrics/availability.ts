@@ -67,7 +67,7 @@ export interface AvailabilityReport {
 /**
  * Takes request outcomes and fault events, and computes the seed's 6.3 figures: per incident
  * the time to detect, to recover service and to restore; over the run MTTR, MTBF, failure rate,
- * time- and request-based availability, latency percentiles (HDR histogram) and the SLO budget
+ * time- and request-based availability, exact latency percentiles and the SLO budget
  * spent. The arithmetic is in formulas.ts, tested from hand-computed tables.
  */
 export class AvailabilityTracker {
