@@ -1,6 +1,9 @@
 #!/usr/bin/env node
-// Sequential awaited calls of `async () => 42` through each stack, ns per call,
-// measured interleaved in several fresh processes; plus heap bytes per breaker.
+// Sequential awaited calls through each stack, ns per call, measured interleaved in several
+// fresh processes; plus heap bytes per breaker. Two functions: `async () => 42`, which ignores
+// its signal (so no timeout needs an AbortSignal), and one that reads `signal` as real callers do
+// (`fetch(url, { signal })`), against cockatiel with `abortOnReturn: false` — its fair setting:
+// steadfast's signal does not abort when the call returns either.
 // Usage: npm run bench:policy [-- --processes 5 --calls 200000 --json out.json]
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -24,6 +27,11 @@ async function stacks() {
   const c = await import('cockatiel');
   const { default: CircuitBreaker } = await import('opossum');
   const fn = async () => 42;
+  const fnSig = async ({ signal }) => {
+    if (signal.aborted) throw signal.reason;
+    return 42;
+  };
+  const neverAborted = new AbortController().signal;
 
   const ours = s.wrap(s.retry({ maxAttempts: 3 }), s.circuitBreaker({ breaker: s.consecutiveBreaker(5) }), s.timeout(1000, { strategy: 'cooperative' }));
   const ourBreaker = s.circuitBreaker({ breaker: s.consecutiveBreaker(5) });
@@ -38,6 +46,12 @@ async function stacks() {
   );
   const theirBreaker = c.circuitBreaker(c.handleAll, { halfOpenAfter: 10_000, breaker: new c.ConsecutiveBreaker(5) });
   const theirTimeout = c.timeout(1000, c.TimeoutStrategy.Cooperative);
+  const theirsFair = c.wrap(
+    c.retry(c.handleAll, { maxAttempts: 3 }),
+    c.circuitBreaker(c.handleAll, { halfOpenAfter: 10_000, breaker: new c.ConsecutiveBreaker(5) }),
+    c.timeout(1000, { strategy: c.TimeoutStrategy.Cooperative, abortOnReturn: false }),
+  );
+  const theirTimeoutFair = c.timeout(1000, { strategy: c.TimeoutStrategy.Cooperative, abortOnReturn: false });
   const opossum = new CircuitBreaker(fn, { timeout: 1000 });
 
   return [
@@ -51,6 +65,11 @@ async function stacks() {
     ['steadfast timeout(1000) aggressive alone', () => ourAggressive.execute(fn)],
     ['cockatiel timeout(1000) cooperative alone', () => theirTimeout.execute(fn)],
     ['steadfast retry(3) alone', () => ourRetry.execute(fn)],
+    ['bare async function reading its signal', () => fnSig({ signal: neverAborted })],
+    ['steadfast full stack, fn reads its signal', () => ours.execute(fnSig)],
+    ['cockatiel 3.2.1 full stack (abortOnReturn: false), fn reads its signal', () => theirsFair.execute(fnSig)],
+    ['steadfast timeout(1000) alone, fn reads its signal', () => ourTimeout.execute(fnSig)],
+    ['cockatiel timeout(1000) alone (abortOnReturn: false), fn reads its signal', () => theirTimeoutFair.execute(fnSig)],
     ['__shutdown', () => opossum.shutdown()],
   ];
 }
@@ -93,6 +112,11 @@ async function memory() {
     return bytes;
   };
   const fn = async () => 42;
+  const fnSig = async ({ signal }) => {
+    if (signal.aborted) throw signal.reason;
+    return 42;
+  };
+  const neverAborted = new AbortController().signal;
   return {
     'steadfast circuitBreaker(consecutiveBreaker(5))': perInstance(() => s.circuitBreaker({ breaker: s.consecutiveBreaker(5) })),
     'steadfast circuitBreaker(samplingBreaker())': perInstance(() => s.circuitBreaker({ breaker: s.samplingBreaker() })),
@@ -137,6 +161,10 @@ function parent() {
   const opossum = ns['opossum 9.0.0 CircuitBreaker(fn, { timeout: 1000 })'];
   lines.push('');
   lines.push(`steadfast full stack: ${(cockatielFull / oursFull).toFixed(1)}× faster than cockatiel's same stack, ${(opossum / oursFull).toFixed(1)}× faster than opossum (which does no retry).`);
+  const oursSig = ns['steadfast full stack, fn reads its signal'];
+  const theirsSig = ns['cockatiel 3.2.1 full stack (abortOnReturn: false), fn reads its signal'];
+  lines.push(`With a function that reads its signal: steadfast's full stack ${(oursSig / bare).toFixed(1)}× a bare call, ${(theirsSig / oursSig).toFixed(1)}× faster than cockatiel's (abortOnReturn: false).`);
+  lines.push(`Command: npm run bench:policy -- --processes ${processes} --calls ${calls} --rounds ${rounds}`);
   lines.push('');
   lines.push('| heap bytes per breaker instance (10 000 instances, after gc) | bytes |');
   lines.push('| --- | ---: |');

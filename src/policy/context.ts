@@ -38,8 +38,20 @@ export class ChildContext implements ExecutionContext {
   ) {}
 
   get signal(): AbortSignal {
-    if (this.controller === undefined) this.materialize();
+    if (this.controller === undefined) {
+      const shared = this.aborted ? undefined : this.sharedSignal();
+      if (shared !== undefined) return shared;
+      this.materialize();
+    }
     return this.controller!.signal;
+  }
+
+  /**
+   * Hook for subclasses: a signal shared with other calls that abort together, to hand out
+   * instead of creating this context's own controller (undefined: create it).
+   */
+  protected sharedSignal(): AbortSignal | undefined {
+    return undefined;
   }
 
   /** Whether the signal has been created (someone can observe an abort). */

@@ -9,8 +9,8 @@ export const PASS: unique symbol = Symbol('steadfast.pass');
  * A policy that can run as a stage of a fused pipeline: synchronous bookkeeping before
  * and after the inner call. `wrap` fuses adjacent stages so that the whole stack waits
  * on the function's promise with one `then` — not one `then` (or one async frame) per
- * policy. This is most of why `wrap(retry, circuitBreaker, timeout)` costs ~3× a bare
- * call here and ~300× in cockatiel.
+ * policy. This is most of why `wrap(retry, circuitBreaker, timeout)` costs a few bare calls
+ * here and a couple of hundred in cockatiel (bench/policy.mjs).
  */
 export interface Stage<S = unknown> {
   /** Before the inner call: returns per-call state; throws to refuse the call. */

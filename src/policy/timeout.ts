@@ -48,6 +48,26 @@ class TimeoutContext extends ChildContext implements WheelMember {
     super(parent);
   }
 
+  private shared: AbortSignal | undefined = undefined;
+
+  /**
+   * A call under no caller signal (its parent's never aborts) gets its slot's shared signal:
+   * every call of the slot has the same deadline window, and the slot aborts the signal when it
+   * expires with calls in flight — never before any member's own deadline (a slot expires
+   * timeoutMs + one tick after it opened, and it takes members for one tick). A caller's own
+   * signal must still abort the call: then the context makes its own controller, linked to it.
+   * (A call that already returned may see its signal abort at the deadline too, if others of
+   * its slot are still running; nothing aborts it on return — as cockatiel with abortOnReturn: false.)
+   */
+  protected override sharedSignal(): AbortSignal | undefined {
+    if (this.shared !== undefined) return this.shared;
+    if (this.parent.signal !== neverAbortedSignal) return undefined;
+    const controller = (this.slot.controller ??= new AbortController());
+    if (this.slot.expired && !this.settled && !controller.signal.aborted) controller.abort(new TimeoutError(this.timeoutMs));
+    this.shared = controller.signal;
+    return this.shared;
+  }
+
   /** Cooperative: the deadline needs watching only once the function holds a signal. */
   protected override onMaterialize(): void {
     if (this.settled) return;
@@ -103,10 +123,15 @@ export class TimeoutPolicy implements Policy, Stage<TimeoutContext>, Observable<
     if (o.clock !== undefined) checkClock(scope, o.clock);
     this.stage = this.strategy === 'cooperative' ? this : undefined;
     this.pipeline = single(this);
-    this.wheel = new DeadlineWheel(o.clock ?? systemClock, this.timeoutMs, (inFlight) => {
-      this.counts.timeouts += inFlight;
-      if (this.events.has('timeout')) this.events.emit('timeout', { timeoutMs: this.timeoutMs, inFlight });
-    });
+    this.wheel = new DeadlineWheel(
+      o.clock ?? systemClock,
+      this.timeoutMs,
+      (inFlight) => {
+        this.counts.timeouts += inFlight;
+        if (this.events.has('timeout')) this.events.emit('timeout', { timeoutMs: this.timeoutMs, inFlight });
+      },
+      () => new TimeoutError(this.timeoutMs),
+    );
   }
 
   on<K extends keyof TimeoutEvents>(name: K, listener: Listener<TimeoutEvents[K]>): Disposable {

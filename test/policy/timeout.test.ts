@@ -25,6 +25,51 @@ describe('timeout (cooperative)', () => {
     expect(t.stats).toEqual({ calls: 1, timeouts: 1 });
   });
 
+  it('gives calls of one deadline slot one shared signal, aborted at their deadline; a later slot keeps its own', async () => {
+    const clock = new ManualClock();
+    const t = timeout(1000, { clock }); // slots of 50 ms
+    const signals: AbortSignal[] = [];
+    const start = (): Promise<unknown> =>
+      t.execute(({ signal }) => {
+        signals.push(signal);
+        return untilAborted(signal);
+      }).catch((e: unknown) => e);
+    const a = start();
+    const b = start();
+    await clock.advanceAsync(200);
+    const c = start();
+    expect(signals[0]).toBe(signals[1]); // one AbortController for the slot, not one per call
+    expect(signals[2]).not.toBe(signals[0]);
+    await clock.advanceAsync(899); // 1099 ms: before the first slot's deadline window closes
+    await clock.advanceAsync(2); // past it
+    expect(signals[0]!.aborted).toBe(true);
+    expect(signals[2]!.aborted).toBe(false); // started 200 ms later: its deadline is later
+    expect(await a).toBeInstanceOf(TimeoutError);
+    expect(await b).toBeInstanceOf(TimeoutError);
+    await clock.advanceAsync(200);
+    expect(signals[2]!.aborted).toBe(true);
+    expect(await c).toBeInstanceOf(TimeoutError);
+    expect(t.stats).toEqual({ calls: 3, timeouts: 3 });
+  });
+
+  it("aborts the function's signal when the caller's own signal aborts, and only that call", async () => {
+    const clock = new ManualClock();
+    const t = timeout(1000, { clock });
+    const caller = new AbortController();
+    let mine: AbortSignal | undefined;
+    let other: AbortSignal | undefined;
+    const p = t.execute(({ signal }) => ((mine = signal), untilAborted(signal)), caller.signal).catch((e: unknown) => e);
+    const q = t.execute(({ signal }) => ((other = signal), untilAborted(signal))).catch((e: unknown) => e);
+    expect(mine).not.toBe(other);
+    caller.abort(new Error('the client left'));
+    expect(mine!.aborted).toBe(true);
+    expect(mine!.reason).toMatchObject({ message: 'the client left' });
+    expect(await p).toMatchObject({ message: 'the client left' });
+    expect(other!.aborted).toBe(false);
+    await clock.advanceAsync(1100);
+    expect(await q).toBeInstanceOf(TimeoutError);
+  });
+
   it('returns the result of a function that finishes in time and never aborts its signal', async () => {
     const clock = new ManualClock();
     const t = timeout(100, { clock });
