@@ -4,8 +4,8 @@
  * A string is hashed as its UTF-8 encoding without building a buffer: code units are
  * turned into UTF-8 bytes on the fly and fed four at a time, so `murmur3('é')` equals
  * murmur3 of the bytes C3 A9, as every other implementation computes it. Lone surrogates
- * become U+FFFD, as TextEncoder does. ANCHORS.md: inline murmur3 runs ~20 M hashes/s on a
- * 16-byte key where md5 through node:crypto manages ~1 M.
+ * become U+FFFD, as TextEncoder does. Hashing inline in JavaScript, not through node:crypto
+ * (md5 there pays a native call and a Buffer per key): bench/hashing.mjs measures the result.
  */
 
 const C1 = 0xcc9e2d51;

@@ -101,7 +101,7 @@ describeNeeding(CHROMIUM, 'steadfast demo (embedded registry, file checkpoints) 
       const out = run.lines.all.join('\n');
       writeFileSync(path.join(ARTIFACTS, 'demo.log'), out + '\n');
       expect(out).toMatch(/writes\s+\d+ acknowledged, 0 lost/);
-      expect(out).toMatch(/detection vs defaults .* HAProxy ~6 s · Consul ~10 s · Kubernetes ~30 s/);
+      expect(out).toMatch(/documented defaults +\(not measured here\) HAProxy ~6 s · Kubernetes readiness ~30 s · Consul ~10 s/);
       const result = JSON.parse(readFileSync(json, 'utf8')) as DemoResult;
       checkResult(result, 4);
       expect(readFileSync(html, 'utf8')).toContain('<svg');

@@ -64,7 +64,7 @@ describe('recovery-time formulas (hand-computed)', () => {
 describe('SLO formulas (hand-computed)', () => {
   it('gives the error budget and the downtime it allows', () => {
     expect(errorBudget(0.999)).toBeCloseTo(0.001, 12);
-    // 99.99 % over 30 days allows 4.32 minutes (ANCHORS.md)
+    // 99.99 % over 30 days allows 4.32 minutes: 30 × 24 × 60 × 0.0001
     expect(allowedDowntimeMs(0.9999, 30 * 86_400_000)).toBeCloseTo(259_200, 3);
     expect(() => errorBudget(1)).toThrow(/slo must be a number > 0 and < 1/);
   });
