@@ -14,7 +14,10 @@ export interface LoadGeneratorOptions {
   timeoutMs?: number;
   /** Bound on requests in flight; past it, a scheduled request counts as failed. Default 1000. */
   maxInFlight?: number;
-  /** Which answers count as success. Default: status < 500. */
+  /**
+   * Which answers count as success. Default: 2xx — a 429 or a 404 is not "available". A scenario
+   * that expects other statuses says so here.
+   */
   isSuccess?: (status: number) => boolean;
   /**
    * A mix of requests instead of one URL: called for request `seq` (0, 1, …) when it falls due;
@@ -38,6 +41,8 @@ export const LOAD_GENERATOR_DEFAULTS = Object.freeze({ timeoutMs: 2000, maxInFli
 export interface LoadResult {
   /** When the request was due (latency is measured from here: no coordinated omission). */
   scheduledAt: number;
+  /** How late the generator sent it (0 when on schedule): a generator that falls behind shows here. */
+  sendLagMs: number;
   latencyMs: number;
   ok: boolean;
   status: number | null;
@@ -53,6 +58,12 @@ export interface LoadSummary {
   failed: number;
   durationMs: number;
   achievedRatePerSec: number;
+  /**
+   * How late requests left compared with their schedule: p50, p99 and max over every request.
+   * `sent` counts requests the schedule made due; a generator that cannot keep up sends them
+   * late, and only this shows it.
+   */
+  sendLagMs: { p50: number; p99: number; max: number };
 }
 
 /**
@@ -85,7 +96,7 @@ export class LoadGenerator {
     this.method = o.method ?? 'GET';
     this.timeoutMs = checkInteger(scope, 'timeoutMs', o.timeoutMs ?? LOAD_GENERATOR_DEFAULTS.timeoutMs, { min: 1 });
     this.maxInFlight = checkInteger(scope, 'maxInFlight', o.maxInFlight ?? LOAD_GENERATOR_DEFAULTS.maxInFlight, { min: 1 });
-    this.isSuccess = o.isSuccess ?? ((s) => s < 500);
+    this.isSuccess = o.isSuccess ?? ((s) => s >= 200 && s < 300);
     if (o.next !== undefined && typeof o.next !== 'function') throw new TypeError(`${scope}: next must be a function (seq) => { path, method?, body? }`);
     this.next = o.next;
     this.dispatcher = new (undici().Agent)({ connections: 256, keepAliveTimeout: 4000 });
@@ -109,6 +120,7 @@ export class LoadGenerator {
     let failed = 0;
     let inFlight = 0;
     const pending = new Set<Promise<void>>();
+    const lags = new Float64Array(total);
     const record = (r: LoadResult): void => {
       if (r.ok) ok++;
       else failed++;
@@ -117,9 +129,11 @@ export class LoadGenerator {
     const fire = (due: number): void => {
       const seq = sent++;
       const scheduledAt = epoch + due;
+      const sendLagMs = Math.max(0, performance.now() - due);
+      lags[seq] = sendLagMs;
       const req = this.next?.(seq);
       if (inFlight >= this.maxInFlight) {
-        record({ scheduledAt, latencyMs: 0, ok: false, status: null, error: `more than maxInFlight=${this.maxInFlight} requests in flight`, ...(req ? { request: req } : {}) });
+        record({ scheduledAt, sendLagMs, latencyMs: 0, ok: false, status: null, error: `more than maxInFlight=${this.maxInFlight} requests in flight`, ...(req ? { request: req } : {}) });
         return;
       }
       inFlight++;
@@ -130,13 +144,13 @@ export class LoadGenerator {
           const res = await undici().request(target, { method, dispatcher: this.dispatcher, headersTimeout: this.timeoutMs, bodyTimeout: this.timeoutMs, ...(req?.headers ? { headers: req.headers } : {}), ...(req?.body !== undefined ? { body: req.body } : {}) });
           if (req) {
             const body = await res.body.text();
-            record({ scheduledAt, latencyMs: performance.now() - due, ok: this.isSuccess(res.statusCode), status: res.statusCode, error: null, request: req, body });
+            record({ scheduledAt, sendLagMs, latencyMs: performance.now() - due, ok: this.isSuccess(res.statusCode), status: res.statusCode, error: null, request: req, body });
           } else {
             await res.body.dump();
-            record({ scheduledAt, latencyMs: performance.now() - due, ok: this.isSuccess(res.statusCode), status: res.statusCode, error: null });
+            record({ scheduledAt, sendLagMs, latencyMs: performance.now() - due, ok: this.isSuccess(res.statusCode), status: res.statusCode, error: null });
           }
         } catch (err) {
-          record({ scheduledAt, latencyMs: performance.now() - due, ok: false, status: null, error: (err as { code?: string }).code ?? (err as Error).message, ...(req ? { request: req } : {}) });
+          record({ scheduledAt, sendLagMs, latencyMs: performance.now() - due, ok: false, status: null, error: (err as { code?: string }).code ?? (err as Error).message, ...(req ? { request: req } : {}) });
         } finally {
           inFlight--;
         }
@@ -155,6 +169,8 @@ export class LoadGenerator {
     await Promise.all(pending);
     await this.dispatcher.close();
     const durationMs = performance.now() - start;
-    return { sent, ok, failed, durationMs, achievedRatePerSec: sent / (durationMs / 1000) };
+    const sorted = lags.subarray(0, sent).sort();
+    const at = (p: number): number => (sent === 0 ? 0 : sorted[Math.min(sent - 1, Math.max(0, Math.ceil((p / 100) * sent - 1e-9) - 1))]!);
+    return { sent, ok, failed, durationMs, achievedRatePerSec: sent / (durationMs / 1000), sendLagMs: { p50: at(50), p99: at(99), max: at(100) } };
   }
 }

@@ -139,6 +139,8 @@ export function formatDemoResult(r: DemoResult): string {
   lines.push('', `processes                 ${r.processes.length} (${r.processes.filter((p) => p.healthyAtEnd).length} healthy at the end); restarted: ${restarts.length ? restarts.join(', ') : 'none'}`);
   const fo = r.leadership.failovers;
   lines.push(`maintenance leader        ${r.leadership.changes.length} elections${fo.length ? `; after a fault on the leader a new one led in ${fo.map((f) => secs(f.ms)).join(', ')}` : ''}`);
+  lines.push(`degraded reads            ${r.degradedReads} answered from fewer than R replicas (counted as available)`);
+  lines.push(`load generator lag        p99 ${r.load.sendLagMs.p99.toFixed(1)} ms, max ${r.load.sendLagMs.max.toFixed(1)} ms behind its schedule`);
   lines.push(`history check             ${r.history.valid ? 'valid' : 'INVALID'}: ${r.history.confirmed} acknowledged writes read back, ${r.history.lost.length} lost, ${r.history.unknown} unknown (${r.history.recovered.length} of them applied), ${r.history.failedButPresent.length} failed-but-present`);
   return lines.join('\n');
 }

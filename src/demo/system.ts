@@ -126,6 +126,13 @@ export interface DemoResult {
   haproxy?: { events: { at: number; server: string; state: 'DOWN' | 'UP' }[] };
   /** The first 100 failed requests: when, what, and how they failed. */
   failures: { at: number; method: string; path: string; status: number | null; error: string | null; body: string | undefined }[];
+  /**
+   * Reads answered 200 but from fewer than R replicas (`complete: false`): counted as available,
+   * and reported here as their own figure, so a degraded answer is not hidden among full ones.
+   */
+  degradedReads: number;
+  /** The load generator's own lag: how late requests left compared with their schedule. */
+  load: { sent: number; sendLagMs: { p50: number; p99: number; max: number } };
 }
 
 export type DemoEvent =
@@ -188,7 +195,7 @@ export class DemoSystem {
   private readonly failovers: { faultId: number; from: string; to: string; ms: number }[] = [];
   private readonly buckets: Bucket[] = [];
   private readonly incidentsLive: { id: number; target: string; kind: string; at: number; detectedMs: number | null; restoredMs: number | null }[] = [];
-  private totals = { requests: 0, failed: 0, writes: 0, acknowledged: 0 };
+  private totals = { requests: 0, failed: 0, writes: 0, acknowledged: 0, degradedReads: 0 };
   private startedAt = 0;
   private poller: NodeJS.Timeout | undefined;
   private readonly ring = new HashRing();
@@ -475,6 +482,7 @@ export class DemoSystem {
       if (!r.ok) b.failed++;
       b.latencies.push(r.latencyMs);
       if (!r.ok && failures.length < 100) failures.push({ at, method: r.request?.method ?? 'GET', path: r.request?.path ?? '', status: r.status, error: r.error, body: r.body?.slice(0, 300) });
+      if (r.ok && r.request?.method === 'GET' && r.body !== undefined && r.body.includes('"complete":false')) this.totals.degradedReads++;
       const w = (r.request?.tag as Tag | undefined)?.write;
       if (w) {
         this.totals.writes++;
@@ -520,7 +528,7 @@ export class DemoSystem {
         leader: this.leader,
       });
     }, 1000);
-    await load.run();
+    const loadSummary = await load.run();
     clearInterval(progress);
     const endedAt = Date.now();
     chaosOn = false;
@@ -563,6 +571,8 @@ export class DemoSystem {
       leadership: { changes: this.leaderChanges, failovers: this.failovers },
       faults: [...this.chaos!.records],
       failures,
+      degradedReads: this.totals.degradedReads,
+      load: { sent: loadSummary.sent, sendLagMs: loadSummary.sendLagMs },
       ...(this.haproxy ? { haproxy: { events: [...this.haproxy.events] } } : {}),
     };
   }

@@ -79,6 +79,41 @@ describe('LoadGenerator (open loop)', () => {
     expect(Math.max(...latencies)).toBeGreaterThanOrEqual(290);
   });
 
+  it('shows when it falls behind its schedule: requests due while it was blocked are sent late, and the lag says how late', async () => {
+    const server = http.createServer((_q, res) => res.end('ok'));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+    const gen = new LoadGenerator({ url, ratePerSec: 100, durationMs: 1000 });
+    const lags: number[] = [];
+    gen.on('result', (r) => lags.push(r.sendLagMs));
+    setTimeout(() => {
+      const until = performance.now() + 300;
+      while (performance.now() < until); // the generator's own process stalls for 300 ms
+    }, 300);
+    const s = await gen.run();
+    server.close();
+    expect(s.sent).toBe(100);
+    // The first request due in the stall waited for all of it (a slower machine only adds lag).
+    expect(s.sendLagMs.max).toBeGreaterThanOrEqual(250);
+    expect(Math.max(...lags)).toBe(s.sendLagMs.max);
+    expect(s.sendLagMs.p50).toBeLessThanOrEqual(s.sendLagMs.p99);
+  });
+
+  it('counts only 2xx as success by default: a 429 or a 404 is not available', async () => {
+    let n = 0;
+    const server = http.createServer((_q, res) => {
+      res.statusCode = [200, 429, 404, 204][n++ % 4]!;
+      res.end();
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+    const s = await new LoadGenerator({ url, ratePerSec: 200, durationMs: 200 }).run();
+    const expected = await new LoadGenerator({ url, ratePerSec: 200, durationMs: 200, isSuccess: (st) => st < 500 }).run();
+    server.close();
+    expect([s.sent, s.ok, s.failed]).toEqual([40, 20, 20]);
+    expect([expected.ok, expected.failed]).toEqual([40, 0]);
+  });
+
   it('rejects bad options, naming the option', () => {
     expect(() => new LoadGenerator({ url: 'ftp://x', ratePerSec: 1, durationMs: 1 })).toThrow(/url must be http/);
     expect(() => new LoadGenerator({ url: 'http://x', ratePerSec: 0, durationMs: 1 })).toThrow(/ratePerSec must be a number > 0/);
