@@ -55,7 +55,8 @@ const layers = {
 };
 
 await build({
-  entryPoints: [path.join(src, 'index.ts'), path.join(src, 'cli/index.ts'), ...MODULES.map((m) => path.join(src, m, 'index.ts'))],
+  // dist/demo/system.js: the demo as a library for bench/demo.mjs (not a public entry point).
+  entryPoints: [path.join(src, 'index.ts'), path.join(src, 'cli/index.ts'), path.join(src, 'demo/system.ts'), ...MODULES.map((m) => path.join(src, m, 'index.ts'))],
   outdir: dist,
   outbase: src,
   bundle: true,

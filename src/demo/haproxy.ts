@@ -12,10 +12,32 @@ export interface HaproxyEvent {
 }
 
 /**
- * The anchor the demo compares its gateway with: a real HAProxy in front of the web replicas,
- * with the health checks most deployments keep (inter 2 s, fall 3, rise 2; retries 3, option
- * redispatch, the usual timeouts). Its health-check verdicts are read from its log, with the
- * time we saw them: HAProxy's own detection.
+ * How HAProxy is configured in front of the web replicas:
+ * - `defaults`: the health checks most deployments keep (inter 2 s, fall 3, rise 2; retries 3,
+ *   option redispatch, the usual 5 s / 50 s timeouts).
+ * - `tuned`: as HAProxy's documentation recommends for fast failover, with the detection budget
+ *   steadfast's registry gets (~0.5 s): checks every 100 ms, DOWN after 3 failures
+ *   (`inter 100ms fall 3 rise 2`), a 1 s server timeout like the gateway's per-try deadline, layer-7
+ *   retries on every retryable error (`retry-on all-retryable-errors`, HAProxy ≥ 2.0) sent to
+ *   another server each time (`option redispatch 1`, `retries 3`).
+ */
+export type HaproxyProfile = 'defaults' | 'tuned';
+
+const PROFILES: Record<HaproxyProfile, { defaults: string[]; server: string }> = {
+  defaults: {
+    defaults: ['  timeout connect 5s', '  timeout client 50s', '  timeout server 50s', '  retries 3', '  option redispatch'],
+    server: '  default-server inter 2s fall 3 rise 2',
+  },
+  tuned: {
+    defaults: ['  timeout connect 1s', '  timeout client 50s', '  timeout server 1s', '  retries 3', '  option redispatch 1', '  retry-on all-retryable-errors'],
+    server: '  default-server inter 100ms fall 3 rise 2',
+  },
+};
+
+/**
+ * The anchor the demo compares its gateway with: a real HAProxy in front of the web replicas
+ * (see HaproxyProfile). Its health-check verdicts are read from its log, with the time we saw
+ * them: HAProxy's own detection.
  */
 export class HaproxyFront {
   readonly events: HaproxyEvent[] = [];
@@ -26,7 +48,8 @@ export class HaproxyFront {
   ) {}
 
   /** Starts `binary` in front of `webs` and resolves once it answers through to a replica. */
-  static async start(binary: string, webs: { name: string; port: number }[]): Promise<HaproxyFront> {
+  static async start(binary: string, webs: { name: string; port: number }[], profile: HaproxyProfile = 'defaults'): Promise<HaproxyFront> {
+    const p = PROFILES[profile];
     const port = await freePort();
     const dir = mkdtempSync(path.join(os.tmpdir(), 'steadfast-haproxy-'));
     const cfg = [
@@ -36,11 +59,7 @@ export class HaproxyFront {
       'defaults',
       '  mode http',
       '  log global',
-      '  timeout connect 5s',
-      '  timeout client 50s',
-      '  timeout server 50s',
-      '  retries 3',
-      '  option redispatch',
+      ...p.defaults,
       '  option http-keep-alive',
       'frontend demo',
       `  bind 127.0.0.1:${port}`,
@@ -48,7 +67,7 @@ export class HaproxyFront {
       'backend web',
       '  balance roundrobin',
       '  option httpchk GET /health',
-      '  default-server inter 2s fall 3 rise 2',
+      p.server,
       ...webs.map((w) => `  server ${w.name} 127.0.0.1:${w.port} check`),
       '',
     ].join('\n');

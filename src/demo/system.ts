@@ -12,7 +12,7 @@ import { claimDemoDir, DEMO_DIR_PREFIX, sweepDemoLeftovers } from './leftovers.j
 import { ProcessChaos, type FaultRecord, type ProcessFault } from '../chaos/process-chaos.js';
 import { Emitter, type Disposable, type Listener } from '../core/events.js';
 import { freePort, sendJson } from '../core/http.js';
-import { checkBoolean, checkInteger, checkNumber, checkOptions, checkString } from '../core/options.js';
+import { checkBoolean, checkInteger, checkNumber, checkOneOf, checkOptions, checkString } from '../core/options.js';
 import { seededRandom } from '../core/random.js';
 import { HashRing } from '../hashing/ring.js';
 import { AvailabilityTracker, type AvailabilityReport } from '../metrics/availability.js';
@@ -23,7 +23,7 @@ import type { Registry } from '../registry/registry.js';
 import { RegistryServer } from '../registry/server.js';
 import { DEMO_NODE_ENV, type DemoNodeConfig } from './config.js';
 import { dashboardHtml, ringSummary } from './dashboard.js';
-import { HaproxyFront } from './haproxy.js';
+import { HaproxyFront, type HaproxyProfile } from './haproxy.js';
 
 export interface DemoOptions {
   /** How long the load runs. */
@@ -74,6 +74,8 @@ export interface DemoOptions {
    * instead of through steadfast's gateway. The dashboard stays on the gateway.
    */
   haproxy?: string;
+  /** With `haproxy`: its configuration, 'defaults' (inter 2 s, fall 3) or 'tuned' (inter 100 ms, L7 retries). Default 'defaults'. */
+  haproxyProfile?: HaproxyProfile;
 }
 
 export const DEMO_DEFAULTS = Object.freeze({
@@ -205,7 +207,7 @@ export class DemoSystem {
     const scope = 'runDemo';
     if (options === undefined) throw new TypeError(`${scope}: options { durationMs } are required`);
     const o = checkOptions<DemoOptions>(scope, options, [
-      'durationMs', 'dbNodes', 'webNodes', 'replicas', 'writeQuorum', 'ratePerSec', 'writeShare', 'carts', 'seed', 'chaos', 'faultIntervalMs', 'faults', 'pauseMs', 'restartDelayMs', 'registry', 'store', 'dataDir', 'port', 'slo', 'ttlMs', 'nodeCommand', 'haproxy',
+      'durationMs', 'dbNodes', 'webNodes', 'replicas', 'writeQuorum', 'ratePerSec', 'writeShare', 'carts', 'seed', 'chaos', 'faultIntervalMs', 'faults', 'pauseMs', 'restartDelayMs', 'registry', 'store', 'dataDir', 'port', 'slo', 'ttlMs', 'nodeCommand', 'haproxy', 'haproxyProfile',
     ]);
     const d = DEMO_DEFAULTS;
     const dbNodes = checkInteger(scope, 'dbNodes', o.dbNodes ?? d.dbNodes, { min: 1, max: 9 });
@@ -244,6 +246,7 @@ export class DemoSystem {
       ttlMs: checkInteger(scope, 'ttlMs', o.ttlMs ?? d.ttlMs, { min: 100, max: 60_000 }),
       nodeCommand,
       haproxy: o.haproxy === undefined ? undefined : checkString(scope, 'haproxy', o.haproxy),
+      haproxyProfile: checkOneOf(scope, 'haproxyProfile', o.haproxyProfile ?? 'defaults', ['defaults', 'tuned']),
     };
     if (o.dataDir !== undefined) this.dataDir = checkString(scope, 'dataDir', o.dataDir);
   }
@@ -343,7 +346,7 @@ export class DemoSystem {
       admin: (req, res) => this.admin(req, res),
     }).listen();
     this.poller = setInterval(() => void this.poll(), 1000);
-    if (o.haproxy) this.haproxy = await HaproxyFront.start(o.haproxy, this.nodes.filter((n) => n.role === 'web'));
+    if (o.haproxy) this.haproxy = await HaproxyFront.start(o.haproxy, this.nodes.filter((n) => n.role === 'web'), o.haproxyProfile);
     this.emit({ type: 'started', gateway: this.gateway.url, dashboard: `${this.gateway.url}/_steadfast/`, registry: registryUrl, dataDir: this.ownsDataDir || o.store === 'file' ? this.dataDir : undefined });
   }
 
