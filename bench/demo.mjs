@@ -10,7 +10,7 @@
 // Usage: npm run bench:demo [-- --seconds 60 --rate 100 --seed 7 --rounds 3]
 import { existsSync } from 'node:fs';
 import { runDemo } from '../dist/demo/system.js';
-import { DOCUMENTED_DETECTION_DEFAULTS } from '../dist/metrics/index.js';
+import { DOCUMENTED_DETECTION_TIMES } from '../dist/metrics/index.js';
 
 const args = process.argv.slice(2);
 const arg = (name, dflt) => (args.includes(name) ? Number(args[args.indexOf(name) + 1]) : dflt);
@@ -68,7 +68,7 @@ if (mttd) {
   console.log('| --- | ---: | --- |');
   console.log(`| steadfast registry (TTL 500 ms, heartbeat ~170 ms) | ${Math.round(mttd)} ms | measured in this run |`);
   // Quoted, not measured: no ratio is computed against them (HAProxy's real verdicts are in the table above).
-  for (const d of DOCUMENTED_DETECTION_DEFAULTS) console.log(`| ${d.system} | ~${d.ms / 1000} s | documented default: ${d.how} (not measured here) |`);
+  for (const d of DOCUMENTED_DETECTION_TIMES) console.log(`| ${d.system} | ~${d.ms / 1000} s | documented default: ${d.how} (not measured here) |`);
 }
 for (const h of rows.filter((x) => x.haproxyDetected !== null)) {
   console.log(`\n${h.name}: its own health checks marked ${h.haproxyDetected} of ${h.webFaults} web faults DOWN over all rounds.`);

@@ -13,7 +13,7 @@ const ms = (x: number | null): string => (x === null ? '—' : x >= 10_000 ? `${
  * - Consul: HTTP/TCP checks have no default interval; its documentation's examples use 10 s
  *   (developer.hashicorp.com, "Health checks" / check definition).
  */
-export const DOCUMENTED_DETECTION_DEFAULTS = Object.freeze([
+export const DOCUMENTED_DETECTION_TIMES = Object.freeze([
   { system: 'HAProxy', ms: 6000, how: 'inter 2 s × fall 3' },
   { system: 'Kubernetes readiness', ms: 30_000, how: 'periodSeconds 10 × failureThreshold 3' },
   { system: 'Consul', ms: 10_000, how: 'the 10 s interval of its examples' },
@@ -38,7 +38,7 @@ export function formatReport(r: AvailabilityReport, history?: { lost: number; un
   ];
   if (history) lines.push(`writes                    ${history.acknowledged} acknowledged, ${history.lost} lost, ${history.unknown} unknown`);
   if (r.mttdMs !== null) {
-    lines.push(`documented defaults       (not measured here) ${DOCUMENTED_DETECTION_DEFAULTS.map((d) => `${d.system} ~${d.ms / 1000} s`).join(' · ')}`);
+    lines.push(`documented defaults       (not measured here) ${DOCUMENTED_DETECTION_TIMES.map((d) => `${d.system} ~${d.ms / 1000} s`).join(' · ')}`);
   }
   if (r.incidents.length) {
     lines.push('', ' #  fault         target        detect    recover   restore   failed');
