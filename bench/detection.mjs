@@ -19,10 +19,11 @@ const TRACES = Number(flag('traces', 5));
 const MINUTES = Number(flag('minutes', 10));
 
 /**
- * Gaps between heartbeats: 100 ms ± 10 ms (normal), plus a 100–350 ms GC pause every ~30 s.
- * With `degrade`, the second half of the trace runs on a congested network: 180 ms ± 30 ms.
+ * Gaps between heartbeats: 100 ms ± 10 ms (normal), plus a 100–350 ms GC pause every ~30 s (or,
+ * with `pauseMs`, pauses of about that length, ± 10 %). With `degrade`, the second half of the
+ * trace runs on a congested network: 180 ms ± 30 ms.
  */
-function trace(seed, degrade = false) {
+function trace(seed, degrade = false, pauseMs = undefined) {
   const random = seededRandom(seed);
   const gauss = () => Math.sqrt(-2 * Math.log(1 - random())) * Math.cos(2 * Math.PI * random());
   const gaps = [];
@@ -31,31 +32,13 @@ function trace(seed, degrade = false) {
     const congested = degrade && t > MINUTES * 30_000;
     let gap = Math.max(1, congested ? 180 + 30 * gauss() : 100 + 10 * gauss());
     if (random() < 1 / 300) {
-      gap += 100 + random() * 250;
+      gap += pauseMs === undefined ? 100 + random() * 250 : pauseMs * (0.9 + 0.2 * random());
       pauses++;
     }
     gaps.push(gap);
     t += gap;
   }
   return { gaps, pauses, maxGap: Math.max(...gaps) };
-}
-
-/** Like trace(), but every pause lasts about `pauseMs` (± 10 %): for the curve over pause lengths. */
-function traceWithPauses(seed, pauseMs) {
-  const random = seededRandom(seed);
-  const gauss = () => Math.sqrt(-2 * Math.log(1 - random())) * Math.cos(2 * Math.PI * random());
-  const gaps = [];
-  let pauses = 0;
-  for (let t = 0; t < MINUTES * 60_000; ) {
-    let gap = Math.max(1, 100 + 10 * gauss());
-    if (random() < 1 / 300) {
-      gap += pauseMs * (0.9 + 0.2 * random());
-      pauses++;
-    }
-    gaps.push(gap);
-    t += gap;
-  }
-  return { gaps, pauses };
 }
 
 /** φ's false positives, its detection time when each pause began, and a fixed timeout at that same time. */
@@ -65,7 +48,7 @@ function curvePoint(pauseMs) {
   let pauses = 0;
   const detections = [];
   for (let i = 0; i < TRACES; i++) {
-    const { gaps, pauses: n } = traceWithPauses(3000 + i, pauseMs);
+    const { gaps, pauses: n } = trace(3000 + i, false, pauseMs);
     pauses += n;
     const clock = new ManualClock();
     const d = new PhiAccrualDetector({ ...fast, clock });
