@@ -8,11 +8,10 @@
 // Usage: npm run bench:checkpoint [-- --seconds 2 --json out.json]
 import { spawn } from 'node:child_process';
 import { promises as fs, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
-import { FileCheckpointStore, RedisCheckpointStore } from '../dist/index.js';
+import { FileCheckpointStore, RedisCheckpointStore, freePort } from '../dist/index.js';
 
 const args = process.argv.slice(2);
 const flag = (name, dflt) => {
@@ -22,14 +21,6 @@ const flag = (name, dflt) => {
 const seconds = Number(flag('seconds', 2));
 const rounds = Number(flag('rounds', 3));
 
-const freePort = () =>
-  new Promise((resolve) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
 
 /** Runs `op` back to back for `seconds`; returns ops per second. */
 async function rate(op) {

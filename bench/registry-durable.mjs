@@ -8,11 +8,11 @@
 // Usage: npm run bench:registry-durable [-- --seconds 3 --rounds 3]
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Agent, request } from 'undici';
+import { freePort } from '../dist/index.js';
 
 const args = process.argv.slice(2);
 const flag = (name, dflt) => {
@@ -25,14 +25,6 @@ const CLIENTS = 16;
 const VALUE = 'v'.repeat(128);
 const cli = fileURLToPath(new URL('../dist/cli/index.js', import.meta.url));
 
-const freePort = () =>
-  new Promise((resolve) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
 
 async function waitUp(url) {
   for (let i = 0; i < 200; i++) {
