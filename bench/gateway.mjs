@@ -1,9 +1,12 @@
 #!/usr/bin/env node
 // The gateway against npm http-proxy and a bare undici pass-through, in front of the same three
 // backend processes, in one run (autocannon, keep-alive): requests/s and p50/p99 latency. Then a
-// backend is SIGKILLed under load through steadfast's gateway and through http-proxy: failed
-// requests seen by the client, and time from the kill to the last failure.
-// Usage: npm run bench:gateway [-- --seconds 5 --connections 32 --rounds 3 --kinds steadfast,http-proxy,undici,dispatch]
+// backend is SIGKILLed under load through steadfast's gateway, HAProxy (tuned for fast failover,
+// and with common defaults) and http-proxy: throughput in that window, failed requests seen by
+// the client, and time from the kill to the last failure.
+// Usage: npm run bench:gateway [-- --seconds 5 --connections 32 --rounds 3 --failover-rounds 3
+//   --kinds steadfast,http-proxy,undici,dispatch,haproxy-tuned --failover-kinds steadfast,haproxy-tuned,haproxy-defaults,http-proxy]
+// The HAProxy rows need haproxy on the PATH's usual places (apt-get install -y haproxy).
 import { spawn } from 'node:child_process';
 import http from 'node:http';
 import { existsSync, readFileSync } from 'node:fs';
@@ -16,6 +19,7 @@ const flag = (name, dflt) => {
   return i >= 0 ? args[i + 1] : dflt;
 };
 const self = fileURLToPath(import.meta.url);
+const haproxyBinary = ['/usr/sbin/haproxy', '/usr/bin/haproxy', '/usr/local/sbin/haproxy'].find((p) => existsSync(p));
 
 if (args[0] === '--backend') {
   const server = http.createServer((req, res) => {
@@ -35,6 +39,12 @@ if (args[0] === '--backend') {
   if (kind === 'steadfast') {
     const { Gateway } = await import('../dist/index.js');
     const g = await new Gateway({ routes: [{ path: '/', upstreams: urls, perTryTimeoutMs: 500, timeoutMs: 5000, strategy: 'round-robin' }], port: 0 }).listen();
+    if (process.env.BENCH_DEBUG) {
+      const route = g['routes'][0];
+      route.client.on('budgetExhausted', () => process.stderr.write(`[gw] budget exhausted ${Date.now() % 100000}\n`));
+      route.client.on('attempt', (a) => a.outcome !== 'ok' && process.stderr.write(`[gw] attempt ${a.endpoint} ${a.outcome} ${Date.now() % 100000}\n`));
+      route.balancer.on('eject', (e) => process.stderr.write(`[gw] eject ${JSON.stringify(e).slice(0, 100)} ${Date.now() % 100000}\n`));
+    }
     process.stdout.write(`${g.port}\n`);
   } else if (kind === 'http-proxy') {
     const { default: httpProxy } = await import('http-proxy');
@@ -104,19 +114,22 @@ async function killUnderLoad(port, victim) {
   let failed = 0;
   let lastFailAt = 0;
   let killedAt = 0;
+  const reasons = [];
   const loop = async () => {
     while (running) {
       try {
         const res = await request(`http://127.0.0.1:${port}/items`, { dispatcher });
-        await res.body.dump();
+        const text = process.env.BENCH_DEBUG && res.statusCode !== 200 ? await res.body.text() : (await res.body.dump(), '');
         if (res.statusCode === 200) ok++;
         else {
           failed++;
           lastFailAt = performance.now();
+          if (reasons.length < 5) reasons.push(`${res.statusCode} ${text.slice(0, 200)} at ${(lastFailAt - killedAt).toFixed(0)} ms`);
         }
-      } catch {
+      } catch (err) {
         failed++;
         lastFailAt = performance.now();
+        if (reasons.length < 5) reasons.push(`${err.code ?? err.message} at ${(lastFailAt - killedAt).toFixed(0)} ms`);
       }
     }
   };
@@ -128,17 +141,32 @@ async function killUnderLoad(port, victim) {
   running = false;
   await Promise.all(loops);
   await dispatcher.close();
+  if (process.env.BENCH_DEBUG && reasons.length) process.stderr.write(`\nfailures: ${reasons.join(', ')}\n`);
   return { ok, failed, lastFailMs: failed ? Math.max(0, lastFailAt - killedAt) : null };
+}
+
+/** A proxy of `kind` in front of `ports`: its own process; HAProxy through the demo's HaproxyFront. */
+async function startProxy(kind, ports) {
+  if (kind.startsWith('haproxy-')) {
+    const { HaproxyFront } = await import('../dist/demo/system.js');
+    const front = await HaproxyFront.start(haproxyBinary, ports.map((p, i) => ({ name: `b${i}`, port: Number(p) })), { profile: kind.slice('haproxy-'.length), probePath: '/items', checkPath: '/health' });
+    return { pid: front.pid, port: Number(new URL(front.url).port), stop: () => front.stop() };
+  }
+  const { child, port } = await start(['--proxy', kind, ...ports]);
+  return { pid: child.pid, port, stop: () => child.kill('SIGKILL') };
 }
 
 async function main() {
   const seconds = Number(flag('seconds', 5));
   const connections = Number(flag('connections', 32));
   const rounds = Number(flag('rounds', 3));
+  const failoverRounds = Number(flag('failover-rounds', 3));
   const backends = await Promise.all([0, 1, 2].map(() => start(['--backend'])));
   const ports = backends.map((b) => String(b.port));
-  const kinds = (flag('kinds', 'steadfast,http-proxy,undici,dispatch')).split(',');
-  const proxies = Object.fromEntries(await Promise.all(kinds.map(async (k) => [k, await start(['--proxy', k, ...ports])])));
+  const withHaproxy = (ks) => ks.filter((k) => !k.startsWith('haproxy-') || haproxyBinary);
+  const kinds = withHaproxy(flag('kinds', 'steadfast,http-proxy,undici,dispatch,haproxy-tuned').split(','));
+  if (!haproxyBinary) console.log('haproxy not found: the HAProxy rows need it (apt-get install -y haproxy)\n');
+  const proxies = Object.fromEntries(await Promise.all(kinds.map(async (k) => [k, await startProxy(k, ports)])));
   const results = Object.fromEntries(kinds.map((k) => [k, []]));
   for (const k of kinds) await cannon(proxies[k].port, 1, connections); // warm-up
   for (let r = 0; r < rounds; r++) {
@@ -154,7 +182,8 @@ async function main() {
 
   // CPU time each proxy process spends per request at a fixed rate (from /proc/<pid>/stat): on
   // a small machine where the load generator and the backends share the cores, throughput
-  // moves with the scheduler; CPU per request is what the proxy itself costs.
+  // moves with the scheduler; CPU per request is what the proxy itself costs. HAProxy's figure
+  // covers all its threads (stat sums them).
   const cpuOf = (pid) => {
     const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
     return (Number(f[11]) + Number(f[12])) * (1000 / 100); // clock ticks (USER_HZ 100) → ms
@@ -165,7 +194,7 @@ async function main() {
     for (let r = 0; r < 5; r++) {
       for (const k of kinds) {
         process.stderr.write(`\rbench:gateway CPU per request ${r + 1}/5 ${k} …          `);
-        const pid = proxies[k].child.pid;
+        const pid = proxies[k].pid;
         const c0 = cpuOf(pid);
         const res = await autocannon({ url: `http://127.0.0.1:${proxies[k].port}/items`, connections: 16, duration: 3, overallRate: 3000 });
         cpu[k].push(((cpuOf(pid) - c0) * 1000) / res.requests.total);
@@ -173,23 +202,47 @@ async function main() {
     }
     process.stderr.write('\n');
   }
-  for (const k of kinds) proxies[k].child.kill('SIGKILL');
-
-  // Failover: fresh backends, one killed under load, through steadfast and through http-proxy.
-  const kill = {};
-  for (const k of ['steadfast', 'http-proxy']) {
-    const bs = await Promise.all([0, 1, 2].map(() => start(['--backend'])));
-    const p = await start(['--proxy', k, ...bs.map((b) => String(b.port))]);
-    process.stderr.write(`bench:gateway SIGKILL of a backend under load through ${k} …\n`);
-    kill[k] = await killUnderLoad(p.port, bs[1].child);
-    p.child.kill('SIGKILL');
-    bs.forEach((b) => b.child.kill('SIGKILL'));
-  }
+  for (const k of kinds) await proxies[k].stop();
   backends.forEach((b) => b.child.kill('SIGKILL'));
 
-  const names = { steadfast: 'steadfast Gateway (round-robin, failover, metrics)', 'http-proxy': 'npm http-proxy 1.18 (round-robin)', undici: 'bare undici pass-through (round-robin)', dispatch: 'bare undici dispatch, no features (the floor)' };
+  // Failover: in each round, for each proxy, fresh backends and a fresh proxy, warmed up, then
+  // one backend SIGKILLed under steady load. HAProxy tuned for fast failover (as its docs
+  // recommend) is the anchor; http-proxy, which has no failover, shows what failover saves.
+  const failoverKinds = withHaproxy(flag('failover-kinds', 'steadfast,haproxy-tuned,haproxy-defaults,http-proxy').split(','));
+  const kill = Object.fromEntries(failoverKinds.map((k) => [k, []]));
+  for (let r = 0; r < failoverRounds; r++) {
+    for (const k of failoverKinds) {
+      const bs = await Promise.all([0, 1, 2].map(() => start(['--backend'])));
+      const p = await startProxy(k, bs.map((b) => String(b.port)));
+      process.stderr.write(`\rbench:gateway SIGKILL of a backend under load, round ${r + 1}/${failoverRounds}, ${k} …          `);
+      await cannon(p.port, 1, 8); // warm-up, as in the throughput rounds
+      kill[k].push(await killUnderLoad(p.port, bs[1].child));
+      await p.stop();
+      bs.forEach((b) => b.child.kill('SIGKILL'));
+    }
+  }
+  process.stderr.write('\n');
+  const killRow = (k) => {
+    const xs = kill[k];
+    const ok = med(xs.map((x) => x.ok));
+    const failed = med(xs.map((x) => x.failed));
+    const last = xs.map((x) => x.lastFailMs).filter((x) => x !== null);
+    return { ok, failed, rate: med(xs.map((x) => x.failed / (x.ok + x.failed))), rps: ok / 3, failedRounds: last.length, lastMs: last.length ? med(last) : null };
+  };
+  const killRows = Object.fromEntries(failoverKinds.map((k) => [k, killRow(k)]));
+  const failAnchor = killRows['haproxy-tuned'] ? 'haproxy-tuned' : 'http-proxy';
+
+  const names = {
+    steadfast: 'steadfast Gateway (round-robin, failover, metrics)',
+    'http-proxy': 'npm http-proxy 1.18 (round-robin, no failover)',
+    undici: 'bare undici pass-through (round-robin)',
+    dispatch: 'bare undici dispatch, no features (the floor)',
+    'haproxy-tuned': 'HAProxy 2.6 tuned for fast failover (inter 100ms fall 3, retry-on all-retryable-errors, redispatch)',
+    'haproxy-defaults': 'HAProxy 2.6 with common defaults (inter 2s fall 3, retries 3, redispatch)',
+  };
   const lines = [
     `Node ${process.version}, ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}; 3 backend processes; autocannon ${connections} connections × ${seconds} s, ${rounds} interleaved rounds, medians.`,
+    `Command: npm run bench:gateway -- --seconds ${seconds} --connections ${connections} --rounds ${rounds} --failover-rounds ${failoverRounds}`,
     '',
     '| proxy | requests/s | × http-proxy | p50 ms | p99 ms | errors |',
     '| --- | ---: | ---: | ---: | ---: | ---: |',
@@ -203,9 +256,14 @@ async function main() {
         ]
       : []),
     '',
-    '| SIGKILL of one of 3 backends under load (8 clients, 1 s before, 2 s after) | requests ok | failed | error rate | kill → last failure |',
-    '| --- | ---: | ---: | ---: | ---: |',
-    ...['steadfast', 'http-proxy'].map((k) => `| ${names[k]} | ${kill[k].ok} | ${kill[k].failed} | ${((kill[k].failed / (kill[k].ok + kill[k].failed)) * 100).toFixed(2)} % | ${kill[k].lastFailMs === null ? 'none failed' : `${kill[k].lastFailMs.toFixed(0)} ms`} |`),
+    `SIGKILL of one of 3 backends under load: 8 closed-loop clients, 1 s before the kill and 2 s after; ${failoverRounds} interleaved rounds, medians; throughput is answered requests per second over the 3 s window.`,
+    '',
+    `| proxy | requests ok | req/s in the window | × ${failAnchor === 'haproxy-tuned' ? 'tuned HAProxy' : 'http-proxy'} | failed | error rate | rounds with a failure | kill → last failure |`,
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    ...failoverKinds.map((k) => {
+      const x = killRows[k];
+      return `| ${names[k]} | ${x.ok} | ${x.rps.toFixed(0)} | ${(x.rps / killRows[failAnchor].rps).toFixed(2)} | ${x.failed} | ${(x.rate * 100).toFixed(2)} % | ${x.failedRounds} of ${failoverRounds} | ${x.lastMs === null ? 'none failed' : `${x.lastMs.toFixed(0)} ms`} |`;
+    }),
   ];
   console.log(lines.join('\n'));
 }

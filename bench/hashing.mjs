@@ -76,18 +76,24 @@ async function main() {
   const list = await candidates();
   const keys = Array.from({ length: KEYS }, (_, i) => keyOf(i));
   const rows = [];
-  for (const [name, c] of Object.entries(list)) {
-    process.stderr.write(`\rbench:hashing ${name} …                                `);
+  // Lookup rate: every placement built and warmed up first, then timed in interleaved rounds
+  // (round r times each placement in turn), so a slow moment of the machine falls on all.
+  const built = Object.entries(list).map(([name, c]) => {
     const p = c.build(NODES);
-    const owner = new Array(KEYS);
-    // warm-up, then timed rounds
     for (let i = 0; i < Math.min(KEYS, 200_000); i++) p.lookup(keys[i]);
-    const rates = [];
-    for (let r = 0; r < ROUNDS; r++) {
+    return { name, c, p, owner: new Array(KEYS), rates: [] };
+  });
+  for (let r = 0; r < ROUNDS; r++) {
+    for (const b of built) {
+      process.stderr.write(`\rbench:hashing round ${r + 1}/${ROUNDS} ${b.name} …                                `);
+      const { p, owner } = b;
       const t0 = process.hrtime.bigint();
       for (let i = 0; i < KEYS; i++) owner[i] = p.lookup(keys[i]);
-      rates.push(KEYS / (Number(process.hrtime.bigint() - t0) / 1e9));
+      b.rates.push(KEYS / (Number(process.hrtime.bigint() - t0) / 1e9));
     }
+  }
+  for (const { name, c, owner, rates } of built) {
+    process.stderr.write(`\rbench:hashing balance and movement: ${name} …                                `);
     const counts = new Map();
     for (const o of owner) counts.set(o, (counts.get(o) ?? 0) + 1);
     const loads = NODES.map((n) => counts.get(n) ?? 0);

@@ -239,7 +239,7 @@ export class FailoverClient {
         respond,
       });
       if (!result.ok) {
-        const outcome: AttemptRecord['outcome'] = req.signal?.aborted
+        const outcome: AttemptRecord['outcome'] = req.signal?.aborted || result.kind === 'abandoned'
           ? 'aborted'
           : result.kind === 'overloaded' || result.kind === 'invalid' || result.kind === 'timeout'
             ? result.kind

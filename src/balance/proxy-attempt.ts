@@ -37,7 +37,9 @@ export type AttemptFailure =
   /** The per-try deadline passed with no response headers. */
   | { kind: 'timeout'; error: Error; passedOn: boolean }
   /** A connection error, a reset, a body that stalled, or the caller aborted. */
-  | { kind: 'error'; error: Error; passedOn: boolean };
+  | { kind: 'error'; error: Error; passedOn: boolean }
+  /** The downstream client went away while the answer was being passed on: not the upstream's fault. */
+  | { kind: 'abandoned'; error: Error; passedOn: true };
 
 export type AttemptResult = { ok: true; status: number; passedOn: boolean } | ({ ok: false } & AttemptFailure);
 
@@ -169,6 +171,15 @@ export function proxyAttempt(o: ProxyAttemptOptions): Promise<AttemptResult> {
       failWith('error', err);
     };
     req.signal?.addEventListener('abort', onCallerAbort, { once: true });
+    // The client went away mid-answer: drop the upstream response. The upstream did nothing
+    // wrong, so this must not count against it (a load tool that closes its connections at the
+    // end of a run would otherwise eject healthy upstreams).
+    const abandon = (): void => {
+      if (settled) return;
+      const error = Object.assign(new Error('the client went away'), { name: 'AbortError' });
+      finish({ ok: false, kind: 'abandoned', error, passedOn: true });
+      controller?.abort(error);
+    };
     const handler = {
       onRequestStart(c: DispatchController): void {
         controller = c;
@@ -189,16 +200,11 @@ export function proxyAttempt(o: ProxyAttemptOptions): Promise<AttemptResult> {
         sink = o.respond(statusCode, headers, endpoint);
         // A client that leaves while the upstream is paused for backpressure would never
         // 'drain': abandon the upstream response instead.
-        sink.onClose?.(() => {
-          if (!settled) controller?.abort(new Error('the client went away'));
-        });
+        sink.onClose?.(abandon);
       },
       onResponseData(c: DispatchController, chunk: Buffer): void {
         if (!sink) return;
-        if (sink.destroyed) {
-          c.abort(new Error('the client went away'));
-          return;
-        }
+        if (sink.destroyed) return abandon();
         if (!sink.write(chunk)) {
           c.pause();
           sink.once('drain', () => c.resume());

@@ -34,6 +34,15 @@ const PROFILES: Record<HaproxyProfile, { defaults: string[]; server: string }> =
   },
 };
 
+export interface HaproxyStartOptions {
+  /** Default 'defaults'. */
+  profile?: HaproxyProfile;
+  /** A path that answers 200 through HAProxy once it is up. Default the demo's '/api/carts/warmup-0'. */
+  probePath?: string;
+  /** The health check path HAProxy asks each server. Default '/health'. */
+  checkPath?: string;
+}
+
 /**
  * The anchor the demo compares its gateway with: a real HAProxy in front of the web replicas
  * (see HaproxyProfile). Its health-check verdicts are read from its log, with the time we saw
@@ -47,8 +56,15 @@ export class HaproxyFront {
     readonly url: string,
   ) {}
 
-  /** Starts `binary` in front of `webs` and resolves once it answers through to a replica. */
-  static async start(binary: string, webs: { name: string; port: number }[], profile: HaproxyProfile = 'defaults'): Promise<HaproxyFront> {
+  /**
+   * Starts `binary` in front of `webs` and resolves once `probePath` answers 200 through it.
+   * HAProxy's health check asks each server for `checkPath`.
+   */
+  static async start(
+    binary: string,
+    webs: { name: string; port: number }[],
+    { profile = 'defaults', probePath = '/api/carts/warmup-0', checkPath = '/health' }: HaproxyStartOptions = {},
+  ): Promise<HaproxyFront> {
     const p = PROFILES[profile];
     const port = await freePort();
     const dir = mkdtempSync(path.join(os.tmpdir(), 'steadfast-haproxy-'));
@@ -66,7 +82,7 @@ export class HaproxyFront {
       '  default_backend web',
       'backend web',
       '  balance roundrobin',
-      '  option httpchk GET /health',
+      `  option httpchk GET ${checkPath}`,
       p.server,
       ...webs.map((w) => `  server ${w.name} 127.0.0.1:${w.port} check`),
       '',
@@ -87,7 +103,7 @@ export class HaproxyFront {
         await front.stop();
         throw new Error(`steadfast demo: haproxy exited (${child.exitCode}): ${err.slice(0, 500)}`);
       }
-      const ok = await request(`${front.url}/api/carts/warmup-0`, { headersTimeout: 1000, bodyTimeout: 1000 }).then(
+      const ok = await request(`${front.url}${probePath}`, { headersTimeout: 1000, bodyTimeout: 1000 }).then(
         async (r) => (await r.body.dump(), r.statusCode === 200),
         () => false,
       );
@@ -98,6 +114,11 @@ export class HaproxyFront {
       }
       await new Promise((r) => setTimeout(r, 100));
     }
+  }
+
+  /** HAProxy's process id (for CPU accounting), undefined once it has exited. */
+  get pid(): number | undefined {
+    return this.child.exitCode === null ? this.child.pid : undefined;
   }
 
   async stop(): Promise<void> {

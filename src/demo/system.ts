@@ -24,6 +24,7 @@ import { RegistryServer } from '../registry/server.js';
 import { DEMO_NODE_ENV, type DemoNodeConfig } from './config.js';
 import { dashboardHtml, ringSummary } from './dashboard.js';
 import { HaproxyFront, type HaproxyProfile } from './haproxy.js';
+export { HaproxyFront, type HaproxyProfile, type HaproxyStartOptions } from './haproxy.js';
 
 export interface DemoOptions {
   /** How long the load runs. */
@@ -346,7 +347,7 @@ export class DemoSystem {
       admin: (req, res) => this.admin(req, res),
     }).listen();
     this.poller = setInterval(() => void this.poll(), 1000);
-    if (o.haproxy) this.haproxy = await HaproxyFront.start(o.haproxy, this.nodes.filter((n) => n.role === 'web'), o.haproxyProfile);
+    if (o.haproxy) this.haproxy = await HaproxyFront.start(o.haproxy, this.nodes.filter((n) => n.role === 'web'), { profile: o.haproxyProfile });
     this.emit({ type: 'started', gateway: this.gateway.url, dashboard: `${this.gateway.url}/_steadfast/`, registry: registryUrl, dataDir: this.ownsDataDir || o.store === 'file' ? this.dataDir : undefined });
   }
 

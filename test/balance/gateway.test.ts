@@ -307,4 +307,44 @@ describe('Gateway proxying details (in-process upstreams)', () => {
       await new Promise((r) => failing.close(r));
     }
   });
+
+  it('does not count clients that leave mid-answer against the upstream (a load tool closing its connections ejects nothing)', async () => {
+    const http = await import('node:http');
+    const servers = Array.from({ length: 3 }, () =>
+      http.createServer((_req, res) => {
+        res.writeHead(200, { 'content-type': 'text/plain' });
+        const t = setInterval(() => res.write(Buffer.alloc(64 * 1024, 1)), 5);
+        res.on('close', () => clearInterval(t));
+      }),
+    );
+    const ports = await Promise.all(servers.map((s) => new Promise<number>((r) => s.listen(0, '127.0.0.1', () => r((s.address() as { port: number }).port)))));
+    const gateway = await new Gateway({ routes: [{ path: '/', upstreams: ports.map((p) => `http://127.0.0.1:${p}`), strategy: 'round-robin' }] }).listen();
+    try {
+      // 7 per upstream: more than the 5 failures in a row that eject one.
+      for (let i = 0; i < 21; i++) {
+        const ac = new AbortController();
+        const r = await request(gateway.url + '/stream', { signal: ac.signal });
+        expect(r.statusCode).toBe(200);
+        await expect(
+          (async () => {
+            for await (const _ of r.body) ac.abort();
+          })(),
+        ).rejects.toThrow();
+      }
+      // Every abandoned answer has been settled (its upstream connection closed) before we look.
+      await expect.poll(() => gateway.health().routes[0]!.upstreams.every((u) => u.outstanding === 0), { timeout: 10_000 }).toBe(true);
+      const view = gateway.health().routes[0]!.upstreams;
+      expect(view.map((u) => u.ejected)).toEqual([false, false, false]);
+      expect(view.map((u) => u.failures)).toEqual([0, 0, 0]);
+      expect(view.map((u) => u.requests)).toEqual([7, 7, 7]);
+      const metrics = await (await request(gateway.url + '/metrics')).body.text();
+      expect(metrics).toMatch(/steadfast_gateway_ejections_total(\{[^}]*\})? 0\b/);
+    } finally {
+      await gateway.close();
+      for (const s of servers) {
+        s.closeAllConnections();
+        await new Promise((r) => s.close(r));
+      }
+    }
+  });
 });
