@@ -91,21 +91,22 @@ const rates = [];
 for (const rate of [500, 2000, 5000]) {
   const gen = new LoadGenerator({ url: `http://127.0.0.1:${web.address().port}/`, ratePerSec: rate, durationMs: seconds * 1000 });
   const s = await gen.run();
-  rates.push([rate, s.achievedRatePerSec, s.ok, s.sent]);
+  rates.push([rate, s.achievedRatePerSec, s.ok, s.sent, s.sendLagMs]);
 }
 web.close();
 
 console.log(
   [
     `Node ${process.version}, ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}; ${seconds} s per measurement, median of 3 interleaved.`,
+    `Command: npm run bench:chaos -- --seconds ${seconds}`,
     '',
     '| measure | direct | through FaultProxy (no toxic) | proxy ÷ direct |',
     '| --- | ---: | ---: | ---: |',
     ...rows.map(([n, d, p]) => `| ${n} | ${d.toFixed(0)} | ${p.toFixed(0)} | ${(p / d).toFixed(2)} |`),
     '',
-    '| LoadGenerator target rate | achieved rate | ok / sent |',
-    '| ---: | ---: | ---: |',
-    ...rates.map(([t, a, ok, sent]) => `| ${t}/s | ${a.toFixed(0)}/s | ${ok} / ${sent} |`),
+    '| LoadGenerator target rate | achieved rate | ok / sent | send lag p99 ms | send lag max ms |',
+    '| ---: | ---: | ---: | ---: | ---: |',
+    ...rates.map(([t, a, ok, sent, lag]) => `| ${t}/s | ${a.toFixed(0)}/s | ${ok} / ${sent} | ${lag.p99.toFixed(1)} | ${lag.max.toFixed(1)} |`),
   ].join('\n'),
 );
 }

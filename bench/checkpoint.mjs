@@ -5,7 +5,7 @@
 // for 1 KB and 1 MB states. Starts its own redis-server (appendonly yes, appendfsync
 // always — the setting under which an acknowledged checkpoint survives a crash; both
 // sides pay the same fsync) on a free loopback port.
-// Usage: npm run bench:checkpoint [-- --seconds 2 --rounds 3 --json out.json]
+// Usage: npm run bench:checkpoint [-- --seconds 2 --rounds 5 --json out.json]
 import { spawn } from 'node:child_process';
 import { promises as fs, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -19,7 +19,7 @@ const flag = (name, dflt) => {
   return i >= 0 ? args[i + 1] : dflt;
 };
 const seconds = Number(flag('seconds', 2));
-const rounds = Number(flag('rounds', 3));
+const rounds = Number(flag('rounds', 5));
 
 
 /** Runs `op` back to back for `seconds`; returns ops per second. */
@@ -106,17 +106,19 @@ async function main() {
       await rawRedisSave(0);
       await redisSave();
       const m = { rawFileSave: [], rawFileSaveDurable: [], fileSave: [], rawFileRestore: [], fileRestore: [], rawRedisSave: [], redisSave: [], rawRedisRestore: [], redisRestore: [] };
+      // Each steadfast operation and its baseline in turn; odd rounds run steadfast first, so
+      // neither side always gets the warmer moment (page cache, JIT, GC debt of the one before).
+      const pairs = [
+        [['rawFileSave', rawFileSave], ['rawFileSaveDurable', rawFileSaveDurable], ['fileSave', fileSaveKeep]],
+        [['rawFileRestore', rawFileRestore], ['fileRestore', fileRestore]],
+        [['rawRedisSave', rawRedisSave], ['redisSave', redisSave]],
+        [['rawRedisRestore', rawRedisRestore], ['redisRestore', redisRestore]],
+      ];
       for (let r = 0; r < rounds; r++) {
         process.stderr.write(`\rbench:checkpoint ${label} round ${r + 1}/${rounds} …   `);
-        m.rawFileSave.push(await rate(rawFileSave));
-        m.rawFileSaveDurable.push(await rate(rawFileSaveDurable));
-        m.fileSave.push(await rate(fileSaveKeep));
-        m.rawFileRestore.push(await rate(rawFileRestore));
-        m.fileRestore.push(await rate(fileRestore));
-        m.rawRedisSave.push(await rate(rawRedisSave));
-        m.redisSave.push(await rate(redisSave));
-        m.rawRedisRestore.push(await rate(rawRedisRestore));
-        m.redisRestore.push(await rate(redisRestore));
+        for (const group of pairs) {
+          for (const [name, op] of r % 2 === 0 ? group : [...group].reverse()) m[name].push(await rate(op));
+        }
       }
       const med = Object.fromEntries(Object.entries(m).map(([k, v]) => [k, median(v)]));
       rows.push([`${label} save`, 'file', med.fileSave, 'writeFile + fsync + rename', med.rawFileSave]);
@@ -134,7 +136,7 @@ async function main() {
     rmSync(tmp, { recursive: true, force: true });
   }
   const lines = [
-    `Node ${process.version}, ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}; ${rounds} interleaved rounds of ${seconds} s each, medians; Redis with appendfsync always.`,
+    `Node ${process.version}, ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}; ${rounds} interleaved rounds of ${seconds} s each (order alternating), medians; Redis with appendfsync always.`,
     `Command: npm run bench:checkpoint -- --seconds ${seconds} --rounds ${rounds}`,
     '',
     '| operation | store | steadfast ops/s | baseline | baseline ops/s | steadfast ÷ baseline |',

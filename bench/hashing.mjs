@@ -76,21 +76,22 @@ async function main() {
   const list = await candidates();
   const keys = Array.from({ length: KEYS }, (_, i) => keyOf(i));
   const rows = [];
-  // Lookup rate: every placement built and warmed up first, then timed in interleaved rounds
-  // (round r times each placement in turn), so a slow moment of the machine falls on all.
-  const built = Object.entries(list).map(([name, c]) => {
-    const p = c.build(NODES);
-    for (let i = 0; i < Math.min(KEYS, 200_000); i++) p.lookup(keys[i]);
-    return { name, c, p, owner: new Array(KEYS), rates: [] };
-  });
+  // Lookup rate: each round times every placement in turn, each in a fresh process (so one
+  // placement's lookup call site is not shared with, and deoptimized by, the others — as in an
+  // application, which calls one placement), and a slow moment of the machine falls on all.
+  const self = fileURLToPath(import.meta.url);
+  const built = Object.entries(list).map(([name, c]) => ({ name, c, rates: [] }));
   for (let r = 0; r < ROUNDS; r++) {
     for (const b of built) {
       process.stderr.write(`\rbench:hashing round ${r + 1}/${ROUNDS} ${b.name} …                                `);
-      const { p, owner } = b;
-      const t0 = process.hrtime.bigint();
-      for (let i = 0; i < KEYS; i++) owner[i] = p.lookup(keys[i]);
-      b.rates.push(KEYS / (Number(process.hrtime.bigint() - t0) / 1e9));
+      const t = spawnSync(process.execPath, [self, '--time', b.name, '--keys', String(KEYS)], { encoding: 'utf8' });
+      if (t.status !== 0) throw new Error(t.stderr);
+      b.rates.push(Number(t.stdout));
     }
+  }
+  for (const b of built) {
+    const p = b.c.build(NODES);
+    b.owner = keys.map((k) => p.lookup(k));
   }
   for (const { name, c, owner, rates } of built) {
     process.stderr.write(`\rbench:hashing balance and movement: ${name} …                                `);
@@ -110,7 +111,6 @@ async function main() {
     let movedAdd = 0;
     for (let i = 0; i < KEYS; i++) if (added.lookup(keys[i]) !== owner[i]) movedAdd++;
     // Agreement with a fresh process that added the nodes in reverse order.
-    const self = fileURLToPath(import.meta.url);
     const r = spawnSync(process.execPath, [self, '--child', name], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
     if (r.status !== 0) throw new Error(r.stderr);
     const other = JSON.parse(r.stdout);
@@ -130,7 +130,8 @@ async function main() {
   process.stderr.write('\n');
   const hashring = rows.find((r) => r.name.startsWith('npm hashring'));
   const lines = [
-    `Node ${process.version}, ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}; ${NODES.length} nodes, ${KEYS.toLocaleString('en')} keys like "${keyOf(12345)}", lookups/s median of ${ROUNDS} rounds; agreement over ${AGREE_KEYS.toLocaleString('en')} keys with a second process that added the nodes in reverse order.`,
+    `Node ${process.version}, ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}; ${NODES.length} nodes, ${KEYS.toLocaleString('en')} keys like "${keyOf(12345)}", lookups/s median of ${ROUNDS} interleaved rounds, each placement in a fresh process (a warm-up pass, then the median of 3); agreement over ${AGREE_KEYS.toLocaleString('en')} keys with a second process that added the nodes in reverse order.`,
+    `Command: npm run bench:hashing -- --keys ${KEYS} --rounds ${ROUNDS}`,
     '',
     '| placement | lookups/s | × hashring | max/mean | CV | moved on remove (ideal 0.100) | moved on add (ideal 0.091) | agree |',
     '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
@@ -142,5 +143,20 @@ async function main() {
   console.log(lines.join('\n'));
 }
 
+/** In this fresh process: a warm-up pass over every key, then the median of 3 timed passes (lookups/s). */
+async function timeOne(name) {
+  const p = (await candidates())[name].build(NODES);
+  const keys = Array.from({ length: KEYS }, (_, i) => keyOf(i));
+  const owner = new Array(KEYS);
+  const rates = [];
+  for (let pass = 0; pass < 4; pass++) {
+    const t0 = process.hrtime.bigint();
+    for (let i = 0; i < KEYS; i++) owner[i] = p.lookup(keys[i]);
+    if (pass > 0) rates.push(KEYS / (Number(process.hrtime.bigint() - t0) / 1e9)); // pass 0 warms up
+  }
+  process.stdout.write(String(median(rates)));
+}
+
 if (args[0] === '--child') await child(args[1], AGREE_KEYS);
+else if (args[0] === '--time') await timeOne(args[1]);
 else await main();
