@@ -5,13 +5,15 @@
 // and with common defaults) and http-proxy: throughput in that window, failed requests seen by
 // the client, and time from the kill to the last failure.
 // Usage: npm run bench:gateway [-- --seconds 5 --connections 32 --rounds 3 --failover-rounds 3
-//   --kinds steadfast,http-proxy,undici,dispatch,haproxy-tuned --failover-kinds steadfast,haproxy-tuned,haproxy-defaults,http-proxy]
+//   --kinds steadfast,http-proxy,undici,dispatch,haproxy-tuned --failover-kinds steadfast,haproxy-tuned,haproxy-defaults,http-proxy
+//   --baseline-dist ../other-checkout/dist   (adds that build of the gateway, for before/after in one run)]
 // The HAProxy rows need haproxy on the PATH's usual places (apt-get install -y haproxy).
 import { spawn } from 'node:child_process';
 import http from 'node:http';
 import { existsSync, readFileSync } from 'node:fs';
 import os from 'node:os';
-import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const args = process.argv.slice(2);
 const flag = (name, dflt) => {
@@ -36,8 +38,9 @@ if (args[0] === '--backend') {
   const [, kind, ...targets] = args;
   const urls = targets.map((p) => `http://127.0.0.1:${p}`);
   let server;
-  if (kind === 'steadfast') {
-    const { Gateway } = await import('../dist/index.js');
+  if (kind === 'steadfast' || kind === 'steadfast-baseline') {
+    // steadfast-baseline: another build of steadfast (--baseline-dist DIR), for before/after in one run.
+    const { Gateway } = await import(kind === 'steadfast' ? '../dist/index.js' : pathToFileURL(path.join(process.env.STEADFAST_BASELINE_DIST, 'index.js')).href);
     const g = await new Gateway({ routes: [{ path: '/', upstreams: urls, perTryTimeoutMs: 500, timeoutMs: 5000, strategy: 'round-robin' }], port: 0 }).listen();
     if (process.env.BENCH_DEBUG) {
       const route = g['routes'][0];
@@ -164,7 +167,9 @@ async function main() {
   const backends = await Promise.all([0, 1, 2].map(() => start(['--backend'])));
   const ports = backends.map((b) => String(b.port));
   const withHaproxy = (ks) => ks.filter((k) => !k.startsWith('haproxy-') || haproxyBinary);
-  const kinds = withHaproxy(flag('kinds', 'steadfast,http-proxy,undici,dispatch,haproxy-tuned').split(','));
+  const baselineDist = flag('baseline-dist', undefined);
+  if (baselineDist) process.env.STEADFAST_BASELINE_DIST = path.resolve(baselineDist);
+  const kinds = withHaproxy(flag('kinds', `steadfast,${baselineDist ? 'steadfast-baseline,' : ''}http-proxy,undici,dispatch,haproxy-tuned`).split(','));
   if (!haproxyBinary) console.log('haproxy not found: the HAProxy rows need it (apt-get install -y haproxy)\n');
   const proxies = Object.fromEntries(await Promise.all(kinds.map(async (k) => [k, await startProxy(k, ports)])));
   const results = Object.fromEntries(kinds.map((k) => [k, []]));
@@ -234,6 +239,7 @@ async function main() {
 
   const names = {
     steadfast: 'steadfast Gateway (round-robin, failover, metrics)',
+    'steadfast-baseline': `steadfast Gateway, the build in ${baselineDist}`,
     'http-proxy': 'npm http-proxy 1.18 (round-robin, no failover)',
     undici: 'bare undici pass-through (round-robin)',
     dispatch: 'bare undici dispatch, no features (the floor)',
@@ -242,7 +248,7 @@ async function main() {
   };
   const lines = [
     `Node ${process.version}, ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}; 3 backend processes; autocannon ${connections} connections × ${seconds} s, ${rounds} interleaved rounds, medians.`,
-    `Command: npm run bench:gateway -- --seconds ${seconds} --connections ${connections} --rounds ${rounds} --failover-rounds ${failoverRounds}`,
+    `Command: npm run bench:gateway${args.length ? ` -- ${args.join(' ')}` : ''} (seconds ${seconds}, connections ${connections}, rounds ${rounds}, failover rounds ${failoverRounds})`,
     '',
     '| proxy | requests/s | × http-proxy | p50 ms | p99 ms | errors |',
     '| --- | ---: | ---: | ---: | ---: | ---: |',

@@ -1,10 +1,8 @@
 import type { Dispatcher } from 'undici';
 import type { Clock } from '../core/clock.js';
 import type { DeadlineSlot, DeadlineWheel, WheelMember } from '../policy/deadline-wheel.js';
+import { RETRY_STATUS, type AttemptResult, type FailoverRequest } from './attempt.js';
 import type { Endpoint } from './balancer.js';
-import type { FailoverRequest } from './failover-client.js';
-
-export const RETRY_STATUS = new Set([500, 502, 503, 504]);
 
 /** Where proxy() writes an answer: a Writable, or anything with the same three methods. */
 export interface ProxySink {
@@ -27,21 +25,6 @@ interface DispatchController {
   pause(): void;
   resume(): void;
 }
-
-/** How one attempt ended when it did not end with an answer passed on. */
-export type AttemptFailure =
-  /** Waited in this client's queue (every connection to the upstream busy) past the deadline, or the queue was full: not the upstream's fault. */
-  | { kind: 'overloaded'; error: Error; passedOn: false }
-  /** The request could not be sent at all (undici refused its headers): the same on every upstream. */
-  | { kind: 'invalid'; error: Error; passedOn: false }
-  /** The per-try deadline passed with no response headers. */
-  | { kind: 'timeout'; error: Error; passedOn: boolean }
-  /** A connection error, a reset, a body that stalled, or the caller aborted. */
-  | { kind: 'error'; error: Error; passedOn: boolean }
-  /** The downstream client went away while the answer was being passed on: not the upstream's fault. */
-  | { kind: 'abandoned'; error: Error; passedOn: true };
-
-export type AttemptResult = { ok: true; status: number; passedOn: boolean } | ({ ok: false } & AttemptFailure);
 
 /** Requests queued inside the client (dispatched, no connection yet), shared by its attempts. */
 export interface QueueState {
@@ -98,10 +81,7 @@ class Deadline {
     if (this.member.settled) return;
     this.member.settled = true;
     if (this.timer !== undefined) clearTimeout(this.timer);
-    if (this.slot !== undefined && !this.slot.expired) {
-      this.slot.live--;
-      this.slot.unwatch(this.member);
-    }
+    this.slot?.leave(this.member);
   }
 }
 
@@ -117,7 +97,7 @@ class Deadline {
  * response headers. After the headers, a body that stalls for bodyTimeoutMs fails the attempt —
  * and if the sink has passed nothing on yet, the caller may still try elsewhere.
  */
-export function proxyAttempt(o: ProxyAttemptOptions): Promise<AttemptResult> {
+export function proxyAttempt(o: ProxyAttemptOptions): Promise<AttemptResult<undefined>> {
   const { req, endpoint, queue, clock } = o;
   const target = targetOf(endpoint);
   if (queue.queued >= queue.maxQueued) {
@@ -138,7 +118,7 @@ export function proxyAttempt(o: ProxyAttemptOptions): Promise<AttemptResult> {
       queued = false;
       queue.queued--;
     };
-    const finish = (r: AttemptResult): void => {
+    const finish = (r: AttemptResult<undefined>): void => {
       if (settled) return;
       settled = true;
       leaveQueue();
@@ -213,7 +193,7 @@ export function proxyAttempt(o: ProxyAttemptOptions): Promise<AttemptResult> {
       onResponseEnd(): void {
         if (settled) return;
         sink?.end();
-        finish({ ok: true, status, passedOn });
+        finish({ ok: true, status, passedOn, response: undefined });
       },
       onResponseError(_c: DispatchController, err: Error): void {
         failWith(expired === 'try' ? 'timeout' : 'error', err);

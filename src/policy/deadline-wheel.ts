@@ -44,6 +44,16 @@ export class DeadlineSlot {
     list.push(member);
   }
 
+  /**
+   * A member's call ended: it no longer counts as live nor is told when the slot expires. Call
+   * once per joined call; after the slot expired it is a no-op (the slot has been counted).
+   */
+  leave(member: WheelMember): void {
+    if (this.expired) return;
+    this.live--;
+    if (member.watchIndex >= 0) this.unwatch(member);
+  }
+
   /** O(1): the last watcher takes the leaving one's place, so a slot holds only calls in flight. */
   unwatch(member: WheelMember): void {
     const list = this.watchers;

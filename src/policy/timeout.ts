@@ -91,10 +91,7 @@ class TimeoutContext extends ChildContext implements WheelMember {
   finish(): void {
     if (this.settled) return;
     this.settled = true;
-    if (!this.slot.expired) {
-      this.slot.live--;
-      if (this.watchIndex >= 0) this.slot.unwatch(this);
-    }
+    this.slot.leave(this);
     this.release();
   }
 }

@@ -1,0 +1,232 @@
+import type { Clock } from '../core/clock.js';
+import type { Emitter } from '../core/events.js';
+import { classify, IDEMPOTENT, RETRY_STATUS, UpstreamUnavailableError, type AttemptRecord, type AttemptResult, type FailoverRequest } from './attempt.js';
+import type { Balancer, Endpoint } from './balancer.js';
+import type { RetryBudget } from './retry-budget.js';
+
+export interface FailoverEvents {
+  attempt: AttemptRecord;
+  /** `reason` is the previous attempt's outcome, or 'hedge' for a hedge sent while it runs. */
+  retry: { from: string; reason: string };
+  budgetExhausted: { path: string };
+}
+
+export interface LoopCounts {
+  requests: number;
+  attempts: number;
+  retries: number;
+  budgetExhausted: number;
+  failures: number;
+}
+
+/** What the loop needs from its client. */
+export interface LoopContext {
+  balancer: Balancer;
+  clock: Clock;
+  budget: RetryBudget;
+  timeoutMs: number;
+  maxAttempts: number;
+  events: Emitter<FailoverEvents>;
+  counts: LoopCounts;
+}
+
+/** Sends one attempt to `endpoint`; how (proxy, request, stream) is the caller's business. */
+export type Dispatch<R> = (endpoint: Endpoint, attempt: AttemptSpec) => Promise<AttemptResult<R>>;
+
+export interface AttemptSpec {
+  method: string;
+  /** Clock time by which the whole request must end. */
+  deadline: number;
+  /** The request's first attempt. */
+  first: boolean;
+  /** Whether a retryable 5xx from this attempt may be dropped for the next upstream. */
+  canRetry: boolean;
+  /** Aborts this attempt: the caller's signal, or (hedging) the caller's and the loser's. */
+  signal: AbortSignal | undefined;
+}
+
+export interface LoopAnswer<R> {
+  status: number;
+  endpoint: Endpoint;
+  /** The answer as the dispatch returned it; undefined when it was passed on (proxy()). */
+  response: R | undefined;
+  attempts: AttemptRecord[];
+}
+
+export interface LoopOptions<R> {
+  /** Send a hedge to the next upstream when no answer came after this long (idempotent requests only). */
+  hedgeAfterMs?: number | undefined;
+  /** A retryable 5xx answer kept while the next upstream is tried: free what it holds, return what to keep. */
+  keep?: (response: R) => R;
+}
+
+/**
+ * The one failover loop of FailoverClient, whichever way an attempt is dispatched. It owns the
+ * candidates (the balancer's preference list), the request's deadline, whether another attempt
+ * may go out (safe to resend, time left, a token in the retry budget), the record of every
+ * attempt (event, stats, and the balancer lease: only the upstream's own failures count against
+ * it) and the error when no upstream answered. Hedging is an option of the same loop.
+ */
+export async function runAttempts<R>(ctx: LoopContext, req: FailoverRequest, dispatch: Dispatch<R>, options: LoopOptions<R> = {}): Promise<LoopAnswer<R>> {
+  const method = (req.method ?? 'GET').toUpperCase();
+  const idempotent = req.idempotent ?? IDEMPOTENT.has(method);
+  ctx.counts.requests++;
+  ctx.budget.deposit();
+  const deadline = ctx.clock.now() + ctx.timeoutMs;
+  const candidates = ctx.balancer.preferenceList(req.key);
+  const attempts: AttemptRecord[] = [];
+  if (candidates.length === 0) throw new UpstreamUnavailableError('no upstream endpoint is available (none registered and healthy)', attempts);
+  const limit = Math.min(ctx.maxAttempts, candidates.length);
+  const run = { req, method, idempotent, deadline, candidates, attempts, limit };
+  if (options.hedgeAfterMs !== undefined && idempotent && limit > 1) return hedged(ctx, run, dispatch, options.hedgeAfterMs);
+  return sequential(ctx, run, dispatch, options.keep);
+}
+
+interface Run {
+  req: FailoverRequest;
+  method: string;
+  idempotent: boolean;
+  deadline: number;
+  candidates: Endpoint[];
+  attempts: AttemptRecord[];
+  limit: number;
+}
+
+async function sequential<R>(ctx: LoopContext, run: Run, dispatch: Dispatch<R>, keep: ((r: R) => R) | undefined): Promise<LoopAnswer<R>> {
+  const { req, candidates, attempts, limit } = run;
+  let last: LoopAnswer<R> | undefined;
+  for (let i = 0; i < limit; i++) {
+    if (i > 0 && !mayRetry(ctx, run)) break;
+    const endpoint = candidates[i]!;
+    const canRetry = run.idempotent && i + 1 < limit;
+    const result = await attempt(ctx, run, dispatch, endpoint, { method: run.method, deadline: run.deadline, first: i === 0, canRetry, signal: req.signal });
+    if (!result.ok) {
+      if (req.signal?.aborted) throw req.signal.reason ?? result.error;
+      if (result.passedOn) throw result.error; // part of an answer went out: nothing to retry
+      if (result.kind === 'overloaded' || result.kind === 'invalid') break; // another upstream would fare no better
+      continue;
+    }
+    const answer: LoopAnswer<R> = { status: result.status, endpoint, response: result.response, attempts };
+    if (result.passedOn) return answer;
+    if (canRetry && RETRY_STATUS.has(result.status)) {
+      // The next upstream may do better; a 5xx the caller would get back is kept meanwhile.
+      if (result.response !== undefined) last = { ...answer, response: keep ? keep(result.response) : result.response };
+      continue;
+    }
+    return answer;
+  }
+  if (last) return last;
+  throw unavailable(ctx, run);
+}
+
+/** Idempotent: the first attempt, then a hedge on the next upstream after hedgeAfterMs (at once on a failure). */
+function hedged<R>(ctx: LoopContext, run: Run, dispatch: Dispatch<R>, hedgeAfterMs: number): Promise<LoopAnswer<R>> {
+  const { req, candidates, limit } = run;
+  return new Promise((resolve, reject) => {
+    let next = 0;
+    let running = 0;
+    let settled = false;
+    let last5xx: LoopAnswer<R> | undefined;
+    const controllers: AbortController[] = [];
+    let timer: ReturnType<Clock['setTimeout']> | undefined;
+    const finish = (): void => {
+      settled = true;
+      if (timer !== undefined) ctx.clock.clearTimeout(timer);
+      for (const c of controllers) c.abort();
+    };
+    const launch = (reason: string): void => {
+      if (settled || next >= limit) return;
+      if (next > 0 && !withdraw(ctx, run, reason)) return;
+      const endpoint = candidates[next]!;
+      const first = next === 0;
+      next++;
+      const ac = new AbortController();
+      controllers.push(ac);
+      running++;
+      const signal = req.signal ? AbortSignal.any([req.signal, ac.signal]) : ac.signal;
+      void attempt(ctx, run, dispatch, endpoint, { method: run.method, deadline: run.deadline, first, canRetry: true, signal }).then((r) => {
+        running--;
+        if (settled) return;
+        if (req.signal?.aborted) {
+          finish();
+          return reject(req.signal.reason);
+        }
+        if (r.ok && !RETRY_STATUS.has(r.status)) {
+          finish();
+          return resolve({ status: r.status, endpoint, response: r.response, attempts: run.attempts });
+        }
+        if (r.ok) last5xx = { status: r.status, endpoint, response: r.response, attempts: run.attempts };
+        if (next < limit) return launch(r.ok ? `http-error ${r.status}` : r.kind);
+        if (running === 0) {
+          finish();
+          if (last5xx) return resolve(last5xx);
+          reject(unavailable(ctx, run));
+        }
+      });
+      if (next < limit) {
+        if (timer !== undefined) ctx.clock.clearTimeout(timer);
+        timer = ctx.clock.setTimeout(() => launch('hedge'), hedgeAfterMs);
+      }
+    };
+    launch('');
+  });
+}
+
+/** One attempt, recorded: stats, event, and the lease's verdict on the upstream. */
+async function attempt<R>(ctx: LoopContext, run: Run, dispatch: Dispatch<R>, endpoint: Endpoint, spec: AttemptSpec): Promise<AttemptResult<R>> {
+  ctx.counts.attempts++;
+  const lease = ctx.balancer.acquire(endpoint, run.req.key);
+  const started = ctx.clock.now();
+  const result = await dispatch(endpoint, spec);
+  let record: AttemptRecord;
+  if (result.ok) {
+    record = { endpoint: endpoint.id, outcome: result.status >= 500 ? 'http-error' : 'ok', status: result.status, durationMs: ctx.clock.now() - started };
+    lease.done(result.status < 500);
+  } else {
+    const outcome: AttemptRecord['outcome'] =
+      spec.signal?.aborted || result.kind === 'abandoned'
+        ? 'aborted'
+        : result.kind === 'overloaded' || result.kind === 'invalid' || result.kind === 'timeout'
+          ? result.kind
+          : classify(result.error);
+    record = { endpoint: endpoint.id, outcome, error: result.error.message, durationMs: ctx.clock.now() - started };
+    // Only the upstream's own failures count against it.
+    lease.done(outcome === 'aborted' || outcome === 'overloaded' || outcome === 'invalid');
+  }
+  run.attempts.push(record);
+  ctx.events.emit('attempt', record);
+  return result;
+}
+
+/**
+ * Whether the request may go to the next upstream after the attempts so far: it must be safe
+ * to send again (idempotent, or the connection was refused so it never left), time must be
+ * left, and the retry budget must have a token.
+ */
+function mayRetry(ctx: LoopContext, run: Run): boolean {
+  const last = run.attempts[run.attempts.length - 1]!;
+  const safe = run.idempotent || last.outcome === 'connect-refused';
+  if (!safe || run.req.signal?.aborted || ctx.clock.now() >= run.deadline) return false;
+  return withdraw(ctx, run, last.outcome + (last.status ? ` ${last.status}` : ''));
+}
+
+/** Takes a retry token, counting and reporting the retry — or the budget running out. */
+function withdraw(ctx: LoopContext, run: Run, reason: string): boolean {
+  if (!ctx.budget.withdraw(ctx.clock.now())) {
+    ctx.counts.budgetExhausted++;
+    ctx.events.emit('budgetExhausted', { path: run.req.path });
+    return false;
+  }
+  ctx.counts.retries++;
+  const last = run.attempts[run.attempts.length - 1];
+  ctx.events.emit('retry', { from: last?.endpoint ?? run.candidates[0]!.id, reason });
+  return true;
+}
+
+/** The error for a request no upstream answered, listing every attempt. */
+function unavailable(ctx: LoopContext, run: Run): UpstreamUnavailableError {
+  ctx.counts.failures++;
+  const summary = run.attempts.map((a) => `${a.endpoint} (${a.outcome}${a.status ? ` ${a.status}` : ''}${a.error ? `: ${a.error}` : ''})`).join(', ');
+  const timedOut = ctx.clock.now() >= run.deadline && !run.req.signal?.aborted;
+  return new UpstreamUnavailableError(timedOut ? `upstream request timed out after ${ctx.timeoutMs} ms (timeoutMs); tried ${summary}` : `no upstream could answer; tried ${summary}`, run.attempts);
+}

@@ -1,0 +1,85 @@
+import { SteadfastError } from '../core/errors.js';
+import type { Endpoint } from './balancer.js';
+
+/** Statuses an idempotent request is tried elsewhere on (the upstream may do better). */
+export const RETRY_STATUS = new Set([500, 502, 503, 504]);
+
+/** Methods safe to send twice unless the caller says otherwise. */
+export const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
+
+export interface FailoverRequest {
+  /** Path and query, e.g. '/carts/42?fresh=1'. */
+  path: string;
+  method?: string;
+  headers?: Record<string, string | string[]>;
+  body?: Buffer | string;
+  /** For the consistent-hash strategy: the request's key (user id, cart id…). */
+  key?: string;
+  /**
+   * May this request be sent twice? Default: true for GET, HEAD, OPTIONS, PUT and DELETE. A
+   * non-idempotent request is retried only when the connection was refused — it never left.
+   */
+  idempotent?: boolean;
+  signal?: AbortSignal;
+}
+
+export interface AttemptRecord {
+  endpoint: string;
+  /**
+   * `overloaded`: the request waited in this client for a free connection past its deadline, or
+   * the wait queue was full — this process's limit, not the upstream's fault (it is neither
+   * retried nor counted against the upstream). `invalid`: the request could not be sent at all.
+   * `aborted`: the caller aborted, or the client an answer was passed on to went away.
+   */
+  outcome: 'ok' | 'http-error' | 'connect-refused' | 'connection-error' | 'timeout' | 'aborted' | 'overloaded' | 'invalid';
+  status?: number;
+  error?: string;
+  durationMs: number;
+}
+
+export interface FailoverResponse<B> {
+  statusCode: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: B;
+  endpoint: Endpoint;
+  attempts: AttemptRecord[];
+}
+
+/** Every endpoint tried failed (or none was available); `attempts` says how. */
+export class UpstreamUnavailableError extends SteadfastError {
+  constructor(
+    message: string,
+    readonly attempts: AttemptRecord[],
+  ) {
+    super('ERR_UPSTREAM_UNAVAILABLE', message, { retryable: true });
+  }
+}
+
+/** How one attempt ended when it did not end with an answer. */
+export type AttemptFailure =
+  /** Waited in this client's queue (every connection to the upstream busy) past the deadline, or the queue was full: not the upstream's fault. */
+  | { kind: 'overloaded'; error: Error; passedOn: false }
+  /** The request could not be sent at all (undici refused its headers): the same on every upstream. */
+  | { kind: 'invalid'; error: Error; passedOn: false }
+  /** The per-try deadline passed with no response headers. */
+  | { kind: 'timeout'; error: Error; passedOn: boolean }
+  /** A connection error, a reset, a body that stalled or was too large, or the caller aborted. */
+  | { kind: 'error'; error: Error; passedOn: boolean }
+  /** The downstream client went away while the answer was being passed on: not the upstream's fault. */
+  | { kind: 'abandoned'; error: Error; passedOn: true };
+
+/**
+ * How one attempt ended. An answer carries the upstream's status; `passedOn` says whether it
+ * already went to the receiver (proxy()), `response` holds it when the caller gets it back
+ * (request(), stream()). A retryable 5xx that was neither is dropped: the next upstream is tried.
+ */
+export type AttemptResult<R> = { ok: true; status: number; passedOn: boolean; response: R | undefined } | ({ ok: false } & AttemptFailure);
+
+/** The outcome an attempt's error is recorded as. */
+export function classify(err: unknown): AttemptRecord['outcome'] {
+  const code = (err as { code?: string; cause?: { code?: string } })?.code ?? (err as { cause?: { code?: string } })?.cause?.code;
+  if (code === 'ECONNREFUSED') return 'connect-refused';
+  if ((err as Error)?.name === 'TimeoutError' || code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT') return 'timeout';
+  if ((err as Error)?.name === 'AbortError') return 'aborted';
+  return 'connection-error';
+}

@@ -1,0 +1,166 @@
+import { describe, expect, it } from 'vitest';
+import { ManualClock } from '../../src/core/clock.js';
+import { Emitter } from '../../src/core/events.js';
+import type { AttemptResult } from '../../src/balance/attempt.js';
+import { runAttempts, type AttemptSpec, type FailoverEvents, type LoopContext } from '../../src/balance/attempt-loop.js';
+import { Balancer, type Endpoint } from '../../src/balance/balancer.js';
+import { RetryBudget } from '../../src/balance/retry-budget.js';
+
+describe('RetryBudget', () => {
+  // Each row: ratio, floor per second, then steps — 'r' a request (deposit), a number a retry
+  // attempted at that clock time (true if it may go) — and the retries allowed.
+  const table: { name: string; ratio: number; minPerSec: number; steps: (string | number)[]; allowed: boolean[] }[] = [
+    { name: 'starts with one second of the floor', ratio: 0.2, minPerSec: 2, steps: [0, 0, 0], allowed: [true, true, false] },
+    { name: 'no floor: only deposits pay for retries', ratio: 0.5, minPerSec: 0, steps: [0, 'r', 0, 'r', 'r', 0, 0], allowed: [false, false, true, false] },
+    { name: 'each request earns ratio of a retry', ratio: 0.2, minPerSec: 0, steps: ['r', 'r', 'r', 'r', 0, 'r', 0], allowed: [false, true] },
+    { name: 'time refills the floor', ratio: 0, minPerSec: 10, steps: [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 100, 100, 150], allowed: [true, true, true, true, true, true, true, true, true, true, false, true, false, false] },
+    { name: 'ratio 0 and floor 0: never', ratio: 0, minPerSec: 0, steps: ['r', 'r', 0, 10_000], allowed: [false, false] },
+  ];
+  for (const row of table) {
+    it(row.name, () => {
+      const b = new RetryBudget(row.ratio, row.minPerSec, 0);
+      const got: boolean[] = [];
+      for (const s of row.steps) {
+        if (s === 'r') b.deposit();
+        else got.push(b.withdraw(s as number));
+      }
+      expect(got).toEqual(row.allowed);
+    });
+  }
+
+  it('holds at most the floor (at least 10) plus what 1000 requests earn', () => {
+    const b = new RetryBudget(0.2, 10, 0);
+    expect(b.cap).toBe(210);
+    for (let i = 0; i < 100_000; i++) b.deposit();
+    expect(b.available).toBe(210);
+    b.withdraw(3_600_000); // an idle hour adds nothing past the cap
+    expect(b.available).toBe(209);
+    expect(new RetryBudget(0, 50, 0).cap).toBe(50);
+  });
+});
+
+/** A loop over endpoints a, b, c (round-robin) and a dispatch scripted per endpoint. */
+function setup(options: { maxAttempts?: number; ratio?: number; minPerSec?: number; timeoutMs?: number } = {}) {
+  const clock = new ManualClock();
+  const balancer = new Balancer({ instances: ['http://a', 'http://b', 'http://c'], strategy: 'round-robin', clock });
+  const events = new Emitter<FailoverEvents>();
+  const seen: { attempt: string[]; retry: string[]; budgetExhausted: number } = { attempt: [], retry: [], budgetExhausted: 0 };
+  events.on('attempt', (a) => seen.attempt.push(`${a.endpoint} ${a.outcome}${a.status ? ` ${a.status}` : ''}`));
+  events.on('retry', (r) => seen.retry.push(r.reason));
+  events.on('budgetExhausted', () => seen.budgetExhausted++);
+  const ctx: LoopContext = {
+    balancer,
+    clock,
+    budget: new RetryBudget(options.ratio ?? 0.2, options.minPerSec ?? 10, clock.now()),
+    timeoutMs: options.timeoutMs ?? 10_000,
+    maxAttempts: options.maxAttempts ?? 3,
+    events,
+    counts: { requests: 0, attempts: 0, retries: 0, budgetExhausted: 0, failures: 0 },
+  };
+  return { clock, balancer, ctx, seen };
+}
+
+type Script = Record<string, (spec: AttemptSpec) => AttemptResult<string> | Promise<AttemptResult<string>>>;
+const answer = (status: number, body = `${status}`): AttemptResult<string> => ({ ok: true, status, passedOn: false, response: body });
+const refused = (): AttemptResult<string> => ({ ok: false, kind: 'error', passedOn: false, error: Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }) });
+const reset = (): AttemptResult<string> => ({ ok: false, kind: 'error', passedOn: false, error: Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' }) });
+const dispatchOf = (script: Script) => (e: Endpoint, spec: AttemptSpec) => Promise.resolve(script[e.id]!(spec));
+
+describe('runAttempts (the failover loop)', () => {
+  // Each row: the request, what each endpoint answers, and what the loop must do.
+  const rows: { name: string; method?: string; idempotent?: boolean; script: Script; status?: number; body?: string; error?: RegExp; attempts: string[]; retries: number }[] = [
+    { name: 'an answer from the first upstream', script: { 'http://a': () => answer(200) }, status: 200, attempts: ['http://a ok 200'], retries: 0 },
+    { name: 'a 503 is tried elsewhere', script: { 'http://a': () => answer(503), 'http://b': () => answer(200) }, status: 200, attempts: ['http://a http-error 503', 'http://b ok 200'], retries: 1 },
+    { name: 'a 404 is the answer', script: { 'http://a': () => answer(404) }, status: 404, attempts: ['http://a ok 404'], retries: 0 },
+    { name: 'the last 5xx is returned when every upstream answers 5xx', script: { 'http://a': () => answer(503, 'a'), 'http://b': () => answer(502, 'b'), 'http://c': () => answer(500, 'c') }, status: 500, body: 'c', attempts: ['http://a http-error 503', 'http://b http-error 502', 'http://c http-error 500'], retries: 2 },
+    { name: 'a kept 5xx is returned when a later attempt fails', script: { 'http://a': () => answer(503, 'a'), 'http://b': reset, 'http://c': reset }, status: 503, body: 'a', attempts: ['http://a http-error 503', 'http://b connection-error', 'http://c connection-error'], retries: 2 },
+    { name: 'every upstream down: a clear error listing each attempt', script: { 'http://a': refused, 'http://b': refused, 'http://c': refused }, error: /no upstream could answer; tried http:\/\/a \(connect-refused.*http:\/\/b.*http:\/\/c/, attempts: ['http://a connect-refused', 'http://b connect-refused', 'http://c connect-refused'], retries: 2 },
+    { name: 'a POST is not resent after a reset', method: 'POST', script: { 'http://a': reset, 'http://b': () => answer(200) }, error: /no upstream could answer/, attempts: ['http://a connection-error'], retries: 0 },
+    { name: 'a POST is resent after a refused connection (it never left)', method: 'POST', script: { 'http://a': refused, 'http://b': () => answer(201) }, status: 201, attempts: ['http://a connect-refused', 'http://b ok 201'], retries: 1 },
+    { name: 'a POST marked idempotent is resent after a reset', method: 'POST', idempotent: true, script: { 'http://a': reset, 'http://b': () => answer(200) }, status: 200, attempts: ['http://a connection-error', 'http://b ok 200'], retries: 1 },
+    { name: 'overloaded here: not tried elsewhere, not the upstream’s fault', script: { 'http://a': () => ({ ok: false, kind: 'overloaded', passedOn: false, error: new Error('queue full') }) }, error: /queue full/, attempts: ['http://a overloaded'], retries: 0 },
+    { name: 'an answer already passed on ends the loop with its error', script: { 'http://a': () => ({ ok: false, kind: 'error', passedOn: true, error: new Error('reset mid-body') }) }, error: /reset mid-body/, attempts: ['http://a connection-error'], retries: 0 },
+  ];
+  for (const row of rows) {
+    it(row.name, async () => {
+      const { ctx, seen } = setup();
+      const p = runAttempts(ctx, { path: '/x', ...(row.method ? { method: row.method } : {}), ...(row.idempotent !== undefined ? { idempotent: row.idempotent } : {}) }, dispatchOf(row.script));
+      if (row.error) await expect(p).rejects.toThrow(row.error);
+      else {
+        const r = await p;
+        expect(r.status).toBe(row.status);
+        if (row.body !== undefined) expect(r.response).toBe(row.body);
+      }
+      expect(seen.attempt).toEqual(row.attempts);
+      expect(ctx.counts.retries).toBe(row.retries);
+      expect(seen.retry).toHaveLength(row.retries);
+    });
+  }
+
+  it('stops retrying when the budget is empty, and says so', async () => {
+    const { ctx, seen } = setup({ ratio: 0, minPerSec: 1 });
+    const script = { 'http://a': refused, 'http://b': refused, 'http://c': refused };
+    await expect(runAttempts(ctx, { path: '/x' }, dispatchOf(script))).rejects.toThrow(/no upstream/);
+    // One second of floor (1 retry) went to the first request; the second gets none.
+    expect(seen.attempt).toHaveLength(2);
+    expect(seen.budgetExhausted).toBe(1);
+    await expect(runAttempts(ctx, { path: '/x' }, dispatchOf(script))).rejects.toThrow(/no upstream/);
+    expect(seen.attempt).toHaveLength(3);
+    expect(seen.budgetExhausted).toBe(2);
+  });
+
+  it('gives each attempt the deadline, and stops once it passed', async () => {
+    const { ctx, clock, seen } = setup({ timeoutMs: 1000 });
+    const deadlines: number[] = [];
+    const script: Script = {
+      'http://a': (spec) => {
+        deadlines.push(spec.deadline);
+        clock.advance(1000); // this attempt used the whole budget
+        return reset();
+      },
+      'http://b': () => answer(200),
+    };
+    await expect(runAttempts(ctx, { path: '/x' }, dispatchOf(script))).rejects.toThrow(/timed out after 1000 ms \(timeoutMs\)/);
+    expect(deadlines).toEqual([1000]);
+    expect(seen.attempt).toEqual(['http://a connection-error']);
+  });
+
+  it('does not count the caller’s abort against the upstream, and rethrows its reason', async () => {
+    const { ctx, balancer } = setup();
+    const ac = new AbortController();
+    const script: Script = {
+      'http://a': () => {
+        ac.abort(new Error('caller gave up'));
+        return { ok: false, kind: 'error', passedOn: false, error: Object.assign(new Error('aborted'), { name: 'AbortError' }) };
+      },
+    };
+    await expect(runAttempts(ctx, { path: '/x', signal: ac.signal }, dispatchOf(script))).rejects.toThrow('caller gave up');
+    expect(balancer.view().find((u) => u.id === 'http://a')!.failures).toBe(0);
+  });
+
+  it('hedges on ManualClock: a slow first attempt, a hedge after hedgeAfterMs wins, the loser is aborted', async () => {
+    const { ctx, clock, seen } = setup();
+    let loserSignal: AbortSignal | undefined;
+    const script: Script = {
+      'http://a': (spec) =>
+        new Promise((resolve) => {
+          loserSignal = spec.signal;
+          spec.signal!.addEventListener('abort', () => resolve({ ok: false, kind: 'error', passedOn: false, error: Object.assign(new Error('aborted'), { name: 'AbortError' }) }));
+        }),
+      'http://b': () => answer(200, 'from b'),
+    };
+    const p = runAttempts(ctx, { path: '/x' }, dispatchOf(script), { hedgeAfterMs: 50 });
+    await Promise.resolve();
+    expect(seen.attempt).toEqual([]); // a is still running, b not sent yet
+    clock.advance(49);
+    await Promise.resolve();
+    expect(ctx.counts.attempts).toBe(1);
+    clock.advance(1);
+    const r = await p;
+    expect(r.response).toBe('from b');
+    expect(loserSignal!.aborted).toBe(true);
+    expect(seen.retry).toEqual(['hedge']);
+    await new Promise((res) => setImmediate(res));
+    expect(seen.attempt).toEqual(['http://b ok 200', 'http://a aborted']);
+  });
+});
