@@ -1,4 +1,4 @@
-import { SteadfastError } from '../core/errors.js';
+import { ErrorCode, SteadfastError } from '../core/errors.js';
 import type { Endpoint } from './balancer.js';
 
 /** Statuses an idempotent request is tried elsewhere on (the upstream may do better). */
@@ -51,7 +51,7 @@ export class UpstreamUnavailableError extends SteadfastError {
     message: string,
     readonly attempts: AttemptRecord[],
   ) {
-    super('ERR_UPSTREAM_UNAVAILABLE', message, { retryable: true });
+    super(ErrorCode.UPSTREAM_UNAVAILABLE, message, { retryable: true });
   }
 }
 

@@ -4,6 +4,7 @@ import { checkClock, checkFunction, checkInteger, checkNumber, checkOneOf, check
 import type { Random } from '../core/random.js';
 import { BoundedLoadRing } from '../hashing/bounded-load.js';
 import type { InstanceHealth, Registry } from '../registry/registry.js';
+import { InvalidOptionError } from '../core/errors.js';
 
 export interface Endpoint {
   /** Unique id (the registry instance id, or the URL). */
@@ -90,7 +91,7 @@ export class Balancer {
 
   constructor(options: BalancerOptions) {
     const scope = 'Balancer';
-    if (options === undefined) throw new TypeError(`${scope}: options are required (registry + service, or instances)`);
+    if (options === undefined) throw new InvalidOptionError(`${scope}: options are required (registry + service, or instances)`);
     const o = checkOptions<BalancerOptions>(scope, options, ['registry', 'service', 'instances', 'strategy', 'loadFactor', 'outlier', 'clock', 'random']);
     this.strategy = checkOneOf(scope, 'strategy', o.strategy ?? 'p2c', ['round-robin', 'least-outstanding', 'p2c', 'consistent-hash']);
     this.loadFactor = checkNumber(scope, 'loadFactor', o.loadFactor ?? 1.25, { min: 1, minExclusive: true, max: 100 });
@@ -106,9 +107,9 @@ export class Balancer {
       maxEjectionRatio: checkNumber(scope, 'outlier.maxEjectionRatio', oo.maxEjectionRatio ?? d.maxEjectionRatio, { min: 0, max: 1 }),
     };
     this.ready = new Promise((r) => (this.markReady = r));
-    if ((o.instances === undefined) === (o.registry === undefined)) throw new TypeError(`${scope}: give either instances or registry + service`);
+    if ((o.instances === undefined) === (o.registry === undefined)) throw new InvalidOptionError(`${scope}: give either instances or registry + service`);
     if (o.instances !== undefined) {
-      if (!Array.isArray(o.instances)) throw new TypeError(`${scope}: instances must be an array of URLs`);
+      if (!Array.isArray(o.instances)) throw new InvalidOptionError(`${scope}: instances must be an array of URLs`);
       this.setEndpoints(o.instances.map((i) => (typeof i === 'string' ? { id: i, url: checkUrl(scope, i) } : { id: i.id, url: checkUrl(scope, i.url) })));
     } else {
       const service = checkString(scope, 'service', o.service);
@@ -289,8 +290,8 @@ function checkUrl(scope: string, url: string): string {
   try {
     u = new URL(url);
   } catch {
-    throw new TypeError(`${scope}: instance ${JSON.stringify(url)} is not a URL (use http://host:port)`);
+    throw new InvalidOptionError(`${scope}: instance ${JSON.stringify(url)} is not a URL (use http://host:port)`);
   }
-  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new TypeError(`${scope}: instance ${JSON.stringify(url)} must be http:// or https://`);
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new InvalidOptionError(`${scope}: instance ${JSON.stringify(url)} must be http:// or https://`);
   return url.replace(/\/+$/, '');
 }

@@ -12,6 +12,7 @@ import type { Balancer, Endpoint } from './balancer.js';
 import { proxyAttempt, type ProxySink, type QueueState } from './proxy-attempt.js';
 import { requestAttempt, type RequestAnswer } from './request-attempt.js';
 import { RetryBudget } from './retry-budget.js';
+import { InvalidOptionError } from '../core/errors.js';
 
 export type { ProxySink } from './proxy-attempt.js';
 export { RETRY_STATUS, UpstreamUnavailableError, type AttemptRecord, type FailoverRequest, type FailoverResponse } from './attempt.js';
@@ -91,11 +92,11 @@ export class FailoverClient {
 
   constructor(options: FailoverClientOptions) {
     const scope = 'createFailoverClient';
-    if (options === undefined) throw new TypeError(`${scope}: options { balancer } are required`);
+    if (options === undefined) throw new InvalidOptionError(`${scope}: options { balancer } are required`);
     const o = checkOptions<FailoverClientOptions>(scope, options, [
       'balancer', 'perTryTimeoutMs', 'timeoutMs', 'maxAttempts', 'retryBudget', 'hedgeAfterMs', 'maxResponseBytes', 'bodyTimeoutMs', 'maxQueued', 'connections', 'dispatcher', 'clock',
     ]);
-    if (!o.balancer || typeof (o.balancer as Balancer).preferenceList !== 'function') throw new TypeError(`${scope}: balancer must be a Balancer`);
+    if (!o.balancer || typeof (o.balancer as Balancer).preferenceList !== 'function') throw new InvalidOptionError(`${scope}: balancer must be a Balancer`);
     const d = FAILOVER_CLIENT_DEFAULTS;
     this.perTryTimeoutMs = checkInteger(scope, 'perTryTimeoutMs', o.perTryTimeoutMs ?? d.perTryTimeoutMs, { min: 1 });
     this.timeoutMs = checkInteger(scope, 'timeoutMs', o.timeoutMs ?? d.timeoutMs, { min: 1 });
@@ -108,7 +109,7 @@ export class FailoverClient {
     this.bodyTimeoutMs = checkInteger(scope, 'bodyTimeoutMs', o.bodyTimeoutMs ?? d.bodyTimeoutMs, { min: 1, max: 2 ** 31 - 1 });
     this.queue = { queued: 0, maxQueued: checkInteger(scope, 'maxQueued', o.maxQueued ?? d.maxQueued, { min: 0, max: 1_000_000 }) };
     const connections = checkInteger(scope, 'connections', o.connections ?? d.connections, { min: 1, max: 65_536 });
-    if (o.dispatcher !== undefined && o.connections !== undefined) throw new TypeError(`${scope}: connections applies to the client's own dispatcher; set it on the dispatcher you pass instead`);
+    if (o.dispatcher !== undefined && o.connections !== undefined) throw new InvalidOptionError(`${scope}: connections applies to the client's own dispatcher; set it on the dispatcher you pass instead`);
     this.ownsDispatcher = o.dispatcher === undefined;
     // connect timeout: a connection that cannot be made within the per-try deadline counts as that try's failure.
     this.dispatcher = o.dispatcher ?? new (undici().Agent)({ keepAliveTimeout: 4000, connections, connect: { timeout: this.perTryTimeoutMs } });

@@ -1,4 +1,5 @@
 import type { Registry as PromRegistry } from 'prom-client';
+import { OptionRangeError } from '../core/errors.js';
 
 /**
  * Counters and a histogram for the gateway's hot path, registered in a prom-client Registry
@@ -26,7 +27,7 @@ abstract class FastMetric {
   }
 
   protected labelsOf(values: readonly string[]): Record<string, string> {
-    if (values.length !== this.labelNames.length) throw new RangeError(`${this.name}: expected ${this.labelNames.length} label values (${this.labelNames.join(', ')}), got ${values.length}`);
+    if (values.length !== this.labelNames.length) throw new OptionRangeError(`${this.name}: expected ${this.labelNames.length} label values (${this.labelNames.join(', ')}), got ${values.length}`);
     const labels: Record<string, string> = {};
     this.labelNames.forEach((n, i) => (labels[n] = values[i]!));
     return labels;

@@ -8,6 +8,7 @@ import { checkInteger, checkOptions, checkString } from '../core/options.js';
 import type { Registry } from '../registry/registry.js';
 import { Balancer, type OutlierOptions, type Strategy } from './balancer.js';
 import { FailoverClient, UpstreamUnavailableError, type ProxySink } from './failover-client.js';
+import { InvalidOptionError } from '../core/errors.js';
 
 export interface GatewayRoute {
   /** Path prefix, e.g. '/api' or '/'. The longest matching prefix wins. */
@@ -107,11 +108,11 @@ export class Gateway {
 
   constructor(options: GatewayOptions) {
     const scope = 'Gateway';
-    if (options === undefined) throw new TypeError(`${scope}: options { routes } are required`);
+    if (options === undefined) throw new InvalidOptionError(`${scope}: options { routes } are required`);
     const o = checkOptions<GatewayOptions>(scope, options, ['routes', 'registry', 'port', 'host', 'maxBodyBytes', 'admin']);
-    if (o.admin !== undefined && typeof o.admin !== 'function') throw new TypeError(`${scope}: admin must be a function (req, res) => boolean`);
+    if (o.admin !== undefined && typeof o.admin !== 'function') throw new InvalidOptionError(`${scope}: admin must be a function (req, res) => boolean`);
     this.admin = o.admin;
-    if (!Array.isArray(o.routes) || o.routes.length === 0) throw new TypeError(`${scope}: routes must be a non-empty array`);
+    if (!Array.isArray(o.routes) || o.routes.length === 0) throw new InvalidOptionError(`${scope}: routes must be a non-empty array`);
     const d = GATEWAY_DEFAULTS;
     this.requestedPort = checkInteger(scope, 'port', o.port ?? d.port, { min: 0, max: 65535 });
     this.host = checkString(scope, 'host', o.host ?? d.host);
@@ -132,9 +133,9 @@ export class Gateway {
     const def = checkOptions<GatewayRoute>(scope, r, [
       'path', 'upstreams', 'service', 'stripPrefix', 'timeoutMs', 'perTryTimeoutMs', 'maxAttempts', 'strategy', 'hashHeader', 'outlier', 'bodyTimeoutMs', 'maxQueued', 'connections',
     ]) as GatewayRoute;
-    if (typeof def.path !== 'string' || !def.path.startsWith('/')) throw new TypeError(`${scope}.path must start with '/', got ${JSON.stringify(def.path)}`);
-    if ((def.upstreams === undefined) === (def.service === undefined)) throw new TypeError(`${scope}: give either upstreams or service`);
-    if (def.service !== undefined && !registry) throw new TypeError(`${scope}: service ${JSON.stringify(def.service)} needs the gateway's registry option`);
+    if (typeof def.path !== 'string' || !def.path.startsWith('/')) throw new InvalidOptionError(`${scope}.path must start with '/', got ${JSON.stringify(def.path)}`);
+    if ((def.upstreams === undefined) === (def.service === undefined)) throw new InvalidOptionError(`${scope}: give either upstreams or service`);
+    if (def.service !== undefined && !registry) throw new InvalidOptionError(`${scope}: service ${JSON.stringify(def.service)} needs the gateway's registry option`);
     const balancer = new Balancer({
       ...(def.upstreams ? { instances: def.upstreams } : { registry: registry!, service: def.service! }),
       strategy: def.strategy ?? (def.hashHeader ? 'consistent-hash' : 'p2c'),

@@ -2,6 +2,7 @@ import type net from 'node:net';
 import { nodeNet } from '../core/builtins.js';
 import { checkBoolean, checkNumber, checkOneOf, checkOptions, checkString } from '../core/options.js';
 import type { Random } from '../core/random.js';
+import { InvalidOptionError, OptionRangeError } from '../core/errors.js';
 
 export type ToxicType = 'latency' | 'bandwidth' | 'timeout' | 'reset_peer' | 'slow_close' | 'slicer' | 'limit_data';
 export type ToxicStream = 'upstream' | 'downstream';
@@ -47,12 +48,12 @@ export function normalizeToxic(input: Partial<Toxic> & { type: ToxicType }): Tox
   const stream = checkOneOf(scope, 'stream', input.stream ?? 'downstream', ['upstream', 'downstream']);
   const toxicity = checkNumber(scope, 'toxicity', input.toxicity ?? 1, { min: 0, max: 1 });
   const name = checkString(scope, 'name', input.name ?? `${type}_${stream}`);
-  if (!TOXIC_NAME_RE.test(name)) throw new TypeError(`${scope}: name must be 1–256 characters with no control characters, got ${name.length} characters`);
+  if (!TOXIC_NAME_RE.test(name)) throw new InvalidOptionError(`${scope}: name must be 1–256 characters with no control characters, got ${name.length} characters`);
   const attrs = { ...ATTRIBUTES[type] };
   const given = input.attributes ?? {};
-  if (given === null || typeof given !== 'object' || Array.isArray(given)) throw new TypeError(`${scope}: attributes must be an object of numbers`);
+  if (given === null || typeof given !== 'object' || Array.isArray(given)) throw new InvalidOptionError(`${scope}: attributes must be an object of numbers`);
   for (const [k, v] of Object.entries(given)) {
-    if (!(k in attrs)) throw new TypeError(`${scope}: attributes.${k} is not an attribute of a ${type} toxic (it takes ${Object.keys(attrs).join(', ')})`);
+    if (!(k in attrs)) throw new InvalidOptionError(`${scope}: attributes.${k} is not an attribute of a ${type} toxic (it takes ${Object.keys(attrs).join(', ')})`);
     attrs[k] = checkNumber(scope, `attributes.${k}`, v, { min: 0, max: MAX_ATTRIBUTE });
   }
   return { name, type, stream, toxicity, attributes: attrs };
@@ -223,7 +224,7 @@ export class FaultProxy {
 
   constructor(options: FaultProxyOptions) {
     const scope = 'FaultProxy';
-    if (options === undefined) throw new TypeError(`${scope}: options { upstream } are required`);
+    if (options === undefined) throw new InvalidOptionError(`${scope}: options { upstream } are required`);
     const o = checkOptions<FaultProxyOptions>(scope, options, ['listen', 'upstream', 'name', 'enabled', 'random']);
     this.upstream = checkHostPort(scope, 'upstream', o.upstream);
     this.listenAddress = checkHostPort(scope, 'listen', o.listen ?? '127.0.0.1:0');
@@ -286,7 +287,7 @@ export class FaultProxy {
 
   addToxic(input: Partial<Toxic> & { type: ToxicType }): Toxic {
     const t = normalizeToxic(input);
-    if (this.toxicList.some((x) => x.name === t.name)) throw new RangeError(`toxic: a toxic named ${JSON.stringify(t.name)} already exists on ${this.name}`);
+    if (this.toxicList.some((x) => x.name === t.name)) throw new OptionRangeError(`toxic: a toxic named ${JSON.stringify(t.name)} already exists on ${this.name}`);
     this.toxicList.push(t);
     this.toxicsChanged();
     return { ...t };
@@ -294,7 +295,7 @@ export class FaultProxy {
 
   updateToxic(name: string, changes: Partial<Toxic>): Toxic {
     const i = this.toxicList.findIndex((x) => x.name === name);
-    if (i < 0) throw new RangeError(`toxic: no toxic named ${JSON.stringify(name)} on ${this.name}`);
+    if (i < 0) throw new OptionRangeError(`toxic: no toxic named ${JSON.stringify(name)} on ${this.name}`);
     const cur = this.toxicList[i]!;
     const next = normalizeToxic({ ...cur, ...changes, name, type: cur.type, attributes: { ...cur.attributes, ...(changes.attributes ?? {}) } });
     this.toxicList[i] = next;
@@ -414,7 +415,7 @@ function splitHostPort(value: string): [string, number] {
 
 function checkHostPort(scope: string, name: string, value: unknown): string {
   if (typeof value !== 'string' || !/^(\[[^\]]+\]|[^\s:]*):\d{1,5}$/.test(value) || Number(value.slice(value.lastIndexOf(':') + 1)) > 65535) {
-    throw new TypeError(`${scope}: ${name} must be host:port, got ${JSON.stringify(value)}`);
+    throw new InvalidOptionError(`${scope}: ${name} must be host:port, got ${JSON.stringify(value)}`);
   }
   return value;
 }

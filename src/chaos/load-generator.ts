@@ -2,6 +2,7 @@ import type { Dispatcher } from 'undici';
 import { undici } from '../core/packages.js';
 import { Emitter, type Disposable, type Listener } from '../core/events.js';
 import { checkInteger, checkNumber, checkOptions, checkString } from '../core/options.js';
+import { InvalidOptionError } from '../core/errors.js';
 
 export interface LoadGeneratorOptions {
   /** Where to send requests, e.g. http://127.0.0.1:8080/items. */
@@ -87,17 +88,17 @@ export class LoadGenerator {
 
   constructor(options: LoadGeneratorOptions) {
     const scope = 'LoadGenerator';
-    if (options === undefined) throw new TypeError(`${scope}: options { url, ratePerSec, durationMs } are required`);
+    if (options === undefined) throw new InvalidOptionError(`${scope}: options { url, ratePerSec, durationMs } are required`);
     const o = checkOptions<LoadGeneratorOptions>(scope, options, ['url', 'ratePerSec', 'durationMs', 'method', 'timeoutMs', 'maxInFlight', 'isSuccess', 'next']);
     this.url = checkString(scope, 'url', o.url);
-    if (!/^https?:\/\//.test(this.url)) throw new TypeError(`${scope}: url must be http:// or https://, got ${JSON.stringify(o.url)}`);
+    if (!/^https?:\/\//.test(this.url)) throw new InvalidOptionError(`${scope}: url must be http:// or https://, got ${JSON.stringify(o.url)}`);
     this.ratePerSec = checkNumber(scope, 'ratePerSec', o.ratePerSec, { min: 0, minExclusive: true, max: 100_000 });
     this.durationMs = checkInteger(scope, 'durationMs', o.durationMs, { min: 1 });
     this.method = o.method ?? 'GET';
     this.timeoutMs = checkInteger(scope, 'timeoutMs', o.timeoutMs ?? LOAD_GENERATOR_DEFAULTS.timeoutMs, { min: 1 });
     this.maxInFlight = checkInteger(scope, 'maxInFlight', o.maxInFlight ?? LOAD_GENERATOR_DEFAULTS.maxInFlight, { min: 1 });
     this.isSuccess = o.isSuccess ?? ((s) => s >= 200 && s < 300);
-    if (o.next !== undefined && typeof o.next !== 'function') throw new TypeError(`${scope}: next must be a function (seq) => { path, method?, body? }`);
+    if (o.next !== undefined && typeof o.next !== 'function') throw new InvalidOptionError(`${scope}: next must be a function (seq) => { path, method?, body? }`);
     this.next = o.next;
     this.dispatcher = new (undici().Agent)({ connections: 256, keepAliveTimeout: 4000 });
   }

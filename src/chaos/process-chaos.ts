@@ -5,6 +5,7 @@ import { Emitter, type Disposable, type Listener } from '../core/events.js';
 import { checkBoolean, checkInteger, checkOptions } from '../core/options.js';
 import { seededRandom, type Random } from '../core/random.js';
 import { checkSchedule, nextFaultDelayMs, type Schedule } from './schedule.js';
+import { InvalidOptionError } from '../core/errors.js';
 
 export interface SupervisedProcess {
   name: string;
@@ -85,18 +86,18 @@ export class ProcessChaos {
 
   constructor(options: ProcessChaosOptions) {
     const scope = 'ProcessChaos';
-    if (options === undefined) throw new TypeError(`${scope}: options { processes } are required`);
+    if (options === undefined) throw new InvalidOptionError(`${scope}: options { processes } are required`);
     const o = checkOptions<ProcessChaosOptions>(scope, options, ['processes', 'schedule', 'faults', 'pauseMs', 'restartDelayMs', 'seed', 'random', 'reaper']);
-    if (!Array.isArray(o.processes) || o.processes.length === 0) throw new TypeError(`${scope}: processes must be a non-empty array of { name, command: [...] }`);
+    if (!Array.isArray(o.processes) || o.processes.length === 0) throw new InvalidOptionError(`${scope}: processes must be a non-empty array of { name, command: [...] }`);
     for (const [i, p] of o.processes.entries()) {
       if (!p || typeof p.name !== 'string' || !Array.isArray(p.command) || p.command.length === 0 || p.command.some((c) => typeof c !== 'string')) {
-        throw new TypeError(`${scope}: processes[${i}] must be { name: string, command: [executable, ...args] }`);
+        throw new InvalidOptionError(`${scope}: processes[${i}] must be { name: string, command: [executable, ...args] }`);
       }
     }
     this.procs = o.processes.map((spec) => ({ spec, child: undefined, restarts: 0, paused: false }));
     this.schedule = checkSchedule(scope, o.schedule ?? { kind: 'fixed', intervalMs: 5000 });
     this.faults = o.faults ?? ['kill'];
-    if (!Array.isArray(this.faults) || this.faults.length === 0 || this.faults.some((f) => f !== 'kill' && f !== 'pause')) throw new TypeError(`${scope}: faults must be a non-empty array of 'kill' and 'pause'`);
+    if (!Array.isArray(this.faults) || this.faults.length === 0 || this.faults.some((f) => f !== 'kill' && f !== 'pause')) throw new InvalidOptionError(`${scope}: faults must be a non-empty array of 'kill' and 'pause'`);
     const d = PROCESS_CHAOS_DEFAULTS;
     this.pauseMs = checkInteger(scope, 'pauseMs', o.pauseMs ?? d.pauseMs, { min: 1 });
     this.restartDelayMs = checkInteger(scope, 'restartDelayMs', o.restartDelayMs ?? d.restartDelayMs, { min: 0 });

@@ -1,5 +1,6 @@
 import type { ChildProcess } from 'node:child_process';
 import { nodeChildProcess } from '../core/builtins.js';
+import { InvalidOptionError } from '../core/errors.js';
 
 /**
  * The reaper's whole program. It reads commands from its stdin, one per line: `add PID`, `del PID`,
@@ -73,7 +74,7 @@ export class Reaper {
 
   /** Remove this folder if the supervisor dies. */
   removeOnCrash(dir: string): void {
-    if (/[\n\r]/.test(dir)) throw new TypeError(`Reaper: a folder name with a line break cannot be tracked: ${JSON.stringify(dir)}`);
+    if (/[\n\r]/.test(dir)) throw new InvalidOptionError(`Reaper: a folder name with a line break cannot be tracked: ${JSON.stringify(dir)}`);
     this.send(`dir ${dir}`);
   }
 

@@ -1,4 +1,5 @@
 import type { Random } from '../core/random.js';
+import { InvalidOptionError } from '../core/errors.js';
 
 export type Schedule = { kind: 'fixed'; intervalMs: number } | { kind: 'poisson'; mtbfMs: number };
 
@@ -16,5 +17,5 @@ export function checkSchedule(scope: string, s: unknown): Schedule {
   const x = s as Partial<Schedule> | null;
   if (x && x.kind === 'fixed' && typeof x.intervalMs === 'number' && x.intervalMs > 0) return { kind: 'fixed', intervalMs: x.intervalMs };
   if (x && x.kind === 'poisson' && typeof (x as { mtbfMs?: number }).mtbfMs === 'number' && (x as { mtbfMs: number }).mtbfMs > 0) return { kind: 'poisson', mtbfMs: (x as { mtbfMs: number }).mtbfMs };
-  throw new TypeError(`${scope}: schedule must be { kind: 'fixed', intervalMs > 0 } or { kind: 'poisson', mtbfMs > 0 }, got ${JSON.stringify(s)}`);
+  throw new InvalidOptionError(`${scope}: schedule must be { kind: 'fixed', intervalMs > 0 } or { kind: 'poisson', mtbfMs > 0 }, got ${JSON.stringify(s)}`);
 }

@@ -1,6 +1,7 @@
 import type http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { boundedServer, browserRefusal, defaultMaxConnections, listen, readBody, type BrowserGuardOptions } from '../core/http.js';
+import { httpError, httpStatusOf, RequestError } from '../core/errors.js';
 import { checkInteger, checkOptions, checkString, checkStringList } from '../core/options.js';
 import { FaultProxy, type Toxic, type ToxicType } from './fault-proxy.js';
 
@@ -34,14 +35,6 @@ function localPort(hostPort: string): number | undefined {
 /** The version this API answers with: Toxiproxy's 2.x API. */
 export const TOXIPROXY_API_VERSION = '2.12.0';
 
-class ApiError extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-  ) {
-    super(message);
-  }
-}
 
 /**
  * Toxiproxy's HTTP control API over FaultProxies, so existing Toxiproxy clients (such as the npm
@@ -83,7 +76,7 @@ export class ToxiproxyServer {
   /** Creates and starts a proxy. */
   async createProxy(body: ProxyBody): Promise<FaultProxy> {
     const proxy = this.newProxy(body);
-    if (this.proxies.has(proxy.name)) throw new ApiError(409, `proxy: ${proxy.name} already exists`);
+    if (this.proxies.has(proxy.name)) throw httpError(409, `proxy: ${proxy.name} already exists`);
     await this.startProxy(proxy);
     this.proxies.set(proxy.name, proxy);
     return proxy;
@@ -91,14 +84,14 @@ export class ToxiproxyServer {
 
   /** Validates a proxy's definition (400 naming the field) without starting it. */
   private newProxy(body: ProxyBody): FaultProxy {
-    if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new ApiError(400, 'proxy: the body must be a JSON object { name, listen, upstream }');
+    if (body === null || typeof body !== 'object' || Array.isArray(body)) throw httpError(400, 'proxy: the body must be a JSON object { name, listen, upstream }');
     const name = body.name;
-    if (typeof name !== 'string' || !/^[A-Za-z0-9._-]{1,128}$/.test(name)) throw new ApiError(400, 'proxy: name must be 1–128 letters, digits, ".", "_" or "-"');
-    if (body.enabled !== undefined && typeof body.enabled !== 'boolean') throw new ApiError(400, 'proxy: enabled must be true or false');
+    if (typeof name !== 'string' || !/^[A-Za-z0-9._-]{1,128}$/.test(name)) throw httpError(400, 'proxy: name must be 1–128 letters, digits, ".", "_" or "-"');
+    if (body.enabled !== undefined && typeof body.enabled !== 'boolean') throw httpError(400, 'proxy: enabled must be true or false');
     try {
       return new FaultProxy({ name, upstream: body.upstream, listen: body.listen ?? '127.0.0.1:0', enabled: body.enabled ?? true });
     } catch (err) {
-      throw new ApiError(400, (err as Error).message);
+      throw httpError(400, (err as Error).message);
     }
   }
 
@@ -107,12 +100,12 @@ export class ToxiproxyServer {
     try {
       await proxy.start();
     } catch (err) {
-      throw new ApiError(409, `proxy: cannot listen on ${proxy.listen}: ${(err as Error).message}`);
+      throw httpError(409, `proxy: cannot listen on ${proxy.listen}: ${(err as Error).message}`);
     }
     const loop = this.loopOf(proxy, others);
     if (loop !== undefined) {
       await proxy.stop();
-      throw new ApiError(400, `proxy: upstream ${proxy.upstream} leads back to the proxy itself (${loop}); every connection would multiply until the process runs out of descriptors`);
+      throw httpError(400, `proxy: upstream ${proxy.upstream} leads back to the proxy itself (${loop}); every connection would multiply until the process runs out of descriptors`);
     }
   }
 
@@ -139,18 +132,18 @@ export class ToxiproxyServer {
    * and if any new one fails to start, every change is undone and the old proxies run again.
    */
   private async populate(list: unknown): Promise<FaultProxy[]> {
-    if (!Array.isArray(list)) throw new ApiError(400, 'populate: the body must be an array of proxies');
-    if (list.length > 1000) throw new ApiError(400, 'populate: at most 1000 proxies at once');
+    if (!Array.isArray(list)) throw httpError(400, 'populate: the body must be an array of proxies');
+    if (list.length > 1000) throw httpError(400, 'populate: at most 1000 proxies at once');
     const fresh = list.map((item, i) => {
       try {
         return this.newProxy(item as ProxyBody);
       } catch (err) {
-        throw new ApiError(400, `populate: [${i}]: ${(err as Error).message}`);
+        throw httpError(400, `populate: [${i}]: ${(err as Error).message}`);
       }
     });
     const names = new Set<string>();
     for (const p of fresh) {
-      if (names.has(p.name)) throw new ApiError(400, `populate: proxy ${p.name} is listed twice`);
+      if (names.has(p.name)) throw httpError(400, `populate: proxy ${p.name} is listed twice`);
       names.add(p.name);
     }
     const same = (a: FaultProxy, b: FaultProxy): boolean => a.upstream === b.upstream && a.enabled === b.enabled && (b.listen.endsWith(':0') || a.listen === b.listen);
@@ -194,7 +187,7 @@ export class ToxiproxyServer {
 
   private proxy(name: string): FaultProxy {
     const p = this.proxies.get(name);
-    if (!p) throw new ApiError(404, `proxy not found: ${name}`);
+    if (!p) throw httpError(404, `proxy not found: ${name}`);
     return p;
   }
 
@@ -206,10 +199,10 @@ export class ToxiproxyServer {
     try {
       v = JSON.parse(raw);
     } catch (err) {
-      throw new ApiError(400, `bad request body: ${(err as Error).message}`);
+      throw httpError(400, `bad request body: ${(err as Error).message}`);
     }
     if (shape === 'array' ? !Array.isArray(v) : v === null || typeof v !== 'object' || Array.isArray(v)) {
-      throw new ApiError(400, `bad request body: expected a JSON ${shape === 'array' ? 'array' : 'object'}, got ${v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v}`);
+      throw httpError(400, `bad request body: expected a JSON ${shape === 'array' ? 'array' : 'object'}, got ${v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v}`);
     }
     return v as Record<string, unknown>;
   }
@@ -220,7 +213,7 @@ export class ToxiproxyServer {
       const parts = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
       const method = req.method ?? 'GET';
       const refusal = browserRefusal(req, this.guard);
-      if (refusal !== undefined) throw new ApiError(403, refusal);
+      if (refusal !== undefined) throw httpError(403, refusal);
       const send = (status: number, body?: unknown): void => {
         if (body === undefined) {
           res.writeHead(status);
@@ -246,11 +239,11 @@ export class ToxiproxyServer {
         const proxies = await this.populate(await this.body(req, 'array'));
         return send(201, { proxies: proxies.map((p) => this.json(p)) });
       }
-      if (parts[0] !== 'proxies') throw new ApiError(404, `not found: ${url.pathname}`);
+      if (parts[0] !== 'proxies') throw httpError(404, `not found: ${url.pathname}`);
       if (parts.length === 1) {
         if (method === 'GET') return send(200, Object.fromEntries([...this.proxies].map(([k, p]) => [k, this.json(p)])));
         if (method === 'POST') return send(201, this.json(await this.createProxy((await this.body(req)) as never)));
-        throw new ApiError(405, `${method} not allowed on /proxies`);
+        throw httpError(405, `${method} not allowed on /proxies`);
       }
       const proxy = this.proxy(parts[1]!);
       if (parts.length === 2) {
@@ -264,12 +257,12 @@ export class ToxiproxyServer {
               const loop = this.loopOf(proxy, [...this.proxies.values()].filter((p) => p !== proxy));
               if (loop !== undefined) {
                 await proxy.update(before);
-                throw new ApiError(400, `proxy: upstream ${String(b.upstream ?? proxy.upstream)} leads back to the proxy itself (${loop})`);
+                throw httpError(400, `proxy: upstream ${String(b.upstream ?? proxy.upstream)} leads back to the proxy itself (${loop})`);
               }
             }
           } catch (err) {
-            if (err instanceof ApiError) throw err;
-            throw new ApiError(400, (err as Error).message);
+            if (err instanceof RequestError) throw err;
+            throw httpError(400, (err as Error).message);
           }
           if (typeof b.enabled === 'boolean') await proxy.setEnabled(b.enabled);
           return send(200, this.json(proxy));
@@ -279,41 +272,41 @@ export class ToxiproxyServer {
           this.proxies.delete(proxy.name);
           return send(204);
         }
-        throw new ApiError(405, `${method} not allowed on /proxies/${proxy.name}`);
+        throw httpError(405, `${method} not allowed on /proxies/${proxy.name}`);
       }
-      if (parts[2] !== 'toxics') throw new ApiError(404, `not found: ${url.pathname}`);
+      if (parts[2] !== 'toxics') throw httpError(404, `not found: ${url.pathname}`);
       if (parts.length === 3) {
         if (method === 'GET') return send(200, proxy.toxics);
         if (method === 'POST') {
           try {
             return send(200, proxy.addToxic((await this.body(req)) as Partial<Toxic> & { type: ToxicType }));
           } catch (err) {
-            if (err instanceof ApiError) throw err;
-            throw new ApiError(/already exists/.test((err as Error).message) ? 409 : 400, (err as Error).message);
+            if (err instanceof RequestError) throw err;
+            throw httpError(/already exists/.test((err as Error).message) ? 409 : 400, (err as Error).message);
           }
         }
-        throw new ApiError(405, `${method} not allowed on toxics`);
+        throw httpError(405, `${method} not allowed on toxics`);
       }
       const name = parts[3]!;
       if (method === 'GET') {
         const t = proxy.toxics.find((x) => x.name === name);
-        if (!t) throw new ApiError(404, `toxic not found: ${name}`);
+        if (!t) throw httpError(404, `toxic not found: ${name}`);
         return send(200, t);
       }
       if (method === 'POST' || method === 'PATCH') {
         try {
           return send(200, proxy.updateToxic(name, (await this.body(req)) as Partial<Toxic>));
         } catch (err) {
-          throw new ApiError(/no toxic named/.test((err as Error).message) ? 404 : 400, (err as Error).message);
+          throw httpError(/no toxic named/.test((err as Error).message) ? 404 : 400, (err as Error).message);
         }
       }
       if (method === 'DELETE') {
-        if (!proxy.removeToxic(name)) throw new ApiError(404, `toxic not found: ${name}`);
+        if (!proxy.removeToxic(name)) throw httpError(404, `toxic not found: ${name}`);
         return send(204);
       }
-      throw new ApiError(405, `${method} not allowed on a toxic`);
+      throw httpError(405, `${method} not allowed on a toxic`);
     } catch (err) {
-      const status = err instanceof ApiError ? err.status : (err as { status?: number }).status ?? 500;
+      const status = httpStatusOf(err);
       res.writeHead(status, { 'content-type': 'application/json' });
       res.end(JSON.stringify({ error: (err as Error).message, status }));
     }

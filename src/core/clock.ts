@@ -1,3 +1,4 @@
+import { InvalidOptionError, OptionRangeError } from './errors.js';
 /**
  * Time as an input. Everything in steadfast that waits or measures takes a `clock`
  * option; production code uses `SystemClock`, tests drive a `ManualClock`.
@@ -60,7 +61,7 @@ export class ManualClock implements Clock {
 
   constructor(startMs = 0) {
     if (!Number.isFinite(startMs)) {
-      throw new TypeError(`ManualClock: startMs must be a finite number, got ${String(startMs)}`);
+      throw new InvalidOptionError(`ManualClock: startMs must be a finite number, got ${String(startMs)}`);
     }
     this.current = startMs;
   }
@@ -141,7 +142,7 @@ export class ManualClock implements Clock {
 
   private checkStep(ms: number): void {
     if (!Number.isFinite(ms) || ms < 0) {
-      throw new RangeError(`ManualClock.advance: ms must be a finite number ≥ 0, got ${String(ms)}`);
+      throw new OptionRangeError(`ManualClock.advance: ms must be a finite number ≥ 0, got ${String(ms)}`);
     }
   }
 

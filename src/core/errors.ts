@@ -16,7 +16,60 @@ export const ErrorCode = {
   CHECKPOINT_OUTCOME_UNKNOWN: 'ERR_CHECKPOINT_OUTCOME_UNKNOWN',
   CHECKPOINT_STORE_CLOSED: 'ERR_CHECKPOINT_STORE_CLOSED',
   RECOVERY_BLOCK_FAILED: 'ERR_RECOVERY_BLOCK_FAILED',
+  UPSTREAM_UNAVAILABLE: 'ERR_UPSTREAM_UNAVAILABLE',
+  QUORUM_FAILED: 'ERR_QUORUM_FAILED',
+  STALE_TOKEN: 'ERR_STALE_TOKEN',
+  MISSING_DEPENDENCY: 'ERR_MISSING_DEPENDENCY',
+  REGISTRY_PERSISTENCE: 'ERR_REGISTRY_PERSISTENCE',
+  REGISTRY_RESTORE: 'ERR_REGISTRY_RESTORE',
+  REGISTRY_FULL: 'ERR_REGISTRY_FULL',
+  /** A request a server refuses: its body, a field or a parameter is wrong (the message names it). */
+  INVALID_REQUEST: 'ERR_INVALID_REQUEST',
+  NOT_FOUND: 'ERR_NOT_FOUND',
+  FORBIDDEN: 'ERR_FORBIDDEN',
+  METHOD_NOT_ALLOWED: 'ERR_METHOD_NOT_ALLOWED',
+  CONFLICT: 'ERR_CONFLICT',
+  BODY_TOO_LARGE: 'ERR_BODY_TOO_LARGE',
+  /** A server steadfast called (a registry, Consul, etcd) answered with an error. */
+  REMOTE_ERROR: 'ERR_REMOTE_ERROR',
+  /** The component was closed; make a new one. */
+  CLOSED: 'ERR_CLOSED',
 } as const;
+
+/**
+ * The HTTP status every steadfast server answers an error with: one table for the registry,
+ * the Toxiproxy API, the gateway and the demo's nodes.
+ */
+export const HTTP_STATUS_OF: Readonly<Record<ErrorCodeValue, number>> = Object.freeze({
+  ERR_TIMEOUT: 504,
+  ERR_CIRCUIT_OPEN: 503,
+  ERR_CIRCUIT_ISOLATED: 503,
+  ERR_BULKHEAD_FULL: 503,
+  ERR_RATE_LIMITED: 429,
+  ERR_ABORTED: 499,
+  ERR_HEDGE_FAILED: 503,
+  ERR_INVALID_OPTION: 400,
+  ERR_CHECKPOINT_CORRUPT: 500,
+  ERR_CHECKPOINT_TOO_LARGE: 413,
+  ERR_CHECKPOINT_OUTCOME_UNKNOWN: 500,
+  ERR_CHECKPOINT_STORE_CLOSED: 503,
+  ERR_RECOVERY_BLOCK_FAILED: 500,
+  ERR_UPSTREAM_UNAVAILABLE: 503,
+  ERR_QUORUM_FAILED: 503,
+  ERR_STALE_TOKEN: 409,
+  ERR_MISSING_DEPENDENCY: 500,
+  ERR_REGISTRY_PERSISTENCE: 500,
+  ERR_REGISTRY_RESTORE: 500,
+  ERR_REGISTRY_FULL: 413,
+  ERR_INVALID_REQUEST: 400,
+  ERR_NOT_FOUND: 404,
+  ERR_FORBIDDEN: 403,
+  ERR_METHOD_NOT_ALLOWED: 405,
+  ERR_CONFLICT: 409,
+  ERR_BODY_TOO_LARGE: 413,
+  ERR_REMOTE_ERROR: 502,
+  ERR_CLOSED: 503,
+});
 
 export type ErrorCodeValue = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -35,6 +88,57 @@ export class SteadfastError extends Error {
     this.code = code;
     this.retryable = options.retryable ?? false;
   }
+}
+
+/**
+ * An option or argument is wrong; the message names it and what is accepted. A TypeError, as
+ * Node's own argument errors are (so `instanceof TypeError` keeps working), with `code`
+ * ERR_INVALID_OPTION like every other error steadfast throws.
+ */
+export class InvalidOptionError extends TypeError {
+  // On the prototype, not own properties: the error compares equal to a plain TypeError of the same message.
+  get code(): typeof ErrorCode.INVALID_OPTION {
+    return ErrorCode.INVALID_OPTION;
+  }
+  get retryable(): false {
+    return false;
+  }
+}
+
+/** An option or argument is outside its range (a RangeError with code ERR_INVALID_OPTION). */
+export class OptionRangeError extends RangeError {
+  // On the prototype, not own properties: the error compares equal to a plain RangeError of the same message.
+  get code(): typeof ErrorCode.INVALID_OPTION {
+    return ErrorCode.INVALID_OPTION;
+  }
+  get retryable(): false {
+    return false;
+  }
+}
+
+/** A request a server refuses, with the code that says why (see HTTP_STATUS_OF). */
+export class RequestError extends SteadfastError {
+  constructor(code: ErrorCodeValue, message: string) {
+    super(code, message, { retryable: false });
+  }
+}
+
+const CODE_OF_STATUS = { 400: ErrorCode.INVALID_REQUEST, 403: ErrorCode.FORBIDDEN, 404: ErrorCode.NOT_FOUND, 405: ErrorCode.METHOD_NOT_ALLOWED, 409: ErrorCode.CONFLICT, 413: ErrorCode.BODY_TOO_LARGE } as const;
+
+/** A RequestError for a refusal a server states by its status (the code is the status's in HTTP_STATUS_OF). */
+export function httpError(status: keyof typeof CODE_OF_STATUS, message: string): RequestError {
+  return new RequestError(CODE_OF_STATUS[status], message);
+}
+
+/**
+ * The status a server answers `err` with: a SteadfastError's code through HTTP_STATUS_OF; a
+ * TypeError or RangeError — what the library's argument checks throw, naming the field — 400;
+ * anything else 500.
+ */
+export function httpStatusOf(err: unknown): number {
+  if (err instanceof SteadfastError) return (HTTP_STATUS_OF as Record<string, number>)[err.code] ?? 500;
+  if (err instanceof TypeError || err instanceof RangeError) return 400;
+  return 500;
 }
 
 /** True when `err` is a SteadfastError, optionally of the given code. */

@@ -1,3 +1,4 @@
+import { InvalidOptionError } from './errors.js';
 /**
  * Typed events. A subscription returns a `Disposable`; emitting with no listener
  * costs one length check, so policies can emit on their hot path.
@@ -24,7 +25,7 @@ export class Emitter<Events extends { [K in keyof Events]: unknown }> {
   /** Subscribes to `name`; the returned handle removes exactly this subscription. */
   on<K extends keyof Events>(name: K, listener: Listener<Events[K]>): Disposable {
     if (typeof listener !== 'function') {
-      throw new TypeError(`on('${String(name)}'): listener must be a function, got ${typeof listener}`);
+      throw new InvalidOptionError(`on('${String(name)}'): listener must be a function, got ${typeof listener}`);
     }
     // Copy on write: a listener that subscribes or disposes during emit cannot disturb it.
     this.listeners[name] = [...(this.listeners[name] ?? []), listener];

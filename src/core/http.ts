@@ -2,12 +2,12 @@ import { readFileSync } from 'node:fs';
 import type { IncomingMessage, Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { nodeHttp, nodeNet } from './builtins.js';
+import { ErrorCode, SteadfastError } from './errors.js';
 
 /** A request body that was larger than allowed; servers answer 413. */
-export class BodyTooLargeError extends Error {
-  readonly status = 413;
+export class BodyTooLargeError extends SteadfastError {
   constructor(size: number | undefined, maxBytes: number) {
-    super(size === undefined ? `request body exceeds maxBodyBytes=${maxBytes}` : `request body of ${size} bytes exceeds maxBodyBytes=${maxBytes}`);
+    super(ErrorCode.BODY_TOO_LARGE, size === undefined ? `request body exceeds maxBodyBytes=${maxBytes}` : `request body of ${size} bytes exceeds maxBodyBytes=${maxBytes}`);
   }
 }
 

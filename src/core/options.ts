@@ -1,3 +1,4 @@
+import { InvalidOptionError, OptionRangeError } from './errors.js';
 /**
  * Option validation. Every component validates its options in the constructor and
  * throws a RangeError or TypeError that names the component, the option, the
@@ -34,7 +35,7 @@ function checkRange(scope: string, name: string, value: number, kind: string, ra
   const low = min !== undefined && (minExclusive ? !(value > min) : !(value >= min));
   const high = max !== undefined && !(value <= max);
   if (low || high) {
-    throw new RangeError(`${scope}: ${name} must be ${kind} ${rangeText(range)}, got ${show(value)}`);
+    throw new OptionRangeError(`${scope}: ${name} must be ${kind} ${rangeText(range)}, got ${show(value)}`);
   }
 }
 
@@ -42,10 +43,10 @@ function checkRange(scope: string, name: string, value: number, kind: string, ra
 export function checkNumber(scope: string, name: string, value: unknown, range: NumberRange = {}): number {
   const text = rangeText(range);
   if (typeof value !== 'number' || Number.isNaN(value)) {
-    throw new TypeError(`${scope}: ${name} must be a number${text ? ' ' + text : ''}, got ${show(value)}`);
+    throw new InvalidOptionError(`${scope}: ${name} must be a number${text ? ' ' + text : ''}, got ${show(value)}`);
   }
   if (!Number.isFinite(value)) {
-    throw new RangeError(`${scope}: ${name} must be a finite number${text ? ' ' + text : ''}, got ${show(value)}`);
+    throw new OptionRangeError(`${scope}: ${name} must be a finite number${text ? ' ' + text : ''}, got ${show(value)}`);
   }
   checkRange(scope, name, value, 'a number', range);
   return value;
@@ -55,10 +56,10 @@ export function checkNumber(scope: string, name: string, value: unknown, range: 
 export function checkInteger(scope: string, name: string, value: unknown, range: NumberRange = {}): number {
   const text = rangeText(range);
   if (typeof value !== 'number' || Number.isNaN(value)) {
-    throw new TypeError(`${scope}: ${name} must be an integer${text ? ' ' + text : ''}, got ${show(value)}`);
+    throw new InvalidOptionError(`${scope}: ${name} must be an integer${text ? ' ' + text : ''}, got ${show(value)}`);
   }
   if (!Number.isSafeInteger(value)) {
-    throw new RangeError(`${scope}: ${name} must be an integer${text ? ' ' + text : ''}, got ${show(value)}`);
+    throw new OptionRangeError(`${scope}: ${name} must be an integer${text ? ' ' + text : ''}, got ${show(value)}`);
   }
   checkRange(scope, name, value, 'an integer', range);
   return value;
@@ -66,26 +67,26 @@ export function checkInteger(scope: string, name: string, value: unknown, range:
 
 export function checkFunction<F>(scope: string, name: string, value: unknown): F {
   if (typeof value !== 'function') {
-    throw new TypeError(`${scope}: ${name} must be a function, got ${show(value)}`);
+    throw new InvalidOptionError(`${scope}: ${name} must be a function, got ${show(value)}`);
   }
   return value as F;
 }
 
 export function checkOneOf<T extends string>(scope: string, name: string, value: unknown, allowed: readonly T[]): T {
   if (typeof value !== 'string' || !(allowed as readonly string[]).includes(value)) {
-    throw new RangeError(`${scope}: ${name} must be one of ${allowed.map((a) => `'${a}'`).join(', ')}, got ${show(value)}`);
+    throw new OptionRangeError(`${scope}: ${name} must be one of ${allowed.map((a) => `'${a}'`).join(', ')}, got ${show(value)}`);
   }
   return value as T;
 }
 
 export function checkBoolean(scope: string, name: string, value: unknown): boolean {
-  if (typeof value !== 'boolean') throw new TypeError(`${scope}: ${name} must be a boolean, got ${show(value)}`);
+  if (typeof value !== 'boolean') throw new InvalidOptionError(`${scope}: ${name} must be a boolean, got ${show(value)}`);
   return value;
 }
 
 export function checkString(scope: string, name: string, value: unknown, { nonEmpty = true } = {}): string {
   if (typeof value !== 'string' || (nonEmpty && value.length === 0)) {
-    throw new TypeError(`${scope}: ${name} must be a ${nonEmpty ? 'non-empty ' : ''}string, got ${show(value)}`);
+    throw new InvalidOptionError(`${scope}: ${name} must be a ${nonEmpty ? 'non-empty ' : ''}string, got ${show(value)}`);
   }
   return value;
 }
@@ -94,18 +95,18 @@ export function checkString(scope: string, name: string, value: unknown, { nonEm
 /** An optional list of non-empty strings (host names, origins); [] when absent. */
 export function checkStringList(scope: string, name: string, value: unknown): string[] {
   if (value === undefined) return [];
-  if (!Array.isArray(value) || value.some((x) => typeof x !== 'string' || x === '')) throw new TypeError(`${scope}: ${name} must be an array of non-empty strings, got ${JSON.stringify(value)}`);
+  if (!Array.isArray(value) || value.some((x) => typeof x !== 'string' || x === '')) throw new InvalidOptionError(`${scope}: ${name} must be an array of non-empty strings, got ${JSON.stringify(value)}`);
   return [...(value as string[])];
 }
 
 export function checkOptions<T extends object>(scope: string, value: unknown, known: readonly string[]): Partial<T> {
   if (value === undefined) return {};
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-    throw new TypeError(`${scope}: options must be an object, got ${show(value)}`);
+    throw new InvalidOptionError(`${scope}: options must be an object, got ${show(value)}`);
   }
   for (const key of Object.keys(value)) {
     if (!known.includes(key)) {
-      throw new TypeError(`${scope}: unknown option '${key}' (known: ${known.join(', ')})`);
+      throw new InvalidOptionError(`${scope}: unknown option '${key}' (known: ${known.join(', ')})`);
     }
   }
   return value as Partial<T>;
@@ -115,6 +116,6 @@ export function checkOptions<T extends object>(scope: string, value: unknown, kn
 export function checkClock(scope: string, value: unknown): void {
   const c = value as { now?: unknown; setTimeout?: unknown; clearTimeout?: unknown } | null;
   if (c === null || typeof c !== 'object' || typeof c.now !== 'function' || typeof c.setTimeout !== 'function' || typeof c.clearTimeout !== 'function') {
-    throw new TypeError(`${scope}: clock must implement now(), setTimeout() and clearTimeout(), got ${show(value)}`);
+    throw new InvalidOptionError(`${scope}: clock must implement now(), setTimeout() and clearTimeout(), got ${show(value)}`);
   }
 }

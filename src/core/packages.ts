@@ -1,5 +1,5 @@
 import { createRequire } from 'node:module';
-import { SteadfastError } from './errors.js';
+import { ErrorCode, SteadfastError } from './errors.js';
 
 /**
  * Packages steadfast loads only when a component that needs them is used, so that importing
@@ -21,7 +21,7 @@ export class MissingDependencyError extends SteadfastError {
     readonly feature: string,
   ) {
     super(
-      'ERR_MISSING_DEPENDENCY',
+      ErrorCode.MISSING_DEPENDENCY,
       OPTIONAL_PEERS.has(packageName)
         ? `${feature} needs the package '${packageName}', an optional peer dependency of steadfast that is not installed: npm install ${packageName}`
         : `${feature} needs the package '${packageName}', which steadfast depends on but cannot find: reinstall steadfast (npm install steadfast)`,

@@ -1,3 +1,4 @@
+import { InvalidOptionError } from './errors.js';
 /**
  * Randomness as an input: components take `random: () => number` (uniform in [0, 1)),
  * default `Math.random`; tests and chaos schedules pass `seededRandom(seed)`.
@@ -9,7 +10,7 @@ export type Random = () => number;
  * schedules (not for cryptography). The same seed gives the same sequence everywhere.
  */
 export function seededRandom(seed: number): Random {
-  if (!Number.isFinite(seed)) throw new TypeError(`seededRandom: seed must be a finite number, got ${String(seed)}`);
+  if (!Number.isFinite(seed)) throw new InvalidOptionError(`seededRandom: seed must be a finite number, got ${String(seed)}`);
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;

@@ -1,5 +1,6 @@
 import { Agent, request } from 'undici';
 import type { Disposable } from '../core/events.js';
+import { ErrorCode, SteadfastError } from '../core/errors.js';
 import { HashRing } from '../hashing/ring.js';
 import type { Registry } from '../registry/registry.js';
 import type { CartItem } from './config.js';
@@ -22,13 +23,13 @@ export interface DbClientOptions {
   secret?: string;
 }
 
-export class QuorumError extends Error {
-  readonly status = 503;
+/** Fewer db nodes than the quorum answered (ERR_QUORUM_FAILED, HTTP 503). */
+export class QuorumError extends SteadfastError {
   constructor(
     message: string,
     readonly failures: { node: string; error: string }[],
   ) {
-    super(message);
+    super(ErrorCode.QUORUM_FAILED, message, { retryable: true });
   }
 }
 

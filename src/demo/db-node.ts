@@ -1,6 +1,7 @@
 import http from 'node:http';
 import { request } from 'undici';
 import { boundedServer, defaultMaxConnections, listen, readBody, sendJson } from '../core/http.js';
+import { httpError, httpStatusOf } from '../core/errors.js';
 import { FencingGuard, StaleTokenError } from '../election/fencing.js';
 import { HashRing } from '../hashing/ring.js';
 import { Checkpointer } from '../recovery/checkpointer.js';
@@ -95,7 +96,7 @@ export function createDbNode(cfg: DemoNodeConfig, store: CheckpointStore): DbNod
     try {
       return JSON.parse(buf.toString('utf8'));
     } catch {
-      throw Object.assign(new Error('body must be JSON'), { status: 400 });
+      throw httpError(400, 'body must be JSON');
     }
   }
 
@@ -166,7 +167,7 @@ export function createDbNode(cfg: DemoNodeConfig, store: CheckpointStore): DbNod
       }
       sendJson(res, 404, { error: `no route ${req.method} ${url.pathname}` });
     } catch (err) {
-      const status = (err as { status?: number }).status ?? 500;
+      const status = httpStatusOf(err);
       if (!res.headersSent) sendJson(res, status, { error: (err as Error).message });
     }
   }

@@ -24,6 +24,7 @@ import { RegistryServer } from '../registry/server.js';
 import { DEMO_NODE_ENV, type DemoNodeConfig } from './config.js';
 import { dashboardHtml, ringSummary } from './dashboard.js';
 import { HaproxyFront, type HaproxyProfile } from './haproxy.js';
+import { InvalidOptionError } from '../core/errors.js';
 export { HaproxyFront, type HaproxyProfile, type HaproxyStartOptions } from './haproxy.js';
 
 export interface DemoOptions {
@@ -159,7 +160,7 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 function parseEtcd(url: string): string[] {
   const rest = url.slice('etcd://'.length);
   const hosts = rest.split(',').map((h) => h.trim().replace(/\/+$/, '')).filter(Boolean);
-  if (hosts.length === 0 || hosts.some((h) => !/^[^/:]+:\d+$/.test(h))) throw new TypeError(`runDemo: registry must be etcd://host:port[,host:port…], got ${JSON.stringify(url)}`);
+  if (hosts.length === 0 || hosts.some((h) => !/^[^/:]+:\d+$/.test(h))) throw new InvalidOptionError(`runDemo: registry must be etcd://host:port[,host:port…], got ${JSON.stringify(url)}`);
   return hosts.map((h) => `http://${h}`);
 }
 
@@ -206,7 +207,7 @@ export class DemoSystem {
 
   constructor(options: DemoOptions) {
     const scope = 'runDemo';
-    if (options === undefined) throw new TypeError(`${scope}: options { durationMs } are required`);
+    if (options === undefined) throw new InvalidOptionError(`${scope}: options { durationMs } are required`);
     const o = checkOptions<DemoOptions>(scope, options, [
       'durationMs', 'dbNodes', 'webNodes', 'replicas', 'writeQuorum', 'ratePerSec', 'writeShare', 'carts', 'seed', 'chaos', 'faultIntervalMs', 'faults', 'pauseMs', 'restartDelayMs', 'registry', 'store', 'dataDir', 'port', 'slo', 'ttlMs', 'nodeCommand', 'haproxy', 'haproxyProfile',
     ]);
@@ -214,17 +215,17 @@ export class DemoSystem {
     const dbNodes = checkInteger(scope, 'dbNodes', o.dbNodes ?? d.dbNodes, { min: 1, max: 9 });
     const replicas = checkInteger(scope, 'replicas', o.replicas ?? Math.min(d.replicas, dbNodes), { min: 1, max: dbNodes });
     const registry = checkString(scope, 'registry', o.registry ?? d.registry);
-    if (registry !== 'embedded' && !registry.startsWith('etcd://')) throw new TypeError(`${scope}: registry must be 'embedded' or etcd://host:port, got ${JSON.stringify(registry)}`);
+    if (registry !== 'embedded' && !registry.startsWith('etcd://')) throw new InvalidOptionError(`${scope}: registry must be 'embedded' or etcd://host:port, got ${JSON.stringify(registry)}`);
     if (registry !== 'embedded') parseEtcd(registry);
     const store = checkString(scope, 'store', o.store ?? d.store);
-    if (store !== 'file' && !/^rediss?:\/\//.test(store)) throw new TypeError(`${scope}: store must be 'file' or redis://host:port, got ${JSON.stringify(store)}`);
+    if (store !== 'file' && !/^rediss?:\/\//.test(store)) throw new InvalidOptionError(`${scope}: store must be 'file' or redis://host:port, got ${JSON.stringify(store)}`);
     // Say so now, not from inside six node processes: the backends are optional packages.
     if (store !== 'file') loadPackage('ioredis', `the demo with --store ${store}`);
     if (registry !== 'embedded') loadPackage('etcd3', `the demo with --registry ${registry}`);
     const faults = o.faults ?? ['kill', 'pause'];
-    if (!Array.isArray(faults) || faults.length === 0 || faults.some((f) => f !== 'kill' && f !== 'pause')) throw new TypeError(`${scope}: faults must be a non-empty list of kill and pause, got ${JSON.stringify(faults)}`);
+    if (!Array.isArray(faults) || faults.length === 0 || faults.some((f) => f !== 'kill' && f !== 'pause')) throw new InvalidOptionError(`${scope}: faults must be a non-empty list of kill and pause, got ${JSON.stringify(faults)}`);
     const nodeCommand = o.nodeCommand ?? [process.execPath, fileURLToPath(new URL('../cli/index.js', import.meta.url))];
-    if (!Array.isArray(nodeCommand) || nodeCommand.length === 0 || nodeCommand.some((c) => typeof c !== 'string')) throw new TypeError(`${scope}: nodeCommand must be [executable, ...args]`);
+    if (!Array.isArray(nodeCommand) || nodeCommand.length === 0 || nodeCommand.some((c) => typeof c !== 'string')) throw new InvalidOptionError(`${scope}: nodeCommand must be [executable, ...args]`);
     this.options = {
       durationMs: checkInteger(scope, 'durationMs', o.durationMs, { min: 1000, max: 7 * 86_400_000 }),
       dbNodes,

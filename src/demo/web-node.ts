@@ -1,5 +1,6 @@
 import http from 'node:http';
-import { boundedServer, defaultMaxConnections, listen, readBody, sendJson } from '../core/http.js';
+import { BodyTooLargeError, boundedServer, defaultMaxConnections, listen, readBody, sendJson } from '../core/http.js';
+import { httpStatusOf } from '../core/errors.js';
 import type { Election } from '../election/election.js';
 import { DbClient, QuorumError } from './db-client.js';
 import { ID_RE, itemError, type CartItem, type DemoNodeConfig } from './config.js';
@@ -82,7 +83,7 @@ export function createWebNode(cfg: DemoNodeConfig, db: DbClient, election: Elect
         try {
           body = JSON.parse((await readBody(req, 16 * 1024)).toString('utf8'));
         } catch (err) {
-          return sendJson(res, (err as { status?: number }).status ?? 400, { error: (err as { status?: number }).status ? (err as Error).message : 'body must be JSON: { "sku": string, "qty": integer }' });
+          return err instanceof BodyTooLargeError ? sendJson(res, httpStatusOf(err), { error: err.message }) : sendJson(res, 400, { error: 'body must be JSON: { "sku": string, "qty": integer }' });
         }
         const problem = itemError(body);
         if (problem) return sendJson(res, 400, { error: problem });
@@ -93,7 +94,7 @@ export function createWebNode(cfg: DemoNodeConfig, db: DbClient, election: Elect
       return sendJson(res, 405, { error: `${req.method} not allowed on ${url.pathname}` });
     } catch (err) {
       counts.errors++;
-      if (err instanceof QuorumError) return sendJson(res, 503, { error: err.message, failures: err.failures });
+      if (err instanceof QuorumError) return sendJson(res, httpStatusOf(err), { error: err.message, failures: err.failures });
       throw err;
     }
   }

@@ -2,6 +2,7 @@ import { nodeNet } from '../core/builtins.js';
 import { systemClock, type Clock, type TimerHandle } from '../core/clock.js';
 import { Emitter, type Disposable, type Listener } from '../core/events.js';
 import { checkClock, checkFunction, checkInteger, checkOneOf, checkOptions, checkString } from '../core/options.js';
+import { InvalidOptionError } from '../core/errors.js';
 
 export type HealthStatus = 'passing' | 'warning' | 'critical';
 
@@ -71,10 +72,10 @@ export class HealthCheck {
 
   constructor(options: HealthCheckOptions) {
     const scope = 'healthCheck';
-    if (options === undefined) throw new TypeError(`${scope}: options are required (one of http, tcp, ttlMs, fn)`);
+    if (options === undefined) throw new InvalidOptionError(`${scope}: options are required (one of http, tcp, ttlMs, fn)`);
     const o = checkOptions<HealthCheckOptions>(scope, options, KNOWN);
     const kinds = (['http', 'tcp', 'ttlMs', 'fn'] as const).filter((k) => o[k] !== undefined);
-    if (kinds.length !== 1) throw new TypeError(`${scope}: give exactly one of http, tcp, ttlMs or fn, got ${kinds.length ? kinds.join(' and ') : 'none'}`);
+    if (kinds.length !== 1) throw new InvalidOptionError(`${scope}: give exactly one of http, tcp, ttlMs or fn, got ${kinds.length ? kinds.join(' and ') : 'none'}`);
     this.kind = kinds[0] === 'ttlMs' ? 'ttl' : kinds[0]!;
     if (o.http !== undefined) {
       let u: URL | undefined;
@@ -83,9 +84,9 @@ export class HealthCheck {
       } catch {
         u = undefined;
       }
-      if (!u || (u.protocol !== 'http:' && u.protocol !== 'https:')) throw new TypeError(`${scope}: http must be an http:// or https:// URL, got ${JSON.stringify(o.http)}`);
+      if (!u || (u.protocol !== 'http:' && u.protocol !== 'https:')) throw new InvalidOptionError(`${scope}: http must be an http:// or https:// URL, got ${JSON.stringify(o.http)}`);
     }
-    if (o.tcp !== undefined && !/^[^:\s]+:\d{1,5}$/.test(checkString(scope, 'tcp', o.tcp))) throw new TypeError(`${scope}: tcp must be host:port, got ${JSON.stringify(o.tcp)}`);
+    if (o.tcp !== undefined && !/^[^:\s]+:\d{1,5}$/.test(checkString(scope, 'tcp', o.tcp))) throw new InvalidOptionError(`${scope}: tcp must be host:port, got ${JSON.stringify(o.tcp)}`);
     if (o.ttlMs !== undefined) checkInteger(scope, 'ttlMs', o.ttlMs, { min: 1 });
     if (o.fn !== undefined) checkFunction(scope, 'fn', o.fn);
     const d = HEALTH_CHECK_DEFAULTS;
@@ -210,12 +211,12 @@ export class HealthCheck {
   private async fnProbe(signal: AbortSignal): Promise<[HealthStatus, string]> {
     const r = await this.opts.fn!(signal);
     const status: HealthStatus = r === undefined || r === true ? 'passing' : r === false ? 'critical' : r;
-    if (status !== 'passing' && status !== 'warning' && status !== 'critical') throw new TypeError(`returned ${JSON.stringify(r)}; return a boolean or 'passing' | 'warning' | 'critical'`);
+    if (status !== 'passing' && status !== 'warning' && status !== 'critical') throw new InvalidOptionError(`returned ${JSON.stringify(r)}; return a boolean or 'passing' | 'warning' | 'critical'`);
     return [status, `check '${this.name}': ${status}`];
   }
 
   private ttlUpdate(status: HealthStatus, note: string): void {
-    if (this.kind !== 'ttl') throw new TypeError(`healthCheck: pass()/warn()/fail() are for TTL checks; this is a ${this.kind} check`);
+    if (this.kind !== 'ttl') throw new InvalidOptionError(`healthCheck: pass()/warn()/fail() are for TTL checks; this is a ${this.kind} check`);
     this.apply(status, note);
     if (this.running) this.armTtl();
   }

@@ -1,3 +1,4 @@
+import { ErrorCode, SteadfastError } from '../core/errors.js';
 import { undici } from '../core/packages.js';
 import type { Clock } from '../core/clock.js';
 import { LeaseCandidate } from './election.js';
@@ -45,14 +46,14 @@ export class ConsulElection extends LeaseCandidate {
       bodyTimeout: Math.max(500, this.ttlMs / 3),
     });
     const text = await res.body.text();
-    if (res.statusCode >= 500) throw new Error(`consul election: ${method} ${path} answered ${res.statusCode}: ${text.slice(0, 200)}`);
+    if (res.statusCode >= 500) throw new SteadfastError(ErrorCode.REMOTE_ERROR, `consul election: ${method} ${path} answered ${res.statusCode}: ${text.slice(0, 200)}`, { retryable: true });
     return { status: res.statusCode, text };
   }
 
   private async entry(): Promise<KvEntry | undefined> {
     const r = await this.call('GET', `/v1/kv/${this.key}`);
     if (r.status === 404) return undefined;
-    if (r.status !== 200) throw new Error(`consul election: reading ${this.key} answered ${r.status}: ${r.text.slice(0, 200)}`);
+    if (r.status !== 200) throw new SteadfastError(ErrorCode.REMOTE_ERROR, `consul election: reading ${this.key} answered ${r.status}: ${r.text.slice(0, 200)}`, { retryable: true });
     return (JSON.parse(r.text) as KvEntry[])[0];
   }
 
@@ -60,7 +61,7 @@ export class ConsulElection extends LeaseCandidate {
     if (this.session === undefined) {
       const ttl = `${Math.max(10, Math.round(this.ttlMs))}ms`;
       const r = await this.call('PUT', '/v1/session/create', JSON.stringify({ Name: `steadfast election ${this.name} ${this.candidateId}`, TTL: ttl, Behavior: 'release', LockDelay: '0s' }));
-      if (r.status !== 200) throw new Error(`consul election: creating a session answered ${r.status}: ${r.text.slice(0, 200)}`);
+      if (r.status !== 200) throw new SteadfastError(ErrorCode.REMOTE_ERROR, `consul election: creating a session answered ${r.status}: ${r.text.slice(0, 200)}`, { retryable: true });
       this.session = (JSON.parse(r.text) as { ID: string }).ID;
     } else {
       // Keep the session alive while waiting for the lock.

@@ -1,4 +1,4 @@
-import { SteadfastError } from '../core/errors.js';
+import { ErrorCode, SteadfastError, InvalidOptionError } from '../core/errors.js';
 
 /** A write carried a fencing token older than one the resource has already seen. */
 export class StaleTokenError extends SteadfastError {
@@ -6,7 +6,7 @@ export class StaleTokenError extends SteadfastError {
     readonly token: number,
     readonly highest: number,
   ) {
-    super('ERR_STALE_TOKEN', `write with fencing token ${token} rejected: token ${highest} has been seen, so a newer leader exists (this writer must stop)`, { retryable: false });
+    super(ErrorCode.STALE_TOKEN, `write with fencing token ${token} rejected: token ${highest} has been seen, so a newer leader exists (this writer must stop)`, { retryable: false });
   }
 }
 
@@ -25,7 +25,7 @@ export class FencingGuard {
 
   /** Accepts `token` if it is at least the highest seen (and remembers it); throws StaleTokenError otherwise. */
   check(token: number): void {
-    if (!Number.isSafeInteger(token) || token < 1) throw new TypeError(`FencingGuard: token must be a positive integer, got ${JSON.stringify(token)}`);
+    if (!Number.isSafeInteger(token) || token < 1) throw new InvalidOptionError(`FencingGuard: token must be a positive integer, got ${JSON.stringify(token)}`);
     if (token < this.highestSeen) throw new StaleTokenError(token, this.highestSeen);
     this.highestSeen = token;
   }

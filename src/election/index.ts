@@ -9,6 +9,7 @@ import { ConsulElection } from './consul.js';
 import { EtcdElection } from './etcd.js';
 import { RedisElection } from './redis.js';
 import { redisOptionsFromUrl } from '../recovery/stores/redis.js';
+import { InvalidOptionError, OptionRangeError } from '../core/errors.js';
 
 export * from './election.js';
 export * from './embedded.js';
@@ -48,19 +49,19 @@ export const ELECT_DEFAULTS = Object.freeze({ ttlMs: 10_000, prefix: 'steadfast:
  */
 export function elect(options: ElectOptions): Election {
   const scope = 'elect';
-  if (options === undefined) throw new TypeError(`${scope}: options { backend, name, candidateId } are required`);
+  if (options === undefined) throw new InvalidOptionError(`${scope}: options { backend, name, candidateId } are required`);
   const o = checkOptions<ElectOptions>(scope, options, ['backend', 'name', 'candidateId', 'ttlMs', 'leases', 'url', 'token', 'redis', 'prefix', 'endpoints', 'etcd', 'clock']);
   const backend = checkOneOf(scope, 'backend', o.backend, ['embedded', 'redis', 'etcd', 'consul']);
   const name = checkString(scope, 'name', o.name);
-  if (!/^[A-Za-z0-9._-]{1,128}$/.test(name)) throw new TypeError(`${scope}: name must be 1–128 letters, digits, '.', '_' or '-', got ${JSON.stringify(name)}`);
+  if (!/^[A-Za-z0-9._-]{1,128}$/.test(name)) throw new InvalidOptionError(`${scope}: name must be 1–128 letters, digits, '.', '_' or '-', got ${JSON.stringify(name)}`);
   const candidateId = checkString(scope, 'candidateId', o.candidateId);
-  if (candidateId.includes('|')) throw new TypeError(`${scope}: candidateId must not contain '|'`);
+  if (candidateId.includes('|')) throw new InvalidOptionError(`${scope}: candidateId must not contain '|'`);
   const ttlMs = checkInteger(scope, 'ttlMs', o.ttlMs ?? ELECT_DEFAULTS.ttlMs, { min: 30, max: 86_400_000 });
   switch (backend) {
     case 'embedded':
       return new EmbeddedElection(name, candidateId, ttlMs, o.leases ?? defaultEmbeddedLeases, o.clock);
     case 'redis': {
-      if ((o.url === undefined) === (o.redis === undefined)) throw new TypeError(`${scope}: the redis backend needs exactly one of url or redis`);
+      if ((o.url === undefined) === (o.redis === undefined)) throw new InvalidOptionError(`${scope}: the redis backend needs exactly one of url or redis`);
       let client = o.redis;
       if (!client) {
         const { sentinel: _s, ...ro } = redisOptionsFromUrl(o.url!);
@@ -70,12 +71,12 @@ export function elect(options: ElectOptions): Election {
       return new RedisElection(name, candidateId, ttlMs, client, o.prefix ?? ELECT_DEFAULTS.prefix, o.clock);
     }
     case 'consul': {
-      if (typeof o.url !== 'string' || !/^https?:\/\//.test(o.url)) throw new TypeError(`${scope}: the consul backend needs url, the agent's http:// address, got ${JSON.stringify(o.url)}`);
+      if (typeof o.url !== 'string' || !/^https?:\/\//.test(o.url)) throw new InvalidOptionError(`${scope}: the consul backend needs url, the agent's http:// address, got ${JSON.stringify(o.url)}`);
       return new ConsulElection(name, candidateId, ttlMs, o.url.replace(/\/+$/, ''), o.token, o.prefix ?? 'steadfast/election/', o.clock);
     }
     case 'etcd': {
-      if ((o.endpoints === undefined) === (o.etcd === undefined)) throw new TypeError(`${scope}: the etcd backend needs exactly one of endpoints or etcd`);
-      if (o.ttlMs !== undefined && o.ttlMs < 1000) throw new RangeError(`${scope}: ttlMs must be at least 1000 for etcd (leases are whole seconds), got ${o.ttlMs}`);
+      if ((o.endpoints === undefined) === (o.etcd === undefined)) throw new InvalidOptionError(`${scope}: the etcd backend needs exactly one of endpoints or etcd`);
+      if (o.ttlMs !== undefined && o.ttlMs < 1000) throw new OptionRangeError(`${scope}: ttlMs must be at least 1000 for etcd (leases are whole seconds), got ${o.ttlMs}`);
       const client = o.etcd ?? new (loadPackage<typeof import('etcd3')>('etcd3', "elect({ backend: 'etcd' })").Etcd3)({ hosts: o.endpoints! });
       return new EtcdElection(name, candidateId, ttlMs, client, o.etcd === undefined);
     }

@@ -1,6 +1,7 @@
 import { checkNumber, checkOptions } from '../core/options.js';
 import { checkLookupN, type LookupOptions } from './placement.js';
 import { HashRing, HASH_RING_DEFAULTS, type HashRingOptions } from './ring.js';
+import { OptionRangeError } from '../core/errors.js';
 
 export interface BoundedLoadRingOptions extends HashRingOptions {
   /**
@@ -61,7 +62,7 @@ export class BoundedLoadRing extends HashRing {
   /** Gives back one unit of load that `acquire` placed on `node`. */
   release(node: string): void {
     const load = this.loads.get(node) ?? 0;
-    if (load === 0) throw new RangeError(`BoundedLoadRing.release: node ${JSON.stringify(node)} holds no load (release once per acquire)`);
+    if (load === 0) throw new OptionRangeError(`BoundedLoadRing.release: node ${JSON.stringify(node)} holds no load (release once per acquire)`);
     this.loads.set(node, load - 1);
     this.totalLoad--;
   }

@@ -1,6 +1,7 @@
 import { checkOptions } from '../core/options.js';
 import { murmur3, type HashFunction } from './hash.js';
 import { checkLookupN, OrderedPlacement, type LookupOptions } from './placement.js';
+import { OptionRangeError } from '../core/errors.js';
 
 /**
  * Jump consistent hash (Lamping & Veach, 2014): no memory, perfect balance, minimal movement —
@@ -21,7 +22,7 @@ export class JumpHash extends OrderedPlacement {
     const i = this.order.indexOf(node);
     if (i < 0) return this;
     if (i !== this.order.length - 1) {
-      throw new RangeError(
+      throw new OptionRangeError(
         `JumpHash.remove: only the last node (${JSON.stringify(this.order.at(-1))}) can be removed; removing ${JSON.stringify(node)} would remap most keys (use HashRing, Rendezvous or Maglev when any node can fail)`,
       );
     }

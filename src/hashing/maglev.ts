@@ -1,6 +1,7 @@
 import { checkInteger, checkOptions } from '../core/options.js';
 import { murmur3, type HashFunction } from './hash.js';
 import { checkLookupN, checkNode, checkWeight, NodeSet, type AddOptions, type LookupOptions, type Placement } from './placement.js';
+import { OptionRangeError } from '../core/errors.js';
 
 export interface MaglevOptions {
   /** Lookup table size, a prime well above the node count (Google uses 65 537). Default 65 537. */
@@ -31,7 +32,7 @@ export class Maglev implements Placement {
   constructor(options?: MaglevOptions) {
     const o = checkOptions<MaglevOptions>('Maglev', options, ['tableSize', 'hash']);
     this.tableSize = checkInteger('Maglev', 'tableSize', o.tableSize ?? MAGLEV_DEFAULTS.tableSize, { min: 7, max: 10_000_019 });
-    if (!isPrime(this.tableSize)) throw new RangeError(`Maglev: tableSize must be a prime (e.g. 65537, 655373), got ${this.tableSize}`);
+    if (!isPrime(this.tableSize)) throw new OptionRangeError(`Maglev: tableSize must be a prime (e.g. 65537, 655373), got ${this.tableSize}`);
     this.hash = o.hash ?? murmur3;
   }
 
@@ -43,7 +44,7 @@ export class Maglev implements Placement {
   }
   add(node: string, options?: AddOptions): this {
     checkNode('Maglev.add', node);
-    if (this.set.size >= this.tableSize) throw new RangeError(`Maglev.add: tableSize ${this.tableSize} must exceed the node count`);
+    if (this.set.size >= this.tableSize) throw new OptionRangeError(`Maglev.add: tableSize ${this.tableSize} must exceed the node count`);
     if (this.set.set(node, checkWeight('Maglev.add', options))) this.rebuild();
     return this;
   }

@@ -1,4 +1,5 @@
 import { checkFunction, checkInteger, checkNumber, checkOptions, checkString } from '../core/options.js';
+import { OptionRangeError } from '../core/errors.js';
 
 export interface LookupOptions {
   /** Skip nodes for which this returns false (down, ejected, draining). */
@@ -99,7 +100,7 @@ export abstract class OrderedPlacement implements Placement {
   }
   add(node: string, options?: AddOptions): this {
     checkNode(`${this.scope}.add`, node);
-    if (checkWeight(`${this.scope}.add`, options) !== 1) throw new RangeError(`${this.scope}.add: weights are not supported (use HashRing, Rendezvous or Maglev)`);
+    if (checkWeight(`${this.scope}.add`, options) !== 1) throw new OptionRangeError(`${this.scope}.add: weights are not supported (use HashRing, Rendezvous or Maglev)`);
     if (!this.order.includes(node)) this.order.push(node);
     return this;
   }

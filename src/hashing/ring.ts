@@ -1,6 +1,7 @@
 import { checkInteger, checkOptions } from '../core/options.js';
 import { murmur3, type HashFunction } from './hash.js';
 import { checkLookupN, checkNode, checkWeight, compareStrings, NodeSet, type AddOptions, type LookupOptions, type Placement } from './placement.js';
+import { InvalidOptionError } from '../core/errors.js';
 
 export interface HashRingOptions {
   /**
@@ -43,7 +44,7 @@ export class HashRing implements Placement {
     const o = checkOptions<HashRingOptions>(scope, options, ['vnodes', 'hash', 'seed']);
     this.vnodes = checkInteger(scope, 'vnodes', o.vnodes ?? HASH_RING_DEFAULTS.vnodes, { min: 1, max: 100_000 });
     this.seed = checkInteger(scope, 'seed', o.seed ?? HASH_RING_DEFAULTS.seed, { min: 0, max: 2 ** 32 - 1 });
-    if (o.hash !== undefined && typeof o.hash !== 'function') throw new TypeError(`${scope}: hash must be a function (key, seed) => uint32`);
+    if (o.hash !== undefined && typeof o.hash !== 'function') throw new InvalidOptionError(`${scope}: hash must be a function (key, seed) => uint32`);
     this.hash = o.hash ?? murmur3;
   }
 

@@ -1,6 +1,7 @@
 import { systemClock, type Clock } from '../core/clock.js';
 import { checkClock, checkInteger, checkNumber, checkOptions } from '../core/options.js';
 import { availability, burnRate, burnRateAlert, errorBudget, failureRatePerHour, mean, mtbf, requestAvailability, SRE_BURN_RATE_RULES } from './formulas.js';
+import { OptionRangeError } from '../core/errors.js';
 
 export interface AvailabilityTrackerOptions {
   /** The objective, e.g. 0.999. Default 0.999. */
@@ -227,7 +228,7 @@ export class AvailabilityTracker {
 
   private fault(id: number): { detectedAt: number | null; restoredAt: number | null } {
     const f = this.faults[id - 1];
-    if (!f) throw new RangeError(`AvailabilityTracker: no incident ${id} (ids come from recordFault)`);
+    if (!f) throw new OptionRangeError(`AvailabilityTracker: no incident ${id} (ids come from recordFault)`);
     return f;
   }
 }

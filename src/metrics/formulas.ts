@@ -1,3 +1,4 @@
+import { OptionRangeError } from '../core/errors.js';
 /**
  * The evaluation formulas of the seed's 6.3 — recovery time, failure rate, availability — and of
  * SLO practice, as pure functions of numbers (tested from hand-computed tables in
@@ -45,7 +46,7 @@ export function requestAvailability(good: number, total: number): number {
 
 /** The error budget of an SLO: the share of requests (or time) allowed to fail, 1 − slo. */
 export function errorBudget(slo: number): number {
-  if (!(slo > 0 && slo < 1)) throw new RangeError(`errorBudget: slo must be a number > 0 and < 1, got ${slo}`);
+  if (!(slo > 0 && slo < 1)) throw new OptionRangeError(`errorBudget: slo must be a number > 0 and < 1, got ${slo}`);
   return 1 - slo;
 }
 
@@ -92,7 +93,7 @@ export function burnRateAlert(rule: BurnRateRule, longBurn: number, shortBurn: n
 /** The p-th percentile (0–100) of values by nearest rank; undefined for none. */
 export function percentile(values: readonly number[], p: number): number | undefined {
   if (values.length === 0) return undefined;
-  if (!(p >= 0 && p <= 100)) throw new RangeError(`percentile: p must be from 0 to 100, got ${p}`);
+  if (!(p >= 0 && p <= 100)) throw new OptionRangeError(`percentile: p must be from 0 to 100, got ${p}`);
   const sorted = [...values].sort((a, b) => a - b);
   const rank = Math.max(1, Math.ceil((p / 100) * sorted.length));
   return sorted[rank - 1];

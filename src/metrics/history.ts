@@ -1,3 +1,4 @@
+import { InvalidOptionError, OptionRangeError } from '../core/errors.js';
 /**
  * A history checker in the manner of Jepsen's set checker. Each write is recorded as invoked,
  * then completed as `ok` (acknowledged), `fail` (definitely not applied) or `info` (unknown:
@@ -28,12 +29,12 @@ export class HistoryChecker {
 
   /** Records that a write of `id` was sent; returns the functions that complete it. */
   invoke(id: string, at = Date.now()): { ok(at?: number): void; fail(at?: number): void; info(at?: number): void } {
-    if (typeof id !== 'string' || id.length === 0) throw new TypeError(`HistoryChecker.invoke: id must be a non-empty string, got ${JSON.stringify(id)}`);
-    if (this.ops.has(id)) throw new RangeError(`HistoryChecker.invoke: write ${JSON.stringify(id)} was invoked twice; give every write a unique id`);
+    if (typeof id !== 'string' || id.length === 0) throw new InvalidOptionError(`HistoryChecker.invoke: id must be a non-empty string, got ${JSON.stringify(id)}`);
+    if (this.ops.has(id)) throw new OptionRangeError(`HistoryChecker.invoke: write ${JSON.stringify(id)} was invoked twice; give every write a unique id`);
     const op: { outcome: WriteOutcome; invokedAt: number; completedAt?: number } = { outcome: 'invoked', invokedAt: at };
     this.ops.set(id, op);
     const complete = (outcome: WriteOutcome) => (when = Date.now()): void => {
-      if (op.outcome !== 'invoked') throw new RangeError(`HistoryChecker: write ${JSON.stringify(id)} completed twice (${op.outcome}, then ${outcome})`);
+      if (op.outcome !== 'invoked') throw new OptionRangeError(`HistoryChecker: write ${JSON.stringify(id)} completed twice (${op.outcome}, then ${outcome})`);
       op.outcome = outcome;
       op.completedAt = when;
     };

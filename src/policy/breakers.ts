@@ -1,4 +1,5 @@
 import { checkInteger, checkNumber, checkOptions } from '../core/options.js';
+import { InvalidOptionError } from '../core/errors.js';
 
 /**
  * Decides when a closed circuit opens. The circuit breaker reports each call that
@@ -44,7 +45,7 @@ export class ConsecutiveBreaker implements Breaker {
   restore(state: unknown): void {
     const s = state as { kind?: unknown; failures?: unknown } | null;
     if (s === null || typeof s !== 'object' || s.kind !== 'consecutive') {
-      throw new TypeError(`consecutiveBreaker: initialState.breaker must come from a consecutive breaker's toJSON()`);
+      throw new InvalidOptionError(`consecutiveBreaker: initialState.breaker must come from a consecutive breaker's toJSON()`);
     }
     this.failures = checkInteger('consecutiveBreaker', 'initialState.breaker.failures', s.failures, { min: 0 });
   }
@@ -191,7 +192,7 @@ export class SamplingBreaker implements Breaker {
     const n = this.n;
     const okArray = (a: unknown): a is number[] => Array.isArray(a) && a.length === n && a.every((x) => Number.isInteger(x) && x >= 0);
     if (s === null || typeof s !== 'object' || s.kind !== 'sampling' || !okArray(s.calls) || !okArray(s.failures) || !okArray(s.slow)) {
-      throw new TypeError(`samplingBreaker: initialState.breaker must come from toJSON() of a sampling breaker with ${n} buckets`);
+      throw new InvalidOptionError(`samplingBreaker: initialState.breaker must come from toJSON() of a sampling breaker with ${n} buckets`);
     }
     this.reset();
     if (s.newest === null) return;

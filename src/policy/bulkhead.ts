@@ -1,5 +1,5 @@
 import { abortReason, neverAbortedSignal } from '../core/abort.js';
-import { BulkheadFullError } from '../core/errors.js';
+import { BulkheadFullError, InvalidOptionError } from '../core/errors.js';
 import { Emitter, type Disposable, type Listener } from '../core/events.js';
 import { checkInteger, checkOptions } from '../core/options.js';
 import { rootContext } from './context.js';
@@ -45,7 +45,7 @@ export class BulkheadPolicy implements Policy, Observable<BulkheadEvents> {
 
   constructor(options: BulkheadOptions) {
     const scope = 'bulkhead';
-    if (options === undefined) throw new TypeError(`${scope}: options { maxConcurrent } are required`);
+    if (options === undefined) throw new InvalidOptionError(`${scope}: options { maxConcurrent } are required`);
     const o = checkOptions<BulkheadOptions>(scope, options, ['maxConcurrent', 'maxQueue']);
     this.maxConcurrent = checkInteger(scope, 'maxConcurrent', o.maxConcurrent, { min: 1 });
     this.maxQueue = checkInteger(scope, 'maxQueue', o.maxQueue ?? BULKHEAD_DEFAULTS.maxQueue, { min: 0 });

@@ -1,6 +1,6 @@
 import { abortReason } from '../core/abort.js';
 import { systemClock, type Clock } from '../core/clock.js';
-import { CircuitIsolatedError, CircuitOpenError } from '../core/errors.js';
+import { CircuitIsolatedError, CircuitOpenError, InvalidOptionError } from '../core/errors.js';
 import { Emitter, type Disposable, type Listener } from '../core/events.js';
 import { checkClock, checkFunction, checkInteger, checkNumber, checkOneOf, checkOptions, checkString } from '../core/options.js';
 import { consecutiveBreaker, type Breaker } from './breakers.js';
@@ -97,7 +97,7 @@ export class CircuitBreakerPolicy implements Policy, Stage<CallState>, Observabl
     const o = checkOptions<CircuitBreakerOptions>(scope, options, KNOWN);
     const d = CIRCUIT_BREAKER_DEFAULTS;
     if (o.breaker !== undefined && (o.breaker === null || typeof o.breaker.failure !== 'function' || typeof o.breaker.success !== 'function')) {
-      throw new TypeError(`${scope}: breaker must be a Breaker (consecutiveBreaker(n) or samplingBreaker({...})), got ${typeof o.breaker}`);
+      throw new InvalidOptionError(`${scope}: breaker must be a Breaker (consecutiveBreaker(n) or samplingBreaker({...})), got ${typeof o.breaker}`);
     }
     this.breaker = o.breaker ?? consecutiveBreaker(d.consecutiveFailures);
     this.halfOpenAfterMs = checkNumber(scope, 'halfOpenAfterMs', o.halfOpenAfterMs ?? d.halfOpenAfterMs, { min: 0 });
@@ -188,7 +188,7 @@ export class CircuitBreakerPolicy implements Policy, Stage<CallState>, Observabl
   private restore(snapshot: CircuitSnapshot): void {
     const scope = 'circuitBreaker';
     if (snapshot === null || typeof snapshot !== 'object') {
-      throw new TypeError(`${scope}: initialState must be a value from toJSON(), got ${snapshot === null ? 'null' : typeof snapshot}`);
+      throw new InvalidOptionError(`${scope}: initialState must be a value from toJSON(), got ${snapshot === null ? 'null' : typeof snapshot}`);
     }
     const state = checkOneOf(scope, 'initialState.state', snapshot.state, ['closed', 'open', 'halfOpen', 'isolated']);
     if (state !== 'closed') this.openedAt = checkNumber(scope, 'initialState.openedAt', snapshot.openedAt);

@@ -1,6 +1,6 @@
 import { abortReason, neverAbortedSignal } from '../core/abort.js';
 import { systemClock, type Clock, type TimerHandle } from '../core/clock.js';
-import { AbortedError, HedgeFailedError } from '../core/errors.js';
+import { AbortedError, HedgeFailedError, InvalidOptionError } from '../core/errors.js';
 import { Emitter, type Disposable, type Listener } from '../core/events.js';
 import { checkClock, checkInteger, checkNumber, checkOptions } from '../core/options.js';
 import { ChildContext, rootContext } from './context.js';
@@ -44,7 +44,7 @@ export class HedgePolicy implements Policy, Observable<HedgeEvents> {
 
   constructor(options: HedgeOptions) {
     const scope = 'hedge';
-    if (options === undefined) throw new TypeError(`${scope}: options { delayMs } are required`);
+    if (options === undefined) throw new InvalidOptionError(`${scope}: options { delayMs } are required`);
     const o = checkOptions<HedgeOptions>(scope, options, ['delayMs', 'maxHedged', 'clock']);
     this.delayMs = checkNumber(scope, 'delayMs', o.delayMs, { min: 0 });
     this.maxHedged = checkInteger(scope, 'maxHedged', o.maxHedged ?? HEDGE_DEFAULTS.maxHedged, { min: 1, max: 100 });

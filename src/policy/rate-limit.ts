@@ -1,6 +1,6 @@
 import { abortReason } from '../core/abort.js';
 import { systemClock, type Clock } from '../core/clock.js';
-import { RateLimitedError } from '../core/errors.js';
+import { RateLimitedError, InvalidOptionError } from '../core/errors.js';
 import { Emitter, type Disposable, type Listener } from '../core/events.js';
 import { checkClock, checkNumber, checkOptions } from '../core/options.js';
 import { rootContext } from './context.js';
@@ -38,7 +38,7 @@ export class RateLimitPolicy implements Policy, Stage<null>, Observable<RateLimi
 
   constructor(options: RateLimitOptions) {
     const scope = 'rateLimit';
-    if (options === undefined) throw new TypeError(`${scope}: options { ratePerSec } are required`);
+    if (options === undefined) throw new InvalidOptionError(`${scope}: options { ratePerSec } are required`);
     const o = checkOptions<RateLimitOptions>(scope, options, ['ratePerSec', 'burst', 'clock']);
     this.ratePerSec = checkNumber(scope, 'ratePerSec', o.ratePerSec, { min: 0, minExclusive: true });
     this.burst = checkNumber(scope, 'burst', o.burst ?? Math.max(1, Math.ceil(this.ratePerSec)), { min: 1 });

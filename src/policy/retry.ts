@@ -1,6 +1,6 @@
 import { abortReason, sleep } from '../core/abort.js';
 import { systemClock, type Clock } from '../core/clock.js';
-import { isRetryable } from '../core/errors.js';
+import { isRetryable, InvalidOptionError } from '../core/errors.js';
 import { Emitter, type Disposable, type Listener } from '../core/events.js';
 import { checkClock, checkFunction, checkInteger, checkOptions } from '../core/options.js';
 import type { Random } from '../core/random.js';
@@ -75,7 +75,7 @@ export class RetryPolicy implements Policy, Stage<null>, Observable<RetryEvents>
     const o = checkOptions<RetryOptions>(scope, options, KNOWN);
     this.maxAttempts = checkInteger(scope, 'maxAttempts', o.maxAttempts ?? RETRY_DEFAULTS.maxAttempts, { min: 1, max: 1000 });
     if (o.backoff !== undefined && (o.backoff === null || typeof o.backoff.delayMs !== 'function')) {
-      throw new TypeError(`${scope}: backoff must be a Backoff (constantBackoff(ms) or exponentialBackoff({...})), got ${typeof o.backoff}`);
+      throw new InvalidOptionError(`${scope}: backoff must be a Backoff (constantBackoff(ms) or exponentialBackoff({...})), got ${typeof o.backoff}`);
     }
     this.backoff = o.backoff ?? exponentialBackoff();
     this.retryOn = o.retryOn === undefined ? isRetryable : checkFunction<(err: unknown) => boolean>(scope, 'retryOn', o.retryOn);

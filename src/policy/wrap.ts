@@ -2,6 +2,7 @@ import { abortReason } from '../core/abort.js';
 import { rootContext } from './context.js';
 import { Pipeline, type Layer, type Stage } from './pipeline.js';
 import type { ExecutionContext, Policy, Task } from './types.js';
+import { InvalidOptionError } from '../core/errors.js';
 
 /** Anything `wrap` can compose: every steadfast policy, and your own with a `run`. */
 export interface Composable {
@@ -25,7 +26,7 @@ export class WrappedPolicy implements Policy {
   constructor(policies: readonly Composable[]) {
     policies.forEach((p, i) => {
       if (p === null || typeof p !== 'object' || typeof (p as Composable).run !== 'function') {
-        throw new TypeError(`wrap: argument ${i + 1} must be a policy (retry(), timeout(), circuitBreaker(), ...), got ${p === null ? 'null' : typeof p}`);
+        throw new InvalidOptionError(`wrap: argument ${i + 1} must be a policy (retry(), timeout(), circuitBreaker(), ...), got ${p === null ? 'null' : typeof p}`);
       }
     });
     this.policies = [...policies];

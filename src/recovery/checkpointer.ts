@@ -3,6 +3,7 @@ import { Emitter, type Disposable, type Listener } from '../core/events.js';
 import { checkClock, checkFunction, checkInteger, checkOptions } from '../core/options.js';
 import type { Checkpoint, CheckpointInfo, CheckpointStore } from './store.js';
 import { checkStream } from './store.js';
+import { InvalidOptionError, OptionRangeError } from '../core/errors.js';
 
 export interface CheckpointerOptions<S> {
   store: CheckpointStore;
@@ -86,11 +87,11 @@ export class Checkpointer<S = unknown> {
 
   constructor(options: CheckpointerOptions<S>) {
     const scope = 'Checkpointer';
-    if (options === undefined) throw new TypeError(`${scope}: options { store, stream, snapshot } are required`);
+    if (options === undefined) throw new InvalidOptionError(`${scope}: options { store, stream, snapshot } are required`);
     const o = checkOptions<CheckpointerOptions<S>>(scope, options, ['store', 'stream', 'snapshot', 'apply', 'intervalMs', 'keep', 'retryDelayMs', 'meta', 'clock']);
     const store = o.store as CheckpointStore | undefined;
     if (!store || typeof store.save !== 'function' || typeof store.latest !== 'function') {
-      throw new TypeError(`${scope}: store must be a CheckpointStore (FileCheckpointStore, RedisCheckpointStore, MemoryCheckpointStore)`);
+      throw new InvalidOptionError(`${scope}: store must be a CheckpointStore (FileCheckpointStore, RedisCheckpointStore, MemoryCheckpointStore)`);
     }
     this.store = store;
     this.stream = checkStream(scope, o.stream);
@@ -156,7 +157,7 @@ export class Checkpointer<S = unknown> {
   /** Restores one checkpoint by id (a recovery point). */
   async restoreFrom(id: number): Promise<Checkpoint<S>> {
     const cp = await this.store.get<S>(this.stream, id);
-    if (cp === undefined) throw new RangeError(`Checkpointer: checkpoint ${this.stream}#${id} does not exist (pruned? raise keep)`);
+    if (cp === undefined) throw new OptionRangeError(`Checkpointer: checkpoint ${this.stream}#${id} does not exist (pruned? raise keep)`);
     await this.applyCheckpoint(cp);
     return cp;
   }

@@ -1,5 +1,6 @@
 import v8 from 'node:v8';
 import { nodeZlib } from '../core/builtins.js';
+import { InvalidOptionError } from '../core/errors.js';
 
 /** zlib's CRC-32 (Node ≥ 20.15), loaded with zlib on the first frame. */
 let crc32Fn: ((data: Uint8Array, value?: number) => number) | undefined;
@@ -22,7 +23,7 @@ export const jsonCodec: Codec = {
   name: 'json',
   encode: (value) => {
     const text = JSON.stringify(value);
-    if (text === undefined) throw new TypeError(`jsonCodec: cannot encode ${typeof value} (use v8Codec, or checkpoint a JSON value)`);
+    if (text === undefined) throw new InvalidOptionError(`jsonCodec: cannot encode ${typeof value} (use v8Codec, or checkpoint a JSON value)`);
     return Buffer.from(text, 'utf8');
   },
   decode: (bytes) => JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8')),

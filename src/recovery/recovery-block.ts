@@ -1,5 +1,5 @@
 import { systemClock, type Clock } from '../core/clock.js';
-import { describeError, ErrorCode, SteadfastError } from '../core/errors.js';
+import { describeError, ErrorCode, SteadfastError, InvalidOptionError } from '../core/errors.js';
 import { checkClock, checkFunction, checkNumber, checkOptions, checkString } from '../core/options.js';
 
 /** How a recovery block saves and restores the state its alternates work on. */
@@ -85,10 +85,10 @@ const isCheckpointer = (s: unknown): s is CheckpointerLike =>
  */
 export function recoveryBlock<A extends unknown[], R>(options: RecoveryBlockOptions<A, R>): (...args: A) => Promise<R> {
   const scope = 'recoveryBlock';
-  if (options === undefined) throw new TypeError(`${scope}: options { ensure, by } are required`);
+  if (options === undefined) throw new InvalidOptionError(`${scope}: options { ensure, by } are required`);
   const o = checkOptions<RecoveryBlockOptions<A, R>>(scope, options, ['ensure', 'by', 'state', 'deadlineMs', 'name', 'clock']);
   const ensure = checkFunction<(result: R, ...args: A) => boolean | Promise<boolean>>(scope, 'ensure', o.ensure);
-  if (!Array.isArray(o.by) || o.by.length === 0) throw new TypeError(`${scope}: by must be a non-empty array [primary, ...alternates]`);
+  if (!Array.isArray(o.by) || o.by.length === 0) throw new InvalidOptionError(`${scope}: by must be a non-empty array [primary, ...alternates]`);
   o.by.forEach((f, i) => checkFunction(scope, `by[${i}]`, f));
   const alternates = [...o.by];
   const deadlineMs = o.deadlineMs === undefined ? undefined : checkNumber(scope, 'deadlineMs', o.deadlineMs, { min: 0, minExclusive: true });
@@ -103,7 +103,7 @@ export function recoveryBlock<A extends unknown[], R>(options: RecoveryBlockOpti
     } else if (typeof o.state.capture === 'function' && typeof o.state.restore === 'function') {
       state = o.state;
     } else {
-      throw new TypeError(`${scope}: state must have capture() and restore(point), or be a Checkpointer`);
+      throw new InvalidOptionError(`${scope}: state must have capture() and restore(point), or be a Checkpointer`);
     }
   }
 

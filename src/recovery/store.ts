@@ -3,6 +3,7 @@ import { Emitter, type Disposable, type Listener } from '../core/events.js';
 import { checkInteger } from '../core/options.js';
 import { BUILTIN_CODECS, decodeFrame, encodeFrame, jsonCodec, type Codec } from './codec.js';
 import { CheckpointCorruptError, CheckpointStoreClosedError, CheckpointTooLargeError } from './errors.js';
+import { InvalidOptionError } from '../core/errors.js';
 
 /** What `save` returns and `list` describes. */
 export interface CheckpointInfo {
@@ -75,7 +76,7 @@ const STREAM_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$/;
 
 export function checkStream(scope: string, stream: unknown): string {
   if (typeof stream !== 'string' || !STREAM_RE.test(stream)) {
-    throw new TypeError(
+    throw new InvalidOptionError(
       `${scope}: stream must be 1–200 characters of letters, digits, '.', '_' or '-', starting with a letter or digit, got ${typeof stream === 'string' ? JSON.stringify(stream) : typeof stream}`,
     );
   }
@@ -101,7 +102,7 @@ export abstract class FramedCheckpointStore implements CheckpointStore {
     this.codec = options.codec ?? jsonCodec;
     for (const c of [...BUILTIN_CODECS, ...(options.codecs ?? []), this.codec]) {
       if (c === null || typeof c !== 'object' || typeof c.encode !== 'function' || typeof c.decode !== 'function' || !Number.isInteger(c.id) || c.id < 1 || c.id > 255) {
-        throw new TypeError(`${scope}: codec must have encode(), decode() and an integer id from 1 to 255`);
+        throw new InvalidOptionError(`${scope}: codec must have encode(), decode() and an integer id from 1 to 255`);
       }
       this.codecs.set(c.id, c);
     }
@@ -126,7 +127,7 @@ export abstract class FramedCheckpointStore implements CheckpointStore {
     this.checkOpen();
     checkStream(`${this.scope}.save`, stream);
     if (meta !== undefined && (meta === null || typeof meta !== 'object' || Array.isArray(meta))) {
-      throw new TypeError(`${this.scope}.save: meta must be a plain object, got ${Array.isArray(meta) ? 'an array' : typeof meta}`);
+      throw new InvalidOptionError(`${this.scope}.save: meta must be a plain object, got ${Array.isArray(meta) ? 'an array' : typeof meta}`);
     }
     const payload = this.codec.encode(data);
     const createdAt = this.clock.now();

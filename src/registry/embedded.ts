@@ -17,6 +17,7 @@ import {
   type Registry,
   type ServiceInstance,
 } from './registry.js';
+import { ErrorCode, InvalidOptionError, SteadfastError } from '../core/errors.js';
 
 export interface EmbeddedRegistryOptions {
   /** Persist services and KV here, so a restarted registry remembers them (use EmbeddedRegistry.open). */
@@ -339,7 +340,7 @@ export class EmbeddedRegistry implements Registry {
     for (const e of this.entries.values()) {
       const rt = e.checks.get(checkId);
       if (!rt) continue;
-      if (rt.state.type !== 'ttl') throw new TypeError(`check ${JSON.stringify(checkId)} is a ${rt.state.type} check; only TTL checks take pass/warn/fail`);
+      if (rt.state.type !== 'ttl') throw new InvalidOptionError(`check ${JSON.stringify(checkId)} is a ${rt.state.type} check; only TTL checks take pass/warn/fail`);
       return rt.hc;
     }
     throw new RegistryNotFoundError(`unknown check ID ${JSON.stringify(checkId)}`);
@@ -421,6 +422,6 @@ export class EmbeddedRegistry implements Registry {
   }
 
   private checkOpen(): void {
-    if (this.closed) throw new Error('EmbeddedRegistry is closed');
+    if (this.closed) throw new SteadfastError(ErrorCode.CLOSED, 'EmbeddedRegistry is closed');
   }
 }

@@ -1,9 +1,9 @@
-import { SteadfastError } from '../core/errors.js';
+import { ErrorCode, SteadfastError } from '../core/errors.js';
 
 /** The instance, check, session or key does not exist. */
 export class RegistryNotFoundError extends SteadfastError {
   constructor(what: string) {
-    super('ERR_NOT_FOUND', what, { retryable: false });
+    super(ErrorCode.NOT_FOUND, what, { retryable: false });
   }
 }
 
@@ -13,21 +13,21 @@ export class RegistryValidationError extends SteadfastError {
     readonly field: string,
     message: string,
   ) {
-    super('ERR_INVALID_REQUEST', message, { retryable: false });
+    super(ErrorCode.INVALID_REQUEST, message, { retryable: false });
   }
 }
 
 /** A write could not be made durable (its checkpoint failed); it was not acknowledged. */
 export class RegistryPersistenceError extends SteadfastError {
   constructor(message: string, cause?: unknown) {
-    super('ERR_REGISTRY_PERSISTENCE', message, { retryable: true, cause });
+    super(ErrorCode.REGISTRY_PERSISTENCE, message, { retryable: true, cause });
   }
 }
 
 /** The registry's store holds checkpoints, but none that can be read: it refuses to start empty. */
 export class RegistryRestoreError extends SteadfastError {
   constructor(message: string) {
-    super('ERR_REGISTRY_RESTORE', message, { retryable: false });
+    super(ErrorCode.REGISTRY_RESTORE, message, { retryable: false });
   }
 }
 
@@ -37,6 +37,6 @@ export class RegistryFullError extends SteadfastError {
     readonly field: string,
     message: string,
   ) {
-    super('ERR_REGISTRY_FULL', message, { retryable: false });
+    super(ErrorCode.REGISTRY_FULL, message, { retryable: false });
   }
 }

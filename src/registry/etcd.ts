@@ -5,6 +5,7 @@ import { checkInteger, checkOptions, checkString } from '../core/options.js';
 import { HealthCheck, type HealthStatus } from '../detection/health-check.js';
 import { RegistryNotFoundError } from './errors.js';
 import { healthCheckFor, normalizeInstance, worstStatus, type CheckDefinition, type CheckState, type InstanceHealth, type Registry, type ServiceInstance } from './registry.js';
+import { InvalidOptionError } from '../core/errors.js';
 
 export interface EtcdRegistryOptions {
   /** etcd client URLs, e.g. ['http://127.0.0.1:2379']. */
@@ -51,10 +52,10 @@ export class EtcdRegistry implements Registry {
 
   constructor(options: EtcdRegistryOptions) {
     const scope = 'EtcdRegistry';
-    if (options === undefined) throw new TypeError(`${scope}: options { endpoints } are required`);
+    if (options === undefined) throw new InvalidOptionError(`${scope}: options { endpoints } are required`);
     const o = checkOptions<EtcdRegistryOptions>(scope, options, ['endpoints', 'prefix', 'ttlMs']);
     if (!Array.isArray(o.endpoints) || o.endpoints.length === 0 || o.endpoints.some((e) => typeof e !== 'string' || !/^https?:\/\//.test(e))) {
-      throw new TypeError(`${scope}: endpoints must be a non-empty array of http:// URLs, got ${JSON.stringify(o.endpoints)}`);
+      throw new InvalidOptionError(`${scope}: endpoints must be a non-empty array of http:// URLs, got ${JSON.stringify(o.endpoints)}`);
     }
     this.prefix = checkString(scope, 'prefix', o.prefix ?? ETCD_REGISTRY_DEFAULTS.prefix);
     this.ttlSeconds = Math.ceil(checkInteger(scope, 'ttlMs', o.ttlMs ?? ETCD_REGISTRY_DEFAULTS.ttlMs, { min: 1000, max: 86_400_000 }) / 1000);
@@ -178,7 +179,7 @@ export class EtcdRegistry implements Registry {
     for (const e of this.local.values()) {
       const c = e.checks.get(checkId);
       if (!c) continue;
-      if (c.state.type !== 'ttl') throw new TypeError(`check ${JSON.stringify(checkId)} is a ${c.state.type} check; only TTL checks take pass/warn/fail`);
+      if (c.state.type !== 'ttl') throw new InvalidOptionError(`check ${JSON.stringify(checkId)} is a ${c.state.type} check; only TTL checks take pass/warn/fail`);
       return c.hc;
     }
     throw new RegistryNotFoundError(`unknown check ID ${JSON.stringify(checkId)} (an etcd registry updates only the checks it registered)`);

@@ -5,6 +5,7 @@ import { checkOptions, checkString } from '../core/options.js';
 import { formatDuration } from './duration.js';
 import { RegistryNotFoundError, RegistryValidationError } from './errors.js';
 import { normalizeInstance, worstStatus, type CheckState, type CheckStatus, type InstanceHealth, type Registry, type ServiceInstance } from './registry.js';
+import { ErrorCode, InvalidOptionError, SteadfastError } from '../core/errors.js';
 
 export interface HttpRegistryOptions {
   /** The agent: our RegistryServer or a real Consul agent, e.g. http://127.0.0.1:8500. */
@@ -35,10 +36,10 @@ export class HttpRegistry implements Registry {
 
   constructor(options: HttpRegistryOptions) {
     const scope = 'HttpRegistry';
-    if (options === undefined) throw new TypeError(`${scope}: options { url } are required`);
+    if (options === undefined) throw new InvalidOptionError(`${scope}: options { url } are required`);
     const o = checkOptions<HttpRegistryOptions>(scope, options, ['url', 'token', 'timeoutMs', 'watchWaitMs']);
     const url = checkString(scope, 'url', o.url).replace(/\/+$/, '');
-    if (!/^https?:\/\//.test(url)) throw new TypeError(`${scope}: url must be http:// or https://, got ${JSON.stringify(o.url)}`);
+    if (!/^https?:\/\//.test(url)) throw new InvalidOptionError(`${scope}: url must be http:// or https://, got ${JSON.stringify(o.url)}`);
     this.url = url;
     this.token = o.token;
     this.timeoutMs = o.timeoutMs ?? 10_000;
@@ -180,7 +181,7 @@ export class HttpRegistry implements Registry {
     const text = await res.body.text();
     if (res.statusCode === 404) throw new RegistryNotFoundError(`${method} ${path}: ${text}`);
     if (res.statusCode === 400) throw new RegistryValidationError('request', `${method} ${path}: ${text}`);
-    if (res.statusCode < 200 || res.statusCode >= 300) throw new Error(`${method} ${path}: HTTP ${res.statusCode} ${text}`);
+    if (res.statusCode < 200 || res.statusCode >= 300) throw new SteadfastError(ErrorCode.REMOTE_ERROR, `HttpRegistry: ${method} ${path}: HTTP ${res.statusCode} ${text}`, { retryable: res.statusCode >= 500 });
     return { body: text ? JSON.parse(text) : undefined, index: Number(res.headers['x-consul-index'] ?? 0) };
   }
 }

@@ -1,6 +1,7 @@
 import type { Disposable } from '../core/events.js';
 import type { Clock } from '../core/clock.js';
 import { HealthCheck, type HealthStatus } from '../detection/health-check.js';
+import { InvalidOptionError, OptionRangeError } from '../core/errors.js';
 
 export type CheckStatus = HealthStatus;
 
@@ -92,29 +93,29 @@ export function defaultCheckId(instanceId: string, index: number, count: number)
 
 /** Validates an instance (throws TypeError/RangeError naming the field) and fills defaults. */
 export function normalizeInstance(scope: string, input: ServiceInstance): ServiceInstance {
-  if (input === null || typeof input !== 'object') throw new TypeError(`${scope}: instance must be an object`);
+  if (input === null || typeof input !== 'object') throw new InvalidOptionError(`${scope}: instance must be an object`);
   const service = input.service;
   if (typeof service !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/.test(service)) {
-    throw new TypeError(`${scope}: service must be 1–128 letters, digits, '.', '_' or '-', got ${JSON.stringify(service)}`);
+    throw new InvalidOptionError(`${scope}: service must be 1–128 letters, digits, '.', '_' or '-', got ${JSON.stringify(service)}`);
   }
   const id = input.id ?? service;
-  if (typeof id !== 'string' || id.length === 0 || id.length > 256 || /[\s/]/.test(id)) throw new TypeError(`${scope}: id must be 1–256 characters without spaces or '/', got ${JSON.stringify(id)}`);
-  if (typeof input.address !== 'string' || input.address.length > 256) throw new TypeError(`${scope}: address must be a string, got ${typeof input.address}`);
-  if (!Number.isInteger(input.port) || input.port < 0 || input.port > 65535) throw new RangeError(`${scope}: port must be an integer from 0 to 65535, got ${JSON.stringify(input.port)}`);
+  if (typeof id !== 'string' || id.length === 0 || id.length > 256 || /[\s/]/.test(id)) throw new InvalidOptionError(`${scope}: id must be 1–256 characters without spaces or '/', got ${JSON.stringify(id)}`);
+  if (typeof input.address !== 'string' || input.address.length > 256) throw new InvalidOptionError(`${scope}: address must be a string, got ${typeof input.address}`);
+  if (!Number.isInteger(input.port) || input.port < 0 || input.port > 65535) throw new OptionRangeError(`${scope}: port must be an integer from 0 to 65535, got ${JSON.stringify(input.port)}`);
   const tags = input.tags ?? [];
-  if (!Array.isArray(tags) || tags.length > 64 || tags.some((t) => typeof t !== 'string' || t.length > 256)) throw new TypeError(`${scope}: tags must be at most 64 strings`);
+  if (!Array.isArray(tags) || tags.length > 64 || tags.some((t) => typeof t !== 'string' || t.length > 256)) throw new InvalidOptionError(`${scope}: tags must be at most 64 strings`);
   const meta = input.meta ?? {};
   if (meta === null || typeof meta !== 'object' || Array.isArray(meta) || Object.keys(meta).length > 64 || Object.values(meta).some((v) => typeof v !== 'string')) {
-    throw new TypeError(`${scope}: meta must be an object of at most 64 string values`);
+    throw new InvalidOptionError(`${scope}: meta must be an object of at most 64 string values`);
   }
   const checks = input.checks ?? [];
-  if (!Array.isArray(checks) || checks.length > 16) throw new TypeError(`${scope}: checks must be an array of at most 16`);
+  if (!Array.isArray(checks) || checks.length > 16) throw new InvalidOptionError(`${scope}: checks must be an array of at most 16`);
   const ids = new Set<string>();
   const normalized = checks.map((c, i) => {
     const kinds = (['http', 'tcp', 'ttlMs'] as const).filter((k) => c?.[k] !== undefined);
-    if (kinds.length !== 1) throw new TypeError(`${scope}: checks[${i}] needs exactly one of http, tcp or ttlMs`);
+    if (kinds.length !== 1) throw new InvalidOptionError(`${scope}: checks[${i}] needs exactly one of http, tcp or ttlMs`);
     const cid = c.id ?? defaultCheckId(id, i, checks.length);
-    if (ids.has(cid)) throw new TypeError(`${scope}: checks[${i}].id ${JSON.stringify(cid)} is used twice`);
+    if (ids.has(cid)) throw new InvalidOptionError(`${scope}: checks[${i}].id ${JSON.stringify(cid)} is used twice`);
     ids.add(cid);
     return { ...c, id: cid, name: c.name ?? `Service '${service}' check` };
   });

@@ -1,11 +1,12 @@
 import type http from 'node:http';
 import { nodeCrypto } from '../core/builtins.js';
 import type { AddressInfo } from 'node:net';
-import { BodyTooLargeError, boundedServer, browserRefusal, defaultMaxConnections, listen, readBody } from '../core/http.js';
+import { boundedServer, browserRefusal, defaultMaxConnections, listen, readBody } from '../core/http.js';
 import { checkBoolean, checkInteger, checkOptions, checkString, checkStringList } from '../core/options.js';
+import { httpError, httpStatusOf, SteadfastError, InvalidOptionError } from '../core/errors.js';
 import { parseDuration } from './duration.js';
 import type { EmbeddedRegistry } from './embedded.js';
-import { RegistryFullError, RegistryNotFoundError, RegistryPersistenceError, RegistryValidationError } from './errors.js';
+import { RegistryNotFoundError, RegistryValidationError } from './errors.js';
 import { checkToConsul, healthToConsul, instanceFromConsul, NODE_ADDRESS, serviceToConsul } from './consul-format.js';
 import type { KvEntry } from './kv.js';
 
@@ -48,14 +49,6 @@ export const REGISTRY_SERVER_DEFAULTS = Object.freeze({
   minCheckIntervalMs: 1000,
 });
 
-class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-  ) {
-    super(message);
-  }
-}
 
 type Handler = (req: http.IncomingMessage, url: URL, params: string[], body: () => Promise<Buffer>) => Promise<unknown>;
 interface Route {
@@ -92,12 +85,12 @@ export class RegistryServer {
 
   constructor(options: RegistryServerOptions) {
     const scope = 'RegistryServer';
-    if (options === undefined) throw new TypeError(`${scope}: options { registry } are required`);
+    if (options === undefined) throw new InvalidOptionError(`${scope}: options { registry } are required`);
     const o = checkOptions<RegistryServerOptions>(scope, options, [
       'registry', 'port', 'host', 'aclToken', 'aclForReads', 'maxBodyBytes', 'maxWaitMs',
       'requestTimeoutMs', 'keepAliveTimeoutMs', 'maxConnections', 'minCheckIntervalMs', 'allowedHosts', 'allowedOrigins',
     ]);
-    if (!o.registry || typeof (o.registry as EmbeddedRegistry).waitForChange !== 'function') throw new TypeError(`${scope}: registry must be an EmbeddedRegistry`);
+    if (!o.registry || typeof (o.registry as EmbeddedRegistry).waitForChange !== 'function') throw new InvalidOptionError(`${scope}: registry must be an EmbeddedRegistry`);
     this.registry = o.registry;
     const d = REGISTRY_SERVER_DEFAULTS;
     this.requestedPort = checkInteger(scope, 'port', o.port ?? d.port, { min: 0, max: 65535 });
@@ -156,23 +149,23 @@ export class RegistryServer {
       try {
         url = new URL(req.url ?? '/', 'http://registry');
       } catch {
-        throw new HttpError(400, 'invalid request URL');
+        throw httpError(400, 'invalid request URL');
       }
       const path = url.pathname;
       const matching = this.routes.filter((r) => r.pattern.test(path));
-      if (matching.length === 0) throw new HttpError(404, `no such endpoint: ${path}`);
+      if (matching.length === 0) throw httpError(404, `no such endpoint: ${path}`);
       // Consul's own methods only (no POST for PUT): a browser can send a POST to any address
       // without asking, but a PUT from another origin needs a preflight this server never grants.
       const route = matching.find((r) => r.method === req.method);
-      if (!route) throw new HttpError(405, `method ${req.method} not allowed on ${path} (use ${[...new Set(matching.map((r) => r.method))].join(' or ')})`);
+      if (!route) throw httpError(405, `method ${req.method} not allowed on ${path} (use ${[...new Set(matching.map((r) => r.method))].join(' or ')})`);
       const refusal = browserRefusal(req, this.guard);
-      if (refusal !== undefined) throw new HttpError(403, refusal);
-      if ((route.write || this.aclForReads) && !this.authorized(req, url)) throw new HttpError(403, 'Permission denied: a valid ACL token is required (X-Consul-Token header)');
+      if (refusal !== undefined) throw httpError(403, refusal);
+      if ((route.write || this.aclForReads) && !this.authorized(req, url)) throw httpError(403, 'Permission denied: a valid ACL token is required (X-Consul-Token header)');
       let params: string[];
       try {
         params = route.pattern.exec(path)!.slice(1).map((p) => decodeURIComponent(p));
       } catch {
-        throw new HttpError(400, 'invalid percent-encoding in the path');
+        throw httpError(400, 'invalid percent-encoding in the path');
       }
       if (route.blocking && url.searchParams.has('index')) {
         // Only a blocking query needs to hear that its client went away (or that we are closing).
@@ -203,15 +196,9 @@ export class RegistryServer {
       res.end(JSON.stringify(result ?? null));
     } catch (err) {
       if (res.destroyed || res.headersSent) return;
-      let status = 500;
-      let message = 'internal error';
-      if (err instanceof HttpError) [status, message] = [err.status, err.message];
-      else if (err instanceof RegistryValidationError) [status, message] = [400, err.message];
-      else if (err instanceof RegistryFullError) [status, message] = [413, err.message];
-      else if (err instanceof RegistryPersistenceError) [status, message] = [500, err.message];
-      else if (err instanceof RegistryNotFoundError) [status, message] = [404, err.message];
-      else if (err instanceof TypeError || err instanceof RangeError) [status, message] = [400, err.message];
-      else message = `internal error: ${(err as Error)?.message ?? String(err)}`;
+      const status = httpStatusOf(err);
+      const known = err instanceof SteadfastError || status !== 500;
+      const message = known ? (err as Error).message : `internal error: ${(err as Error)?.message ?? String(err)}`;
       res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', ...(status === 413 ? { connection: 'close' } : {}) });
       res.end(message);
     }
@@ -227,12 +214,12 @@ export class RegistryServer {
     const indexText = url.searchParams.get('index');
     if (indexText === null) return;
     const index = Number(indexText);
-    if (!Number.isInteger(index) || index < 0) throw new HttpError(400, `index: must be a non-negative integer, got ${JSON.stringify(indexText)}`);
+    if (!Number.isInteger(index) || index < 0) throw httpError(400, `index: must be a non-negative integer, got ${JSON.stringify(indexText)}`);
     const waitText = url.searchParams.get('wait');
     let wait = 5 * 60_000;
     if (waitText !== null) {
       const ms = parseDuration(waitText);
-      if (ms === undefined) throw new HttpError(400, `wait: invalid duration ${JSON.stringify(waitText)} (use "10s", "500ms")`);
+      if (ms === undefined) throw httpError(400, `wait: invalid duration ${JSON.stringify(waitText)} (use "10s", "500ms")`);
       wait = ms;
     }
     // Consul adds up to wait/16 of jitter so that many watchers do not return at once.
@@ -241,9 +228,7 @@ export class RegistryServer {
   }
 
   private readBody(req: http.IncomingMessage): Promise<Buffer> {
-    return readBody(req, this.maxBodyBytes).catch((err: unknown) => {
-      throw err instanceof BodyTooLargeError ? new HttpError(413, err.message) : err;
-    });
+    return readBody(req, this.maxBodyBytes);
   }
 
   private buildRoutes(): Route[] {
@@ -254,7 +239,7 @@ export class RegistryServer {
       try {
         return JSON.parse(raw);
       } catch (err) {
-        throw new HttpError(400, `Request decode failed: ${(err as Error).message}`);
+        throw httpError(400, `Request decode failed: ${(err as Error).message}`);
       }
     };
     const wantsPassing = (url: URL): boolean => url.searchParams.has('passing') && url.searchParams.get('passing') !== 'false';
@@ -272,7 +257,7 @@ export class RegistryServer {
       const v = url.searchParams.get(name);
       if (v === null) return undefined;
       const n = Number(v);
-      if (!Number.isInteger(n) || n < 0 || n > 2 ** 53) throw new HttpError(400, `${name}: must be a non-negative integer, got ${JSON.stringify(v)}`);
+      if (!Number.isInteger(n) || n < 0 || n > 2 ** 53) throw httpError(400, `${name}: must be a non-negative integer, got ${JSON.stringify(v)}`);
       return n;
     };
     const sessionOut = (s: { id: string; name: string; ttlMs: number | undefined; behavior: string; createIndex: number }): unknown => ({
@@ -286,7 +271,7 @@ export class RegistryServer {
       ModifyIndex: s.createIndex,
     });
     const kvKey = (p: string): string => {
-      if (p.length === 0 || p.length > 512) throw new HttpError(400, 'key: must be 1–512 characters');
+      if (p.length === 0 || p.length > 512) throw httpError(400, 'key: must be 1–512 characters');
       return p;
     };
 

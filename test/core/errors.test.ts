@@ -54,3 +54,63 @@ describe('SteadfastError', () => {
     expect(err.message).toMatch(/all 2 hedged attempts failed; first: Error: a/);
   });
 });
+
+describe('one error contract', () => {
+  it('maps every code to one HTTP status, for every server', async () => {
+    const { HTTP_STATUS_OF, httpStatusOf, httpError, InvalidOptionError, OptionRangeError } = await import('../../src/core/errors.js');
+    for (const code of Object.values(ErrorCode)) expect(HTTP_STATUS_OF[code], code).toBeGreaterThanOrEqual(400);
+    const rows: [unknown, number][] = [
+      [new TimeoutError(5), 504],
+      [httpError(404, 'no such key'), 404],
+      [httpError(409, 'exists'), 409],
+      [new InvalidOptionError('x: must be a number'), 400],
+      [new OptionRangeError('x: must be ≥ 1'), 400],
+      [new TypeError('from a check'), 400],
+      [new Error('a bug'), 500],
+      ['not even an error', 500],
+    ];
+    for (const [err, status] of rows) expect(httpStatusOf(err)).toBe(status);
+    const opt = new InvalidOptionError('x');
+    expect(opt).toBeInstanceOf(TypeError);
+    expect(opt.code).toBe('ERR_INVALID_OPTION');
+  });
+
+  it('option errors from the library carry ERR_INVALID_OPTION and still are TypeErrors', async () => {
+    const { createFailoverClient } = await import('../../src/balance/index.js');
+    const { Balancer } = await import('../../src/balance/index.js');
+    const b = new Balancer({ instances: ['http://127.0.0.1:1'] });
+    let caught: unknown;
+    try {
+      createFailoverClient({ balancer: b, maxAttempts: 0 });
+    } catch (err) {
+      caught = err;
+    }
+    expect(caught).toBeInstanceOf(RangeError);
+    expect((caught as { code?: string }).code).toBe('ERR_INVALID_OPTION');
+    expect((caught as Error).message).toMatch(/maxAttempts/);
+  });
+
+  it('no error code is a bare string literal outside core/errors.ts, and no error class bypasses SteadfastError', async () => {
+    const { readdirSync, readFileSync, statSync } = await import('node:fs');
+    const path = await import('node:path');
+    const root = path.join(import.meta.dirname, '../../src');
+    const files: string[] = [];
+    const walk = (d: string): void => {
+      for (const e of readdirSync(d)) {
+        const p = path.join(d, e);
+        if (statSync(p).isDirectory()) walk(p);
+        else if (p.endsWith('.ts')) files.push(p);
+      }
+    };
+    walk(root);
+    const offenders: string[] = [];
+    for (const f of files) {
+      if (f.endsWith(path.join('core', 'errors.ts'))) continue;
+      const text = readFileSync(f, 'utf8');
+      if (/['"`]ERR_[A-Z_]+['"`]/.test(text)) offenders.push(`${path.relative(root, f)}: a bare ERR_ literal`);
+      for (const m of text.matchAll(/^export class (\w+) extends (Error|TypeError|RangeError)\b/gm)) offenders.push(`${path.relative(root, f)}: ${m[1]} extends ${m[2]}`);
+      if (/Object\.assign\(new Error\([^)]*\), \{ status/.test(text)) offenders.push(`${path.relative(root, f)}: an Error tagged with a status`);
+    }
+    expect(offenders).toEqual([]);
+  });
+});

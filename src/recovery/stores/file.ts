@@ -4,6 +4,7 @@ import path from 'node:path';
 import { checkBoolean, checkOptions, checkString } from '../../core/options.js';
 import { processRuns } from '../../core/process.js';
 import { FramedCheckpointStore, type BaseStoreOptions } from '../store.js';
+import { InvalidOptionError, OptionRangeError } from '../../core/errors.js';
 
 export interface FileCheckpointStoreOptions extends BaseStoreOptions {
   /** The folder; one sub-folder per stream. Created if missing. */
@@ -51,7 +52,7 @@ export class FileCheckpointStore extends FramedCheckpointStore {
 
   constructor(options: FileCheckpointStoreOptions) {
     const scope = 'FileCheckpointStore';
-    if (options === undefined) throw new TypeError(`${scope}: options { dir } are required`);
+    if (options === undefined) throw new InvalidOptionError(`${scope}: options { dir } are required`);
     const o = checkOptions<FileCheckpointStoreOptions>(scope, options, ['dir', 'fsync', 'codec', 'codecs', 'maxBytes', 'clock']);
     super(scope, o);
     this.dir = path.resolve(checkString(scope, 'dir', o.dir));
@@ -96,7 +97,7 @@ export class FileCheckpointStore extends FramedCheckpointStore {
       // and a cached id alone could fall into a pruned gap below the newest.
       let id = Math.max(this.nextIds.get(stream) ?? 1, (await this.maxId(stream)) + 1);
       for (let races = 0; ; races++) {
-        if (id > MAX_ID) throw new RangeError(`FileCheckpointStore: stream ${JSON.stringify(stream)} has used every id up to ${MAX_ID}; move ${dir} away to start it again`);
+        if (id > MAX_ID) throw new OptionRangeError(`FileCheckpointStore: stream ${JSON.stringify(stream)} has used every id up to ${MAX_ID}; move ${dir} away to start it again`);
         try {
           await fs.link(temp, path.join(dir, fileName(id)));
           break;

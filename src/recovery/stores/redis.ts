@@ -3,6 +3,7 @@ import { loadPackage } from '../../core/packages.js';
 import { checkInteger, checkOptions, checkString } from '../../core/options.js';
 import { CheckpointOutcomeUnknownError } from '../errors.js';
 import { checkStream, FramedCheckpointStore, type BaseStoreOptions, type Checkpoint } from '../store.js';
+import { InvalidOptionError } from '../../core/errors.js';
 
 export interface RedisCheckpointStoreOptions extends BaseStoreOptions {
   /**
@@ -80,7 +81,7 @@ type ScriptedRedis = Redis & {
 
 /** Parses a redis:// or redis+sentinel:// URL into ioredis options. */
 export function redisOptionsFromUrl(url: string): RedisOptions & { sentinel: boolean } {
-  const bad = (why: string): TypeError => new TypeError(`RedisCheckpointStore: ${why}, got ${JSON.stringify(url)}`);
+  const bad = (why: string): TypeError => new InvalidOptionError(`RedisCheckpointStore: ${why}, got ${JSON.stringify(url)}`);
   if (typeof url !== 'string') throw bad('url must be a string');
   if (url.startsWith('redis+sentinel://')) {
     // redis+sentinel://[user:password@]h1:p1,h2:p2/masterName[/db] — parsed by hand: URL
@@ -143,7 +144,7 @@ export class RedisCheckpointStore extends FramedCheckpointStore {
 
   constructor(options: RedisCheckpointStoreOptions) {
     const scope = 'RedisCheckpointStore';
-    if (options === undefined) throw new TypeError(`${scope}: options { url } or { redis } are required`);
+    if (options === undefined) throw new InvalidOptionError(`${scope}: options { url } or { redis } are required`);
     const o = checkOptions<RedisCheckpointStoreOptions>(scope, options, ['url', 'redis', 'prefix', 'waitReplicas', 'waitTimeoutMs', 'keep', 'codec', 'codecs', 'maxBytes', 'clock']);
     super(scope, o);
     const d = REDIS_STORE_DEFAULTS;
@@ -151,11 +152,11 @@ export class RedisCheckpointStore extends FramedCheckpointStore {
     this.waitReplicas = checkInteger(scope, 'waitReplicas', o.waitReplicas ?? d.waitReplicas, { min: 0, max: 100 });
     this.waitTimeoutMs = checkInteger(scope, 'waitTimeoutMs', o.waitTimeoutMs ?? d.waitTimeoutMs, { min: 1, max: 600_000 });
     this.keep = checkInteger(scope, 'keep', o.keep ?? d.keep, { min: 0 });
-    if ((o.url === undefined) === (o.redis === undefined)) throw new TypeError(`${scope}: give exactly one of url or redis`);
+    if ((o.url === undefined) === (o.redis === undefined)) throw new InvalidOptionError(`${scope}: give exactly one of url or redis`);
     this.ioredis = loadPackage<typeof import('ioredis')>('ioredis', 'RedisCheckpointStore');
     let client: Redis;
     if (o.redis !== undefined) {
-      if (typeof (o.redis as Redis).defineCommand !== 'function') throw new TypeError(`${scope}: redis must be an ioredis client`);
+      if (typeof (o.redis as Redis).defineCommand !== 'function') throw new InvalidOptionError(`${scope}: redis must be an ioredis client`);
       client = o.redis;
       this.owned = false;
     } else {
