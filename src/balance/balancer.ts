@@ -42,6 +42,8 @@ export interface BalancerOptions {
   random?: Random;
 }
 
+export const BALANCER_DEFAULTS = Object.freeze({ strategy: 'p2c' as Strategy, loadFactor: 1.25, ringVnodes: 256 });
+
 export const OUTLIER_DEFAULTS = Object.freeze({ consecutiveFailures: 5, baseEjectionMs: 5000, maxEjectionMs: 60_000, maxEjectionRatio: 0.5 });
 
 export interface BalancerEvents {
@@ -93,8 +95,8 @@ export class Balancer {
     const scope = 'Balancer';
     if (options === undefined) throw new InvalidOptionError(`${scope}: options are required (registry + service, or instances)`);
     const o = checkOptions<BalancerOptions>(scope, options, ['registry', 'service', 'instances', 'strategy', 'loadFactor', 'outlier', 'clock', 'random']);
-    this.strategy = checkOneOf(scope, 'strategy', o.strategy ?? 'p2c', ['round-robin', 'least-outstanding', 'p2c', 'consistent-hash']);
-    this.loadFactor = checkNumber(scope, 'loadFactor', o.loadFactor ?? 1.25, { min: 1, minExclusive: true, max: 100 });
+    this.strategy = checkOneOf(scope, 'strategy', o.strategy ?? BALANCER_DEFAULTS.strategy, ['round-robin', 'least-outstanding', 'p2c', 'consistent-hash']);
+    this.loadFactor = checkNumber(scope, 'loadFactor', o.loadFactor ?? BALANCER_DEFAULTS.loadFactor, { min: 1, minExclusive: true, max: 100 });
     if (o.clock !== undefined) checkClock(scope, o.clock);
     this.clock = o.clock ?? systemClock;
     this.random = o.random === undefined ? Math.random : checkFunction<Random>(scope, 'random', o.random);
@@ -159,7 +161,7 @@ export class Balancer {
     this.states = next;
     this.byId = byId;
     if (this.strategy === 'consistent-hash') {
-      const ring = new BoundedLoadRing({ vnodes: 256, loadFactor: this.loadFactor });
+      const ring = new BoundedLoadRing({ vnodes: BALANCER_DEFAULTS.ringVnodes, loadFactor: this.loadFactor });
       for (const s of next) ring.add(s.endpoint.id);
       this.ring = ring;
     }

@@ -6,7 +6,7 @@ import { FastCounter, FastHistogram, type HistogramChild } from './fast-metrics.
 import { boundedServer, browserRefusal, defaultMaxConnections, listen, readBody } from '../core/http.js';
 import { checkInteger, checkOptions, checkString } from '../core/options.js';
 import type { Registry } from '../registry/registry.js';
-import { Balancer, type OutlierOptions, type Strategy } from './balancer.js';
+import { Balancer, BALANCER_DEFAULTS, type OutlierOptions, type Strategy } from './balancer.js';
 import { FailoverClient, UpstreamUnavailableError, type ProxySink } from './failover-client.js';
 import { InvalidOptionError } from '../core/errors.js';
 
@@ -25,7 +25,7 @@ export interface GatewayRoute {
   perTryTimeoutMs?: number;
   maxAttempts?: number;
   strategy?: Strategy;
-  /** consistent-hash: the request header whose value is the key. Default 'x-session-key'. */
+  /** consistent-hash: the request header whose value is the key. Default 'x-session-key' (setting it alone selects consistent-hash). */
   hashHeader?: string;
   outlier?: OutlierOptions;
   /** A response body that sends nothing for this long fails the attempt (retried elsewhere when nothing reached the client yet). Default 5000. */
@@ -53,7 +53,15 @@ export interface GatewayOptions {
   admin?: (req: http.IncomingMessage, res: http.ServerResponse) => boolean | Promise<boolean>;
 }
 
-export const GATEWAY_DEFAULTS = Object.freeze({ port: 0, host: '127.0.0.1', maxBodyBytes: 1024 * 1024 });
+export const GATEWAY_DEFAULTS = Object.freeze({
+  port: 0,
+  host: '127.0.0.1',
+  maxBodyBytes: 1024 * 1024,
+  hashHeader: 'x-session-key',
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 60_000,
+  keepAliveTimeoutMs: 5000,
+});
 
 // RFC 9110 §7.6.1: connection-specific headers a proxy must not forward. (The request's
 // content-length and host are set again for the buffered body and the upstream.)
@@ -76,6 +84,8 @@ function namedInConnection(connection: string | string[] | undefined): ReadonlyS
 
 interface LiveRoute {
   def: GatewayRoute;
+  /** consistent-hash: the header whose value is the request's key (lower case). */
+  keyHeader: string | undefined;
   balancer: Balancer;
   client: FailoverClient;
   timer: HistogramChild;
@@ -125,7 +135,7 @@ export class Gateway {
     this.routes = o.routes
       .map((r, i) => this.buildRoute(r, i, o.registry))
       .sort((a, b) => b.def.path.length - a.def.path.length);
-    this.server = boundedServer({ headersTimeoutMs: 10_000, requestTimeoutMs: 60_000, keepAliveTimeoutMs: 5000, maxConnections: defaultMaxConnections() }, (req, res) => void this.handle(req, res));
+    this.server = boundedServer({ headersTimeoutMs: d.headersTimeoutMs, requestTimeoutMs: d.requestTimeoutMs, keepAliveTimeoutMs: d.keepAliveTimeoutMs, maxConnections: defaultMaxConnections() }, (req, res) => void this.handle(req, res));
   }
 
   private buildRoute(r: GatewayRoute, i: number, registry: Registry | undefined): LiveRoute {
@@ -136,9 +146,10 @@ export class Gateway {
     if (typeof def.path !== 'string' || !def.path.startsWith('/')) throw new InvalidOptionError(`${scope}.path must start with '/', got ${JSON.stringify(def.path)}`);
     if ((def.upstreams === undefined) === (def.service === undefined)) throw new InvalidOptionError(`${scope}: give either upstreams or service`);
     if (def.service !== undefined && !registry) throw new InvalidOptionError(`${scope}: service ${JSON.stringify(def.service)} needs the gateway's registry option`);
+    const strategy = def.strategy ?? (def.hashHeader ? 'consistent-hash' : BALANCER_DEFAULTS.strategy);
     const balancer = new Balancer({
       ...(def.upstreams ? { instances: def.upstreams } : { registry: registry!, service: def.service! }),
-      strategy: def.strategy ?? (def.hashHeader ? 'consistent-hash' : 'p2c'),
+      strategy,
       ...(def.outlier ? { outlier: def.outlier } : {}),
     });
     const label = def.path;
@@ -161,7 +172,8 @@ export class Gateway {
     });
     const retries = this.retries.child(label);
     client.on('retry', () => retries.value++);
-    return { def, balancer, client, timer: this.duration.child(label), dirPrefix: def.path.endsWith('/') ? def.path : `${def.path}/`, queryPrefix: `${def.path}?` };
+    const keyHeader = strategy === 'consistent-hash' ? (def.hashHeader ?? GATEWAY_DEFAULTS.hashHeader).toLowerCase() : undefined;
+    return { def, keyHeader, balancer, client, timer: this.duration.child(label), dirPrefix: def.path.endsWith('/') ? def.path : `${def.path}/`, queryPrefix: `${def.path}?` };
   }
 
   get port(): number {
@@ -264,8 +276,8 @@ export class Gateway {
     headers['x-forwarded-proto'] = 'http';
     if (req.headers.host) headers['x-forwarded-host'] = req.headers.host;
     const path = route.def.stripPrefix ? url.slice(route.def.path.length).replace(/^(?!\/)/, '/') : url;
-    const keyHeader = route.def.hashHeader;
-    const keyValue = keyHeader ? req.headers[keyHeader.toLowerCase()] : undefined;
+    const keyHeader = route.keyHeader;
+    const keyValue = keyHeader ? req.headers[keyHeader] : undefined;
     try {
       const up = await route.client.proxy(
         {

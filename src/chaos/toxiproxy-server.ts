@@ -32,6 +32,8 @@ function localPort(hostPort: string): number | undefined {
   return LOCAL_HOST_RE.test(host) ? Number(hostPort.slice(i + 1)) : undefined;
 }
 
+export const TOXIPROXY_SERVER_DEFAULTS = Object.freeze({ port: 8474, host: '127.0.0.1', headersTimeoutMs: 10_000, requestTimeoutMs: 10_000, keepAliveTimeoutMs: 5000 });
+
 /** The version this API answers with: Toxiproxy's 2.x API. */
 export const TOXIPROXY_API_VERSION = '2.12.0';
 
@@ -51,10 +53,10 @@ export class ToxiproxyServer {
   constructor(options?: ToxiproxyServerOptions) {
     const scope = 'ToxiproxyServer';
     const o = checkOptions<ToxiproxyServerOptions>(scope, options, ['port', 'host', 'allowedHosts', 'allowedOrigins']);
-    this.requestedPort = checkInteger(scope, 'port', o.port ?? 8474, { min: 0, max: 65535 });
-    this.host = checkString(scope, 'host', o.host ?? '127.0.0.1');
+    this.requestedPort = checkInteger(scope, 'port', o.port ?? TOXIPROXY_SERVER_DEFAULTS.port, { min: 0, max: 65535 });
+    this.host = checkString(scope, 'host', o.host ?? TOXIPROXY_SERVER_DEFAULTS.host);
     this.guard = { allowedHosts: checkStringList(scope, 'allowedHosts', o.allowedHosts).map((h) => h.toLowerCase()), allowedOrigins: checkStringList(scope, 'allowedOrigins', o.allowedOrigins) };
-    this.server = boundedServer({ headersTimeoutMs: 10_000, requestTimeoutMs: 10_000, keepAliveTimeoutMs: 5000, maxConnections: defaultMaxConnections() }, (req, res) => void this.handle(req, res));
+    this.server = boundedServer({ headersTimeoutMs: TOXIPROXY_SERVER_DEFAULTS.headersTimeoutMs, requestTimeoutMs: TOXIPROXY_SERVER_DEFAULTS.requestTimeoutMs, keepAliveTimeoutMs: TOXIPROXY_SERVER_DEFAULTS.keepAliveTimeoutMs, maxConnections: defaultMaxConnections() }, (req, res) => void this.handle(req, res));
   }
 
   get url(): string {

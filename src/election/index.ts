@@ -41,7 +41,7 @@ export interface ElectOptions {
   clock?: Clock;
 }
 
-export const ELECT_DEFAULTS = Object.freeze({ ttlMs: 10_000, prefix: 'steadfast:election:' });
+export const ELECT_DEFAULTS = Object.freeze({ ttlMs: 10_000, prefix: 'steadfast:election:', consulPrefix: 'steadfast/election/' });
 
 /**
  * Joins a leader election and starts campaigning. The returned Election tells whether this
@@ -72,7 +72,7 @@ export function elect(options: ElectOptions): Election {
     }
     case 'consul': {
       if (typeof o.url !== 'string' || !/^https?:\/\//.test(o.url)) throw new InvalidOptionError(`${scope}: the consul backend needs url, the agent's http:// address, got ${JSON.stringify(o.url)}`);
-      return new ConsulElection(name, candidateId, ttlMs, o.url.replace(/\/+$/, ''), o.token, o.prefix ?? 'steadfast/election/', o.clock);
+      return new ConsulElection(name, candidateId, ttlMs, o.url.replace(/\/+$/, ''), o.token, o.prefix ?? ELECT_DEFAULTS.consulPrefix, o.clock);
     }
     case 'etcd': {
       if ((o.endpoints === undefined) === (o.etcd === undefined)) throw new InvalidOptionError(`${scope}: the etcd backend needs exactly one of endpoints or etcd`);

@@ -44,6 +44,7 @@ export const REGISTRY_SERVER_DEFAULTS = Object.freeze({
   aclForReads: true,
   maxBodyBytes: 1024 * 1024,
   maxWaitMs: 600_000,
+  defaultWaitMs: 300_000,
   requestTimeoutMs: 10_000,
   keepAliveTimeoutMs: 5000,
   minCheckIntervalMs: 1000,
@@ -216,7 +217,7 @@ export class RegistryServer {
     const index = Number(indexText);
     if (!Number.isInteger(index) || index < 0) throw httpError(400, `index: must be a non-negative integer, got ${JSON.stringify(indexText)}`);
     const waitText = url.searchParams.get('wait');
-    let wait = 5 * 60_000;
+    let wait: number = REGISTRY_SERVER_DEFAULTS.defaultWaitMs;
     if (waitText !== null) {
       const ms = parseDuration(waitText);
       if (ms === undefined) throw httpError(400, `wait: invalid duration ${JSON.stringify(waitText)} (use "10s", "500ms")`);

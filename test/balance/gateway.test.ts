@@ -308,6 +308,29 @@ describe('Gateway proxying details (in-process upstreams)', () => {
     }
   });
 
+  it('consistent-hash routes key on x-session-key by default: one session, one upstream', async () => {
+    const http = await import('node:http');
+    const servers = Array.from({ length: 3 }, (_, i) => http.createServer((_req, res) => res.end(String(i))));
+    const ports = await Promise.all(servers.map((s) => new Promise<number>((r) => s.listen(0, '127.0.0.1', () => r((s.address() as { port: number }).port)))));
+    const gateway = await new Gateway({ routes: [{ path: '/', upstreams: ports.map((p) => `http://127.0.0.1:${p}`), strategy: 'consistent-hash' }] }).listen();
+    try {
+      const seenBy = new Map<string, Set<string>>();
+      for (let i = 0; i < 60; i++) {
+        const session = `s${i % 6}`;
+        const r = await request(gateway.url + '/x', { headers: { 'x-session-key': session } });
+        const up = String(r.headers['x-steadfast-upstream']);
+        await r.body.dump();
+        if (!seenBy.has(session)) seenBy.set(session, new Set());
+        seenBy.get(session)!.add(up);
+      }
+      for (const ups of seenBy.values()) expect(ups.size).toBe(1);
+      expect(new Set([...seenBy.values()].map((s) => [...s][0])).size).toBeGreaterThan(1); // sessions spread over upstreams
+    } finally {
+      await gateway.close();
+      for (const s of servers) await new Promise((r) => s.close(r));
+    }
+  });
+
   it('does not count clients that leave mid-answer against the upstream (a load tool closing its connections ejects nothing)', async () => {
     const http = await import('node:http');
     const servers = Array.from({ length: 3 }, () =>
