@@ -11,6 +11,7 @@
 import { existsSync } from 'node:fs';
 import { runDemo } from '../dist/demo/system.js';
 import { DOCUMENTED_DETECTION_TIMES } from '../dist/metrics/index.js';
+import { HaproxyFront } from './haproxy.mjs';
 
 const args = process.argv.slice(2);
 const arg = (name, dflt) => (args.includes(name) ? Number(args[args.indexOf(name) + 1]) : dflt);
@@ -25,8 +26,8 @@ const runs = [
   { name: 'steadfast gateway, faults', options: {} },
   ...(haproxy
     ? [
-        { name: 'HAProxy (common defaults: inter 2 s, fall 3), faults', options: { haproxy, haproxyProfile: 'defaults' } },
-        { name: 'HAProxy (tuned: inter 100 ms, L7 retries, timeout server 1 s), faults', options: { haproxy, haproxyProfile: 'tuned' } },
+        { name: 'HAProxy (common defaults: inter 2 s, fall 3), faults', options: { front: (webs) => HaproxyFront.start(haproxy, webs, { profile: 'defaults' }) } },
+        { name: 'HAProxy (tuned: inter 100 ms, L7 retries, timeout server 1 s), faults', options: { front: (webs) => HaproxyFront.start(haproxy, webs, { profile: 'tuned' }) } },
       ]
     : []),
 ];
@@ -39,8 +40,8 @@ for (let round = 0; round < rounds; round++) {
     const r = await runDemo({ durationMs: seconds * 1000, ratePerSec: rate, seed, ...run.options });
     const webFaults = r.report.incidents.filter((i) => i.target.startsWith('web-'));
     let haproxyDetected = null;
-    if (r.haproxy) {
-      haproxyDetected = webFaults.filter((i) => r.haproxy.events.some((e) => e.state === 'DOWN' && e.server === i.target && e.at >= i.injectedAt && e.at <= i.injectedAt + 20_000)).length;
+    if (r.front) {
+      haproxyDetected = webFaults.filter((i) => r.front.events.some((e) => e.state === 'DOWN' && e.server === i.target && e.at >= i.injectedAt && e.at <= i.injectedAt + 20_000)).length;
     }
     results.get(run.name).push({ r, webFaults: webFaults.length, haproxyDetected });
   }

@@ -151,7 +151,7 @@ async function killUnderLoad(port, victim) {
 /** A proxy of `kind` in front of `ports`: its own process; HAProxy through the demo's HaproxyFront. */
 async function startProxy(kind, ports) {
   if (kind.startsWith('haproxy-')) {
-    const { HaproxyFront } = await import('../dist/demo/system.js');
+    const { HaproxyFront } = await import('./haproxy.mjs');
     const front = await HaproxyFront.start(haproxyBinary, ports.map((p, i) => ({ name: `b${i}`, port: Number(p) })), { profile: kind.slice('haproxy-'.length), probePath: '/items', checkPath: '/health' });
     return { pid: front.pid, port: Number(new URL(front.url).port), stop: () => front.stop() };
   }

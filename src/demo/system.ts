@@ -23,9 +23,15 @@ import type { Registry } from '../registry/registry.js';
 import { RegistryServer } from '../registry/server.js';
 import { DEMO_NODE_ENV, type DemoNodeConfig } from './config.js';
 import { dashboardHtml, ringSummary } from './dashboard.js';
-import { HaproxyFront, type HaproxyProfile } from './haproxy.js';
 import { InvalidOptionError } from '../core/errors.js';
-export { HaproxyFront, type HaproxyProfile, type HaproxyStartOptions } from './haproxy.js';
+
+/** A front the load goes through instead of the gateway (see DemoOptions.front). */
+export interface DemoFront {
+  url: string;
+  stop(): Promise<void>;
+  /** When the front's own health checks marked a web replica down or up, if it reports that. */
+  events?: { at: number; server: string; state: 'DOWN' | 'UP' }[];
+}
 
 export interface DemoOptions {
   /** How long the load runs. */
@@ -71,13 +77,11 @@ export interface DemoOptions {
   /** The command that runs a node: it is given `demo-node` and reads STEADFAST_DEMO_NODE. Default: this package's CLI. */
   nodeCommand?: string[];
   /**
-   * For comparisons: send the load through a real HAProxy (this binary) in front of the web
-   * replicas, configured with its usual health-check defaults (inter 2 s, fall 3, rise 2),
-   * instead of through steadfast's gateway. The dashboard stays on the gateway.
+   * For comparisons: send the load through another front instead of steadfast's gateway (the
+   * dashboard stays on the gateway). Called once the web replicas are up, with their names and
+   * ports; bench:demo starts a real HAProxy here (bench/haproxy.mjs).
    */
-  haproxy?: string;
-  /** With `haproxy`: its configuration, 'defaults' (inter 2 s, fall 3) or 'tuned' (inter 100 ms, L7 retries). Default 'defaults'. */
-  haproxyProfile?: HaproxyProfile;
+  front?: (webs: { name: string; port: number }[]) => Promise<DemoFront>;
 }
 
 export const DEMO_DEFAULTS = Object.freeze({
@@ -126,8 +130,8 @@ export interface DemoResult {
   processes: { name: string; restarts: number; healthyAtEnd: boolean }[];
   leadership: { changes: LeaderChange[]; failovers: { faultId: number; from: string; to: string; ms: number }[] };
   faults: FaultRecord[];
-  /** With the haproxy option: when HAProxy's health checks marked each web replica down or up. */
-  haproxy?: { events: { at: number; server: string; state: 'DOWN' | 'UP' }[] };
+  /** With the front option: when the front's health checks marked each web replica down or up. */
+  front?: { events: { at: number; server: string; state: 'DOWN' | 'UP' }[] };
   /** The first 100 failed requests: when, what, and how they failed. */
   failures: { at: number; method: string; path: string; status: number | null; error: string | null; body: string | undefined }[];
   /**
@@ -175,8 +179,8 @@ function parseEtcd(url: string): string[] {
  * the end.
  */
 export class DemoSystem {
-  readonly options: Required<Omit<DemoOptions, 'dataDir' | 'writeQuorum' | 'faults' | 'nodeCommand' | 'haproxy'>> & { writeQuorum: number; faults: ProcessFault[]; nodeCommand: string[]; haproxy: string | undefined };
-  private haproxy: HaproxyFront | undefined;
+  readonly options: Required<Omit<DemoOptions, 'dataDir' | 'writeQuorum' | 'faults' | 'nodeCommand' | 'front'>> & { writeQuorum: number; faults: ProcessFault[]; nodeCommand: string[]; front: DemoOptions['front'] };
+  private front: DemoFront | undefined;
   private readonly events = new Emitter<{ event: DemoEvent }>();
   private registry: Registry | undefined;
   private registryServer: RegistryServer | undefined;
@@ -209,7 +213,7 @@ export class DemoSystem {
     const scope = 'runDemo';
     if (options === undefined) throw new InvalidOptionError(`${scope}: options { durationMs } are required`);
     const o = checkOptions<DemoOptions>(scope, options, [
-      'durationMs', 'dbNodes', 'webNodes', 'replicas', 'writeQuorum', 'ratePerSec', 'writeShare', 'carts', 'seed', 'chaos', 'faultIntervalMs', 'faults', 'pauseMs', 'restartDelayMs', 'registry', 'store', 'dataDir', 'port', 'slo', 'ttlMs', 'nodeCommand', 'haproxy', 'haproxyProfile',
+      'durationMs', 'dbNodes', 'webNodes', 'replicas', 'writeQuorum', 'ratePerSec', 'writeShare', 'carts', 'seed', 'chaos', 'faultIntervalMs', 'faults', 'pauseMs', 'restartDelayMs', 'registry', 'store', 'dataDir', 'port', 'slo', 'ttlMs', 'nodeCommand', 'front',
     ]);
     const d = DEMO_DEFAULTS;
     const dbNodes = checkInteger(scope, 'dbNodes', o.dbNodes ?? d.dbNodes, { min: 1, max: 9 });
@@ -247,9 +251,9 @@ export class DemoSystem {
       slo: checkNumber(scope, 'slo', o.slo ?? d.slo, { min: 0.5, max: 0.999999 }),
       ttlMs: checkInteger(scope, 'ttlMs', o.ttlMs ?? d.ttlMs, { min: 100, max: 60_000 }),
       nodeCommand,
-      haproxy: o.haproxy === undefined ? undefined : checkString(scope, 'haproxy', o.haproxy),
-      haproxyProfile: checkOneOf(scope, 'haproxyProfile', o.haproxyProfile ?? 'defaults', ['defaults', 'tuned']),
+      front: o.front,
     };
+    if (o.front !== undefined && typeof o.front !== 'function') throw new InvalidOptionError(`${scope}: front must be a function (webs) => Promise<{ url, stop }>`);
     if (o.dataDir !== undefined) this.dataDir = checkString(scope, 'dataDir', o.dataDir);
   }
 
@@ -348,7 +352,7 @@ export class DemoSystem {
       admin: (req, res) => this.admin(req, res),
     }).listen();
     this.poller = setInterval(() => void this.poll(), 1000);
-    if (o.haproxy) this.haproxy = await HaproxyFront.start(o.haproxy, this.nodes.filter((n) => n.role === 'web'), { profile: o.haproxyProfile });
+    if (o.front) this.front = await o.front(this.nodes.filter((n) => n.role === 'web').map((n) => ({ name: n.name, port: n.port })));
     this.emit({ type: 'started', gateway: this.gateway.url, dashboard: `${this.gateway.url}/_steadfast/`, registry: registryUrl, dataDir: this.ownsDataDir || o.store === 'file' ? this.dataDir : undefined });
   }
 
@@ -450,7 +454,7 @@ export class DemoSystem {
     while (Date.now() < warmUntil) {
       await Promise.all(
         Array.from({ length: 5 }, async (_, k) => {
-          const res = await request(`${this.haproxy?.url ?? this.gateway!.url}/api/carts/warmup-${k}`, { headersTimeout: 5000, bodyTimeout: 5000 }).catch(() => undefined);
+          const res = await request(`${this.front?.url ?? this.gateway!.url}/api/carts/warmup-${k}`, { headersTimeout: 5000, bodyTimeout: 5000 }).catch(() => undefined);
           await res?.body.dump();
         }),
       );
@@ -475,7 +479,7 @@ export class DemoSystem {
       }
       return { method: 'GET', path: `/api/carts/${cart}`, tag: { cart } satisfies Tag };
     };
-    const front = this.haproxy?.url ?? this.gateway!.url;
+    const front = this.front?.url ?? this.gateway!.url;
     const load = new LoadGenerator({ url: front, ratePerSec: o.ratePerSec, durationMs: o.durationMs, timeoutMs: 5000, next });
     load.on('result', (r: LoadResult) => {
       const at = r.scheduledAt + r.latencyMs;
@@ -578,7 +582,7 @@ export class DemoSystem {
       failures,
       degradedReads: this.totals.degradedReads,
       load: { sent: loadSummary.sent, sendLagMs: loadSummary.sendLagMs },
-      ...(this.haproxy ? { haproxy: { events: [...this.haproxy.events] } } : {}),
+      ...(this.front ? { front: { events: [...(this.front.events ?? [])] } } : {}),
     };
   }
 
@@ -631,7 +635,7 @@ export class DemoSystem {
 
   async stop(): Promise<void> {
     if (this.poller) clearInterval(this.poller);
-    await this.haproxy?.stop();
+    await this.front?.stop();
     for (const w of this.watches) w.dispose();
     await this.gateway?.close().catch(() => {});
     await this.chaos?.stop().catch(() => {});

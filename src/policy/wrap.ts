@@ -8,7 +8,6 @@ import { InvalidOptionError } from '../core/errors.js';
 export interface Composable {
   run<T>(fn: Task<T>, context: ExecutionContext): Promise<unknown>;
   /** @internal set by policies that can be fused into one `then` (see pipeline.ts) */
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
   readonly stage?: Stage<any> | undefined;
 }
 

@@ -24,8 +24,8 @@ describe('a corrupt newest checkpoint file', () => {
   });
 
   const damages: [string, (b: Buffer) => Buffer, RegExp][] = [
-    ['one flipped byte in the data', (b) => ((b[b.length - 3] ^= 0x01), b), /checksum mismatch/],
-    ['one flipped byte in the header', (b) => ((b[9] ^= 0x80), b), /checksum mismatch/],
+    ['one flipped byte in the data', (b) => (b.writeUInt8(b.readUInt8(b.length - 3) ^ 0x01, b.length - 3), b), /checksum mismatch/],
+    ['one flipped byte in the header', (b) => (b.writeUInt8(b.readUInt8(9) ^ 0x80, 9), b), /checksum mismatch/],
     ['a truncated file (torn write)', (b) => b.subarray(0, b.length - 7), /truncated/],
     ['a file cut inside its header', (b) => b.subarray(0, 10), /shorter than the 28-byte header/],
     ['a zero-length file', () => Buffer.alloc(0), /empty \(zero bytes\)/],
@@ -70,7 +70,7 @@ describe('the frame format', () => {
     for (let byte = 0; byte < frame.length; byte++) {
       for (let bit = 0; bit < 8; bit++) {
         const copy = Buffer.from(frame);
-        copy[byte] ^= 1 << bit;
+        copy.writeUInt8(copy.readUInt8(byte) ^ (1 << bit), byte);
         expect('corrupt' in decodeFrame(copy), `flip of bit ${bit} in byte ${byte} went unnoticed`).toBe(true);
       }
     }

@@ -95,7 +95,7 @@ export function checkpointStoreConformance(make: (options?: BaseStoreOptions) =>
     const good = await store.save('s', { v: 'good' });
     const bad = await store.save('s', { v: 'bad' });
     await tamper('s', bad.id, (frame) => {
-      frame[frame.length - 2] ^= 0xff;
+      frame[frame.length - 2] = frame[frame.length - 2]! ^ 0xff;
       return frame;
     });
     const reports: unknown[] = [];

@@ -1,15 +1,11 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+// A real HAProxy in front of HTTP servers: the anchor bench:demo and bench:gateway measure
+// steadfast's gateway against. A benchmark tool, not part of the package.
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { request } from 'undici';
-import { freePort } from '../core/http.js';
-
-export interface HaproxyEvent {
-  at: number;
-  server: string;
-  state: 'DOWN' | 'UP';
-}
+import { freePort } from '../dist/index.js';
 
 /**
  * How HAProxy is configured in front of the web replicas:
@@ -21,9 +17,9 @@ export interface HaproxyEvent {
  *   retries on every retryable error (`retry-on all-retryable-errors`, HAProxy ≥ 2.0) sent to
  *   another server each time (`option redispatch 1`, `retries 3`).
  */
-export type HaproxyProfile = 'defaults' | 'tuned';
 
-const PROFILES: Record<HaproxyProfile, { defaults: string[]; server: string }> = {
+/** @type {Record<'defaults' | 'tuned', { defaults: string[], server: string }>} */
+const PROFILES = {
   defaults: {
     defaults: ['  timeout connect 5s', '  timeout client 50s', '  timeout server 50s', '  retries 3', '  option redispatch'],
     server: '  default-server inter 2s fall 3 rise 2',
@@ -34,37 +30,25 @@ const PROFILES: Record<HaproxyProfile, { defaults: string[]; server: string }> =
   },
 };
 
-export interface HaproxyStartOptions {
-  /** Default 'defaults'. */
-  profile?: HaproxyProfile;
-  /** A path that answers 200 through HAProxy once it is up. Default the demo's '/api/carts/warmup-0'. */
-  probePath?: string;
-  /** The health check path HAProxy asks each server. Default '/health'. */
-  checkPath?: string;
-}
-
 /**
  * The anchor the demo compares its gateway with: a real HAProxy in front of the web replicas
- * (see HaproxyProfile). Its health-check verdicts are read from its log, with the time we saw
+ * (see PROFILES). Its health-check verdicts are read from its log, with the time we saw
  * them: HAProxy's own detection.
  */
 export class HaproxyFront {
-  readonly events: HaproxyEvent[] = [];
-  private constructor(
-    private readonly child: ChildProcess,
-    private readonly dir: string,
-    readonly url: string,
-  ) {}
+  /** @type {{ at: number, server: string, state: 'DOWN' | 'UP' }[]} */
+  events = [];
+  constructor(child, dir, url) {
+    this.child = child;
+    this.dir = dir;
+    this.url = url;
+  }
 
   /**
    * Starts `binary` in front of `webs` and resolves once `probePath` answers 200 through it.
    * HAProxy's health check asks each server for `checkPath`.
    */
-  static async start(
-    binary: string,
-    webs: { name: string; port: number }[],
-    { profile = 'defaults', probePath = '/api/carts/warmup-0', checkPath = '/health' }: HaproxyStartOptions = {},
-  ): Promise<HaproxyFront> {
+  static async start(binary, webs, { profile = 'defaults', probePath = '/api/carts/warmup-0', checkPath = '/health' } = {}) {
     const p = PROFILES[profile];
     const port = await freePort();
     const dir = mkdtempSync(path.join(os.tmpdir(), 'steadfast-haproxy-'));
@@ -92,10 +76,10 @@ export class HaproxyFront {
     const child = spawn(binary, ['-db', '-f', file], { stdio: ['ignore', 'ignore', 'pipe'] });
     const front = new HaproxyFront(child, dir, `http://127.0.0.1:${port}`);
     let err = '';
-    child.stderr!.on('data', (c: Buffer) => {
+    child.stderr.on('data', (c) => {
       const text = c.toString();
       if (err.length < 10_000) err += text;
-      for (const m of text.matchAll(/Server web\/(\S+) is (DOWN|UP)/g)) front.events.push({ at: Date.now(), server: m[1]!, state: m[2] as 'DOWN' | 'UP' });
+      for (const m of text.matchAll(/Server web\/(\S+) is (DOWN|UP)/g)) front.events.push({ at: Date.now(), server: m[1], state: m[2] });
     });
     const until = Date.now() + 10_000;
     for (;;) {
@@ -117,11 +101,11 @@ export class HaproxyFront {
   }
 
   /** HAProxy's process id (for CPU accounting), undefined once it has exited. */
-  get pid(): number | undefined {
+  get pid() {
     return this.child.exitCode === null ? this.child.pid : undefined;
   }
 
-  async stop(): Promise<void> {
+  async stop() {
     if (this.child.exitCode === null && this.child.signalCode === null) {
       const exited = new Promise((r) => this.child.once('exit', r));
       this.child.kill('SIGKILL');
