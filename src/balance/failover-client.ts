@@ -195,6 +195,7 @@ export class FailoverClient {
     return (endpoint, spec) =>
       requestAttempt({
         dispatcher: this.dispatcher,
+        clock: this.clock,
         endpoint,
         req: spec.signal === req.signal ? req : { ...req, signal: spec.signal },
         method: spec.method,

@@ -4,7 +4,9 @@ import type { Registry as PromRegistry } from 'prom-client';
 import { promClient } from '../core/packages.js';
 import { FastCounter, FastHistogram, type HistogramChild } from './fast-metrics.js';
 import { boundedServer, browserRefusal, defaultMaxConnections, listen, readBody } from '../core/http.js';
-import { checkInteger, checkOptions, checkString } from '../core/options.js';
+import { systemClock, type Clock } from '../core/clock.js';
+import { checkClock, checkFunction, checkInteger, checkOptions, checkString } from '../core/options.js';
+import type { Random } from '../core/random.js';
 import type { Registry } from '../registry/registry.js';
 import { Balancer, BALANCER_DEFAULTS, type OutlierOptions, type Strategy } from './balancer.js';
 import { FailoverClient, UpstreamUnavailableError, type ProxySink } from './failover-client.js';
@@ -51,6 +53,10 @@ export interface GatewayOptions {
    * the gateway answer 404.
    */
   admin?: (req: http.IncomingMessage, res: http.ServerResponse) => boolean | Promise<boolean>;
+  /** Time for deadlines, ejections and the retry budget (tests pass a ManualClock). */
+  clock?: Clock;
+  /** Randomness of the balancers (p2c picks). Default Math.random. */
+  random?: Random;
 }
 
 export const GATEWAY_DEFAULTS = Object.freeze({
@@ -108,6 +114,8 @@ export class Gateway {
   private readonly host: string;
   private readonly maxBodyBytes: number;
   private readonly admin: GatewayOptions['admin'];
+  private readonly clock: Clock;
+  private readonly random: Random | undefined;
   private readonly requests: FastCounter;
   private readonly attempts: FastCounter;
   private readonly retries: FastCounter;
@@ -119,7 +127,10 @@ export class Gateway {
   constructor(options: GatewayOptions) {
     const scope = 'Gateway';
     if (options === undefined) throw new InvalidOptionError(`${scope}: options { routes } are required`);
-    const o = checkOptions<GatewayOptions>(scope, options, ['routes', 'registry', 'port', 'host', 'maxBodyBytes', 'admin']);
+    const o = checkOptions<GatewayOptions>(scope, options, ['routes', 'registry', 'port', 'host', 'maxBodyBytes', 'admin', 'clock', 'random']);
+    if (o.clock !== undefined) checkClock(scope, o.clock);
+    this.clock = o.clock ?? systemClock;
+    this.random = o.random === undefined ? undefined : checkFunction<Random>(scope, 'random', o.random);
     if (o.admin !== undefined && typeof o.admin !== 'function') throw new InvalidOptionError(`${scope}: admin must be a function (req, res) => boolean`);
     this.admin = o.admin;
     if (!Array.isArray(o.routes) || o.routes.length === 0) throw new InvalidOptionError(`${scope}: routes must be a non-empty array`);
@@ -150,6 +161,8 @@ export class Gateway {
     const balancer = new Balancer({
       ...(def.upstreams ? { instances: def.upstreams } : { registry: registry!, service: def.service! }),
       strategy,
+      clock: this.clock,
+      ...(this.random ? { random: this.random } : {}),
       ...(def.outlier ? { outlier: def.outlier } : {}),
     });
     const label = def.path;
@@ -157,6 +170,7 @@ export class Gateway {
     balancer.on('eject', () => ejections.value++);
     const client = new FailoverClient({
       balancer,
+      clock: this.clock,
       ...(def.timeoutMs !== undefined ? { timeoutMs: def.timeoutMs } : {}),
       ...(def.perTryTimeoutMs !== undefined ? { perTryTimeoutMs: def.perTryTimeoutMs } : {}),
       ...(def.maxAttempts !== undefined ? { maxAttempts: def.maxAttempts } : {}),
@@ -185,7 +199,7 @@ export class Gateway {
   }
 
   async listen(): Promise<this> {
-    await Promise.all(this.routes.map((r) => Promise.race([r.balancer.whenReady(), new Promise((res) => setTimeout(res, 2000))])));
+    await Promise.all(this.routes.map((r) => Promise.race([r.balancer.whenReady(), new Promise((res) => this.clock.setTimeout(() => res(undefined), 2000))])));
     await listen(this.server, this.requestedPort, this.host);
     return this;
   }

@@ -1,5 +1,5 @@
 import type { Dispatcher } from 'undici';
-import type { Clock } from '../core/clock.js';
+import type { Clock, TimerHandle } from '../core/clock.js';
 import type { DeadlineSlot, DeadlineWheel, WheelMember } from '../policy/deadline-wheel.js';
 import { RETRY_STATUS, type AttemptResult, type FailoverRequest } from './attempt.js';
 import type { Endpoint } from './balancer.js';
@@ -67,20 +67,26 @@ function targetOf(endpoint: Endpoint): { origin: string; prefix: string } {
 
 /** A deadline on a wheel when it is the wheel's own length, else a timer of its own. */
 class Deadline {
-  private timer: NodeJS.Timeout | undefined;
+  private timer: TimerHandle | undefined;
   private slot: DeadlineSlot | undefined;
   private readonly member: WheelMember;
-  constructor(wheel: DeadlineWheel, useWheel: boolean, ms: number, fire: () => void) {
+  constructor(
+    private readonly clock: Clock,
+    wheel: DeadlineWheel,
+    useWheel: boolean,
+    ms: number,
+    fire: () => void,
+  ) {
     this.member = { settled: false, watchIndex: -1, fire };
     if (useWheel) {
       this.slot = wheel.join();
       this.slot.watch(this.member);
-    } else this.timer = setTimeout(fire, Math.max(1, ms));
+    } else this.timer = clock.setTimeout(fire, Math.max(1, ms));
   }
   clear(): void {
     if (this.member.settled) return;
     this.member.settled = true;
-    if (this.timer !== undefined) clearTimeout(this.timer);
+    if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
     this.slot?.leave(this.member);
   }
 }
@@ -144,7 +150,7 @@ export function proxyAttempt(o: ProxyAttemptOptions): Promise<AttemptResult<unde
     };
     // Queue phase: the overall deadline. The first attempt's is the client's whole timeoutMs, so
     // it joins a wheel of that length (no timer per request); a later one gets its own timer.
-    deadline = new Deadline(o.queueWheel, o.first, o.deadline - clock.now(), onQueueExpired);
+    deadline = new Deadline(clock, o.queueWheel, o.first, o.deadline - clock.now(), onQueueExpired);
     const onCallerAbort = (): void => {
       const err = Object.assign(new Error('the caller aborted the request'), { name: 'AbortError' });
       if (controller) controller.abort(err);
@@ -170,7 +176,7 @@ export function proxyAttempt(o: ProxyAttemptOptions): Promise<AttemptResult<unde
         leaveQueue();
         deadline!.clear();
         const left = o.deadline - clock.now();
-        deadline = new Deadline(o.wheel, left >= o.perTryTimeoutMs, Math.min(o.perTryTimeoutMs, left), onTryExpired);
+        deadline = new Deadline(clock, o.wheel, left >= o.perTryTimeoutMs, Math.min(o.perTryTimeoutMs, left), onTryExpired);
       },
       onResponseStart(_c: DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>): void {
         deadline?.clear();

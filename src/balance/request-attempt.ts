@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
+import type { Clock } from '../core/clock.js';
 import { undici } from '../core/packages.js';
 import type { AttemptResult, FailoverRequest } from './attempt.js';
 import type { Endpoint } from './balancer.js';
@@ -12,6 +13,7 @@ export interface RequestAnswer {
 
 export interface RequestAttemptOptions {
   dispatcher: Dispatcher;
+  clock: Clock;
   endpoint: Endpoint;
   req: FailoverRequest;
   method: string;
@@ -32,7 +34,7 @@ export async function requestAttempt(o: RequestAttemptOptions): Promise<AttemptR
   const { req } = o;
   const ac = new AbortController();
   let timedOut = false;
-  const timer = setTimeout(() => {
+  const timer = o.clock.setTimeout(() => {
     timedOut = true;
     ac.abort();
   }, o.budgetMs);
@@ -47,7 +49,7 @@ export async function requestAttempt(o: RequestAttemptOptions): Promise<AttemptR
       dispatcher: o.dispatcher,
       headersTimeout: o.budgetMs + 1000,
     });
-    if (!o.buffered) clearTimeout(timer);
+    if (!o.buffered) o.clock.clearTimeout(timer);
     let body: Buffer | Readable = res.body;
     if (o.buffered) {
       const chunks: Buffer[] = [];
@@ -67,7 +69,7 @@ export async function requestAttempt(o: RequestAttemptOptions): Promise<AttemptR
     const error = err instanceof Error ? err : new Error(String(err));
     return timedOut ? { ok: false, kind: 'timeout', error, passedOn: false } : { ok: false, kind: 'error', error, passedOn: false };
   } finally {
-    clearTimeout(timer);
+    o.clock.clearTimeout(timer);
     req.signal?.removeEventListener('abort', onCallerAbort);
   }
 }

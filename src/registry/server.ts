@@ -2,7 +2,8 @@ import type http from 'node:http';
 import { nodeCrypto } from '../core/builtins.js';
 import type { AddressInfo } from 'node:net';
 import { boundedServer, browserRefusal, defaultMaxConnections, listen, readBody } from '../core/http.js';
-import { checkBoolean, checkInteger, checkOptions, checkString, checkStringList } from '../core/options.js';
+import { checkBoolean, checkFunction, checkInteger, checkOptions, checkString, checkStringList } from '../core/options.js';
+import type { Random } from '../core/random.js';
 import { httpError, httpStatusOf, SteadfastError, InvalidOptionError } from '../core/errors.js';
 import { parseDuration } from './duration.js';
 import type { EmbeddedRegistry } from './embedded.js';
@@ -12,6 +13,8 @@ import type { KvEntry } from './kv.js';
 
 export interface RegistryServerOptions {
   registry: EmbeddedRegistry;
+  /** The blocking-query jitter's randomness. Default Math.random. */
+  random?: Random;
   /** Default 8500 (Consul's); 0 picks a free port. */
   port?: number;
   /** Default 127.0.0.1: nothing beyond this machine unless you say so. */
@@ -71,6 +74,7 @@ const digest = (s: string): Buffer => nodeCrypto().createHash('sha256').update(s
  * JSON, an unknown check type or a bad duration get a 400 that names the field.
  */
 export class RegistryServer {
+  private readonly random: Random;
   readonly registry: EmbeddedRegistry;
   private readonly host: string;
   private readonly requestedPort: number;
@@ -89,8 +93,9 @@ export class RegistryServer {
     if (options === undefined) throw new InvalidOptionError(`${scope}: options { registry } are required`);
     const o = checkOptions<RegistryServerOptions>(scope, options, [
       'registry', 'port', 'host', 'aclToken', 'aclForReads', 'maxBodyBytes', 'maxWaitMs',
-      'requestTimeoutMs', 'keepAliveTimeoutMs', 'maxConnections', 'minCheckIntervalMs', 'allowedHosts', 'allowedOrigins',
+      'requestTimeoutMs', 'keepAliveTimeoutMs', 'maxConnections', 'minCheckIntervalMs', 'allowedHosts', 'allowedOrigins', 'random',
     ]);
+    this.random = o.random === undefined ? Math.random : checkFunction<Random>(scope, 'random', o.random);
     if (!o.registry || typeof (o.registry as EmbeddedRegistry).waitForChange !== 'function') throw new InvalidOptionError(`${scope}: registry must be an EmbeddedRegistry`);
     this.registry = o.registry;
     const d = REGISTRY_SERVER_DEFAULTS;
@@ -224,7 +229,7 @@ export class RegistryServer {
       wait = ms;
     }
     // Consul adds up to wait/16 of jitter so that many watchers do not return at once.
-    wait = Math.min(this.maxWaitMs, wait + Math.random() * (wait / 16));
+    wait = Math.min(this.maxWaitMs, wait + this.random() * (wait / 16));
     await this.registry.waitForChange(index, wait, signal);
   }
 
