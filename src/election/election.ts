@@ -34,6 +34,8 @@ export abstract class LeaseCandidate implements Election {
   private leader = false;
   private token: number | undefined;
   private timer: TimerHandle | undefined;
+  /** Steps down when the lease runs out without a renewal (armed at each election and renewal). */
+  private expiry: TimerHandle | undefined;
   private validUntil = 0;
   private stopped = false;
   private busy = false;
@@ -47,9 +49,12 @@ export abstract class LeaseCandidate implements Election {
     this.clock = clock ?? systemClock;
   }
 
+  /**
+   * A pure read: a lease that ran out is not leadership even before the expiry timer has stepped
+   * this candidate down (state changes only in stepDown, driven by timers and renewals).
+   */
   get isLeader(): boolean {
-    if (this.leader && this.clock.now() >= this.validUntil) this.stepDown('lease expired before it could be renewed');
-    return this.leader;
+    return this.leader && this.clock.now() < this.validUntil;
   }
 
   get fencingToken(): number | undefined {
@@ -75,6 +80,7 @@ export abstract class LeaseCandidate implements Election {
     this.stopped = true;
     if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
     this.timer = undefined;
+    this.disarmExpiry();
     const token = this.token;
     if (this.leader && token !== undefined) {
       this.stepDown('resigned');
@@ -85,7 +91,25 @@ export abstract class LeaseCandidate implements Election {
   private stepDown(reason: string): void {
     if (!this.leader) return;
     this.leader = false;
+    this.disarmExpiry();
     this.events.emit('revoked', { reason });
+  }
+
+  /** The lease holds until `until`: a leader that has not renewed by then steps down then. */
+  private holdUntil(until: number): void {
+    this.validUntil = until;
+    this.disarmExpiry();
+    const t = this.clock.setTimeout(() => {
+      this.expiry = undefined;
+      if (this.clock.now() >= this.validUntil) this.stepDown('lease expired before it could be renewed');
+    }, Math.max(0, until - this.clock.now()));
+    t.unref?.();
+    this.expiry = t;
+  }
+
+  private disarmExpiry(): void {
+    if (this.expiry !== undefined) this.clock.clearTimeout(this.expiry);
+    this.expiry = undefined;
   }
 
   private async tick(): Promise<void> {
@@ -95,7 +119,9 @@ export abstract class LeaseCandidate implements Election {
     try {
       if (this.leader && this.token !== undefined) {
         if (started >= this.validUntil) this.stepDown('lease expired before it could be renewed');
-        else if (await this.tryRenew(this.token)) this.validUntil = started + this.ttlMs;
+        else if (await this.tryRenew(this.token)) {
+          if (this.leader) this.holdUntil(started + this.ttlMs);
+        }
         else this.stepDown('lease taken over or expired');
       }
       if (!this.leader && !this.stopped) {
@@ -104,7 +130,7 @@ export abstract class LeaseCandidate implements Election {
         else if (token !== undefined) {
           this.token = token;
           this.leader = true;
-          this.validUntil = started + this.ttlMs;
+          this.holdUntil(started + this.ttlMs);
           this.events.emit('elected', { fencingToken: token });
         }
       }

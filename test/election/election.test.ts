@@ -78,6 +78,39 @@ describe('elect (embedded backend, ManualClock)', () => {
     await c!.resign();
   });
 
+  it('a leader whose renewals hang is revoked by its lease running out — reading isLeader changes nothing', async () => {
+    const clock = new ManualClock();
+    // A backend that stops answering (the network to it is gone): a renewal never settles, so
+    // the candidate's loop waits on it and only the lease's own expiry can step it down.
+    class Unreachable extends EmbeddedLeases {
+      hang = false;
+      override renew(name: string, holder: string, token: number, ttlMs: number, now: number): boolean {
+        if (this.hang) return new Promise<boolean>(() => {}) as unknown as boolean; // never settles
+        return super.renew(name, holder, token, ttlMs, now);
+      }
+      override acquire(name: string, holder: string, ttlMs: number, now: number): number | undefined {
+        if (this.hang) throw new Error('unreachable');
+        return super.acquire(name, holder, ttlMs, now);
+      }
+    }
+    const leases = new Unreachable();
+    const [c] = await candidates(1, clock, leases);
+    expect(c!.isLeader).toBe(true);
+    const revoked: { at: number; reason: string }[] = [];
+    c!.on('revoked', (e) => revoked.push({ at: clock.now(), reason: e.reason }));
+    const electedAt = clock.now();
+    leases.hang = true;
+    // Nobody reads isLeader while the lease runs: the step-down still happens, on time.
+    await clock.advanceAsync(299);
+    expect(revoked).toEqual([]);
+    await clock.advanceAsync(1);
+    expect(revoked).toEqual([{ at: electedAt + 300, reason: 'lease expired before it could be renewed' }]);
+    expect(c!.isLeader).toBe(false);
+    expect(c!.fencingToken).toBeUndefined();
+    expect(revoked).toHaveLength(1); // the reads emitted nothing more
+    await c!.resign();
+  });
+
   it('rejects bad options, naming the option', () => {
     expect(() => elect({ backend: 'zookeeper' as never, name: 'x', candidateId: 'a' })).toThrow("elect: backend must be one of 'embedded', 'redis', 'etcd'");
     expect(() => elect({ backend: 'embedded', name: 'bad name', candidateId: 'a' })).toThrow(/name must be 1–128 letters/);
