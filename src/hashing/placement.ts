@@ -12,11 +12,14 @@ export interface AddOptions {
 }
 
 /**
- * Where keys live. Every placement maps the same keys to the same nodes in every process
- * and for any order of `add` calls: the mapping depends only on the set of nodes and weights.
+ * Where keys live. Every placement maps the same keys to the same nodes in every process.
+ * HashRing, Rendezvous and Maglev do so for any order of `add` calls: their mapping depends only
+ * on the set of nodes and weights. JumpHash and ModuloHash (OrderedPlacement) are the
+ * exception: the order of `add` calls *is* their mapping, so every process must add the nodes in
+ * the same order. BoundedLoadRing's `lookup` also depends on the load in flight (`acquire`).
  */
 export interface Placement {
-  /** The nodes, sorted by name. */
+  /** The nodes: sorted by name, except OrderedPlacement's, which are in insertion order. */
   readonly nodes: readonly string[];
   add(node: string, options?: AddOptions): this;
   remove(node: string): this;
