@@ -195,11 +195,16 @@ export abstract class FramedCheckpointStore implements CheckpointStore {
     const ids = await this.ids(stream);
     if (ids.length === 0) return 0;
     // Walk from the newest until `keep` valid checkpoints are found; older valid ones go.
+    // Valid means what latest() would restore: checksum right, codec known, data decodable —
+    // a checkpoint this store cannot read must not stand in for one it can.
+    const restorable = async (id: number): Promise<boolean> => {
+      const frame = await this.readFrame(stream, id);
+      return frame !== undefined && !('corrupt' in this.decode(stream, id, frame));
+    };
     let valid = 0;
     let cut = -1;
     for (let i = ids.length - 1; i >= 0; i--) {
-      const frame = await this.readFrame(stream, ids[i]!);
-      if (frame !== undefined && !('corrupt' in decodeFrame(frame)) && ++valid === keep) {
+      if ((await restorable(ids[i]!)) && ++valid === keep) {
         cut = i;
         break;
       }
@@ -210,8 +215,7 @@ export abstract class FramedCheckpointStore implements CheckpointStore {
     const doomed: number[] = [];
     for (const id of ids.slice(0, cut)) {
       if (id === ids[ids.length - 1]) continue;
-      const frame = await this.readFrame(stream, id);
-      if (frame !== undefined && !('corrupt' in decodeFrame(frame))) doomed.push(id);
+      if (await restorable(id)) doomed.push(id);
     }
     if (doomed.length > 0) await this.remove(stream, doomed);
     return doomed.length;

@@ -6,6 +6,7 @@ import {
   type BaseStoreOptions,
   type CheckpointStore,
 } from '../../src/recovery/index.js';
+import { encodeFrame } from '../../src/recovery/codec.js';
 
 export interface StoreUnderTest {
   store: CheckpointStore;
@@ -118,6 +119,21 @@ export function checkpointStoreConformance(make: (options?: BaseStoreOptions) =>
     await store.prune('s', { keep: 2 });
     const ids = (await store.list('s')).filter((x) => x.valid).map((x) => x.id);
     expect(ids).toEqual([a.id, b.id]);
+  });
+
+  it('prune and latest() agree on valid: a checkpoint with an intact frame that cannot be decoded is not one of the kept', async () => {
+    const { store, tamper } = await open();
+    const a = await store.save('s', 'a');
+    const b = await store.save('s', 'b');
+    const c = await store.save('s', 'c');
+    // c: a well-formed frame (checksum right) written by a codec this store does not know.
+    const stranger = { id: 201, name: 'stranger', encode: (v: unknown) => Buffer.from(JSON.stringify(v)), decode: (x: Uint8Array) => x };
+    await tamper('s', c.id, () => encodeFrame(stranger, Date.now(), undefined, Buffer.from('"c"')).frame);
+    expect((await store.latest('s'))?.id).toBe(b.id);
+    await store.prune('s', { keep: 2 });
+    // Both restorable ones stay; the unreadable one is kept too (evidence, and the highest id).
+    expect((await store.list('s')).map((x) => x.id)).toEqual([a.id, b.id, c.id]);
+    expect((await store.latest('s'))?.data).toBe('b');
   });
 
   it('gives every one of many concurrent saves its own id', async () => {
