@@ -1,3 +1,4 @@
+import { nearestRank } from '../core/rank.js';
 import type { Dispatcher } from 'undici';
 import { undici } from '../core/packages.js';
 import { Emitter, type Disposable, type Listener } from '../core/events.js';
@@ -171,7 +172,7 @@ export class LoadGenerator {
     await this.dispatcher.close();
     const durationMs = performance.now() - start;
     const sorted = lags.subarray(0, sent).sort();
-    const at = (p: number): number => (sent === 0 ? 0 : sorted[Math.min(sent - 1, Math.max(0, Math.ceil((p / 100) * sent - 1e-9) - 1))]!);
+    const at = (p: number): number => nearestRank(sorted, p);
     return { sent, ok, failed, durationMs, achievedRatePerSec: sent / (durationMs / 1000), sendLagMs: { p50: at(50), p99: at(99), max: at(100) } };
   }
 }

@@ -8,3 +8,4 @@ export * from './http.js';
 export * from './packages.js';
 export * from './process.js';
 export * from './builtins.js';
+export * from './rank.js';

@@ -1,3 +1,4 @@
+import { nearestRank } from '../core/rank.js';
 import { seededRandom } from '../core/random.js';
 import { exponentialBackoff } from '../policy/backoff.js';
 import { samplingBreaker } from '../policy/breakers.js';
@@ -94,7 +95,7 @@ class Client {
 
   figures(): ClientFigures {
     const sorted = [...this.latencies].sort((a, b) => a - b);
-    const q = (p: number): number => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]! : 0);
+    const q = (p: number): number => nearestRank(sorted, p * 100);
     return {
       requests: this.requests,
       ok: this.ok,

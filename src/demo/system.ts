@@ -1,3 +1,4 @@
+import { nearestRank } from '../core/rank.js';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import type http from 'node:http';
@@ -593,7 +594,7 @@ export class DemoSystem {
     const current = Math.floor((now - this.startedAt) / 1000);
     const series = Array.from(this.buckets.slice(Math.max(0, current - 120), current), (b, k) => b ?? { t: Math.max(0, current - 120) + k, requests: 0, failed: 0, latencies: [] }).map((b) => {
       const sorted = [...b.latencies].sort((x, y) => x - y);
-      return { t: b.t, requests: b.requests, failed: b.failed, p99: sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * 0.99))]! : 0 };
+      return { t: b.t, requests: b.requests, failed: b.failed, p99: nearestRank(sorted, 99) };
     });
     return {
       now,

@@ -1,3 +1,4 @@
+import { nearestRank } from '../core/rank.js';
 import { systemClock, type Clock } from '../core/clock.js';
 import { checkClock, checkInteger, checkNumber, checkOptions } from '../core/options.js';
 import { availability, burnRate, burnRateAlert, errorBudget, failureRatePerHour, mean, mtbf, requestAvailability, SRE_BURN_RATE_RULES } from './formulas.js';
@@ -181,7 +182,7 @@ export class AvailabilityTracker {
       for (let b = 0; b <= last; b++) {
         const e = buckets.get(b);
         const lat = e ? [...e.lat].sort((x, y) => x - y) : [];
-        timeline.push({ at: first + b * this.bucketMs, requests: e?.n ?? 0, failed: e?.f ?? 0, p99Ms: lat.length ? lat[Math.min(lat.length - 1, Math.ceil(0.99 * lat.length) - 1)]! : 0 });
+        timeline.push({ at: first + b * this.bucketMs, requests: e?.n ?? 0, failed: e?.f ?? 0, p99Ms: nearestRank(lat, 99) });
       }
     }
     const budget = errorBudget(this.slo);
@@ -263,7 +264,6 @@ export function latencySummary(reqs: readonly { latencyMs: number }[]): Availabi
   let sum = 0;
   for (let i = 0; i < n; i++) sum += xs[i] = reqs[i]!.latencyMs;
   xs.sort();
-  // (the 1e-9 keeps 99.9 % of 1000 at rank 999: 0.999 × 1000 is 999.0000000000001 in binary)
-  const at = (p: number): number => xs[Math.min(n - 1, Math.max(0, Math.ceil((p / 100) * n - 1e-9) - 1))]!;
+  const at = (p: number): number => nearestRank(xs, p);
   return { p50: at(50), p90: at(90), p99: at(99), p999: at(99.9), max: xs[n - 1]!, mean: sum / n };
 }

@@ -1,3 +1,4 @@
+import { nearestRank } from '../core/rank.js';
 import { OptionRangeError } from '../core/errors.js';
 /**
  * The evaluation formulas of the seed's 6.3 — recovery time, failure rate, availability — and of
@@ -94,7 +95,5 @@ export function burnRateAlert(rule: BurnRateRule, longBurn: number, shortBurn: n
 export function percentile(values: readonly number[], p: number): number | undefined {
   if (values.length === 0) return undefined;
   if (!(p >= 0 && p <= 100)) throw new OptionRangeError(`percentile: p must be from 0 to 100, got ${p}`);
-  const sorted = [...values].sort((a, b) => a - b);
-  const rank = Math.max(1, Math.ceil((p / 100) * sorted.length));
-  return sorted[rank - 1];
+  return nearestRank([...values].sort((a, b) => a - b), p);
 }
