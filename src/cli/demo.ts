@@ -1,6 +1,6 @@
 import { writeFileSync } from 'node:fs';
 import { InvalidArgumentError, type Command } from 'commander';
-import { DEMO_DEFAULTS, DemoSystem, type DemoEvent, type DemoResult } from '../demo/system.js';
+import { DEMO_DEFAULTS, DEMO_RANGES, DemoSystem, type DemoEvent, type DemoResult } from '../demo/system.js';
 import { renderHtmlReport } from '../metrics/report/html.js';
 import { formatReport } from '../metrics/report/terminal.js';
 import { numberIn } from './args.js';
@@ -30,21 +30,21 @@ export function registerDemo(program: Command): void {
         'chaos schedule SIGKILLs or SIGSTOPs one process at a time; live dashboard, then availability, MTTD, MTTR, MTBF, ' +
         'failure rate and lost acknowledged writes.',
     )
-    .option('-d, --duration <seconds>', 'how long the load runs', numberIn(5, 86_400), 60)
-    .option('-r, --rate <per-second>', 'open-loop requests per second (30 % writes)', numberIn(1, 5000), DEMO_DEFAULTS.ratePerSec)
-    .option('-s, --seed <n>', 'seed of the load mix and the fault schedule', numberIn(0, 2 ** 32 - 1, { integer: true }), DEMO_DEFAULTS.seed)
+    .option('-d, --duration <seconds>', 'how long the load runs', numberIn(DEMO_RANGES.durationMs.min / 1000, DEMO_RANGES.durationMs.max / 1000), 60)
+    .option('-r, --rate <per-second>', 'open-loop requests per second (30 % writes)', numberIn(DEMO_RANGES.ratePerSec.min, DEMO_RANGES.ratePerSec.max), DEMO_DEFAULTS.ratePerSec)
+    .option('-s, --seed <n>', 'seed of the load mix and the fault schedule', numberIn(DEMO_RANGES.seed.min, DEMO_RANGES.seed.max, { integer: true }), DEMO_DEFAULTS.seed)
     .option('--no-chaos', 'no faults: the same system and load, for a baseline')
     .option('--faults <list>', 'faults to draw from: kill,pause', faultList)
-    .option('--fault-interval <ms>', 'mean time between faults', numberIn(500, 86_400_000, { integer: true }), DEMO_DEFAULTS.faultIntervalMs)
-    .option('--registry <url>', "'embedded' (steadfast's Consul-compatible registry) or etcd://host:port", registryUrl, 'embedded')
-    .option('--store <url>', "checkpoints: 'file' (a temporary folder) or redis://host:port", storeUrl, 'file')
-    .option('--db <n>', 'db nodes', numberIn(1, 9, { integer: true }), DEMO_DEFAULTS.dbNodes)
-    .option('--web <n>', 'web replicas', numberIn(1, 9, { integer: true }), DEMO_DEFAULTS.webNodes)
-    .option('--replicas <r>', 'replicas per key (≤ --db)', numberIn(1, 9, { integer: true }), DEMO_DEFAULTS.replicas)
+    .option('--fault-interval <ms>', 'mean time between faults', numberIn(DEMO_RANGES.faultIntervalMs.min, DEMO_RANGES.faultIntervalMs.max, { integer: true }), DEMO_DEFAULTS.faultIntervalMs)
+    .option('--registry <url>', "'embedded' (steadfast's Consul-compatible registry) or etcd://host:port", registryUrl, DEMO_DEFAULTS.registry)
+    .option('--store <url>', "checkpoints: 'file' (a temporary folder) or redis://host:port", storeUrl, DEMO_DEFAULTS.store)
+    .option('--db <n>', 'db nodes', numberIn(DEMO_RANGES.dbNodes.min, DEMO_RANGES.dbNodes.max, { integer: true }), DEMO_DEFAULTS.dbNodes)
+    .option('--web <n>', 'web replicas', numberIn(DEMO_RANGES.webNodes.min, DEMO_RANGES.webNodes.max, { integer: true }), DEMO_DEFAULTS.webNodes)
+    .option('--replicas <r>', 'replicas per key (≤ --db)', numberIn(DEMO_RANGES.replicas.min, DEMO_RANGES.replicas.max, { integer: true }), DEMO_DEFAULTS.replicas)
     .option('--write-quorum <w>', 'acknowledgements a write needs (≤ --replicas; default: --replicas)', numberIn(1, 9, { integer: true }))
-    .option('-p, --port <port>', 'gateway (and dashboard) port; 0 = any free port', numberIn(0, 65535, { integer: true }), 0)
+    .option('-p, --port <port>', 'gateway (and dashboard) port; 0 = any free port', numberIn(DEMO_RANGES.port.min, DEMO_RANGES.port.max, { integer: true }), DEMO_DEFAULTS.port)
     .option('--data-dir <dir>', 'where file checkpoints go (default: a temporary folder, removed after)')
-    .option('--slo <ratio>', 'availability objective', numberIn(0.5, 0.999999), DEMO_DEFAULTS.slo)
+    .option('--slo <ratio>', 'availability objective', numberIn(DEMO_RANGES.slo.min, DEMO_RANGES.slo.max), DEMO_DEFAULTS.slo)
     .option('--json <file>', 'write the result (report, writes, leadership, faults) as JSON')
     .option('--html <file>', 'write a self-contained HTML report')
     .option('-q, --quiet', 'no progress lines')

@@ -1,7 +1,15 @@
 import type { HashRing } from '../hashing/ring.js';
 
 /** What the dashboard draws of the ring: each node's share, 180 segments by owner, where a few keys live. */
-export function ringSummary(ring: HashRing, replicas: number): Record<string, unknown> {
+/** The ring as the dashboard draws it: each node's share, 180 owner segments, sample preference lists. */
+export interface RingView {
+  shares: Record<string, number>;
+  segments: string[];
+  replicas: number;
+  sample: { key: string; owners: string[] }[];
+}
+
+export function ringSummary(ring: HashRing, replicas: number): RingView {
   const shares: Record<string, number> = {};
   const arcs = ring.arcs();
   for (const a of arcs) shares[a.node] = (shares[a.node] ?? 0) + a.length / 2 ** 32;

@@ -23,7 +23,8 @@ import { EtcdRegistry } from '../registry/etcd.js';
 import type { Registry } from '../registry/registry.js';
 import { RegistryServer } from '../registry/server.js';
 import { DEMO_NODE_ENV, type DemoNodeConfig } from './config.js';
-import { dashboardHtml, ringSummary } from './dashboard.js';
+import { dashboardHtml, ringSummary, type RingView } from './dashboard.js';
+import { readBack } from './read-back.js';
 import { InvalidOptionError } from '../core/errors.js';
 
 /** A front the load goes through instead of the gateway (see DemoOptions.front). */
@@ -85,6 +86,24 @@ export interface DemoOptions {
   front?: (webs: { name: string; port: number }[]) => Promise<DemoFront>;
 }
 
+/** The ranges the library and `steadfast demo` both accept (the CLI takes durationMs in seconds). */
+export const DEMO_RANGES = Object.freeze({
+  durationMs: { min: 1000, max: 86_400_000 },
+  dbNodes: { min: 1, max: 9 },
+  webNodes: { min: 1, max: 9 },
+  replicas: { min: 1, max: 9 },
+  ratePerSec: { min: 1, max: 5000 },
+  writeShare: { min: 0, max: 1 },
+  carts: { min: 1, max: 1_000_000 },
+  seed: { min: 0, max: 2 ** 32 - 1 },
+  faultIntervalMs: { min: 100, max: 86_400_000 },
+  pauseMs: { min: 1, max: 600_000 },
+  restartDelayMs: { min: 0, max: 600_000 },
+  port: { min: 0, max: 65535 },
+  slo: { min: 0.5, max: 0.999999 },
+  ttlMs: { min: 100, max: 60_000 },
+});
+
 export const DEMO_DEFAULTS = Object.freeze({
   dbNodes: 3,
   webNodes: 3,
@@ -114,6 +133,23 @@ export interface ProcessView {
   port: number;
   /** The node's own /status (items, checkpoint, leader, …), polled every second. */
   detail: Record<string, unknown> | null;
+}
+
+/** What `/_steadfast/state` answers and the dashboard draws (tests read the same). */
+export interface DemoState {
+  now: number;
+  startedAt: number | null;
+  durationMs: number;
+  config: { dbNodes: number; webNodes: number; replicas: number; writeQuorum: number; ratePerSec: number; registry: string; store: string; seed: number; chaos: boolean };
+  totals: { requests: number; failed: number; writes: number; acknowledged: number; degradedReads: number; availability: number };
+  leader: LeaderChange | null;
+  processes: ProcessView[];
+  ring: RingView;
+  /** The last 120 seconds, one point per second; p99 by nearest rank. */
+  series: { t: number; requests: number; failed: number; p99: number }[];
+  /** Faults so far; `t` is seconds since the start. */
+  incidents: { id: number; target: string; kind: string; at: number; detectedMs: number | null; restoredMs: number | null; t: number }[];
+  failovers: { faultId: number; from: string; to: string; ms: number }[];
 }
 
 export interface LeaderChange {
@@ -208,7 +244,7 @@ export class DemoSystem {
   private startedAt = 0;
   private poller: NodeJS.Timeout | undefined;
   private readonly ring = new HashRing();
-  private ringView: Record<string, unknown> | undefined;
+  private ringView: RingView | undefined;
 
   constructor(options: DemoOptions) {
     const scope = 'runDemo';
@@ -217,8 +253,8 @@ export class DemoSystem {
       'durationMs', 'dbNodes', 'webNodes', 'replicas', 'writeQuorum', 'ratePerSec', 'writeShare', 'carts', 'seed', 'chaos', 'faultIntervalMs', 'faults', 'pauseMs', 'restartDelayMs', 'registry', 'store', 'dataDir', 'port', 'slo', 'ttlMs', 'nodeCommand', 'front',
     ]);
     const d = DEMO_DEFAULTS;
-    const dbNodes = checkInteger(scope, 'dbNodes', o.dbNodes ?? d.dbNodes, { min: 1, max: 9 });
-    const replicas = checkInteger(scope, 'replicas', o.replicas ?? Math.min(d.replicas, dbNodes), { min: 1, max: dbNodes });
+    const dbNodes = checkInteger(scope, 'dbNodes', o.dbNodes ?? d.dbNodes, DEMO_RANGES.dbNodes);
+    const replicas = checkInteger(scope, 'replicas', o.replicas ?? Math.min(d.replicas, dbNodes), { min: DEMO_RANGES.replicas.min, max: dbNodes });
     const registry = checkString(scope, 'registry', o.registry ?? d.registry);
     if (registry !== 'embedded' && !registry.startsWith('etcd://')) throw new InvalidOptionError(`${scope}: registry must be 'embedded' or etcd://host:port, got ${JSON.stringify(registry)}`);
     if (registry !== 'embedded') parseEtcd(registry);
@@ -232,25 +268,25 @@ export class DemoSystem {
     const nodeCommand = o.nodeCommand ?? [process.execPath, fileURLToPath(new URL('../cli/index.js', import.meta.url))];
     if (!Array.isArray(nodeCommand) || nodeCommand.length === 0 || nodeCommand.some((c) => typeof c !== 'string')) throw new InvalidOptionError(`${scope}: nodeCommand must be [executable, ...args]`);
     this.options = {
-      durationMs: checkInteger(scope, 'durationMs', o.durationMs, { min: 1000, max: 7 * 86_400_000 }),
+      durationMs: checkInteger(scope, 'durationMs', o.durationMs, DEMO_RANGES.durationMs),
       dbNodes,
-      webNodes: checkInteger(scope, 'webNodes', o.webNodes ?? d.webNodes, { min: 1, max: 9 }),
+      webNodes: checkInteger(scope, 'webNodes', o.webNodes ?? d.webNodes, DEMO_RANGES.webNodes),
       replicas,
       writeQuorum: checkInteger(scope, 'writeQuorum', o.writeQuorum ?? replicas, { min: 1, max: replicas }),
-      ratePerSec: checkNumber(scope, 'ratePerSec', o.ratePerSec ?? d.ratePerSec, { min: 1, max: 5000 }),
-      writeShare: checkNumber(scope, 'writeShare', o.writeShare ?? d.writeShare, { min: 0, max: 1 }),
-      carts: checkInteger(scope, 'carts', o.carts ?? d.carts, { min: 1, max: 1_000_000 }),
-      seed: checkInteger(scope, 'seed', o.seed ?? d.seed, { min: 0, max: 2 ** 32 - 1 }),
+      ratePerSec: checkNumber(scope, 'ratePerSec', o.ratePerSec ?? d.ratePerSec, DEMO_RANGES.ratePerSec),
+      writeShare: checkNumber(scope, 'writeShare', o.writeShare ?? d.writeShare, DEMO_RANGES.writeShare),
+      carts: checkInteger(scope, 'carts', o.carts ?? d.carts, DEMO_RANGES.carts),
+      seed: checkInteger(scope, 'seed', o.seed ?? d.seed, DEMO_RANGES.seed),
       chaos: checkBoolean(scope, 'chaos', o.chaos ?? d.chaos),
-      faultIntervalMs: checkInteger(scope, 'faultIntervalMs', o.faultIntervalMs ?? d.faultIntervalMs, { min: 100, max: 86_400_000 }),
+      faultIntervalMs: checkInteger(scope, 'faultIntervalMs', o.faultIntervalMs ?? d.faultIntervalMs, DEMO_RANGES.faultIntervalMs),
       faults,
-      pauseMs: checkInteger(scope, 'pauseMs', o.pauseMs ?? (registry === 'embedded' ? d.pauseMs : 3000), { min: 1, max: 600_000 }),
-      restartDelayMs: checkInteger(scope, 'restartDelayMs', o.restartDelayMs ?? d.restartDelayMs, { min: 0, max: 600_000 }),
+      pauseMs: checkInteger(scope, 'pauseMs', o.pauseMs ?? (registry === 'embedded' ? d.pauseMs : 3000), DEMO_RANGES.pauseMs),
+      restartDelayMs: checkInteger(scope, 'restartDelayMs', o.restartDelayMs ?? d.restartDelayMs, DEMO_RANGES.restartDelayMs),
       registry,
       store,
-      port: checkInteger(scope, 'port', o.port ?? d.port, { min: 0, max: 65535 }),
-      slo: checkNumber(scope, 'slo', o.slo ?? d.slo, { min: 0.5, max: 0.999999 }),
-      ttlMs: checkInteger(scope, 'ttlMs', o.ttlMs ?? d.ttlMs, { min: 100, max: 60_000 }),
+      port: checkInteger(scope, 'port', o.port ?? d.port, DEMO_RANGES.port),
+      slo: checkNumber(scope, 'slo', o.slo ?? d.slo, DEMO_RANGES.slo),
+      ttlMs: checkInteger(scope, 'ttlMs', o.ttlMs ?? d.ttlMs, DEMO_RANGES.ttlMs),
       nodeCommand,
       front: o.front,
     };
@@ -547,29 +583,7 @@ export class DemoSystem {
     // Settle: the last fault heals, then every acknowledged write must be readable.
     this.emit({ type: 'phase', text: 'load done; waiting for every process to be healthy, then reading every cart back' });
     await this.waitAllHealthy(30_000, 'after the run');
-    const read = new Set<string>();
-    const cartList = [...carts];
-    for (let i = 0; i < cartList.length; i += 16) {
-      await Promise.all(
-        cartList.slice(i, i + 16).map(async (cart) => {
-          for (let attempt = 1; ; attempt++) {
-            try {
-              const res = await request(`${this.gateway!.url}/api/carts/${cart}`, { headersTimeout: 5000, bodyTimeout: 5000 });
-              const body = (await res.body.json()) as { items?: Record<string, unknown>; complete?: boolean };
-              if (res.statusCode === 200 && body.complete) {
-                for (const id of Object.keys(body.items ?? {})) read.add(id);
-                return;
-              }
-            } catch {
-              // try again
-            }
-            if (attempt >= 10) throw new Error(`steadfast demo: could not read cart ${cart} back after the run`);
-            await sleep(200);
-          }
-        }),
-      );
-    }
-    const historyResult = history.check(read);
+    const historyResult = await readBack(this.gateway!.url, carts, history);
     const report = tracker.report(endedAt);
     // Restores seen after the load stopped still count (recorded above, before report()).
     return {
@@ -588,7 +602,7 @@ export class DemoSystem {
   }
 
   /** What the dashboard shows. */
-  state(): Record<string, unknown> {
+  state(): DemoState {
     const now = Date.now();
     const ring = (this.ringView ??= ringSummary(this.ring, this.options.replicas));
     const current = Math.floor((now - this.startedAt) / 1000);

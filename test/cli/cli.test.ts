@@ -39,7 +39,7 @@ describe('steadfast CLI', () => {
   it('exits 2 on a bad flag value, naming the flag and the accepted range', () => {
     const r = steadfast('demo', '--duration', 'soon');
     expect(r.code).toBe(2);
-    expect(r.err).toMatch(/--duration <seconds>' argument 'soon' is invalid\. must be a number from 5 to 86400/);
+    expect(r.err).toMatch(/--duration <seconds>' argument 'soon' is invalid\. must be a number from 1 to 86400/);
   });
 
   it('exits 2 on an unknown command or option', () => {

@@ -1,6 +1,10 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import * as steadfast from '../../src/index.js';
+import * as root from '../../src/index.js';
+import * as demo from '../../src/demo/system.js';
+
+// The package's exports, plus the demo's (its own entry, used by the CLI).
+const steadfast = { ...root, ...demo };
 
 /** Parses every `<!-- defaults: NAME -->` table of a doc into { NAME: { option: default } }. */
 function defaultTables(file: string): Record<string, Record<string, string>> {
