@@ -13,6 +13,8 @@ export interface SupervisedProcess {
   command: string[];
   env?: Record<string, string>;
   cwd?: string;
+  /** Open Node's IPC channel to the process (JSON messages; `process.send` there), reported as `message` events. */
+  ipc?: boolean;
 }
 
 export type ProcessFault = 'kill' | 'pause';
@@ -54,6 +56,8 @@ export interface ProcessChaosEvents {
   resumed: { name: string; pid: number; faultId: number };
   exit: { name: string; pid: number; code: number | null; signal: NodeJS.Signals | null };
   output: { name: string; line: string };
+  /** A message the process sent over its IPC channel (with `ipc: true`). */
+  message: { name: string; message: unknown };
 }
 
 interface Running {
@@ -93,6 +97,7 @@ export class ProcessChaos {
       if (!p || typeof p.name !== 'string' || !Array.isArray(p.command) || p.command.length === 0 || p.command.some((c) => typeof c !== 'string')) {
         throw new InvalidOptionError(`${scope}: processes[${i}] must be { name: string, command: [executable, ...args] }`);
       }
+      if (p.ipc !== undefined && typeof p.ipc !== 'boolean') throw new InvalidOptionError(`${scope}: processes[${i}].ipc must be true or false`);
     }
     this.procs = o.processes.map((spec) => ({ spec, child: undefined, restarts: 0, paused: false }));
     this.schedule = checkSchedule(scope, o.schedule ?? { kind: 'fixed', intervalMs: 5000 });
@@ -195,7 +200,8 @@ export class ProcessChaos {
   }
 
   private spawn(p: Running): void {
-    const child = nodeChildProcess().spawn(p.spec.command[0]!, p.spec.command.slice(1), { cwd: p.spec.cwd, env: { ...process.env, ...p.spec.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = nodeChildProcess().spawn(p.spec.command[0]!, p.spec.command.slice(1), { cwd: p.spec.cwd, env: { ...process.env, ...p.spec.env }, stdio: p.spec.ipc ? ['ignore', 'pipe', 'pipe', 'ipc'] : ['ignore', 'pipe', 'pipe'], ...(p.spec.ipc ? { serialization: 'json' as const } : {}) });
+    if (p.spec.ipc) child.on('message', (message: unknown) => this.events.emit('message', { name: p.spec.name, message }));
     p.child = child;
     p.paused = false;
     this.reaper?.track(child.pid);

@@ -10,6 +10,7 @@ import { DEMO_NODE_ENV, type DemoNodeConfig } from './config.js';
 import { DbClient } from './db-client.js';
 import { createDbNode } from './db-node.js';
 import { createWebNode } from './web-node.js';
+import { tellSupervisor } from './protocol.js';
 
 /** `steadfast demo-node`: runs the node described by STEADFAST_DEMO_NODE until it is stopped. */
 export async function runDemoNodeFromEnv(): Promise<void> {
@@ -73,7 +74,7 @@ export async function runDemoNode(cfg: DemoNodeConfig): Promise<void> {
     const db = new DbClient({ nodes: cfg.dbNodes, replicas: cfg.replicas, writeQuorum: cfg.writeQuorum, perTryTimeoutMs: cfg.dbTimeoutMs, hedgeAfterMs: 100, registry, secret: cfg.secret });
     const election = await electionFor(cfg);
     election.on('error', () => {});
-    election.on('elected', ({ fencingToken }) => process.stdout.write(`elected ${cfg.id} ${fencingToken}\n`));
+    election.on('elected', ({ fencingToken }) => tellSupervisor({ type: 'elected', id: cfg.id, fencingToken }));
     const node = createWebNode(cfg, db, election);
     await node.start();
     close = async () => {
@@ -92,7 +93,7 @@ export async function runDemoNode(cfg: DemoNodeConfig): Promise<void> {
   };
   await beat();
   const heartbeat = setInterval(() => void beat(), cfg.heartbeatMs);
-  process.stdout.write(`ready ${cfg.id} ${JSON.stringify(info)}\n`);
+  tellSupervisor({ type: 'ready', id: cfg.id, info });
   const shutdown = async (): Promise<void> => {
     clearInterval(heartbeat);
     await registry.deregister(cfg.id).catch(() => {});

@@ -24,6 +24,7 @@ import type { Registry } from '../registry/registry.js';
 import { RegistryServer } from '../registry/server.js';
 import { DEMO_NODE_ENV, type DemoNodeConfig } from './config.js';
 import { dashboardHtml, ringSummary, type RingView } from './dashboard.js';
+import { isNodeMessage } from './protocol.js';
 import { readBack } from './read-back.js';
 import { InvalidOptionError } from '../core/errors.js';
 
@@ -351,6 +352,7 @@ export class DemoSystem {
       processes: this.nodes.map((n) => ({
         name: n.name,
         command: [...o.nodeCommand, 'demo-node'],
+        ipc: true,
         env: { [DEMO_NODE_ENV]: JSON.stringify({ ...base, role: n.role, id: n.name, port: n.port } satisfies DemoNodeConfig) },
       })),
       faults: o.faults,
@@ -374,9 +376,8 @@ export class DemoSystem {
       const inc = this.open.get(e.name);
       if (inc && !inc.left) this.restore(e.name, inc, Date.now());
     });
-    this.chaos.on('output', ({ line }) => {
-      const m = /^elected (\S+) (\d+)$/.exec(line);
-      if (m) this.onElected(m[1]!, Number(m[2]));
+    this.chaos.on('message', ({ message }) => {
+      if (isNodeMessage(message) && message.type === 'elected') this.onElected(message.id, message.fencingToken);
     });
     this.emit({ type: 'phase', text: `starting ${o.dbNodes} db nodes and ${o.webNodes} web replicas` });
     this.chaos.start({ inject: false });

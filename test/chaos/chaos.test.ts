@@ -55,6 +55,25 @@ describe('ProcessChaos with real processes', () => {
     await chaos.stop();
   });
 
+  it('carries typed messages from a process over its IPC channel, also after a restart', async () => {
+    const { isNodeMessage } = await import('../../src/demo/protocol.js');
+    // A child that says what a demo node says, through the same module.
+    const script = `process.send({ type: 'elected', id: 'web-1', fencingToken: 7 }); process.send({ type: 'nonsense' }); setInterval(() => {}, 1000);`;
+    const chaos = new ProcessChaos({ processes: [{ name: 'web-1', command: [process.execPath, '-e', script], ipc: true }], restartDelayMs: 50, seed: 1 });
+    const messages: unknown[] = [];
+    chaos.on('message', (m) => messages.push(m.message));
+    chaos.start({ inject: false });
+    await expect.poll(() => messages.length, { timeout: 10_000 }).toBe(2);
+    chaos.inject('kill');
+    await expect.poll(() => messages.length, { timeout: 10_000 }).toBe(4);
+    expect(messages.filter(isNodeMessage)).toEqual([
+      { type: 'elected', id: 'web-1', fencingToken: 7 },
+      { type: 'elected', id: 'web-1', fencingToken: 7 },
+    ]);
+    await chaos.stop();
+    expect(() => new ProcessChaos({ processes: [{ name: 'x', command: ['node'], ipc: 'yes' as never }] })).toThrow(/processes\[0\]\.ipc must be true or false/);
+  });
+
   it('rejects bad options, naming the option', () => {
     expect(() => new ProcessChaos({ processes: [] })).toThrow(/processes must be a non-empty array/);
     expect(() => new ProcessChaos({ processes: [{ name: 'x', command: ['node'] }], schedule: { kind: 'fixed', intervalMs: 0 } })).toThrow(/schedule must be/);
