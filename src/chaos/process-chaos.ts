@@ -2,7 +2,8 @@ import type { ChildProcess } from 'node:child_process';
 import { nodeChildProcess } from '../core/builtins.js';
 import { Reaper } from './reaper.js';
 import { Emitter, type Disposable, type Listener } from '../core/events.js';
-import { checkBoolean, checkInteger, checkOptions } from '../core/options.js';
+import { systemClock, type Clock, type TimerHandle } from '../core/clock.js';
+import { checkBoolean, checkClock, checkFunction, checkInteger, checkOptions } from '../core/options.js';
 import { seededRandom, type Random } from '../core/random.js';
 import { checkSchedule, nextFaultDelayMs, type Schedule } from './schedule.js';
 import { InvalidOptionError } from '../core/errors.js';
@@ -37,9 +38,18 @@ export interface ProcessChaosOptions {
    * given to removeOnCrash() if this supervisor dies without stop() — even by SIGKILL. Default true.
    */
   reaper?: boolean;
+  /**
+   * One fault at a time: when a fault is due, wait (checking every `pollMs`) until `ready()`
+   * says the system is whole again — every process healthy, no incident open — but at most
+   * `maxWaitMs`, then inject. The fault model of a replicated system (R = 2 survives one fault)
+   * is tested this way; without a gate faults come on the schedule regardless.
+   */
+  gate?: { ready: () => boolean; maxWaitMs?: number; pollMs?: number };
+  /** Timers and fault times (tests pass a ManualClock). */
+  clock?: Clock;
 }
 
-export const PROCESS_CHAOS_DEFAULTS = Object.freeze({ pauseMs: 2000, restartDelayMs: 500, seed: 1 });
+export const PROCESS_CHAOS_DEFAULTS = Object.freeze({ pauseMs: 2000, restartDelayMs: 500, seed: 1, gateMaxWaitMs: 20_000, gatePollMs: 50 });
 
 export interface FaultRecord {
   id: number;
@@ -81,9 +91,14 @@ export class ProcessChaos {
   private readonly restartDelayMs: number;
   private readonly random: Random;
   private readonly events = new Emitter<ProcessChaosEvents>();
-  private timer: NodeJS.Timeout | undefined;
+  private timer: TimerHandle | undefined;
   private running = false;
-  private readonly timers = new Set<NodeJS.Timeout>();
+  private injecting = false;
+  /** No fault is injected after this clock time. */
+  private injectUntil = Infinity;
+  private readonly gate: { ready: () => boolean; maxWaitMs: number; pollMs: number } | undefined;
+  private readonly clock: Clock;
+  private readonly timers = new Set<TimerHandle>();
   private readonly useReaper: boolean;
   private reaper: Reaper | undefined;
   private readonly reapDirs: string[] = [];
@@ -91,7 +106,7 @@ export class ProcessChaos {
   constructor(options: ProcessChaosOptions) {
     const scope = 'ProcessChaos';
     if (options === undefined) throw new InvalidOptionError(`${scope}: options { processes } are required`);
-    const o = checkOptions<ProcessChaosOptions>(scope, options, ['processes', 'schedule', 'faults', 'pauseMs', 'restartDelayMs', 'seed', 'random', 'reaper']);
+    const o = checkOptions<ProcessChaosOptions>(scope, options, ['processes', 'schedule', 'faults', 'pauseMs', 'restartDelayMs', 'seed', 'random', 'reaper', 'gate', 'clock']);
     if (!Array.isArray(o.processes) || o.processes.length === 0) throw new InvalidOptionError(`${scope}: processes must be a non-empty array of { name, command: [...] }`);
     for (const [i, p] of o.processes.entries()) {
       if (!p || typeof p.name !== 'string' || !Array.isArray(p.command) || p.command.length === 0 || p.command.some((c) => typeof c !== 'string')) {
@@ -108,6 +123,16 @@ export class ProcessChaos {
     this.restartDelayMs = checkInteger(scope, 'restartDelayMs', o.restartDelayMs ?? d.restartDelayMs, { min: 0 });
     this.random = o.random ?? seededRandom(checkInteger(scope, 'seed', o.seed ?? d.seed, { min: 0, max: 2 ** 32 - 1 }));
     this.useReaper = checkBoolean(scope, 'reaper', o.reaper ?? true);
+    if (o.clock !== undefined) checkClock(scope, o.clock);
+    this.clock = o.clock ?? systemClock;
+    if (o.gate !== undefined) {
+      const g = checkOptions<NonNullable<ProcessChaosOptions['gate']>>(`${scope}.gate`, o.gate, ['ready', 'maxWaitMs', 'pollMs']);
+      this.gate = {
+        ready: checkFunction<() => boolean>(`${scope}.gate`, 'ready', g.ready),
+        maxWaitMs: checkInteger(`${scope}.gate`, 'maxWaitMs', g.maxWaitMs ?? d.gateMaxWaitMs, { min: 0, max: 86_400_000 }),
+        pollMs: checkInteger(`${scope}.gate`, 'pollMs', g.pollMs ?? d.gatePollMs, { min: 1, max: 60_000 }),
+      };
+    }
   }
 
   /** Remove this folder too if the supervisor dies before stop() (with the reaper on). */
@@ -128,8 +153,25 @@ export class ProcessChaos {
       for (const d of this.reapDirs) this.reaper.removeOnCrash(d);
     }
     for (const p of this.procs) this.spawn(p);
-    if (inject) this.arm();
+    if (inject) this.injectFaults();
     return this;
+  }
+
+  /** Starts the fault schedule (if start() was told not to), injecting nothing after clock time `until`. */
+  injectFaults({ until = Infinity }: { until?: number } = {}): this {
+    this.injectUntil = until;
+    if (!this.injecting) {
+      this.injecting = true;
+      this.arm();
+    }
+    return this;
+  }
+
+  /** Stops the fault schedule; the processes keep running (and restarting). */
+  stopInjecting(): void {
+    this.injecting = false;
+    if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
+    this.timer = undefined;
   }
 
   /** Injects one fault now (into a seeded-random process, or `target`). */
@@ -139,7 +181,7 @@ export class ProcessChaos {
     const p = candidates[Math.floor(this.random() * candidates.length)]!;
     const fault = kind ?? this.faults[Math.floor(this.random() * this.faults.length)]!;
     const child = p.child!;
-    const record: FaultRecord = { id: this.records.length + 1, at: Date.now(), target: p.spec.name, kind: fault, pid: child.pid ?? -1 };
+    const record: FaultRecord = { id: this.records.length + 1, at: this.clock.now(), target: p.spec.name, kind: fault, pid: child.pid ?? -1 };
     this.records.push(record);
     this.events.emit('fault', record);
     if (fault === 'kill') child.kill('SIGKILL');
@@ -160,8 +202,8 @@ export class ProcessChaos {
   /** Stops the schedule and the processes (SIGCONT, then SIGKILL). */
   async stop(): Promise<void> {
     this.running = false;
-    if (this.timer) clearTimeout(this.timer);
-    for (const t of this.timers) clearTimeout(t);
+    this.stopInjecting();
+    for (const t of this.timers) this.clock.clearTimeout(t);
     this.timers.clear();
     await Promise.all(
       this.procs.map(
@@ -184,15 +226,24 @@ export class ProcessChaos {
   }
 
   private arm(): void {
-    if (!this.running) return;
-    this.timer = setTimeout(() => {
-      this.inject();
-      this.arm();
-    }, nextFaultDelayMs(this.schedule, this.random));
+    if (!this.running || !this.injecting) return;
+    this.timer = this.clock.setTimeout(() => this.due(this.clock.now() + (this.gate?.maxWaitMs ?? 0)), nextFaultDelayMs(this.schedule, this.random));
+  }
+
+  /** A fault is due: past the gate (or its wait), inject it and schedule the next. */
+  private due(waitUntil: number): void {
+    this.timer = undefined;
+    if (!this.running || !this.injecting || this.clock.now() > this.injectUntil) return;
+    if (this.gate && !this.gate.ready() && this.clock.now() < waitUntil) {
+      this.timer = this.clock.setTimeout(() => this.due(waitUntil), this.gate.pollMs);
+      return;
+    }
+    this.inject();
+    this.arm();
   }
 
   private later(ms: number, fn: () => void): void {
-    const t = setTimeout(() => {
+    const t = this.clock.setTimeout(() => {
       this.timers.delete(t);
       fn();
     }, ms);

@@ -1,7 +1,11 @@
 import type { Random } from '../core/random.js';
 import { InvalidOptionError } from '../core/errors.js';
 
-export type Schedule = { kind: 'fixed'; intervalMs: number } | { kind: 'poisson'; mtbfMs: number };
+export type Schedule =
+  | { kind: 'fixed'; intervalMs: number }
+  /** intervalMs × (1 ± jitter), uniformly: regular, but never in lockstep with anything else. */
+  | { kind: 'jittered'; intervalMs: number; jitter: number }
+  | { kind: 'poisson'; mtbfMs: number };
 
 /**
  * Delay before the next fault: fixed, or exponentially distributed with mean `mtbfMs` (faults
@@ -9,6 +13,7 @@ export type Schedule = { kind: 'fixed'; intervalMs: number } | { kind: 'poisson'
  */
 export function nextFaultDelayMs(schedule: Schedule, random: Random): number {
   if (schedule.kind === 'fixed') return schedule.intervalMs;
+  if (schedule.kind === 'jittered') return schedule.intervalMs * (1 - schedule.jitter + 2 * schedule.jitter * random());
   // Inverse transform sampling: −mean · ln(1 − u).
   return -schedule.mtbfMs * Math.log(1 - random());
 }
@@ -16,6 +21,10 @@ export function nextFaultDelayMs(schedule: Schedule, random: Random): number {
 export function checkSchedule(scope: string, s: unknown): Schedule {
   const x = s as Partial<Schedule> | null;
   if (x && x.kind === 'fixed' && typeof x.intervalMs === 'number' && x.intervalMs > 0) return { kind: 'fixed', intervalMs: x.intervalMs };
+  if (x && x.kind === 'jittered') {
+    const j = x as { intervalMs?: unknown; jitter?: unknown };
+    if (typeof j.intervalMs === 'number' && j.intervalMs > 0 && typeof j.jitter === 'number' && j.jitter >= 0 && j.jitter < 1) return { kind: 'jittered', intervalMs: j.intervalMs, jitter: j.jitter };
+  }
   if (x && x.kind === 'poisson' && typeof (x as { mtbfMs?: number }).mtbfMs === 'number' && (x as { mtbfMs: number }).mtbfMs > 0) return { kind: 'poisson', mtbfMs: (x as { mtbfMs: number }).mtbfMs };
-  throw new InvalidOptionError(`${scope}: schedule must be { kind: 'fixed', intervalMs > 0 } or { kind: 'poisson', mtbfMs > 0 }, got ${JSON.stringify(s)}`);
+  throw new InvalidOptionError(`${scope}: schedule must be { kind: 'fixed', intervalMs > 0 }, { kind: 'jittered', intervalMs > 0, jitter from 0 to < 1 } or { kind: 'poisson', mtbfMs > 0 }, got ${JSON.stringify(s)}`);
 }

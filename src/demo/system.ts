@@ -358,7 +358,11 @@ export class DemoSystem {
       faults: o.faults,
       pauseMs: o.pauseMs,
       restartDelayMs: o.restartDelayMs,
-      seed: o.seed,
+      // Faults every faultIntervalMs × 0.75–1.25, one at a time — the fault model R = 2 is built
+      // for: a due fault waits until every process is healthy and no incident is open.
+      schedule: { kind: 'jittered', intervalMs: o.faultIntervalMs, jitter: 0.25 },
+      gate: { ready: () => this.allHealthy() && this.open.size === 0 },
+      random: seededRandom(o.seed ^ 0x5f3759df),
     });
     // The reaper removes it even if this supervisor is SIGKILLed (and kills every node, paused or not).
     if (this.ownsDataDir) this.chaos.removeOnCrash(this.dataDir!);
@@ -375,6 +379,15 @@ export class DemoSystem {
       // is whole again as soon as it resumes (the incident stays undetected — masked).
       const inc = this.open.get(e.name);
       if (inc && !inc.left) this.restore(e.name, inc, Date.now());
+    });
+    this.chaos.on('fault', (rec) => {
+      const tracker = this.tracker;
+      if (!tracker) return;
+      const id = tracker.recordFault(rec.target, rec.kind, rec.at);
+      if (rec.kind === 'pause') this.running.get(rec.target)!.paused = true;
+      this.open.set(rec.target, { id, at: rec.at, left: false, detected: false, leaderAtFault: this.leader === rec.target ? rec.target : undefined });
+      this.incidentsLive.push({ id, target: rec.target, kind: rec.kind, at: rec.at, detectedMs: null, restoredMs: null });
+      this.emit({ type: 'fault', id, target: rec.target, kind: rec.kind, pid: rec.pid });
     });
     this.chaos.on('message', ({ message }) => {
       if (isNodeMessage(message) && message.type === 'elected') this.onElected(message.id, message.fencingToken);
@@ -499,7 +512,6 @@ export class DemoSystem {
       await sleep(50);
     }
     const random = seededRandom(o.seed);
-    const faultRandom = seededRandom(o.seed ^ 0x5f3759df);
     const history = new HistoryChecker();
     const failures: DemoResult['failures'] = [];
     const carts = new Set<string>();
@@ -541,29 +553,8 @@ export class DemoSystem {
       }
     });
 
-    let chaosOn = o.chaos;
     // No new fault near the end, so every incident heals while it is observed.
-    const lastFaultAt = this.startedAt + o.durationMs - Math.max(o.pauseMs, o.restartDelayMs) - 3000;
-    const faultLoop = (async () => {
-      while (chaosOn) {
-        await sleep(o.faultIntervalMs * (0.75 + 0.5 * faultRandom()));
-        if (Date.now() > lastFaultAt) break;
-        // One fault at a time — the fault model R = 2 is built for: wait until everything is back.
-        const until = Date.now() + 20_000;
-        while (chaosOn && (!this.allHealthy() || this.open.size > 0) && Date.now() < until) await sleep(50);
-        if (!chaosOn || Date.now() > lastFaultAt) break;
-        const target = this.nodes[Math.floor(faultRandom() * this.nodes.length)]!.name;
-        const kind = o.faults[Math.floor(faultRandom() * o.faults.length)]!;
-        const leaderAtFault = this.leader;
-        const rec = this.chaos!.inject(kind, target);
-        if (!rec) continue;
-        const id = tracker.recordFault(target, kind, rec.at);
-        if (kind === 'pause') this.running.get(target)!.paused = true;
-        this.open.set(target, { id, at: rec.at, left: false, detected: false, leaderAtFault: leaderAtFault === target ? target : undefined });
-        this.incidentsLive.push({ id, target, kind, at: rec.at, detectedMs: null, restoredMs: null });
-        this.emit({ type: 'fault', id, target, kind, pid: rec.pid });
-      }
-    })();
+    if (o.chaos) this.chaos!.injectFaults({ until: this.startedAt + o.durationMs - Math.max(o.pauseMs, o.restartDelayMs) - 3000 });
     const progress = setInterval(() => {
       this.emit({
         type: 'progress',
@@ -578,8 +569,7 @@ export class DemoSystem {
     const loadSummary = await load.run();
     clearInterval(progress);
     const endedAt = Date.now();
-    chaosOn = false;
-    await faultLoop;
+    this.chaos!.stopInjecting();
 
     // Settle: the last fault heals, then every acknowledged write must be readable.
     this.emit({ type: 'phase', text: 'load done; waiting for every process to be healthy, then reading every cart back' });

@@ -55,6 +55,46 @@ describe('ProcessChaos with real processes', () => {
     await chaos.stop();
   });
 
+  it('one fault at a time on ManualClock: a due fault waits for the gate, at most maxWaitMs, and none comes after `until`', async () => {
+    const { ManualClock } = await import('../../src/core/index.js');
+    const clock = new ManualClock();
+    let ready = false;
+    const chaos = new ProcessChaos({
+      processes: [{ name: 'a', command: [process.execPath, '-e', 'setInterval(() => {}, 1000)'] }],
+      schedule: { kind: 'fixed', intervalMs: 1000 },
+      faults: ['pause'],
+      pauseMs: 100,
+      gate: { ready: () => ready, maxWaitMs: 5000, pollMs: 50 },
+      reaper: false,
+      clock,
+    });
+    const faults: number[] = [];
+    chaos.on('fault', (f) => faults.push(f.at));
+    chaos.start({ inject: false });
+    await expect.poll(() => chaos.pidOf('a')).toBeGreaterThan(0);
+    chaos.injectFaults({ until: 20_000 });
+    clock.advance(1000); // due, but the gate is closed
+    clock.advance(2000);
+    expect(faults).toEqual([]);
+    ready = true;
+    clock.advance(50); // the next poll sees it open
+    expect(faults).toEqual([3050]);
+    clock.advance(100); // resumed
+    ready = false;
+    clock.advance(900); // due at 4050 (1000 after the last); waits at most 5000
+    clock.advance(4999);
+    expect(faults).toEqual([3050]);
+    clock.advance(1);
+    expect(faults).toEqual([3050, 9050]);
+    ready = true;
+    clock.advance(30_000); // past `until`: nothing more
+    expect(faults.every((t) => t <= 20_000)).toBe(true);
+    chaos.stopInjecting();
+    await chaos.stop();
+    expect(() => new ProcessChaos({ processes: [{ name: 'x', command: ['node'] }], gate: { ready: 'yes' as never } })).toThrow(/gate: ready must be a function/);
+    expect(() => new ProcessChaos({ processes: [{ name: 'x', command: ['node'] }], schedule: { kind: 'jittered', intervalMs: 100, jitter: 1 } })).toThrow(/jitter from 0 to < 1/);
+  });
+
   it('carries typed messages from a process over its IPC channel, also after a restart', async () => {
     const { isNodeMessage } = await import('../../src/demo/protocol.js');
     // A child that says what a demo node says, through the same module.
