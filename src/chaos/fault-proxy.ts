@@ -1,6 +1,7 @@
 import type net from 'node:net';
 import { nodeNet } from '../core/builtins.js';
-import { checkBoolean, checkNumber, checkOneOf, checkOptions, checkString } from '../core/options.js';
+import { systemClock, type Clock, type TimerHandle } from '../core/clock.js';
+import { checkBoolean, checkClock, checkNumber, checkOneOf, checkOptions, checkString } from '../core/options.js';
 import type { Random } from '../core/random.js';
 import { InvalidOptionError, OptionRangeError } from '../core/errors.js';
 
@@ -59,7 +60,6 @@ export function normalizeToxic(input: Partial<Toxic> & { type: ToxicType }): Tox
   return { name, type, stream, toxicity, attributes: attrs };
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 export interface FaultProxyOptions {
   /** Where to listen: 'host:port' (port 0 picks a free one). Default '127.0.0.1:0'. */
@@ -70,6 +70,8 @@ export interface FaultProxyOptions {
   enabled?: boolean;
   /** For toxicity draws and jitter. Default Math.random. */
   random?: Random;
+  /** Every delay a toxic adds (tests pass a ManualClock). */
+  clock?: Clock;
 }
 
 /** One proxied connection: a client socket and its upstream socket. */
@@ -77,7 +79,7 @@ class Link {
   /** Toxics drawn for this connection (toxicity decides once per connection and toxic). */
   private readonly drawn = new Map<string, boolean>();
   private closed = false;
-  private readonly timers = new Set<NodeJS.Timeout>();
+  private readonly timers = new Set<TimerHandle>();
   /** Bytes passed so far under each limit_data toxic. */
   private readonly limited = new Map<string, number>();
 
@@ -104,7 +106,7 @@ class Link {
   }
 
   after(ms: number, fn: () => void): void {
-    const timer = setTimeout(() => {
+    const timer = this.proxy.clock.setTimeout(() => {
       this.timers.delete(timer);
       fn();
     }, ms);
@@ -125,7 +127,7 @@ class Link {
         case 'latency': {
           const jitter = a.jitter! > 0 ? (this.proxy.random() * 2 - 1) * a.jitter! : 0;
           const delay = Math.max(0, a.latency! + jitter);
-          if (delay > 0) await sleep(delay);
+          if (delay > 0) await this.proxy.sleep(delay);
           break;
         }
         case 'slicer': {
@@ -169,8 +171,8 @@ class Link {
     for (const p of pieces) {
       if (this.closed) return;
       write(p);
-      if (bandwidth && bandwidth.attributes.rate! > 0) await sleep((p.length / (bandwidth.attributes.rate! * 1024)) * 1000);
-      if (slicer && slicer.attributes.delay! > 0 && pieces.length > 1) await sleep(slicer.attributes.delay! / 1000);
+      if (bandwidth && bandwidth.attributes.rate! > 0) await this.proxy.sleep((p.length / (bandwidth.attributes.rate! * 1024)) * 1000);
+      if (slicer && slicer.attributes.delay! > 0 && pieces.length > 1) await this.proxy.sleep(slicer.attributes.delay! / 1000);
     }
   }
 
@@ -189,7 +191,7 @@ class Link {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    for (const t of this.timers) clearTimeout(t);
+    for (const t of this.timers) this.proxy.clock.clearTimeout(t);
     this.client.destroy();
     this.upstream.destroy();
     this.proxy.forget(this);
@@ -198,7 +200,7 @@ class Link {
   reset(): void {
     if (this.closed) return;
     this.closed = true;
-    for (const t of this.timers) clearTimeout(t);
+    for (const t of this.timers) this.proxy.clock.clearTimeout(t);
     // An RST to both sides, as Toxiproxy's reset_peer does.
     this.client.resetAndDestroy();
     this.upstream.resetAndDestroy();
@@ -215,6 +217,7 @@ export class FaultProxy {
   readonly name: string;
   readonly upstream: string;
   readonly random: Random;
+  readonly clock: Clock;
   private listenAddress: string;
   private server: net.Server | undefined;
   private readonly links = new Set<Link>();
@@ -225,12 +228,19 @@ export class FaultProxy {
   constructor(options: FaultProxyOptions) {
     const scope = 'FaultProxy';
     if (options === undefined) throw new InvalidOptionError(`${scope}: options { upstream } are required`);
-    const o = checkOptions<FaultProxyOptions>(scope, options, ['listen', 'upstream', 'name', 'enabled', 'random']);
+    const o = checkOptions<FaultProxyOptions>(scope, options, ['listen', 'upstream', 'name', 'enabled', 'random', 'clock']);
     this.upstream = checkHostPort(scope, 'upstream', o.upstream);
     this.listenAddress = checkHostPort(scope, 'listen', o.listen ?? '127.0.0.1:0');
     this.name = checkString(scope, 'name', o.name ?? `proxy-${this.upstream}`);
     this.enabledFlag = checkBoolean(scope, 'enabled', o.enabled ?? true);
     this.random = o.random ?? Math.random;
+    if (o.clock !== undefined) checkClock(scope, o.clock);
+    this.clock = o.clock ?? systemClock;
+  }
+
+  /** @internal A delay on this proxy's clock. */
+  sleep(ms: number): Promise<void> {
+    return new Promise((r) => this.clock.setTimeout(r, ms));
   }
 
   /** 'host:port' actually listened on (the free port when 0 was asked). */
@@ -401,7 +411,7 @@ export class FaultProxy {
       chain = chain.then(async () => {
         if (link.holding(stream)) return; // a timeout toxic swallows the close too
         const delay = link.closeDelay(stream);
-        if (delay > 0) await sleep(delay);
+        if (delay > 0) await this.sleep(delay);
         to.end();
       });
     });
