@@ -54,6 +54,51 @@ function exchange(port: number, data: string, waitMs = 1500): Promise<{ received
   });
 }
 
+describe('FaultProxy on ManualClock: toxics delay by clock time, not by how fast the machine is', () => {
+  const tick = (): Promise<void> => new Promise((r) => setTimeout(r, 2));
+  it('latency holds a chunk until the clock has moved by it; timeout N closes after N ms of clock time (a minute each, in milliseconds of real time)', async () => {
+    const { ManualClock } = await import('../../src/core/clock.js');
+    const clock = new ManualClock();
+    // An upstream that notes the clock time each chunk arrives.
+    const arrivals: number[] = [];
+    const sink = net.createServer((c) => c.on('data', () => arrivals.push(clock.now())).on('error', () => {}));
+    await new Promise<void>((r) => sink.listen(0, '127.0.0.1', r));
+    proxy = await new FaultProxy({ upstream: `127.0.0.1:${(sink.address() as net.AddressInfo).port}`, clock }).start();
+    proxy.addToxic({ type: 'latency', stream: 'upstream', attributes: { latency: 60_000, jitter: 0 } });
+    const sock = net.connect(proxy.port, '127.0.0.1');
+    sock.on('error', () => {});
+    await new Promise((r) => sock.once('connect', r));
+    sock.write('ping');
+    // However long real time runs, nothing arrives while the clock stands still.
+    for (let i = 0; i < 50; i++) await tick();
+    expect(arrivals).toEqual([]);
+    // A minute of clock time in 60 steps: real timers would not have fired in the few ms this takes.
+    while (arrivals.length === 0 && clock.now() < 120_000) {
+      clock.advance(1000);
+      await tick();
+    }
+    // Never before the latency (how much after depends only on when the proxy read the chunk).
+    expect(arrivals[0]).toBeGreaterThanOrEqual(60_000);
+    sock.destroy();
+    await expect.poll(() => proxy.connections, { interval: 2 }).toBe(0);
+
+    proxy.removeToxic(proxy.toxics[0]!.name);
+    proxy.addToxic({ type: 'timeout', attributes: { timeout: 60_000 } });
+    const s2 = net.connect(proxy.port, '127.0.0.1');
+    let closed = false;
+    s2.on('close', () => (closed = true));
+    s2.on('error', () => {});
+    await new Promise((r) => s2.once('connect', r));
+    await expect.poll(() => proxy.connections, { interval: 2 }).toBe(1); // accepted: its timeout is armed
+    clock.advance(59_999);
+    for (let i = 0; i < 20; i++) await tick();
+    expect(closed).toBe(false);
+    clock.advance(1);
+    await expect.poll(() => closed, { interval: 2 }).toBe(true);
+    sink.close();
+  });
+});
+
 describe('FaultProxy, toxic by toxic, with real sockets', () => {
   it('passes data straight through with no toxic', async () => {
     const p = await open();
