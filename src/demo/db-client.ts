@@ -1,5 +1,6 @@
 import { Agent, request } from 'undici';
 import type { Disposable } from '../core/events.js';
+import { systemClock, type Clock } from '../core/clock.js';
 import { ErrorCode, SteadfastError } from '../core/errors.js';
 import { HashRing } from '../hashing/ring.js';
 import type { Registry } from '../registry/registry.js';
@@ -21,6 +22,8 @@ export interface DbClientOptions {
   registry?: Registry;
   /** The run's secret, sent to the db nodes as `Authorization: Bearer …`. */
   secret?: string;
+  /** Hedge timers and suspicion (tests pass a ManualClock). */
+  clock?: Clock;
 }
 
 /** Fewer db nodes than the quorum answered (ERR_QUORUM_FAILED, HTTP 503). */
@@ -59,7 +62,10 @@ export class DbClient {
   private readonly watch: Disposable | undefined;
   readonly stats = { writes: 0, reads: 0, failovers: 0, hedges: 0, repairs: 0, quorumFailures: 0 };
 
+  private readonly clock: Clock;
+
   constructor(private readonly o: DbClientOptions) {
+    this.clock = o.clock ?? systemClock;
     for (const n of o.nodes) {
       this.ring.add(n.id);
       this.urls.set(n.id, n.url);
@@ -78,7 +84,7 @@ export class DbClient {
    */
   preferenceList(key: string): string[] {
     const all = this.ring.lookupN(key, this.o.nodes.length);
-    const now = Date.now();
+    const now = this.clock.now();
     const rank = (n: string): number => (!this.healthy.has(n) ? 2 : (this.suspectUntil.get(n) ?? 0) > now ? 1 : 0);
     return all.map((n, i) => ({ n, r: rank(n), i })).sort((a, b) => a.r - b.r || a.i - b.i).map((x) => x.n);
   }
@@ -103,7 +109,7 @@ export class DbClient {
         let settled = false;
         // A node that is slow to answer (paused, overloaded) should not hold the request up:
         // after hedgeAfter, ask the next node as well.
-        const hedge = setTimeout(() => {
+        const hedge = this.clock.setTimeout(() => {
           if (!settled && !done && next < list.length) {
             this.stats.hedges++;
             launch();
@@ -111,7 +117,7 @@ export class DbClient {
         }, hedgeAfter);
         call(node, this.urls.get(node)!).finally(() => {
           settled = true;
-          clearTimeout(hedge);
+          this.clock.clearTimeout(hedge);
         }).then(
           (value) => settle({ node, ok: true, value }),
           (err: unknown) => settle({ node, ok: false, error: (err as { code?: string }).code ?? (err as Error).message }),
@@ -124,7 +130,7 @@ export class DbClient {
         else {
           failed.push(a);
           this.stats.failovers++;
-          this.suspectUntil.set(a.node, Date.now() + (this.o.suspectMs ?? 1000));
+          this.suspectUntil.set(a.node, this.clock.now() + (this.o.suspectMs ?? 1000));
           launch();
         }
         if (ok.length >= want || (inFlight === 0 && next >= list.length)) {
