@@ -4,36 +4,9 @@ import { systemClock, type Clock, type TimerHandle } from '../core/clock.js';
 import { checkBoolean, checkClock, checkNumber, checkOneOf, checkOptions, checkString } from '../core/options.js';
 import type { Random } from '../core/random.js';
 import { InvalidOptionError, OptionRangeError } from '../core/errors.js';
+import { TOXICS, type Toxic, type ToxicLink, type ToxicStream, type ToxicType } from './toxics/index.js';
 
-export type ToxicType = 'latency' | 'bandwidth' | 'timeout' | 'reset_peer' | 'slow_close' | 'slicer' | 'limit_data';
-export type ToxicStream = 'upstream' | 'downstream';
-
-/** A fault on one direction of a proxy, with Toxiproxy's names and attributes. */
-export interface Toxic {
-  name: string;
-  type: ToxicType;
-  /** 'downstream' (server → client, the default) or 'upstream' (client → server). */
-  stream: ToxicStream;
-  /** Probability (0–1) that a connection is affected. Default 1. */
-  toxicity: number;
-  /**
-   * latency: { latency ms, jitter ms } · bandwidth: { rate KB/s } · timeout: { timeout ms, 0 = hold
-   * forever } · reset_peer: { timeout ms } · slow_close: { delay ms } · slicer: { average_size,
-   * size_variation bytes, delay µs } · limit_data: { bytes }
-   */
-  attributes: Record<string, number>;
-}
-
-const ATTRIBUTES: Record<ToxicType, Record<string, number>> = {
-  latency: { latency: 0, jitter: 0 },
-  bandwidth: { rate: 0 },
-  timeout: { timeout: 0 },
-  reset_peer: { timeout: 0 },
-  slow_close: { delay: 0 },
-  slicer: { average_size: 0, size_variation: 0, delay: 0 },
-  limit_data: { bytes: 0 },
-};
-
+export type { Toxic, ToxicStream, ToxicType } from './toxics/index.js';
 /**
  * Every attribute is a time in ms, a size in bytes or a rate in KB/s. Node's timers hold at most
  * 2^31 − 1 ms (about 24.8 days) and fire at once, after 1 ms, past it: a larger value would
@@ -45,12 +18,12 @@ const TOXIC_NAME_RE = /^[^\u0000-\u001f\u007f]{1,256}$/;
 /** Validates a toxic (throws TypeError/RangeError naming the field) and fills Toxiproxy's defaults. */
 export function normalizeToxic(input: Partial<Toxic> & { type: ToxicType }): Toxic {
   const scope = 'toxic';
-  const type = checkOneOf(scope, 'type', input.type, Object.keys(ATTRIBUTES) as ToxicType[]);
+  const type = checkOneOf(scope, 'type', input.type, Object.keys(TOXICS) as ToxicType[]);
   const stream = checkOneOf(scope, 'stream', input.stream ?? 'downstream', ['upstream', 'downstream']);
   const toxicity = checkNumber(scope, 'toxicity', input.toxicity ?? 1, { min: 0, max: 1 });
   const name = checkString(scope, 'name', input.name ?? `${type}_${stream}`);
   if (!TOXIC_NAME_RE.test(name)) throw new InvalidOptionError(`${scope}: name must be 1–256 characters with no control characters, got ${name.length} characters`);
-  const attrs = { ...ATTRIBUTES[type] };
+  const attrs: Record<string, number> = { ...TOXICS[type].attributes };
   const given = input.attributes ?? {};
   if (given === null || typeof given !== 'object' || Array.isArray(given)) throw new InvalidOptionError(`${scope}: attributes must be an object of numbers`);
   for (const [k, v] of Object.entries(given)) {
@@ -75,13 +48,13 @@ export interface FaultProxyOptions {
 }
 
 /** One proxied connection: a client socket and its upstream socket. */
-class Link {
+class Link implements ToxicLink {
   /** Toxics drawn for this connection (toxicity decides once per connection and toxic). */
   private readonly drawn = new Map<string, boolean>();
   private closed = false;
   private readonly timers = new Set<TimerHandle>();
-  /** Bytes passed so far under each limit_data toxic. */
-  private readonly limited = new Map<string, number>();
+  /** Per-connection state of the toxics that keep some (limit_data: bytes passed). */
+  private readonly states = new Map<string, unknown>();
 
   constructor(
     private readonly proxy: FaultProxy,
@@ -89,20 +62,28 @@ class Link {
     readonly upstream: net.Socket,
   ) {}
 
+  random(): number {
+    return this.proxy.random();
+  }
+
+  sleep(ms: number): Promise<void> {
+    return this.proxy.sleep(ms);
+  }
+
+  stateOf<S>(toxic: Toxic, init: () => S): S {
+    let s = this.states.get(toxic.name) as S | undefined;
+    if (s === undefined) this.states.set(toxic.name, (s = init()));
+    return s;
+  }
+
   active(t: Toxic): boolean {
     let hit = this.drawn.get(t.name);
     if (hit === undefined) {
       hit = this.proxy.random() < t.toxicity;
       this.drawn.set(t.name, hit);
-      if (hit) this.arm(t);
+      if (hit) TOXICS[t.type].arm?.(t.attributes, this); // connection-wide toxics start when first seen
     }
     return hit;
-  }
-
-  /** Toxics that act on the connection as a whole (not per chunk) start when first seen. */
-  arm(t: Toxic): void {
-    if (t.type === 'timeout' && t.attributes.timeout! > 0) this.after(t.attributes.timeout!, () => this.close());
-    if (t.type === 'reset_peer') this.after(t.attributes.timeout!, () => this.reset());
   }
 
   after(ms: number, fn: () => void): void {
@@ -118,74 +99,33 @@ class Link {
     let pieces: Buffer[] = [chunk];
     for (const t of this.proxy.toxicsFor(stream)) {
       if (this.closed || !this.active(t)) continue;
-      const a = t.attributes;
-      switch (t.type) {
-        case 'timeout':
-        case 'reset_peer':
-          if (t.type === 'timeout') return; // data is dropped until the toxic is removed
-          break;
-        case 'latency': {
-          const jitter = a.jitter! > 0 ? (this.proxy.random() * 2 - 1) * a.jitter! : 0;
-          const delay = Math.max(0, a.latency! + jitter);
-          if (delay > 0) await this.proxy.sleep(delay);
-          break;
-        }
-        case 'slicer': {
-          const out: Buffer[] = [];
-          for (const p of pieces) {
-            for (let at = 0; at < p.length; ) {
-              const variation = a.size_variation! > 0 ? Math.round((this.proxy.random() * 2 - 1) * a.size_variation!) : 0;
-              const size = Math.max(1, (a.average_size! || 1) + variation);
-              out.push(p.subarray(at, at + size));
-              at += size;
-            }
-          }
-          pieces = out;
-          break;
-        }
-        case 'limit_data': {
-          const sent = this.limited.get(t.name) ?? 0;
-          const room = a.bytes! - sent;
-          const total = pieces.reduce((s, p) => s + p.length, 0);
-          if (total >= room) {
-            const cut: Buffer[] = [];
-            let left = Math.max(0, room);
-            for (const p of pieces) {
-              if (left <= 0) break;
-              cut.push(p.subarray(0, left));
-              left -= Math.min(left, p.length);
-            }
-            for (const p of cut) write(p);
-            this.close();
-            return;
-          }
-          this.limited.set(t.name, sent + total);
-          break;
-        }
-        default:
-          break;
-      }
+      const kind = TOXICS[t.type];
+      if (!kind.chunk) continue;
+      const verdict = await kind.chunk(pieces, t.attributes, this, t, write);
+      if ('stop' in verdict) return;
+      pieces = verdict.pieces;
     }
-    const slicer = this.proxy.toxicsFor(stream).find((t) => t.type === 'slicer' && this.drawn.get(t.name));
-    const bandwidth = this.proxy.toxicsFor(stream).find((t) => t.type === 'bandwidth' && this.drawn.get(t.name));
+    const pacers = this.proxy.toxicsFor(stream).filter((t) => TOXICS[t.type].paced && this.drawn.get(t.name));
     for (const p of pieces) {
       if (this.closed) return;
       write(p);
-      if (bandwidth && bandwidth.attributes.rate! > 0) await this.proxy.sleep((p.length / (bandwidth.attributes.rate! * 1024)) * 1000);
-      if (slicer && slicer.attributes.delay! > 0 && pieces.length > 1) await this.proxy.sleep(slicer.attributes.delay! / 1000);
+      for (const t of pacers) await TOXICS[t.type].paced!(p, pieces.length, t.attributes, this);
     }
   }
 
   /** How long to hold back the end of `stream` (slow_close). */
   closeDelay(stream: ToxicStream): number {
     let delay = 0;
-    for (const t of this.proxy.toxicsFor(stream)) if (t.type === 'slow_close' && this.active(t)) delay = Math.max(delay, t.attributes.delay!);
+    for (const t of this.proxy.toxicsFor(stream)) {
+      const f = TOXICS[t.type].closeDelayMs;
+      if (f && this.active(t)) delay = Math.max(delay, f(t.attributes));
+    }
     return delay;
   }
 
-  /** True while a timeout toxic without an end holds the connection open and silent. */
+  /** True while a toxic such as timeout holds the connection open and silent, its end too. */
   holding(stream: ToxicStream): boolean {
-    return this.proxy.toxicsFor(stream).some((t) => t.type === 'timeout' && this.active(t));
+    return this.proxy.toxicsFor(stream).some((t) => TOXICS[t.type].holdsClose?.(t.attributes) === true && this.active(t));
   }
 
   close(): void {

@@ -54,6 +54,19 @@ function exchange(port: number, data: string, waitMs = 1500): Promise<{ received
   });
 }
 
+describe('toxics: one module each, one table', () => {
+  it('every toxic in the table is accepted with its defaults, and refuses attributes it does not take', async () => {
+    const { TOXICS } = await import('../../src/chaos/toxics/index.js');
+    const { normalizeToxic } = await import('../../src/chaos/fault-proxy.js');
+    expect(Object.keys(TOXICS).sort()).toEqual(['bandwidth', 'latency', 'limit_data', 'reset_peer', 'slicer', 'slow_close', 'timeout']);
+    for (const [type, kind] of Object.entries(TOXICS)) {
+      const t = normalizeToxic({ type: type as never });
+      expect(t.attributes).toEqual(kind.attributes);
+      expect(() => normalizeToxic({ type: type as never, attributes: { nope: 1 } })).toThrow(new RegExp(`attributes\\.nope is not an attribute of a ${type} toxic`));
+    }
+  });
+});
+
 describe('FaultProxy on ManualClock: toxics delay by clock time, not by how fast the machine is', () => {
   const tick = (): Promise<void> => new Promise((r) => setTimeout(r, 2));
   it('latency holds a chunk until the clock has moved by it; timeout N closes after N ms of clock time (a minute each, in milliseconds of real time)', async () => {
