@@ -1,3 +1,4 @@
+import { systemClock, type Clock } from '../core/clock.js';
 import type { Campaign, Etcd3 } from 'etcd3';
 import { Emitter, type Disposable, type Listener } from '../core/events.js';
 import type { Election, ElectionEvents } from './election.js';
@@ -21,6 +22,7 @@ export class EtcdElection implements Election {
     readonly ttlMs: number,
     private readonly client: Etcd3,
     private readonly ownsClient: boolean,
+    private readonly clock: Clock = systemClock,
   ) {
     this.start();
   }
@@ -77,8 +79,9 @@ export class EtcdElection implements Election {
         this.events.emit('revoked', { reason: `lease lost: ${(error as Error).message}` });
       }
       this.campaign = undefined;
-      const t = setTimeout(() => this.start(), 500);
-      t.unref();
+      // Campaign again after a short pause (etcd's own lease keeps the timing of leadership).
+      const t = this.clock.setTimeout(() => this.start(), 500);
+      t.unref?.();
     });
   }
 }

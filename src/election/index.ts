@@ -78,7 +78,7 @@ export function elect(options: ElectOptions): Election {
       if ((o.endpoints === undefined) === (o.etcd === undefined)) throw new InvalidOptionError(`${scope}: the etcd backend needs exactly one of endpoints or etcd`);
       if (o.ttlMs !== undefined && o.ttlMs < 1000) throw new OptionRangeError(`${scope}: ttlMs must be at least 1000 for etcd (leases are whole seconds), got ${o.ttlMs}`);
       const client = o.etcd ?? new (loadPackage<typeof import('etcd3')>('etcd3', "elect({ backend: 'etcd' })").Etcd3)({ hosts: o.endpoints! });
-      return new EtcdElection(name, candidateId, ttlMs, client, o.etcd === undefined);
+      return new EtcdElection(name, candidateId, ttlMs, client, o.etcd === undefined, o.clock);
     }
   }
 }
