@@ -64,7 +64,7 @@ export function elect(options: ElectOptions): Election {
       if ((o.url === undefined) === (o.redis === undefined)) throw new InvalidOptionError(`${scope}: the redis backend needs exactly one of url or redis`);
       let client = o.redis;
       if (!client) {
-        const { sentinel: _s, ...ro } = redisOptionsFromUrl(o.url!);
+        const { sentinel: _s, ...ro } = redisOptionsFromUrl(o.url!, `${scope}: url`);
         client = new (loadPackage<typeof import('ioredis')>('ioredis', "elect({ backend: 'redis' })").Redis)({ ...ro, maxRetriesPerRequest: 1 });
         client.on('error', () => {});
       }

@@ -116,6 +116,8 @@ describe('elect (embedded backend, ManualClock)', () => {
     expect(() => elect({ backend: 'embedded', name: 'bad name', candidateId: 'a' })).toThrow(/name must be 1–128 letters/);
     expect(() => elect({ backend: 'embedded', name: 'x', candidateId: 'a', ttlMs: 5 })).toThrow(/ttlMs must be an integer ≥ 30/);
     expect(() => elect({ backend: 'redis', name: 'x', candidateId: 'a' })).toThrow(/needs exactly one of url or redis/);
+    // A bad url is reported by elect(), not by the store whose parser it shares.
+    expect(() => elect({ backend: 'redis', name: 'x', candidateId: 'a', url: 'http://x' })).toThrow(/^elect: url: /);
   });
 });
 

@@ -79,9 +79,9 @@ type ScriptedRedis = Redis & {
   steadfastCheckpointRemove(idx: string, data: string, ...ids: string[]): Promise<number>;
 };
 
-/** Parses a redis:// or redis+sentinel:// URL into ioredis options. */
-export function redisOptionsFromUrl(url: string): RedisOptions & { sentinel: boolean } {
-  const bad = (why: string): TypeError => new InvalidOptionError(`RedisCheckpointStore: ${why}, got ${JSON.stringify(url)}`);
+/** Parses a redis:// or redis+sentinel:// URL into ioredis options; errors name `scope`, the caller. */
+export function redisOptionsFromUrl(url: string, scope = 'RedisCheckpointStore'): RedisOptions & { sentinel: boolean } {
+  const bad = (why: string): TypeError => new InvalidOptionError(`${scope}: ${why}, got ${JSON.stringify(url)}`);
   if (typeof url !== 'string') throw bad('url must be a string');
   if (url.startsWith('redis+sentinel://')) {
     // redis+sentinel://[user:password@]h1:p1,h2:p2/masterName[/db] — parsed by hand: URL
