@@ -1,4 +1,3 @@
-import { nearestRank } from '../core/rank.js';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import type http from 'node:http';
@@ -190,13 +189,6 @@ export type DemoEvent =
   | { type: 'progress'; elapsedMs: number; requests: number; failed: number; availability: number; faults: number; leader: string | undefined }
   | { type: 'phase'; text: string };
 
-interface Bucket {
-  t: number;
-  requests: number;
-  failed: number;
-  latencies: number[];
-}
-
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 function parseEtcd(url: string): string[] {
@@ -239,9 +231,8 @@ export class DemoSystem {
   private readonly open = new Map<string, { id: number; at: number; left: boolean; detected: boolean; leaderAtFault: string | undefined }>();
   private readonly leaderChanges: LeaderChange[] = [];
   private readonly failovers: { faultId: number; from: string; to: string; ms: number }[] = [];
-  private readonly buckets: Bucket[] = [];
-  private readonly incidentsLive: { id: number; target: string; kind: string; at: number; detectedMs: number | null; restoredMs: number | null }[] = [];
-  private totals = { requests: 0, failed: 0, writes: 0, acknowledged: 0, degradedReads: 0 };
+  /** Demo-specific counts (requests, failures and latencies are the tracker's). */
+  private totals = { writes: 0, acknowledged: 0, degradedReads: 0 };
   private startedAt = 0;
   private poller: NodeJS.Timeout | undefined;
   private readonly ring = new HashRing();
@@ -386,7 +377,6 @@ export class DemoSystem {
       const id = tracker.recordFault(rec.target, rec.kind, rec.at);
       if (rec.kind === 'pause') this.running.get(rec.target)!.paused = true;
       this.open.set(rec.target, { id, at: rec.at, left: false, detected: false, leaderAtFault: this.leader === rec.target ? rec.target : undefined });
-      this.incidentsLive.push({ id, target: rec.target, kind: rec.kind, at: rec.at, detectedMs: null, restoredMs: null });
       this.emit({ type: 'fault', id, target: rec.target, kind: rec.kind, pid: rec.pid });
     });
     this.chaos.on('message', ({ message }) => {
@@ -436,8 +426,6 @@ export class DemoSystem {
         if (!inc.detected) {
           inc.detected = true;
           this.tracker?.recordDetection(inc.id, at);
-          const live = this.incidentsLive.find((i) => i.id === inc.id);
-          if (live) live.detectedMs = at - inc.at;
           this.emit({ type: 'detected', id: inc.id, target: id, ms: at - inc.at });
         }
       }
@@ -452,8 +440,6 @@ export class DemoSystem {
   private restore(target: string, inc: { id: number; at: number }, at: number): void {
     this.open.delete(target);
     this.tracker?.recordRestore(inc.id, at);
-    const live = this.incidentsLive.find((i) => i.id === inc.id);
-    if (live) live.restoredMs = at - inc.at;
     this.emit({ type: 'restored', id: inc.id, target, ms: at - inc.at });
   }
 
@@ -488,11 +474,6 @@ export class DemoSystem {
         }
       }),
     );
-  }
-
-  private bucketFor(at: number): Bucket {
-    const t = Math.max(0, Math.floor((at - this.startedAt) / 1000));
-    return (this.buckets[t] ??= { t, requests: 0, failed: 0, latencies: [] });
   }
 
   /** Runs the load (and the chaos) for durationMs, then settles, reads everything back and reports. */
@@ -534,12 +515,6 @@ export class DemoSystem {
     load.on('result', (r: LoadResult) => {
       const at = r.scheduledAt + r.latencyMs;
       tracker.recordRequest(r.ok, r.latencyMs, at);
-      this.totals.requests++;
-      if (!r.ok) this.totals.failed++;
-      const b = this.bucketFor(at);
-      b.requests++;
-      if (!r.ok) b.failed++;
-      b.latencies.push(r.latencyMs);
       if (!r.ok && failures.length < 100) failures.push({ at, method: r.request?.method ?? 'GET', path: r.request?.path ?? '', status: r.status, error: r.error, body: r.body?.slice(0, 300) });
       if (r.ok && r.request?.method === 'GET' && r.body !== undefined && r.body.includes('"complete":false')) this.totals.degradedReads++;
       const w = (r.request?.tag as Tag | undefined)?.write;
@@ -556,13 +531,14 @@ export class DemoSystem {
     // No new fault near the end, so every incident heals while it is observed.
     if (o.chaos) this.chaos!.injectFaults({ until: this.startedAt + o.durationMs - Math.max(o.pauseMs, o.restartDelayMs) - 3000 });
     const progress = setInterval(() => {
+      const live = tracker.live();
       this.emit({
         type: 'progress',
         elapsedMs: Date.now() - this.startedAt,
-        requests: this.totals.requests,
-        failed: this.totals.failed,
-        availability: this.totals.requests ? (this.totals.requests - this.totals.failed) / this.totals.requests : 1,
-        faults: this.incidentsLive.length,
+        requests: live.requests,
+        failed: live.failed,
+        availability: live.requests ? (live.requests - live.failed) / live.requests : 1,
+        faults: live.incidents.length,
         leader: this.leader,
       });
     }, 1000);
@@ -596,22 +572,23 @@ export class DemoSystem {
   state(): DemoState {
     const now = Date.now();
     const ring = (this.ringView ??= ringSummary(this.ring, this.options.replicas));
-    const current = Math.floor((now - this.startedAt) / 1000);
-    const series = Array.from(this.buckets.slice(Math.max(0, current - 120), current), (b, k) => b ?? { t: Math.max(0, current - 120) + k, requests: 0, failed: 0, latencies: [] }).map((b) => {
-      const sorted = [...b.latencies].sort((x, y) => x - y);
-      return { t: b.t, requests: b.requests, failed: b.failed, p99: nearestRank(sorted, 99) };
-    });
+    // Live figures, incidents and the per-second series come from the tracker (one p99 formula).
+    const live = this.tracker?.live(now);
+    const sinceStart = (at: number): number => (at - this.startedAt) / 1000;
+    const series = (live?.series ?? []).filter((b) => b.at >= this.startedAt - 1000).map((b) => ({ t: Math.floor(sinceStart(b.at)), requests: b.requests, failed: b.failed, p99: b.p99Ms }));
+    const requests = live?.requests ?? 0;
+    const failed = live?.failed ?? 0;
     return {
       now,
       startedAt: this.startedAt || null,
       durationMs: this.options.durationMs,
       config: { dbNodes: this.options.dbNodes, webNodes: this.options.webNodes, replicas: this.options.replicas, writeQuorum: this.options.writeQuorum, ratePerSec: this.options.ratePerSec, registry: this.options.registry, store: this.options.store, seed: this.options.seed, chaos: this.options.chaos },
-      totals: { ...this.totals, availability: this.totals.requests ? (this.totals.requests - this.totals.failed) / this.totals.requests : 1 },
+      totals: { requests, failed, ...this.totals, availability: requests ? (requests - failed) / requests : 1 },
       leader: this.leaderChanges.at(-1) ?? null,
       processes: this.processes(),
       ring,
       series,
-      incidents: this.incidentsLive.map((i) => ({ ...i, t: (i.at - this.startedAt) / 1000 })),
+      incidents: (live?.incidents ?? []).map((i) => ({ ...i, t: sinceStart(i.at) })),
       failovers: this.failovers,
     };
   }

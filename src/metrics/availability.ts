@@ -9,10 +9,24 @@ export interface AvailabilityTrackerOptions {
   slo?: number;
   /** Width of the timeline buckets in the report. Default 1000. */
   bucketMs?: number;
+  /** Width of the buckets of the live view (`live()`, for dashboards). Default 1000. */
+  liveBucketMs?: number;
+  /** How many recent live buckets are kept (older ones are dropped: the view is bounded). Default 120. */
+  liveBuckets?: number;
   clock?: Clock;
 }
 
-export const AVAILABILITY_DEFAULTS = Object.freeze({ slo: 0.999, bucketMs: 1000 });
+export const AVAILABILITY_DEFAULTS = Object.freeze({ slo: 0.999, bucketMs: 1000, liveBucketMs: 1000, liveBuckets: 120 });
+
+/** What is happening now (`AvailabilityTracker.live()`): cheap enough to ask every second. */
+export interface LiveView {
+  requests: number;
+  failed: number;
+  /** The recent live buckets, oldest first, each with its p99 (nearest rank); empty ones included. */
+  series: { at: number; requests: number; failed: number; p99Ms: number }[];
+  /** Every fault so far, with when it was detected and restored (whole ms after injection), if it was. */
+  incidents: { id: number; target: string; kind: string; at: number; detectedMs: number | null; restoredMs: number | null }[];
+}
 
 export interface Incident {
   id: number;
@@ -79,12 +93,19 @@ export class AvailabilityTracker {
   private readonly requests: { at: number; ok: boolean; latencyMs: number }[] = [];
   private readonly faults: { id: number; target: string; kind: string; at: number; detectedAt: number | null; restoredAt: number | null }[] = [];
   private firstAt: number | undefined;
+  private readonly liveBucketMs: number;
+  private readonly liveBuckets: number;
+  /** The recent live buckets by index (at / liveBucketMs); at most liveBuckets of them. */
+  private readonly live_ = new Map<number, { requests: number; failed: number; latencies: number[] }>();
+  private failedCount = 0;
 
   constructor(options?: AvailabilityTrackerOptions) {
     const scope = 'AvailabilityTracker';
-    const o = checkOptions<AvailabilityTrackerOptions>(scope, options, ['slo', 'bucketMs', 'clock']);
+    const o = checkOptions<AvailabilityTrackerOptions>(scope, options, ['slo', 'bucketMs', 'liveBucketMs', 'liveBuckets', 'clock']);
     this.slo = checkNumber(scope, 'slo', o.slo ?? AVAILABILITY_DEFAULTS.slo, { min: 0, minExclusive: true, max: 0.999999999 });
     this.bucketMs = checkInteger(scope, 'bucketMs', o.bucketMs ?? AVAILABILITY_DEFAULTS.bucketMs, { min: 1 });
+    this.liveBucketMs = checkInteger(scope, 'liveBucketMs', o.liveBucketMs ?? AVAILABILITY_DEFAULTS.liveBucketMs, { min: 1 });
+    this.liveBuckets = checkInteger(scope, 'liveBuckets', o.liveBuckets ?? AVAILABILITY_DEFAULTS.liveBuckets, { min: 1, max: 100_000 });
     if (o.clock !== undefined) checkClock(scope, o.clock);
     this.clock = o.clock ?? systemClock;
   }
@@ -97,6 +118,36 @@ export class AvailabilityTracker {
   recordRequest(ok: boolean, latencyMs: number, at = this.clock.now()): void {
     this.firstAt ??= at - latencyMs;
     this.requests.push({ at, ok, latencyMs: Math.max(0, latencyMs) });
+    if (!ok) this.failedCount++;
+    const k = Math.floor(at / this.liveBucketMs);
+    let b = this.live_.get(k);
+    if (!b) {
+      this.live_.set(k, (b = { requests: 0, failed: 0, latencies: [] }));
+      // Bounded: drop buckets older than the window (a Map iterates oldest-inserted first).
+      for (const old of this.live_.keys()) {
+        if (old > k - this.liveBuckets) break;
+        this.live_.delete(old);
+      }
+    }
+    b.requests++;
+    if (!ok) b.failed++;
+    b.latencies.push(Math.max(0, latencyMs));
+  }
+
+  /** What is happening now: totals, the last liveBuckets buckets before `at`, and the incidents. */
+  live(at = this.clock.now()): LiveView {
+    const current = Math.floor(at / this.liveBucketMs);
+    const series: LiveView['series'] = [];
+    for (let k = current - this.liveBuckets; k < current; k++) {
+      const b = this.live_.get(k);
+      series.push({ at: k * this.liveBucketMs, requests: b?.requests ?? 0, failed: b?.failed ?? 0, p99Ms: b ? nearestRank([...b.latencies].sort((x, y) => x - y), 99) : 0 });
+    }
+    return {
+      requests: this.requests.length,
+      failed: this.failedCount,
+      series,
+      incidents: this.faults.map((f) => ({ id: f.id, target: f.target, kind: f.kind, at: f.at, detectedMs: f.detectedAt === null ? null : Math.round(f.detectedAt - f.at), restoredMs: f.restoredAt === null ? null : Math.round(f.restoredAt - f.at) })),
+    };
   }
 
   /** A fault was injected into `target`; returns its incident id. */
