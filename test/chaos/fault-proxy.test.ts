@@ -93,7 +93,7 @@ describe('FaultProxy on ManualClock: toxics delay by clock time, not by how fast
     // Never before the latency (how much after depends only on when the proxy read the chunk).
     expect(arrivals[0]).toBeGreaterThanOrEqual(60_000);
     sock.destroy();
-    await expect.poll(() => proxy.connections, { interval: 2 }).toBe(0);
+    await expect.poll(() => proxy.connections, { interval: 2, timeout: 10_000 }).toBe(0);
 
     proxy.removeToxic(proxy.toxics[0]!.name);
     proxy.addToxic({ type: 'timeout', attributes: { timeout: 60_000 } });
@@ -102,12 +102,12 @@ describe('FaultProxy on ManualClock: toxics delay by clock time, not by how fast
     s2.on('close', () => (closed = true));
     s2.on('error', () => {});
     await new Promise((r) => s2.once('connect', r));
-    await expect.poll(() => proxy.connections, { interval: 2 }).toBe(1); // accepted: its timeout is armed
+    await expect.poll(() => proxy.connections, { interval: 2, timeout: 10_000 }).toBe(1); // accepted: its timeout is armed
     clock.advance(59_999);
     for (let i = 0; i < 20; i++) await tick();
     expect(closed).toBe(false);
     clock.advance(1);
-    await expect.poll(() => closed, { interval: 2 }).toBe(true);
+    await expect.poll(() => closed, { interval: 2, timeout: 10_000 }).toBe(true);
     sink.close();
   });
 });
