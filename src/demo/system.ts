@@ -23,6 +23,7 @@ import type { Registry } from '../registry/registry.js';
 import { RegistryServer } from '../registry/server.js';
 import { DEMO_NODE_ENV, type DemoNodeConfig } from './config.js';
 import { dashboardHtml, ringSummary, type RingView } from './dashboard.js';
+import { IncidentBook, type IncidentEvent, type LeaderChange } from './incidents.js';
 import { isNodeMessage } from './protocol.js';
 import { readBack } from './read-back.js';
 import { InvalidOptionError } from '../core/errors.js';
@@ -152,11 +153,7 @@ export interface DemoState {
   failovers: { faultId: number; from: string; to: string; ms: number }[];
 }
 
-export interface LeaderChange {
-  at: number;
-  leader: string;
-  token: number;
-}
+export type { LeaderChange } from './incidents.js';
 
 export interface DemoResult {
   config: Record<string, unknown>;
@@ -182,10 +179,7 @@ export interface DemoResult {
 
 export type DemoEvent =
   | { type: 'started'; gateway: string; dashboard: string; registry: string; dataDir: string | undefined }
-  | { type: 'fault'; id: number; target: string; kind: string; pid: number }
-  | { type: 'detected'; id: number; target: string; ms: number }
-  | { type: 'restored'; id: number; target: string; ms: number }
-  | { type: 'leader'; leader: string; token: number }
+  | IncidentEvent
   | { type: 'progress'; elapsedMs: number; requests: number; failed: number; availability: number; faults: number; leader: string | undefined }
   | { type: 'phase'; text: string };
 
@@ -228,9 +222,7 @@ export class DemoSystem {
   private readonly detail = new Map<string, Record<string, unknown>>();
   private readonly watches: Disposable[] = [];
   private tracker: AvailabilityTracker | undefined;
-  private readonly open = new Map<string, { id: number; at: number; left: boolean; detected: boolean; leaderAtFault: string | undefined }>();
-  private readonly leaderChanges: LeaderChange[] = [];
-  private readonly failovers: { faultId: number; from: string; to: string; ms: number }[] = [];
+  private readonly incidents = new IncidentBook((e) => this.emit(e));
   /** Demo-specific counts (requests, failures and latencies are the tracker's). */
   private totals = { writes: 0, acknowledged: 0, degradedReads: 0 };
   private startedAt = 0;
@@ -352,7 +344,7 @@ export class DemoSystem {
       // Faults every faultIntervalMs × 0.75–1.25, one at a time — the fault model R = 2 is built
       // for: a due fault waits until every process is healthy and no incident is open.
       schedule: { kind: 'jittered', intervalMs: o.faultIntervalMs, jitter: 0.25 },
-      gate: { ready: () => this.allHealthy() && this.open.size === 0 },
+      gate: { ready: () => this.allHealthy() && this.incidents.openCount === 0 },
       random: seededRandom(o.seed ^ 0x5f3759df),
     });
     // The reaper removes it even if this supervisor is SIGKILLed (and kills every node, paused or not).
@@ -366,21 +358,14 @@ export class DemoSystem {
     this.chaos.on('resumed', (e) => {
       const r = this.running.get(e.name);
       if (r) r.paused = false;
-      // A pause shorter than the registry can see: the process never left the healthy set, so it
-      // is whole again as soon as it resumes (the incident stays undetected — masked).
-      const inc = this.open.get(e.name);
-      if (inc && !inc.left) this.restore(e.name, inc, Date.now());
+      this.incidents.resumed(e.name, Date.now());
     });
     this.chaos.on('fault', (rec) => {
-      const tracker = this.tracker;
-      if (!tracker) return;
-      const id = tracker.recordFault(rec.target, rec.kind, rec.at);
       if (rec.kind === 'pause') this.running.get(rec.target)!.paused = true;
-      this.open.set(rec.target, { id, at: rec.at, left: false, detected: false, leaderAtFault: this.leader === rec.target ? rec.target : undefined });
-      this.emit({ type: 'fault', id, target: rec.target, kind: rec.kind, pid: rec.pid });
+      this.incidents.fault(rec);
     });
     this.chaos.on('message', ({ message }) => {
-      if (isNodeMessage(message) && message.type === 'elected') this.onElected(message.id, message.fencingToken);
+      if (isNodeMessage(message) && message.type === 'elected') this.incidents.elected(message.id, message.fencingToken, Date.now());
     });
     this.emit({ type: 'phase', text: `starting ${o.dbNodes} db nodes and ${o.webNodes} web replicas` });
     this.chaos.start({ inject: false });
@@ -418,46 +403,12 @@ export class DemoSystem {
     const before = this.healthy.get(service)!;
     this.healthy.set(service, now);
     const at = Date.now();
-    for (const id of before) {
-      if (now.has(id)) continue;
-      const inc = this.open.get(id);
-      if (inc && !inc.left) {
-        inc.left = true;
-        if (!inc.detected) {
-          inc.detected = true;
-          this.tracker?.recordDetection(inc.id, at);
-          this.emit({ type: 'detected', id: inc.id, target: id, ms: at - inc.at });
-        }
-      }
-    }
-    for (const id of now) {
-      if (before.has(id)) continue;
-      const inc = this.open.get(id);
-      if (inc && inc.left) this.restore(id, inc, at);
-    }
-  }
-
-  private restore(target: string, inc: { id: number; at: number }, at: number): void {
-    this.open.delete(target);
-    this.tracker?.recordRestore(inc.id, at);
-    this.emit({ type: 'restored', id: inc.id, target, ms: at - inc.at });
-  }
-
-  private onElected(leader: string, token: number): void {
-    const at = Date.now();
-    const prev = this.leaderChanges.at(-1);
-    this.leaderChanges.push({ at, leader, token });
-    this.emit({ type: 'leader', leader, token });
-    // A fault on the leader: how long until someone else led?
-    for (const inc of this.open.values()) {
-      if (inc.leaderAtFault !== undefined && prev && prev.leader === inc.leaderAtFault && leader !== inc.leaderAtFault && !this.failovers.some((f) => f.faultId === inc.id)) {
-        this.failovers.push({ faultId: inc.id, from: inc.leaderAtFault, to: leader, ms: at - inc.at });
-      }
-    }
+    for (const id of before) if (!now.has(id)) this.incidents.left(id, at);
+    for (const id of now) if (!before.has(id)) this.incidents.back(id, at);
   }
 
   get leader(): string | undefined {
-    return this.leaderChanges.at(-1)?.leader;
+    return this.incidents.leader;
   }
 
   private async poll(): Promise<void> {
@@ -497,6 +448,7 @@ export class DemoSystem {
     const failures: DemoResult['failures'] = [];
     const carts = new Set<string>();
     this.tracker = new AvailabilityTracker({ slo: o.slo, bucketMs: Math.max(250, Math.round(o.durationMs / 120)) });
+    this.incidents.attach(this.tracker);
     const tracker = this.tracker;
     this.startedAt = Date.now();
     tracker.start(this.startedAt);
@@ -559,7 +511,7 @@ export class DemoSystem {
       history: historyResult,
       lostWrites: historyResult.lost.length,
       processes: this.nodes.map((n) => ({ name: n.name, restarts: this.running.get(n.name)!.restarts, healthyAtEnd: this.healthy.get(n.role)!.has(n.name) })),
-      leadership: { changes: this.leaderChanges, failovers: this.failovers },
+      leadership: { changes: this.incidents.leaderChanges, failovers: this.incidents.failovers },
       faults: [...this.chaos!.records],
       failures,
       degradedReads: this.totals.degradedReads,
@@ -584,12 +536,12 @@ export class DemoSystem {
       durationMs: this.options.durationMs,
       config: { dbNodes: this.options.dbNodes, webNodes: this.options.webNodes, replicas: this.options.replicas, writeQuorum: this.options.writeQuorum, ratePerSec: this.options.ratePerSec, registry: this.options.registry, store: this.options.store, seed: this.options.seed, chaos: this.options.chaos },
       totals: { requests, failed, ...this.totals, availability: requests ? (requests - failed) / requests : 1 },
-      leader: this.leaderChanges.at(-1) ?? null,
+      leader: this.incidents.leaderChanges.at(-1) ?? null,
       processes: this.processes(),
       ring,
       series,
       incidents: (live?.incidents ?? []).map((i) => ({ ...i, t: sinceStart(i.at) })),
-      failovers: this.failovers,
+      failovers: this.incidents.failovers,
     };
   }
 
