@@ -1,3 +1,4 @@
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
   AbortedError,
@@ -91,25 +92,13 @@ describe('one error contract', () => {
   });
 
   it('no error code is a bare string literal outside core/errors.ts, and no error class bypasses SteadfastError', async () => {
-    const { readdirSync, readFileSync, statSync } = await import('node:fs');
-    const path = await import('node:path');
-    const root = path.join(import.meta.dirname, '../../src');
-    const files: string[] = [];
-    const walk = (d: string): void => {
-      for (const e of readdirSync(d)) {
-        const p = path.join(d, e);
-        if (statSync(p).isDirectory()) walk(p);
-        else if (p.endsWith('.ts')) files.push(p);
-      }
-    };
-    walk(root);
+    const { sourceFiles } = await import('../support/source.js');
     const offenders: string[] = [];
-    for (const f of files) {
-      if (f.endsWith(path.join('core', 'errors.ts'))) continue;
-      const text = readFileSync(f, 'utf8');
-      if (/['"`]ERR_[A-Z_]+['"`]/.test(text)) offenders.push(`${path.relative(root, f)}: a bare ERR_ literal`);
-      for (const m of text.matchAll(/^export class (\w+) extends (Error|TypeError|RangeError)\b/gm)) offenders.push(`${path.relative(root, f)}: ${m[1]} extends ${m[2]}`);
-      if (/Object\.assign\(new Error\([^)]*\), \{ status/.test(text)) offenders.push(`${path.relative(root, f)}: an Error tagged with a status`);
+    for (const { file, text } of sourceFiles()) {
+      if (file === path.join('core', 'errors.ts')) continue;
+      if (/['"`]ERR_[A-Z_]+['"`]/.test(text)) offenders.push(`${file}: a bare ERR_ literal`);
+      for (const m of text.matchAll(/^export class (\w+) extends (Error|TypeError|RangeError)\b/gm)) offenders.push(`${file}: ${m[1]} extends ${m[2]}`);
+      if (/Object\.assign\(new Error\([^)]*\), \{ status/.test(text)) offenders.push(`${file}: an Error tagged with a status`);
     }
     expect(offenders).toEqual([]);
   });

@@ -1,7 +1,7 @@
-import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { nearestRank } from '../../src/core/rank.js';
+import { sourceFiles } from '../support/source.js';
 
 describe('nearestRank: the one percentile formula', () => {
   const hundred = Array.from({ length: 100 }, (_, i) => i + 1); // 1..100
@@ -21,19 +21,9 @@ describe('nearestRank: the one percentile formula', () => {
   for (const [values, p, want] of rows) it(`p${p} of ${values.length} values is ${want}`, () => expect(nearestRank(values, p)).toBe(want));
 
   it('is the only percentile formula in src/', () => {
-    const root = path.join(import.meta.dirname, '../../src');
-    const offenders: string[] = [];
-    const walk = (d: string): void => {
-      for (const e of readdirSync(d)) {
-        const p = path.join(d, e);
-        if (statSync(p).isDirectory()) walk(p);
-        else if (p.endsWith('.ts') && !p.endsWith(path.join('core', 'rank.ts'))) {
-          const text = readFileSync(p, 'utf8');
-          if (/\* 0\.99\b|0\.99 \*|Math\.ceil\(\(p \/ 100\)/.test(text)) offenders.push(path.relative(root, p));
-        }
-      }
-    };
-    walk(root);
+    const offenders = sourceFiles()
+      .filter(({ file, text }) => file !== path.join('core', 'rank.ts') && /\* 0\.99\b|0\.99 \*|Math\.ceil\(\(p \/ 100\)/.test(text))
+      .map(({ file }) => file);
     expect(offenders).toEqual([]);
   });
 });
