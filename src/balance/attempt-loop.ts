@@ -1,4 +1,5 @@
 import type { Clock } from '../core/clock.js';
+import { hedgeRace, type RaceEntry } from '../policy/hedge.js';
 import type { Emitter } from '../core/events.js';
 import { classify, IDEMPOTENT, RETRY_STATUS, UpstreamUnavailableError, type AttemptRecord, type AttemptResult, type FailoverRequest } from './attempt.js';
 import type { Balancer, Endpoint } from './balancer.js';
@@ -120,56 +121,36 @@ async function sequential<R>(ctx: LoopContext, run: Run, dispatch: Dispatch<R>, 
 }
 
 /** Idempotent: the first attempt, then a hedge on the next upstream after hedgeAfterMs (at once on a failure). */
-function hedged<R>(ctx: LoopContext, run: Run, dispatch: Dispatch<R>, hedgeAfterMs: number): Promise<LoopAnswer<R>> {
-  const { req, candidates, limit } = run;
-  return new Promise((resolve, reject) => {
-    let next = 0;
-    let running = 0;
-    let settled = false;
-    let last5xx: LoopAnswer<R> | undefined;
-    const controllers: AbortController[] = [];
-    let timer: ReturnType<Clock['setTimeout']> | undefined;
-    const finish = (): void => {
-      settled = true;
-      if (timer !== undefined) ctx.clock.clearTimeout(timer);
-      for (const c of controllers) c.abort();
-    };
-    const launch = (reason: string): void => {
-      if (settled || next >= limit) return;
-      if (next > 0 && !withdraw(ctx, run, reason)) return;
-      const endpoint = candidates[next]!;
-      const first = next === 0;
-      next++;
+async function hedged<R>(ctx: LoopContext, run: Run, dispatch: Dispatch<R>, hedgeAfterMs: number): Promise<LoopAnswer<R>> {
+  const { req } = run;
+  const outcome = await hedgeRace<Endpoint, AttemptResult<R>>({
+    candidates: run.candidates.slice(0, run.limit),
+    delayMs: hedgeAfterMs,
+    clock: ctx.clock,
+    signal: req.signal,
+    mayStart: (_index, cause) => withdraw(ctx, run, cause === undefined ? 'hedge' : reasonOf(cause.value)),
+    start: (endpoint, index) => {
       const ac = new AbortController();
-      controllers.push(ac);
-      running++;
       const signal = req.signal ? AbortSignal.any([req.signal, ac.signal]) : ac.signal;
-      void attempt(ctx, run, dispatch, endpoint, { method: run.method, deadline: run.deadline, first, canRetry: true, signal }).then((r) => {
-        running--;
-        if (settled) return;
-        if (req.signal?.aborted) {
-          finish();
-          return reject(req.signal.reason);
-        }
-        if (r.ok && !RETRY_STATUS.has(r.status)) {
-          finish();
-          return resolve({ status: r.status, endpoint, response: r.response, attempts: run.attempts });
-        }
-        if (r.ok) last5xx = { status: r.status, endpoint, response: r.response, attempts: run.attempts };
-        if (next < limit) return launch(r.ok ? `http-error ${r.status}` : r.kind);
-        if (running === 0) {
-          finish();
-          if (last5xx) return resolve(last5xx);
-          reject(unavailable(ctx, run));
-        }
-      });
-      if (next < limit) {
-        if (timer !== undefined) ctx.clock.clearTimeout(timer);
-        timer = ctx.clock.setTimeout(() => launch('hedge'), hedgeAfterMs);
-      }
-    };
-    launch('');
+      const result = attempt(ctx, run, dispatch, endpoint, { method: run.method, deadline: run.deadline, first: index === 0, canRetry: true, signal });
+      return { result, cancel: () => ac.abort() };
+    },
+    accept: (r) => r.ok && !RETRY_STATUS.has(r.status),
   });
+  if (outcome.aborted) throw req.signal?.reason;
+  const answerOf = (e: RaceEntry<Endpoint, AttemptResult<R>>): LoopAnswer<R> | undefined =>
+    e.value?.ok ? { status: e.value.status, endpoint: e.candidate, response: e.value.response, attempts: run.attempts } : undefined;
+  const winner = outcome.won[0];
+  if (winner !== undefined) return answerOf(winner)!;
+  // Every upstream failed: a 5xx answer, if one came, is the caller's answer.
+  const last5xx = outcome.lost.map(answerOf).filter((a) => a !== undefined).pop();
+  if (last5xx !== undefined) return last5xx;
+  throw unavailable(ctx, run);
+}
+
+function reasonOf<R>(r: AttemptResult<R> | undefined): string {
+  if (r === undefined) return 'error';
+  return r.ok ? `http-error ${r.status}` : r.kind;
 }
 
 /** One attempt, recorded: stats, event, and the lease's verdict on the upstream. */

@@ -3,6 +3,7 @@ import type { Disposable } from '../core/events.js';
 import { systemClock, type Clock } from '../core/clock.js';
 import { ErrorCode, SteadfastError } from '../core/errors.js';
 import { HashRing } from '../hashing/ring.js';
+import { hedgeRace } from '../policy/hedge.js';
 import type { Registry } from '../registry/registry.js';
 import type { CartItem } from './config.js';
 
@@ -93,57 +94,36 @@ export class DbClient {
     return [...this.healthy];
   }
 
-  /** Sends `call` to the first `want` nodes of the list, moving on to the next one after each failure; resolves when `want` succeeded or the list ran out. */
-  private quorum<T>(list: string[], want: number, call: (node: string, url: string) => Promise<T>): Promise<{ ok: Attempt<T>[]; failed: Attempt<T>[] }> {
-    return new Promise((resolve) => {
-      const ok: Attempt<T>[] = [];
-      const failed: Attempt<T>[] = [];
-      let next = 0;
-      let inFlight = 0;
-      let done = false;
-      const hedgeAfter = this.o.hedgeAfterMs ?? Math.max(1, Math.round(this.o.perTryTimeoutMs / 3));
-      const launch = (): void => {
-        if (done || next >= list.length) return;
-        const node = list[next++]!;
-        inFlight++;
-        let settled = false;
-        // A node that is slow to answer (paused, overloaded) should not hold the request up:
-        // after hedgeAfter, ask the next node as well.
-        const hedge = this.clock.setTimeout(() => {
-          if (!settled && !done && next < list.length) {
-            this.stats.hedges++;
-            launch();
-          }
-        }, hedgeAfter);
-        call(node, this.urls.get(node)!).finally(() => {
-          settled = true;
-          this.clock.clearTimeout(hedge);
-        }).then(
-          (value) => settle({ node, ok: true, value }),
-          (err: unknown) => settle({ node, ok: false, error: (err as { code?: string }).code ?? (err as Error).message }),
-        );
-      };
-      const settle = (a: Attempt<T>): void => {
-        inFlight--;
-        if (done) return;
-        if (a.ok) ok.push(a);
-        else {
-          failed.push(a);
-          this.stats.failovers++;
-          this.suspectUntil.set(a.node, this.clock.now() + (this.o.suspectMs ?? 1000));
-          launch();
-        }
-        if (ok.length >= want || (inFlight === 0 && next >= list.length)) {
-          done = true;
-          resolve({ ok, failed });
-        }
-      };
-      for (let i = 0; i < want; i++) launch();
-      if (inFlight === 0) {
-        done = true;
-        resolve({ ok, failed });
-      }
+  /**
+   * Sends `call` to the first `want` nodes of the list, moving on to the next one after each
+   * failure, and to the next one as well when none answered for hedgeAfterMs (a paused or
+   * overloaded node should not hold the request up); resolves when `want` succeeded or the list
+   * ran out. The same hedging engine as HedgePolicy and the failover client's hedged requests.
+   */
+  private async quorum<T>(list: string[], want: number, call: (node: string, url: string) => Promise<T>): Promise<{ ok: Attempt<T>[]; failed: Attempt<T>[] }> {
+    const outcome = await hedgeRace<string, T>({
+      candidates: list,
+      want,
+      delayMs: this.o.hedgeAfterMs ?? Math.max(1, Math.round(this.o.perTryTimeoutMs / 3)),
+      clock: this.clock,
+      mayStart: (_index, cause) => {
+        if (cause === undefined) this.stats.hedges++;
+        return true;
+      },
+      start: (node) => ({
+        result: call(node, this.urls.get(node)!).catch((err: unknown) => {
+          // Passive detection: a node that failed goes to the end of preference lists for a while.
+          this.suspectUntil.set(node, this.clock.now() + (this.o.suspectMs ?? 1000));
+          throw err;
+        }),
+        cancel: () => {}, // a write that reaches one more replica does no harm
+      }),
     });
+    this.stats.failovers += outcome.lost.length;
+    return {
+      ok: outcome.won.map((w) => ({ node: w.candidate, ok: true, value: w.value as T })),
+      failed: outcome.lost.map((l) => ({ node: l.candidate, ok: false, error: (l.error as { code?: string }).code ?? (l.error as Error).message })),
+    };
   }
 
   private async send(url: string, method: 'GET' | 'PUT' | 'POST', body?: string): Promise<{ status: number; text: string }> {

@@ -67,79 +67,151 @@ export class HedgePolicy implements Policy, Observable<HedgeEvents> {
 
   run<T>(fn: Task<T>, context: ExecutionContext): Promise<T> {
     this.counts.calls++;
-    return new Promise<T>((resolve, reject) => {
-      const attempts: ChildContext[] = [];
-      const errors: unknown[] = [];
-      let pending = 0;
-      let done = false;
-      let timer: TimerHandle | undefined;
-      const parentSignal = context.signal;
-
-      const finish = (): void => {
-        done = true;
-        if (timer !== undefined) this.clock.clearTimeout(timer);
-        timer = undefined;
-        if (parentSignal !== neverAbortedSignal) parentSignal.removeEventListener('abort', onParentAbort);
-      };
-      const abortOthers = (winner: ChildContext | undefined): void => {
-        for (const a of attempts) {
-          if (a !== winner) a.abort(new AbortedError('hedge: another attempt answered first'));
-          a.release();
-        }
-      };
-      const onParentAbort = (): void => {
-        if (done) return;
-        finish();
-        abortOthers(undefined);
-        reject(abortReason(parentSignal));
-      };
-
-      const launch = (afterFailure: boolean): void => {
-        if (timer !== undefined) this.clock.clearTimeout(timer);
-        timer = undefined;
-        const index = attempts.length;
+    const parentSignal = context.signal;
+    const contexts: ChildContext[] = [];
+    const tries = Array.from({ length: this.maxHedged + 1 }, (_, i) => i);
+    return hedgeRace<number, T>({
+      candidates: tries,
+      delayMs: this.delayMs,
+      clock: this.clock,
+      signal: parentSignal === neverAbortedSignal ? undefined : parentSignal,
+      mayStart: (index, cause) => {
+        this.counts.hedges++;
+        this.events.emit('hedge', { attempt: context.attempt + index, afterFailure: cause !== undefined });
+        return true;
+      },
+      start: (index) => {
         const ctx = new ChildContext(context, context.attempt + index);
-        attempts.push(ctx);
-        pending++;
-        if (index > 0) {
-          this.counts.hedges++;
-          this.events.emit('hedge', { attempt: ctx.attempt, afterFailure });
-        }
-        if (attempts.length <= this.maxHedged) {
-          timer = this.clock.setTimeout(() => {
-            timer = undefined;
-            if (!done) launch(false);
-          }, this.delayMs);
-        }
-        new Promise<T>((r) => r(fn(ctx))).then(
-          (value) => {
-            pending--;
-            if (done) return;
-            finish();
-            if (index > 0) this.counts.hedgeWins++;
-            abortOthers(ctx);
-            resolve(value);
-          },
-          (error) => {
-            pending--;
-            errors[index] = error;
-            if (done) return;
-            if (parentSignal.aborted) return onParentAbort();
-            if (attempts.length <= this.maxHedged) return launch(true);
-            if (pending === 0) {
-              finish();
-              abortOthers(undefined);
-              this.counts.failures++;
-              reject(attempts.length === 1 ? error : new HedgeFailedError(errors));
-            }
-          },
-        );
-      };
-
-      if (parentSignal !== neverAbortedSignal) parentSignal.addEventListener('abort', onParentAbort, { once: true });
-      launch(false);
+        contexts.push(ctx);
+        return { result: new Promise<T>((r) => r(fn(ctx))), cancel: () => ctx.abort(new AbortedError('hedge: another attempt answered first')) };
+      },
+    }).then((outcome) => {
+      for (const c of contexts) c.release();
+      if (outcome.aborted) throw abortReason(parentSignal);
+      const winner = outcome.won[0];
+      if (winner !== undefined) {
+        if (winner.index > 0) this.counts.hedgeWins++;
+        return winner.value as T;
+      }
+      this.counts.failures++;
+      const errors: unknown[] = [];
+      for (const l of outcome.lost) errors[l.index] = l.error;
+      throw outcome.started === 1 ? errors[0] : new HedgeFailedError(errors);
     });
   }
+}
+
+/** One try of a {@link hedgeRace}: its result, and how to stop it when the race is over. */
+export interface RaceStart<T> {
+  result: Promise<T>;
+  cancel: () => void;
+}
+
+/** How one try of a race ended. `value` is set when it resolved (also when `accept` refused it), `error` when it rejected. */
+export interface RaceEntry<C, T> {
+  candidate: C;
+  index: number;
+  value?: T;
+  error?: unknown;
+}
+
+export interface RaceOptions<C, T> {
+  /** Tried in this order; the first `want` start at once. */
+  candidates: readonly C[];
+  /** Successes to wait for. Default 1. */
+  want?: number;
+  /** When no try has ended for this long since the last one started, the next candidate starts as well. */
+  delayMs: number;
+  clock: Clock;
+  /** Aborting ends the race at once: running tries are cancelled, the outcome says `aborted`. */
+  signal?: AbortSignal | undefined;
+  /**
+   * Asked before every start beyond the first `want`, with the try whose failure prompted it
+   * (undefined: `delayMs` passed). false holds the start back; the next failure or delay asks again.
+   */
+  mayStart?: (index: number, cause: RaceEntry<C, T> | undefined) => boolean;
+  start: (candidate: C, index: number) => RaceStart<T>;
+  /** Whether a resolved value counts as a success (default: every one). One that does not is a failure: the next candidate starts. */
+  accept?: (value: T) => boolean;
+}
+
+export interface RaceOutcome<C, T> {
+  /** Successes, in the order they ended. */
+  won: RaceEntry<C, T>[];
+  /** Failures that ended before the race did, in the order they ended. */
+  lost: RaceEntry<C, T>[];
+  /** Tries started. */
+  started: number;
+  aborted: boolean;
+}
+
+/**
+ * The one hedging engine of the project (HedgePolicy, the failover client's hedged requests, the
+ * demo's quorum reads and writes): start `want` tries; a failure starts the next candidate at
+ * once; no answer for `delayMs` starts the next one as well; done when `want` succeeded, when
+ * nothing is running and nothing more may start, or when the signal aborts. Tries still running
+ * then are cancelled. Never rejects: the caller turns the outcome into its own answer or error.
+ */
+export function hedgeRace<C, T>(o: RaceOptions<C, T>): Promise<RaceOutcome<C, T>> {
+  const want = o.want ?? 1;
+  const won: RaceEntry<C, T>[] = [];
+  const lost: RaceEntry<C, T>[] = [];
+  const running = new Map<number, () => void>();
+  let next = 0;
+  let done = false;
+  let timer: TimerHandle | undefined;
+  return new Promise((resolve) => {
+    const finish = (aborted: boolean): void => {
+      if (done) return;
+      done = true;
+      if (timer !== undefined) o.clock.clearTimeout(timer);
+      for (const cancel of running.values()) cancel();
+      running.clear();
+      o.signal?.removeEventListener('abort', onAbort);
+      resolve({ won, lost, started: next, aborted });
+    };
+    const onAbort = (): void => finish(true);
+    const startNext = (cause: RaceEntry<C, T> | undefined): void => {
+      if (done || next >= o.candidates.length) return;
+      const index = next;
+      if (index >= want && o.mayStart !== undefined && !o.mayStart(index, cause)) return;
+      next++;
+      const candidate = o.candidates[index] as C;
+      let started: RaceStart<T>;
+      try {
+        started = o.start(candidate, index);
+      } catch (error) {
+        started = { result: Promise.reject(error), cancel: () => {} };
+      }
+      running.set(index, started.cancel);
+      if (timer !== undefined) o.clock.clearTimeout(timer);
+      timer = undefined;
+      if (next < o.candidates.length) {
+        timer = o.clock.setTimeout(() => {
+          timer = undefined;
+          startNext(undefined);
+        }, o.delayMs);
+      }
+      started.result.then(
+        (value) => settle({ candidate, index, value }, o.accept === undefined || o.accept(value)),
+        (error: unknown) => settle({ candidate, index, error }, false),
+      );
+    };
+    const settle = (entry: RaceEntry<C, T>, ok: boolean): void => {
+      if (done) return;
+      running.delete(entry.index);
+      if (ok) won.push(entry);
+      else {
+        lost.push(entry);
+        startNext(entry);
+      }
+      if (won.length >= want || running.size === 0) finish(false);
+    };
+    if (o.signal?.aborted) return finish(true);
+    o.signal?.addEventListener('abort', onAbort, { once: true });
+    for (let i = 0; i < want; i++) startNext(undefined);
+    if (running.size === 0) finish(false);
+  });
 }
 
 export function hedge(options: HedgeOptions): HedgePolicy {

@@ -163,4 +163,19 @@ describe('runAttempts (the failover loop)', () => {
     await new Promise((res) => setImmediate(res));
     expect(seen.attempt).toEqual(['http://b ok 200', 'http://a aborted']);
   });
+
+  it('hedged: a failure with the retry budget empty ends the request with the error instead of waiting forever', async () => {
+    const { ctx, seen } = setup({ ratio: 0, minPerSec: 0 });
+    const p = runAttempts(ctx, { path: '/x' }, dispatchOf({ 'http://a': refused }), { hedgeAfterMs: 50 });
+    await expect(p).rejects.toThrow(/no upstream could answer; tried http:\/\/a \(connect-refused/);
+    expect(seen.budgetExhausted).toBe(1);
+    expect(seen.attempt).toEqual(['http://a connect-refused']);
+  });
+
+  it('hedged: every upstream answers 5xx, the last 5xx is the answer', async () => {
+    const { ctx, seen } = setup();
+    const r = await runAttempts(ctx, { path: '/x' }, dispatchOf({ 'http://a': () => answer(503, 'a'), 'http://b': () => answer(502, 'b'), 'http://c': () => answer(500, 'c') }), { hedgeAfterMs: 50 });
+    expect([r.status, r.response]).toEqual([500, 'c']);
+    expect(seen.retry).toEqual(['http-error 503', 'http-error 502']);
+  });
 });
