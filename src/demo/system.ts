@@ -3,194 +3,33 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import type http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
 import { Gateway } from '../balance/gateway.js';
-import { LoadGenerator, type LoadRequest, type LoadResult } from '../chaos/load-generator.js';
-import { loadPackage } from '../core/packages.js';
+import { LoadGenerator, type LoadResult } from '../chaos/load-generator.js';
 import { claimDemoDir, DEMO_DIR_PREFIX, sweepDemoLeftovers } from './leftovers.js';
-import { ProcessChaos, type FaultRecord, type ProcessFault } from '../chaos/process-chaos.js';
+import { ProcessChaos } from '../chaos/process-chaos.js';
 import { Emitter, type Disposable, type Listener } from '../core/events.js';
 import { freePort, sendJson } from '../core/http.js';
-import { checkBoolean, checkInteger, checkNumber, checkOneOf, checkOptions, checkString } from '../core/options.js';
 import { seededRandom } from '../core/random.js';
 import { HashRing } from '../hashing/ring.js';
-import { AvailabilityTracker, type AvailabilityReport } from '../metrics/availability.js';
-import { HistoryChecker, type HistoryResult } from '../metrics/history.js';
+import { AvailabilityTracker } from '../metrics/availability.js';
 import { EmbeddedRegistry } from '../registry/embedded.js';
 import { EtcdRegistry } from '../registry/etcd.js';
 import type { Registry } from '../registry/registry.js';
 import { RegistryServer } from '../registry/server.js';
 import { DEMO_NODE_ENV, type DemoNodeConfig } from './config.js';
 import { dashboardHtml, ringSummary, type RingView } from './dashboard.js';
-import { IncidentBook, type IncidentEvent, type LeaderChange } from './incidents.js';
+import { IncidentBook } from './incidents.js';
 import { isNodeMessage } from './protocol.js';
 import { readBack } from './read-back.js';
-import { InvalidOptionError } from '../core/errors.js';
+import { CartWorkload } from './workload.js';
+import { parseEtcd, resolveDemoOptions, type DemoFront, type DemoOptions, type ResolvedDemoOptions } from './options.js';
+import type { DemoEvent, DemoResult, DemoState, ProcessView } from './views.js';
 
-/** A front the load goes through instead of the gateway (see DemoOptions.front). */
-export interface DemoFront {
-  url: string;
-  stop(): Promise<void>;
-  /** When the front's own health checks marked a web replica down or up, if it reports that. */
-  events?: { at: number; server: string; state: 'DOWN' | 'UP' }[];
-}
-
-export interface DemoOptions {
-  /** How long the load runs. */
-  durationMs: number;
-  /** db nodes (N). Default 3. */
-  dbNodes?: number;
-  /** web replicas. Default 3. */
-  webNodes?: number;
-  /** Replicas per key (R). Default 2. */
-  replicas?: number;
-  /** Acknowledgements a write needs (W). Default: R. */
-  writeQuorum?: number;
-  /** Open-loop requests per second through the gateway. Default 100. */
-  ratePerSec?: number;
-  /** Share of requests that are writes. Default 0.3. */
-  writeShare?: number;
-  /** Distinct carts the load uses. Default 200. */
-  carts?: number;
-  /** Seed of the load mix and of the fault schedule. Default 7. */
-  seed?: number;
-  /** Inject faults. Default true. */
-  chaos?: boolean;
-  /** Mean time between faults; each wait is drawn from 0.75–1.25 × this. Default 4000. */
-  faultIntervalMs?: number;
-  /** Default ['kill', 'pause']. */
-  faults?: ProcessFault[];
-  /** How long a SIGSTOP lasts. Default 1500 (3000 with etcd, whose shortest lease is about 2 s: a shorter pause goes unseen). */
-  pauseMs?: number;
-  /** A killed process is restarted after this long. Default 300. */
-  restartDelayMs?: number;
-  /** 'embedded' (steadfast's Consul-compatible registry in this process) or etcd://host:port[,host:port…]. Default 'embedded'. */
-  registry?: string;
-  /** 'file' (a folder per run) or redis://host:port[/db]. Default 'file'. */
-  store?: string;
-  /** Where file checkpoints go. Default: a new temporary folder, removed at the end. */
-  dataDir?: string;
-  /** The gateway's port. Default 0 (any free port). */
-  port?: number;
-  /** Availability objective. Default 0.999. */
-  slo?: number;
-  /** TTL of each node's health check. Default 500. */
-  ttlMs?: number;
-  /** The command that runs a node: it is given `demo-node` and reads STEADFAST_DEMO_NODE. Default: this package's CLI. */
-  nodeCommand?: string[];
-  /**
-   * For comparisons: send the load through another front instead of steadfast's gateway (the
-   * dashboard stays on the gateway). Called once the web replicas are up, with their names and
-   * ports; bench:demo starts a real HAProxy here (bench/haproxy.mjs).
-   */
-  front?: (webs: { name: string; port: number }[]) => Promise<DemoFront>;
-}
-
-/** The ranges the library and `steadfast demo` both accept (the CLI takes durationMs in seconds). */
-export const DEMO_RANGES = Object.freeze({
-  durationMs: { min: 1000, max: 86_400_000 },
-  dbNodes: { min: 1, max: 9 },
-  webNodes: { min: 1, max: 9 },
-  replicas: { min: 1, max: 9 },
-  ratePerSec: { min: 1, max: 5000 },
-  writeShare: { min: 0, max: 1 },
-  carts: { min: 1, max: 1_000_000 },
-  seed: { min: 0, max: 2 ** 32 - 1 },
-  faultIntervalMs: { min: 100, max: 86_400_000 },
-  pauseMs: { min: 1, max: 600_000 },
-  restartDelayMs: { min: 0, max: 600_000 },
-  port: { min: 0, max: 65535 },
-  slo: { min: 0.5, max: 0.999999 },
-  ttlMs: { min: 100, max: 60_000 },
-});
-
-export const DEMO_DEFAULTS = Object.freeze({
-  dbNodes: 3,
-  webNodes: 3,
-  replicas: 2,
-  ratePerSec: 100,
-  writeShare: 0.3,
-  carts: 200,
-  seed: 7,
-  chaos: true,
-  faultIntervalMs: 4000,
-  pauseMs: 1500,
-  restartDelayMs: 300,
-  registry: 'embedded',
-  store: 'file',
-  port: 0,
-  slo: 0.999,
-  ttlMs: 500,
-});
-
-export interface ProcessView {
-  name: string;
-  role: 'db' | 'web';
-  pid: number | null;
-  /** passing / critical in the registry; down = not running; paused = SIGSTOPped by the chaos. */
-  status: 'passing' | 'critical' | 'down' | 'paused';
-  restarts: number;
-  port: number;
-  /** The node's own /status (items, checkpoint, leader, …), polled every second. */
-  detail: Record<string, unknown> | null;
-}
-
-/** What `/_steadfast/state` answers and the dashboard draws (tests read the same). */
-export interface DemoState {
-  now: number;
-  startedAt: number | null;
-  durationMs: number;
-  config: { dbNodes: number; webNodes: number; replicas: number; writeQuorum: number; ratePerSec: number; registry: string; store: string; seed: number; chaos: boolean };
-  totals: { requests: number; failed: number; writes: number; acknowledged: number; degradedReads: number; availability: number };
-  leader: LeaderChange | null;
-  processes: ProcessView[];
-  ring: RingView;
-  /** The last 120 seconds, one point per second; p99 by nearest rank. */
-  series: { t: number; requests: number; failed: number; p99: number }[];
-  /** Faults so far; `t` is seconds since the start. */
-  incidents: { id: number; target: string; kind: string; at: number; detectedMs: number | null; restoredMs: number | null; t: number }[];
-  failovers: { faultId: number; from: string; to: string; ms: number }[];
-}
-
-export type { LeaderChange } from './incidents.js';
-
-export interface DemoResult {
-  config: Record<string, unknown>;
-  report: AvailabilityReport;
-  history: HistoryResult;
-  /** Acknowledged writes that could not be read back at the end: must be 0. */
-  lostWrites: number;
-  processes: { name: string; restarts: number; healthyAtEnd: boolean }[];
-  leadership: { changes: LeaderChange[]; failovers: { faultId: number; from: string; to: string; ms: number }[] };
-  faults: FaultRecord[];
-  /** With the front option: when the front's health checks marked each web replica down or up. */
-  front?: { events: { at: number; server: string; state: 'DOWN' | 'UP' }[] };
-  /** The first 100 failed requests: when, what, and how they failed. */
-  failures: { at: number; method: string; path: string; status: number | null; error: string | null; body: string | undefined }[];
-  /**
-   * Reads answered 200 but from fewer than R replicas (`complete: false`): counted as available,
-   * and reported here as their own figure, so a degraded answer is not hidden among full ones.
-   */
-  degradedReads: number;
-  /** The load generator's own lag: how late requests left compared with their schedule. */
-  load: { sent: number; sendLagMs: { p50: number; p99: number; max: number } };
-}
-
-export type DemoEvent =
-  | { type: 'started'; gateway: string; dashboard: string; registry: string; dataDir: string | undefined }
-  | IncidentEvent
-  | { type: 'progress'; elapsedMs: number; requests: number; failed: number; availability: number; faults: number; leader: string | undefined }
-  | { type: 'phase'; text: string };
+export * from './options.js';
+export * from './views.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-function parseEtcd(url: string): string[] {
-  const rest = url.slice('etcd://'.length);
-  const hosts = rest.split(',').map((h) => h.trim().replace(/\/+$/, '')).filter(Boolean);
-  if (hosts.length === 0 || hosts.some((h) => !/^[^/:]+:\d+$/.test(h))) throw new InvalidOptionError(`runDemo: registry must be etcd://host:port[,host:port…], got ${JSON.stringify(url)}`);
-  return hosts.map((h) => `http://${h}`);
-}
 
 /**
  * The seed's web application, fault tolerant, on one machine: db nodes (a replicated key-value
@@ -203,7 +42,7 @@ function parseEtcd(url: string): string[] {
  * the end.
  */
 export class DemoSystem {
-  readonly options: Required<Omit<DemoOptions, 'dataDir' | 'writeQuorum' | 'faults' | 'nodeCommand' | 'front'>> & { writeQuorum: number; faults: ProcessFault[]; nodeCommand: string[]; front: DemoOptions['front'] };
+  readonly options: ResolvedDemoOptions;
   private front: DemoFront | undefined;
   private readonly events = new Emitter<{ event: DemoEvent }>();
   private registry: Registry | undefined;
@@ -223,59 +62,16 @@ export class DemoSystem {
   private readonly watches: Disposable[] = [];
   private tracker: AvailabilityTracker | undefined;
   private readonly incidents = new IncidentBook((e) => this.emit(e));
-  /** Demo-specific counts (requests, failures and latencies are the tracker's). */
-  private totals = { writes: 0, acknowledged: 0, degradedReads: 0 };
+  private workload: CartWorkload | undefined;
   private startedAt = 0;
   private poller: NodeJS.Timeout | undefined;
   private readonly ring = new HashRing();
   private ringView: RingView | undefined;
 
   constructor(options: DemoOptions) {
-    const scope = 'runDemo';
-    if (options === undefined) throw new InvalidOptionError(`${scope}: options { durationMs } are required`);
-    const o = checkOptions<DemoOptions>(scope, options, [
-      'durationMs', 'dbNodes', 'webNodes', 'replicas', 'writeQuorum', 'ratePerSec', 'writeShare', 'carts', 'seed', 'chaos', 'faultIntervalMs', 'faults', 'pauseMs', 'restartDelayMs', 'registry', 'store', 'dataDir', 'port', 'slo', 'ttlMs', 'nodeCommand', 'front',
-    ]);
-    const d = DEMO_DEFAULTS;
-    const dbNodes = checkInteger(scope, 'dbNodes', o.dbNodes ?? d.dbNodes, DEMO_RANGES.dbNodes);
-    const replicas = checkInteger(scope, 'replicas', o.replicas ?? Math.min(d.replicas, dbNodes), { min: DEMO_RANGES.replicas.min, max: dbNodes });
-    const registry = checkString(scope, 'registry', o.registry ?? d.registry);
-    if (registry !== 'embedded' && !registry.startsWith('etcd://')) throw new InvalidOptionError(`${scope}: registry must be 'embedded' or etcd://host:port, got ${JSON.stringify(registry)}`);
-    if (registry !== 'embedded') parseEtcd(registry);
-    const store = checkString(scope, 'store', o.store ?? d.store);
-    if (store !== 'file' && !/^rediss?:\/\//.test(store)) throw new InvalidOptionError(`${scope}: store must be 'file' or redis://host:port, got ${JSON.stringify(store)}`);
-    // Say so now, not from inside six node processes: the backends are optional packages.
-    if (store !== 'file') loadPackage('ioredis', `the demo with --store ${store}`);
-    if (registry !== 'embedded') loadPackage('etcd3', `the demo with --registry ${registry}`);
-    const faults = o.faults ?? ['kill', 'pause'];
-    if (!Array.isArray(faults) || faults.length === 0 || faults.some((f) => f !== 'kill' && f !== 'pause')) throw new InvalidOptionError(`${scope}: faults must be a non-empty list of kill and pause, got ${JSON.stringify(faults)}`);
-    const nodeCommand = o.nodeCommand ?? [process.execPath, fileURLToPath(new URL('../cli/index.js', import.meta.url))];
-    if (!Array.isArray(nodeCommand) || nodeCommand.length === 0 || nodeCommand.some((c) => typeof c !== 'string')) throw new InvalidOptionError(`${scope}: nodeCommand must be [executable, ...args]`);
-    this.options = {
-      durationMs: checkInteger(scope, 'durationMs', o.durationMs, DEMO_RANGES.durationMs),
-      dbNodes,
-      webNodes: checkInteger(scope, 'webNodes', o.webNodes ?? d.webNodes, DEMO_RANGES.webNodes),
-      replicas,
-      writeQuorum: checkInteger(scope, 'writeQuorum', o.writeQuorum ?? replicas, { min: 1, max: replicas }),
-      ratePerSec: checkNumber(scope, 'ratePerSec', o.ratePerSec ?? d.ratePerSec, DEMO_RANGES.ratePerSec),
-      writeShare: checkNumber(scope, 'writeShare', o.writeShare ?? d.writeShare, DEMO_RANGES.writeShare),
-      carts: checkInteger(scope, 'carts', o.carts ?? d.carts, DEMO_RANGES.carts),
-      seed: checkInteger(scope, 'seed', o.seed ?? d.seed, DEMO_RANGES.seed),
-      chaos: checkBoolean(scope, 'chaos', o.chaos ?? d.chaos),
-      faultIntervalMs: checkInteger(scope, 'faultIntervalMs', o.faultIntervalMs ?? d.faultIntervalMs, DEMO_RANGES.faultIntervalMs),
-      faults,
-      pauseMs: checkInteger(scope, 'pauseMs', o.pauseMs ?? (registry === 'embedded' ? d.pauseMs : 3000), DEMO_RANGES.pauseMs),
-      restartDelayMs: checkInteger(scope, 'restartDelayMs', o.restartDelayMs ?? d.restartDelayMs, DEMO_RANGES.restartDelayMs),
-      registry,
-      store,
-      port: checkInteger(scope, 'port', o.port ?? d.port, DEMO_RANGES.port),
-      slo: checkNumber(scope, 'slo', o.slo ?? d.slo, DEMO_RANGES.slo),
-      ttlMs: checkInteger(scope, 'ttlMs', o.ttlMs ?? d.ttlMs, DEMO_RANGES.ttlMs),
-      nodeCommand,
-      front: o.front,
-    };
-    if (o.front !== undefined && typeof o.front !== 'function') throw new InvalidOptionError(`${scope}: front must be a function (webs) => Promise<{ url, stop }>`);
-    if (o.dataDir !== undefined) this.dataDir = checkString(scope, 'dataDir', o.dataDir);
+    const resolved = resolveDemoOptions(options);
+    this.options = resolved;
+    this.dataDir = resolved.dataDir;
   }
 
   on(name: 'event', listener: Listener<DemoEvent>): Disposable {
@@ -443,42 +239,16 @@ export class DemoSystem {
       );
       await sleep(50);
     }
-    const random = seededRandom(o.seed);
-    const history = new HistoryChecker();
-    const failures: DemoResult['failures'] = [];
-    const carts = new Set<string>();
+    const workload = new CartWorkload({ seed: o.seed, carts: o.carts, writeShare: o.writeShare });
+    this.workload = workload;
     this.tracker = new AvailabilityTracker({ slo: o.slo, bucketMs: Math.max(250, Math.round(o.durationMs / 120)) });
     this.incidents.attach(this.tracker);
     const tracker = this.tracker;
     this.startedAt = Date.now();
     tracker.start(this.startedAt);
-    type Tag = { cart: string; write?: { id: string; done: ReturnType<HistoryChecker['invoke']> } };
-    const next = (seq: number): LoadRequest => {
-      const cart = `c${Math.floor(random() * o.carts)}`;
-      if (random() < o.writeShare) {
-        const id = `w${seq}`;
-        carts.add(cart);
-        return { method: 'PUT', path: `/api/carts/${cart}/items/${id}`, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ sku: `sku-${Math.floor(random() * 1000)}`, qty: 1 + Math.floor(random() * 5) }), tag: { cart, write: { id, done: history.invoke(id) } } satisfies Tag };
-      }
-      return { method: 'GET', path: `/api/carts/${cart}`, tag: { cart } satisfies Tag };
-    };
     const front = this.front?.url ?? this.gateway!.url;
-    const load = new LoadGenerator({ url: front, ratePerSec: o.ratePerSec, durationMs: o.durationMs, timeoutMs: 5000, next });
-    load.on('result', (r: LoadResult) => {
-      const at = r.scheduledAt + r.latencyMs;
-      tracker.recordRequest(r.ok, r.latencyMs, at);
-      if (!r.ok && failures.length < 100) failures.push({ at, method: r.request?.method ?? 'GET', path: r.request?.path ?? '', status: r.status, error: r.error, body: r.body?.slice(0, 300) });
-      if (r.ok && r.request?.method === 'GET' && r.body !== undefined && r.body.includes('"complete":false')) this.totals.degradedReads++;
-      const w = (r.request?.tag as Tag | undefined)?.write;
-      if (w) {
-        this.totals.writes++;
-        if (r.status !== null && r.status >= 200 && r.status < 300) {
-          w.done.ok(at);
-          this.totals.acknowledged++;
-        } else if (r.status !== null && r.status >= 400 && r.status < 500) w.done.fail(at);
-        else w.done.info(at);
-      }
-    });
+    const load = new LoadGenerator({ url: front, ratePerSec: o.ratePerSec, durationMs: o.durationMs, timeoutMs: 5000, next: (seq) => workload.next(seq) });
+    load.on('result', (r: LoadResult) => workload.record(r, tracker));
 
     // No new fault near the end, so every incident heals while it is observed.
     if (o.chaos) this.chaos!.injectFaults({ until: this.startedAt + o.durationMs - Math.max(o.pauseMs, o.restartDelayMs) - 3000 });
@@ -502,7 +272,7 @@ export class DemoSystem {
     // Settle: the last fault heals, then every acknowledged write must be readable.
     this.emit({ type: 'phase', text: 'load done; waiting for every process to be healthy, then reading every cart back' });
     await this.waitAllHealthy(30_000, 'after the run');
-    const historyResult = await readBack(this.gateway!.url, carts, history);
+    const historyResult = await readBack(this.gateway!.url, workload.carts, workload.history);
     const report = tracker.report(endedAt);
     // Restores seen after the load stopped still count (recorded above, before report()).
     return {
@@ -513,8 +283,8 @@ export class DemoSystem {
       processes: this.nodes.map((n) => ({ name: n.name, restarts: this.running.get(n.name)!.restarts, healthyAtEnd: this.healthy.get(n.role)!.has(n.name) })),
       leadership: { changes: this.incidents.leaderChanges, failovers: this.incidents.failovers },
       faults: [...this.chaos!.records],
-      failures,
-      degradedReads: this.totals.degradedReads,
+      failures: workload.failures,
+      degradedReads: workload.totals.degradedReads,
       load: { sent: loadSummary.sent, sendLagMs: loadSummary.sendLagMs },
       ...(this.front ? { front: { events: [...(this.front.events ?? [])] } } : {}),
     };
@@ -535,7 +305,7 @@ export class DemoSystem {
       startedAt: this.startedAt || null,
       durationMs: this.options.durationMs,
       config: { dbNodes: this.options.dbNodes, webNodes: this.options.webNodes, replicas: this.options.replicas, writeQuorum: this.options.writeQuorum, ratePerSec: this.options.ratePerSec, registry: this.options.registry, store: this.options.store, seed: this.options.seed, chaos: this.options.chaos },
-      totals: { requests, failed, ...this.totals, availability: requests ? (requests - failed) / requests : 1 },
+      totals: { requests, failed, ...(this.workload?.totals ?? { writes: 0, acknowledged: 0, degradedReads: 0 }), availability: requests ? (requests - failed) / requests : 1 },
       leader: this.incidents.leaderChanges.at(-1) ?? null,
       processes: this.processes(),
       ring,

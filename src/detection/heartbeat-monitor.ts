@@ -1,4 +1,4 @@
-import { systemClock, type Clock, type TimerHandle } from '../core/clock.js';
+import { type Clock, type TimerHandle } from '../core/clock.js';
 import { Emitter, type Disposable, type Listener } from '../core/events.js';
 import { checkString } from '../core/options.js';
 import { checkPhiOptions, PhiAccrualDetector, type PhiAccrualOptions } from './phi-accrual.js';

@@ -3,7 +3,7 @@ import { Emitter, type Disposable, type Listener } from '../core/events.js';
 import { checkFunction, checkOptions } from '../core/options.js';
 import { rootContext } from './context.js';
 import { PASS, single, type Pipeline, type Stage } from './pipeline.js';
-import type { ExecutionContext, Observable, Policy, Task } from './types.js';
+import type { ExecutionContext, Observable, Task } from './types.js';
 
 export interface FallbackOptions {
   /** Which errors the fallback answers for. Default: all but the caller's own abort. */

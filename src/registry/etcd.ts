@@ -2,7 +2,7 @@ import type { Etcd3, Lease, Watcher } from 'etcd3';
 import { loadPackage } from '../core/packages.js';
 import { Emitter, type Disposable } from '../core/events.js';
 import { checkInteger, checkOptions, checkString } from '../core/options.js';
-import { HealthCheck, type HealthStatus } from '../detection/health-check.js';
+import { HealthCheck } from '../detection/health-check.js';
 import { RegistryNotFoundError } from './errors.js';
 import { healthCheckFor, normalizeInstance, worstStatus, type CheckDefinition, type CheckState, type InstanceHealth, type Registry, type ServiceInstance } from './registry.js';
 import { InvalidOptionError } from '../core/errors.js';

@@ -1,0 +1,162 @@
+import { fileURLToPath } from 'node:url';
+import type { ProcessFault } from '../chaos/process-chaos.js';
+import { InvalidOptionError } from '../core/errors.js';
+import { loadPackage } from '../core/packages.js';
+import { checkBoolean, checkInteger, checkNumber, checkOptions, checkString } from '../core/options.js';
+
+/** A front the load goes through instead of the gateway (see DemoOptions.front). */
+export interface DemoFront {
+  url: string;
+  stop(): Promise<void>;
+  /** When the front's own health checks marked a web replica down or up, if it reports that. */
+  events?: { at: number; server: string; state: 'DOWN' | 'UP' }[];
+}
+
+export interface DemoOptions {
+  /** How long the load runs. */
+  durationMs: number;
+  /** db nodes (N). Default 3. */
+  dbNodes?: number;
+  /** web replicas. Default 3. */
+  webNodes?: number;
+  /** Replicas per key (R). Default 2. */
+  replicas?: number;
+  /** Acknowledgements a write needs (W). Default: R. */
+  writeQuorum?: number;
+  /** Open-loop requests per second through the gateway. Default 100. */
+  ratePerSec?: number;
+  /** Share of requests that are writes. Default 0.3. */
+  writeShare?: number;
+  /** Distinct carts the load uses. Default 200. */
+  carts?: number;
+  /** Seed of the load mix and of the fault schedule. Default 7. */
+  seed?: number;
+  /** Inject faults. Default true. */
+  chaos?: boolean;
+  /** Mean time between faults; each wait is drawn from 0.75–1.25 × this. Default 4000. */
+  faultIntervalMs?: number;
+  /** Default ['kill', 'pause']. */
+  faults?: ProcessFault[];
+  /** How long a SIGSTOP lasts. Default 1500 (3000 with etcd, whose shortest lease is about 2 s: a shorter pause goes unseen). */
+  pauseMs?: number;
+  /** A killed process is restarted after this long. Default 300. */
+  restartDelayMs?: number;
+  /** 'embedded' (steadfast's Consul-compatible registry in this process) or etcd://host:port[,host:port…]. Default 'embedded'. */
+  registry?: string;
+  /** 'file' (a folder per run) or redis://host:port[/db]. Default 'file'. */
+  store?: string;
+  /** Where file checkpoints go. Default: a new temporary folder, removed at the end. */
+  dataDir?: string;
+  /** The gateway's port. Default 0 (any free port). */
+  port?: number;
+  /** Availability objective. Default 0.999. */
+  slo?: number;
+  /** TTL of each node's health check. Default 500. */
+  ttlMs?: number;
+  /** The command that runs a node: it is given `demo-node` and reads STEADFAST_DEMO_NODE. Default: this package's CLI. */
+  nodeCommand?: string[];
+  /**
+   * For comparisons: send the load through another front instead of steadfast's gateway (the
+   * dashboard stays on the gateway). Called once the web replicas are up, with their names and
+   * ports; bench:demo starts a real HAProxy here (bench/haproxy.mjs).
+   */
+  front?: (webs: { name: string; port: number }[]) => Promise<DemoFront>;
+}
+
+/** The ranges the library and `steadfast demo` both accept (the CLI takes durationMs in seconds). */
+export const DEMO_RANGES = Object.freeze({
+  durationMs: { min: 1000, max: 86_400_000 },
+  dbNodes: { min: 1, max: 9 },
+  webNodes: { min: 1, max: 9 },
+  replicas: { min: 1, max: 9 },
+  ratePerSec: { min: 1, max: 5000 },
+  writeShare: { min: 0, max: 1 },
+  carts: { min: 1, max: 1_000_000 },
+  seed: { min: 0, max: 2 ** 32 - 1 },
+  faultIntervalMs: { min: 100, max: 86_400_000 },
+  pauseMs: { min: 1, max: 600_000 },
+  restartDelayMs: { min: 0, max: 600_000 },
+  port: { min: 0, max: 65535 },
+  slo: { min: 0.5, max: 0.999999 },
+  ttlMs: { min: 100, max: 60_000 },
+});
+
+export const DEMO_DEFAULTS = Object.freeze({
+  dbNodes: 3,
+  webNodes: 3,
+  replicas: 2,
+  ratePerSec: 100,
+  writeShare: 0.3,
+  carts: 200,
+  seed: 7,
+  chaos: true,
+  faultIntervalMs: 4000,
+  pauseMs: 1500,
+  restartDelayMs: 300,
+  registry: 'embedded',
+  store: 'file',
+  port: 0,
+  slo: 0.999,
+  ttlMs: 500,
+});
+
+/** The options after validation, every default applied. */
+export type ResolvedDemoOptions = Required<Omit<DemoOptions, 'dataDir' | 'writeQuorum' | 'faults' | 'nodeCommand' | 'front'>> & { writeQuorum: number; faults: ProcessFault[]; nodeCommand: string[]; front: DemoOptions['front']; dataDir?: string };
+
+/** Validates the demo's options (naming the option and its range) and applies the defaults. */
+export function resolveDemoOptions(options: DemoOptions): ResolvedDemoOptions {
+  const scope = 'runDemo';
+  if (options === undefined) throw new InvalidOptionError(`${scope}: options { durationMs } are required`);
+  const o = checkOptions<DemoOptions>(scope, options, [
+    'durationMs', 'dbNodes', 'webNodes', 'replicas', 'writeQuorum', 'ratePerSec', 'writeShare', 'carts', 'seed', 'chaos', 'faultIntervalMs', 'faults', 'pauseMs', 'restartDelayMs', 'registry', 'store', 'dataDir', 'port', 'slo', 'ttlMs', 'nodeCommand', 'front',
+  ]);
+  const d = DEMO_DEFAULTS;
+  const dbNodes = checkInteger(scope, 'dbNodes', o.dbNodes ?? d.dbNodes, DEMO_RANGES.dbNodes);
+  const replicas = checkInteger(scope, 'replicas', o.replicas ?? Math.min(d.replicas, dbNodes), { min: DEMO_RANGES.replicas.min, max: dbNodes });
+  const registry = checkString(scope, 'registry', o.registry ?? d.registry);
+  if (registry !== 'embedded' && !registry.startsWith('etcd://')) throw new InvalidOptionError(`${scope}: registry must be 'embedded' or etcd://host:port, got ${JSON.stringify(registry)}`);
+  if (registry !== 'embedded') parseEtcd(registry);
+  const store = checkString(scope, 'store', o.store ?? d.store);
+  if (store !== 'file' && !/^rediss?:\/\//.test(store)) throw new InvalidOptionError(`${scope}: store must be 'file' or redis://host:port, got ${JSON.stringify(store)}`);
+  // Say so now, not from inside six node processes: the backends are optional packages.
+  if (store !== 'file') loadPackage('ioredis', `the demo with --store ${store}`);
+  if (registry !== 'embedded') loadPackage('etcd3', `the demo with --registry ${registry}`);
+  const faults = o.faults ?? ['kill', 'pause'];
+  if (!Array.isArray(faults) || faults.length === 0 || faults.some((f) => f !== 'kill' && f !== 'pause')) throw new InvalidOptionError(`${scope}: faults must be a non-empty list of kill and pause, got ${JSON.stringify(faults)}`);
+  const nodeCommand = o.nodeCommand ?? [process.execPath, fileURLToPath(new URL('../cli/index.js', import.meta.url))];
+  if (!Array.isArray(nodeCommand) || nodeCommand.length === 0 || nodeCommand.some((c) => typeof c !== 'string')) throw new InvalidOptionError(`${scope}: nodeCommand must be [executable, ...args]`);
+  const resolved: ResolvedDemoOptions = {
+    durationMs: checkInteger(scope, 'durationMs', o.durationMs, DEMO_RANGES.durationMs),
+    dbNodes,
+    webNodes: checkInteger(scope, 'webNodes', o.webNodes ?? d.webNodes, DEMO_RANGES.webNodes),
+    replicas,
+    writeQuorum: checkInteger(scope, 'writeQuorum', o.writeQuorum ?? replicas, { min: 1, max: replicas }),
+    ratePerSec: checkNumber(scope, 'ratePerSec', o.ratePerSec ?? d.ratePerSec, DEMO_RANGES.ratePerSec),
+    writeShare: checkNumber(scope, 'writeShare', o.writeShare ?? d.writeShare, DEMO_RANGES.writeShare),
+    carts: checkInteger(scope, 'carts', o.carts ?? d.carts, DEMO_RANGES.carts),
+    seed: checkInteger(scope, 'seed', o.seed ?? d.seed, DEMO_RANGES.seed),
+    chaos: checkBoolean(scope, 'chaos', o.chaos ?? d.chaos),
+    faultIntervalMs: checkInteger(scope, 'faultIntervalMs', o.faultIntervalMs ?? d.faultIntervalMs, DEMO_RANGES.faultIntervalMs),
+    faults,
+    pauseMs: checkInteger(scope, 'pauseMs', o.pauseMs ?? (registry === 'embedded' ? d.pauseMs : 3000), DEMO_RANGES.pauseMs),
+    restartDelayMs: checkInteger(scope, 'restartDelayMs', o.restartDelayMs ?? d.restartDelayMs, DEMO_RANGES.restartDelayMs),
+    registry,
+    store,
+    port: checkInteger(scope, 'port', o.port ?? d.port, DEMO_RANGES.port),
+    slo: checkNumber(scope, 'slo', o.slo ?? d.slo, DEMO_RANGES.slo),
+    ttlMs: checkInteger(scope, 'ttlMs', o.ttlMs ?? d.ttlMs, DEMO_RANGES.ttlMs),
+    nodeCommand,
+    front: o.front,
+  };
+  if (o.front !== undefined && typeof o.front !== 'function') throw new InvalidOptionError(`${scope}: front must be a function (webs) => Promise<{ url, stop }>`);
+  if (o.dataDir !== undefined) resolved.dataDir = checkString(scope, 'dataDir', o.dataDir);
+  return resolved;
+}
+
+/** etcd://host:port[,host:port…] → the endpoints' URLs. */
+export function parseEtcd(url: string): string[] {
+  const rest = url.slice('etcd://'.length);
+  const hosts = rest.split(',').map((h) => h.trim().replace(/\/+$/, '')).filter(Boolean);
+  if (hosts.length === 0 || hosts.some((h) => !/^[^/:]+:\d+$/.test(h))) throw new InvalidOptionError(`runDemo: registry must be etcd://host:port[,host:port…], got ${JSON.stringify(url)}`);
+  return hosts.map((h) => `http://${h}`);
+}

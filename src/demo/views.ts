@@ -1,0 +1,64 @@
+import type { FaultRecord } from '../chaos/process-chaos.js';
+import type { AvailabilityReport } from '../metrics/availability.js';
+import type { HistoryResult } from '../metrics/history.js';
+import type { RingView } from './dashboard.js';
+import type { IncidentEvent, LeaderChange } from './incidents.js';
+
+export interface ProcessView {
+  name: string;
+  role: 'db' | 'web';
+  pid: number | null;
+  /** passing / critical in the registry; down = not running; paused = SIGSTOPped by the chaos. */
+  status: 'passing' | 'critical' | 'down' | 'paused';
+  restarts: number;
+  port: number;
+  /** The node's own /status (items, checkpoint, leader, …), polled every second. */
+  detail: Record<string, unknown> | null;
+}
+
+/** What `/_steadfast/state` answers and the dashboard draws (tests read the same). */
+export interface DemoState {
+  now: number;
+  startedAt: number | null;
+  durationMs: number;
+  config: { dbNodes: number; webNodes: number; replicas: number; writeQuorum: number; ratePerSec: number; registry: string; store: string; seed: number; chaos: boolean };
+  totals: { requests: number; failed: number; writes: number; acknowledged: number; degradedReads: number; availability: number };
+  leader: LeaderChange | null;
+  processes: ProcessView[];
+  ring: RingView;
+  /** The last 120 seconds, one point per second; p99 by nearest rank. */
+  series: { t: number; requests: number; failed: number; p99: number }[];
+  /** Faults so far; `t` is seconds since the start. */
+  incidents: { id: number; target: string; kind: string; at: number; detectedMs: number | null; restoredMs: number | null; t: number }[];
+  failovers: { faultId: number; from: string; to: string; ms: number }[];
+}
+
+export type { LeaderChange } from './incidents.js';
+
+export interface DemoResult {
+  config: Record<string, unknown>;
+  report: AvailabilityReport;
+  history: HistoryResult;
+  /** Acknowledged writes that could not be read back at the end: must be 0. */
+  lostWrites: number;
+  processes: { name: string; restarts: number; healthyAtEnd: boolean }[];
+  leadership: { changes: LeaderChange[]; failovers: { faultId: number; from: string; to: string; ms: number }[] };
+  faults: FaultRecord[];
+  /** With the front option: when the front's health checks marked each web replica down or up. */
+  front?: { events: { at: number; server: string; state: 'DOWN' | 'UP' }[] };
+  /** The first 100 failed requests: when, what, and how they failed. */
+  failures: { at: number; method: string; path: string; status: number | null; error: string | null; body: string | undefined }[];
+  /**
+   * Reads answered 200 but from fewer than R replicas (`complete: false`): counted as available,
+   * and reported here as their own figure, so a degraded answer is not hidden among full ones.
+   */
+  degradedReads: number;
+  /** The load generator's own lag: how late requests left compared with their schedule. */
+  load: { sent: number; sendLagMs: { p50: number; p99: number; max: number } };
+}
+
+export type DemoEvent =
+  | { type: 'started'; gateway: string; dashboard: string; registry: string; dataDir: string | undefined }
+  | IncidentEvent
+  | { type: 'progress'; elapsedMs: number; requests: number; failed: number; availability: number; faults: number; leader: string | undefined }
+  | { type: 'phase'; text: string };

@@ -1,0 +1,56 @@
+import type { LoadRequest, LoadResult } from '../chaos/load-generator.js';
+import { seededRandom } from '../core/random.js';
+import type { AvailabilityTracker } from '../metrics/availability.js';
+import { HistoryChecker } from '../metrics/history.js';
+import type { DemoResult } from './views.js';
+
+type Tag = { cart: string; write?: { id: string; done: ReturnType<HistoryChecker['invoke']> } };
+
+/**
+ * The demo's load and what it learns from the answers: a seeded mix of cart reads and item
+ * writes; every answer goes to the AvailabilityTracker, every write to a HistoryChecker (settled
+ * when every cart is read back), the first failures kept for the report.
+ */
+export class CartWorkload {
+  readonly history = new HistoryChecker();
+  /** Carts that got at least one write: the ones read back at the end. */
+  readonly carts = new Set<string>();
+  /** The first 100 failed requests. */
+  readonly failures: DemoResult['failures'] = [];
+  /** Demo-specific counts (requests, failures and latencies are the tracker's). */
+  readonly totals = { writes: 0, acknowledged: 0, degradedReads: 0 };
+  private readonly random: () => number;
+
+  constructor(private readonly o: { seed: number; carts: number; writeShare: number }) {
+    this.random = seededRandom(o.seed);
+  }
+
+  /** The load generator's `next`: request number `seq` of the mix. */
+  next(seq: number): LoadRequest {
+    const random = this.random;
+    const cart = `c${Math.floor(random() * this.o.carts)}`;
+    if (random() < this.o.writeShare) {
+      const id = `w${seq}`;
+      this.carts.add(cart);
+      const body = JSON.stringify({ sku: `sku-${Math.floor(random() * 1000)}`, qty: 1 + Math.floor(random() * 5) });
+      return { method: 'PUT', path: `/api/carts/${cart}/items/${id}`, headers: { 'content-type': 'application/json' }, body, tag: { cart, write: { id, done: this.history.invoke(id) } } satisfies Tag };
+    }
+    return { method: 'GET', path: `/api/carts/${cart}`, tag: { cart } satisfies Tag };
+  }
+
+  /** One answer: the tracker's availability and latency, the write history, the degraded-read count. */
+  record(r: LoadResult, tracker: AvailabilityTracker): void {
+    const at = r.scheduledAt + r.latencyMs;
+    tracker.recordRequest(r.ok, r.latencyMs, at);
+    if (!r.ok && this.failures.length < 100) this.failures.push({ at, method: r.request?.method ?? 'GET', path: r.request?.path ?? '', status: r.status, error: r.error, body: r.body?.slice(0, 300) });
+    if (r.ok && r.request?.method === 'GET' && r.body !== undefined && r.body.includes('"complete":false')) this.totals.degradedReads++;
+    const w = (r.request?.tag as Tag | undefined)?.write;
+    if (!w) return;
+    this.totals.writes++;
+    if (r.status !== null && r.status >= 200 && r.status < 300) {
+      w.done.ok(at);
+      this.totals.acknowledged++;
+    } else if (r.status !== null && r.status >= 400 && r.status < 500) w.done.fail(at);
+    else w.done.info(at);
+  }
+}
