@@ -13,10 +13,16 @@ export interface AvailabilityTrackerOptions {
   liveBucketMs?: number;
   /** How many recent live buckets are kept (older ones are dropped: the view is bounded). Default 120. */
   liveBuckets?: number;
+  /**
+   * Request outcomes kept for the report's per-request figures (latency percentiles, incident
+   * recovery, timeline, burn-rate windows): the most recent ones, 17 bytes each. Totals and
+   * request availability always count every request. Default 2,000,000 (~34 MB).
+   */
+  maxRequests?: number;
   clock?: Clock;
 }
 
-export const AVAILABILITY_DEFAULTS = Object.freeze({ slo: 0.999, bucketMs: 1000, liveBucketMs: 1000, liveBuckets: 120 });
+export const AVAILABILITY_DEFAULTS = Object.freeze({ slo: 0.999, bucketMs: 1000, liveBucketMs: 1000, liveBuckets: 120, maxRequests: 2_000_000 });
 
 /** What is happening now (`AvailabilityTracker.live()`): cheap enough to ask every second. */
 export interface LiveView {
@@ -78,6 +84,12 @@ export interface AvailabilityReport {
     alerts: { severity: 'page' | 'ticket'; factor: number; longMs: number; shortMs: number }[];
   };
   timeline: { at: number; requests: number; failed: number; p99Ms: number }[];
+  /**
+   * The requests the per-request figures (latency, incidents' recovery, timeline, windows) were
+   * computed from: every one, unless more than maxRequests were recorded — then the most recent
+   * maxRequests, from `fromAt` on.
+   */
+  retained: { requests: number; fromAt: number | null };
 }
 
 /**
@@ -90,7 +102,8 @@ export class AvailabilityTracker {
   readonly slo: number;
   readonly bucketMs: number;
   private readonly clock: Clock;
-  private readonly requests: { at: number; ok: boolean; latencyMs: number }[] = [];
+  private readonly log: RequestLog;
+  private requestCount = 0;
   private readonly faults: { id: number; target: string; kind: string; at: number; detectedAt: number | null; restoredAt: number | null }[] = [];
   private firstAt: number | undefined;
   private readonly liveBucketMs: number;
@@ -101,11 +114,12 @@ export class AvailabilityTracker {
 
   constructor(options?: AvailabilityTrackerOptions) {
     const scope = 'AvailabilityTracker';
-    const o = checkOptions<AvailabilityTrackerOptions>(scope, options, ['slo', 'bucketMs', 'liveBucketMs', 'liveBuckets', 'clock']);
+    const o = checkOptions<AvailabilityTrackerOptions>(scope, options, ['slo', 'bucketMs', 'liveBucketMs', 'liveBuckets', 'maxRequests', 'clock']);
     this.slo = checkNumber(scope, 'slo', o.slo ?? AVAILABILITY_DEFAULTS.slo, { min: 0, minExclusive: true, max: 0.999999999 });
     this.bucketMs = checkInteger(scope, 'bucketMs', o.bucketMs ?? AVAILABILITY_DEFAULTS.bucketMs, { min: 1 });
     this.liveBucketMs = checkInteger(scope, 'liveBucketMs', o.liveBucketMs ?? AVAILABILITY_DEFAULTS.liveBucketMs, { min: 1 });
     this.liveBuckets = checkInteger(scope, 'liveBuckets', o.liveBuckets ?? AVAILABILITY_DEFAULTS.liveBuckets, { min: 1, max: 100_000 });
+    this.log = new RequestLog(checkInteger(scope, 'maxRequests', o.maxRequests ?? AVAILABILITY_DEFAULTS.maxRequests, { min: 1, max: 1_000_000_000 }));
     if (o.clock !== undefined) checkClock(scope, o.clock);
     this.clock = o.clock ?? systemClock;
   }
@@ -117,7 +131,8 @@ export class AvailabilityTracker {
 
   recordRequest(ok: boolean, latencyMs: number, at = this.clock.now()): void {
     this.firstAt ??= at - latencyMs;
-    this.requests.push({ at, ok, latencyMs: Math.max(0, latencyMs) });
+    this.log.push(at, ok, Math.max(0, latencyMs));
+    this.requestCount++;
     if (!ok) this.failedCount++;
     const k = Math.floor(at / this.liveBucketMs);
     let b = this.live_.get(k);
@@ -143,7 +158,7 @@ export class AvailabilityTracker {
       series.push({ at: k * this.liveBucketMs, requests: b?.requests ?? 0, failed: b?.failed ?? 0, p99Ms: b ? nearestRank([...b.latencies].sort((x, y) => x - y), 99) : 0 });
     }
     return {
-      requests: this.requests.length,
+      requests: this.requestCount,
       failed: this.failedCount,
       series,
       incidents: this.faults.map((f) => ({ id: f.id, target: f.target, kind: f.kind, at: f.at, detectedMs: f.detectedAt === null ? null : Math.round(f.detectedAt - f.at), restoredMs: f.restoredAt === null ? null : Math.round(f.restoredAt - f.at) })),
@@ -172,7 +187,7 @@ export class AvailabilityTracker {
 
   report(endAt = this.clock.now()): AvailabilityReport {
     const startedAt = this.firstAt ?? endAt;
-    const reqs = [...this.requests].sort((a, b) => a.at - b.at);
+    const reqs = this.log.entries().sort((a, b) => a.at - b.at);
     const faults = [...this.faults].sort((a, b) => a.at - b.at);
     const incidents: Incident[] = faults.map((f, i) => {
       const until = i + 1 < faults.length ? faults[i + 1]!.at : Infinity;
@@ -213,7 +228,7 @@ export class AvailabilityTracker {
     const detected = incidents.filter((x) => x.timeToDetectMs !== null).map((x) => x.timeToDetectMs!);
     const meanTimeToRestoreMs = mean(incidents.filter((x) => x.timeToRestoreMs !== null).map((x) => x.timeToRestoreMs!)) ?? null;
     const meanTimeBetweenFaultsMs = incidents.length > 1 ? (incidents.at(-1)!.injectedAt - incidents[0]!.injectedAt) / (incidents.length - 1) : null;
-    const failedRequests = reqs.filter((r) => !r.ok).length;
+    const failedRequests = this.failedCount;
 
     const latencyMs = latencySummary(reqs);
 
@@ -237,14 +252,14 @@ export class AvailabilityTracker {
       }
     }
     const budget = errorBudget(this.slo);
-    const errorRate = reqs.length ? failedRequests / reqs.length : 0;
+    const errorRate = this.requestCount ? failedRequests / this.requestCount : 0;
     return {
       startedAt,
       endedAt: endAt,
       observedMs,
-      requests: reqs.length,
+      requests: this.requestCount,
       failedRequests,
-      requestAvailability: requestAvailability(reqs.length - failedRequests, reqs.length),
+      requestAvailability: requestAvailability(this.requestCount - failedRequests, this.requestCount),
       availability: availability(mtbfMs ?? undefined, mttrMs ?? undefined),
       incidents,
       maskedIncidents: incidents.length - visible.length,
@@ -260,11 +275,12 @@ export class AvailabilityTracker {
         objective: this.slo,
         errorBudget: budget,
         budgetSpent: errorRate / budget,
-        burnRate: burnRate(failedRequests, reqs.length, this.slo),
+        burnRate: burnRate(failedRequests, this.requestCount, this.slo),
         windows: [300_000, 1_800_000, 3_600_000, 21_600_000].map((windowMs) => ({ windowMs, burnRate: this.windowBurn(reqs, endAt, windowMs) })),
         alerts: SRE_BURN_RATE_RULES.filter((rule) => burnRateAlert(rule, this.windowBurn(reqs, endAt, rule.longMs), this.windowBurn(reqs, endAt, rule.shortMs))).map(({ severity, factor, longMs, shortMs }) => ({ severity, factor, longMs, shortMs })),
       },
       timeline,
+      retained: { requests: reqs.length, fromAt: reqs.length === this.requestCount ? null : (reqs[0]?.at ?? null) },
     };
   }
 
@@ -282,6 +298,56 @@ export class AvailabilityTracker {
     const f = this.faults[id - 1];
     if (!f) throw new OptionRangeError(`AvailabilityTracker: no incident ${id} (ids come from recordFault)`);
     return f;
+  }
+}
+
+/** The most recent `cap` request outcomes, in typed arrays that grow to the cap and then wrap. */
+class RequestLog {
+  private at: Float64Array;
+  private latency: Float64Array;
+  private ok: Uint8Array;
+  private next = 0;
+  private size = 0;
+
+  constructor(private readonly cap: number) {
+    const n = Math.min(cap, 1024);
+    this.at = new Float64Array(n);
+    this.latency = new Float64Array(n);
+    this.ok = new Uint8Array(n);
+  }
+
+  push(at: number, ok: boolean, latencyMs: number): void {
+    if (this.next === this.at.length && this.at.length < this.cap) this.grow();
+    if (this.next === this.cap) this.next = 0;
+    this.at[this.next] = at;
+    this.latency[this.next] = latencyMs;
+    this.ok[this.next] = ok ? 1 : 0;
+    this.next++;
+    if (this.size < this.cap) this.size++;
+  }
+
+  /** The kept outcomes, oldest first. */
+  entries(): { at: number; ok: boolean; latencyMs: number }[] {
+    const out: { at: number; ok: boolean; latencyMs: number }[] = new Array(this.size);
+    const start = this.size < this.cap ? 0 : this.next;
+    for (let i = 0; i < this.size; i++) {
+      const k = (start + i) % this.cap;
+      out[i] = { at: this.at[k]!, ok: this.ok[k] === 1, latencyMs: this.latency[k]! };
+    }
+    return out;
+  }
+
+  private grow(): void {
+    const n = Math.min(this.cap, this.at.length * 2);
+    const at = new Float64Array(n);
+    const latency = new Float64Array(n);
+    const ok = new Uint8Array(n);
+    at.set(this.at);
+    latency.set(this.latency);
+    ok.set(this.ok);
+    this.at = at;
+    this.latency = latency;
+    this.ok = ok;
   }
 }
 

@@ -27,4 +27,23 @@ describe('AvailabilityTracker.live(): the dashboard view, bounded', () => {
     expect((t as unknown as { live_: Map<number, unknown> }).live_.size).toBeLessThanOrEqual(6);
     expect(t.live(100_000).series.map((b) => b.requests)).toEqual([10, 10, 10, 10, 10]);
   });
+
+  it('keeps at most maxRequests outcomes for the report; totals still count every request', () => {
+    const t = new AvailabilityTracker({ clock: new ManualClock(0), maxRequests: 1000 });
+    // 10,000 requests; the first 9,000 include every failure and the slow ones.
+    for (let at = 0; at < 10_000; at++) t.recordRequest(at % 100 !== 0 || at >= 9000, at < 9000 ? 500 : 2, at);
+    const r = t.report(10_000);
+    expect([r.requests, r.failedRequests]).toEqual([10_000, 90]);
+    expect(r.requestAvailability).toBeCloseTo(0.991, 6);
+    expect(r.retained).toEqual({ requests: 1000, fromAt: 9000 });
+    expect(r.latencyMs.max).toBe(2); // only the last 1000 are kept, in typed arrays that stop growing
+    expect((t as unknown as { log: { at: Float64Array } }).log.at.length).toBe(1000);
+    const all = new AvailabilityTracker({ clock: new ManualClock(0) });
+    all.recordRequest(true, 3, 5);
+    expect(all.report(10).retained).toEqual({ requests: 1, fromAt: null });
+  });
+
+  it('rejects a maxRequests that is not a positive integer, naming it', () => {
+    expect(() => new AvailabilityTracker({ maxRequests: 0 })).toThrow(/AvailabilityTracker: maxRequests must be an integer ≥ 1/);
+  });
 });

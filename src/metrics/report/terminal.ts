@@ -36,6 +36,8 @@ export function formatReport(r: AvailabilityReport, history?: { lost: number; un
     `latency p50/p99/p99.9/max ${r.latencyMs.p50.toFixed(1)} / ${r.latencyMs.p99.toFixed(1)} / ${r.latencyMs.p999.toFixed(1)} / ${r.latencyMs.max.toFixed(1)} ms`,
     `SLO ${pct(r.slo.objective)}          burn rate ${r.slo.burnRate.toFixed(2)}× (budget spent ${(r.slo.budgetSpent * 100).toFixed(1)} %)${r.slo.alerts.length ? ` · would page: ${r.slo.alerts.map((a) => `${a.factor}× over ${a.longMs / 3_600_000} h`).join(', ')}` : ''}`,
   ];
+  // Reports saved before the log was bounded have no `retained`.
+  if (r.retained && r.retained.fromAt !== null) lines.push(`(latency, incidents and timeline from the last ${r.retained.requests} requests, the tracker's maxRequests)`);
   if (history) lines.push(`writes                    ${history.acknowledged} acknowledged, ${history.lost} lost, ${history.unknown} unknown`);
   if (r.mttdMs !== null) {
     lines.push(`documented defaults       (not measured here) ${DOCUMENTED_DETECTION_TIMES.map((d) => `${d.system} ~${d.ms / 1000} s`).join(' · ')}`);
