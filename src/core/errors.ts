@@ -16,6 +16,12 @@ export const ErrorCode = {
   CHECKPOINT_OUTCOME_UNKNOWN: 'ERR_CHECKPOINT_OUTCOME_UNKNOWN',
   CHECKPOINT_STORE_CLOSED: 'ERR_CHECKPOINT_STORE_CLOSED',
   RECOVERY_BLOCK_FAILED: 'ERR_RECOVERY_BLOCK_FAILED',
+  /** A journal record or segment failed verification where it cannot be a torn tail. */
+  JOURNAL_CORRUPT: 'ERR_JOURNAL_CORRUPT',
+  /** A write or sync of the journal failed: it takes no more appends until reopened. */
+  JOURNAL_FAILED: 'ERR_JOURNAL_FAILED',
+  /** An append may or may not be durable (connection lost after sending, too few replicas). */
+  JOURNAL_OUTCOME_UNKNOWN: 'ERR_JOURNAL_OUTCOME_UNKNOWN',
   UPSTREAM_UNAVAILABLE: 'ERR_UPSTREAM_UNAVAILABLE',
   QUORUM_FAILED: 'ERR_QUORUM_FAILED',
   STALE_TOKEN: 'ERR_STALE_TOKEN',
@@ -54,6 +60,9 @@ export const HTTP_STATUS_OF: Readonly<Record<ErrorCodeValue, number>> = Object.f
   ERR_CHECKPOINT_OUTCOME_UNKNOWN: 500,
   ERR_CHECKPOINT_STORE_CLOSED: 503,
   ERR_RECOVERY_BLOCK_FAILED: 500,
+  ERR_JOURNAL_CORRUPT: 500,
+  ERR_JOURNAL_FAILED: 503,
+  ERR_JOURNAL_OUTCOME_UNKNOWN: 500,
   ERR_UPSTREAM_UNAVAILABLE: 503,
   ERR_QUORUM_FAILED: 503,
   ERR_STALE_TOKEN: 409,

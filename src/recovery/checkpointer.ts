@@ -1,11 +1,12 @@
 import { systemClock, type Clock, type TimerHandle } from '../core/clock.js';
 import { Emitter, type Disposable, type Listener } from '../core/events.js';
 import { checkClock, checkFunction, checkInteger, checkOptions } from '../core/options.js';
+import type { Journal } from './journal.js';
 import type { Checkpoint, CheckpointInfo, CheckpointStore } from './store.js';
 import { checkStream } from './store.js';
 import { InvalidOptionError, OptionRangeError } from '../core/errors.js';
 
-export interface CheckpointerOptions<S> {
+export interface CheckpointerOptions<S, E = unknown> {
   store: CheckpointStore;
   stream: string;
   /** Returns the state to save (may be async). */
@@ -20,6 +21,22 @@ export interface CheckpointerOptions<S> {
   retryDelayMs?: number;
   /** Extra meta stored with each checkpoint. */
   meta?: () => Record<string, unknown>;
+  /**
+   * A write-ahead journal under the checkpoints: `record(entry)` applies an entry through
+   * `replay` and appends it; each checkpoint stores the journal position it covers
+   * (meta.journalSeq); `restore()` loads the newest checkpoint and replays the entries after its
+   * position; after a checkpoint the journal is truncated behind the oldest checkpoint kept.
+   */
+  journal?: Journal<E>;
+  /**
+   * Applies one entry to the application's state: for record() and for restore()'s replay.
+   * Required with `journal`. Make it synchronous (entries then apply in journal order), and
+   * idempotent when `snapshot` is asynchronous (a checkpoint may then already hold an entry
+   * past its position).
+   */
+  replay?: (entry: E) => void | Promise<void>;
+  /** With a journal: also checkpoint after this many records; 0 = only on the timer. Default 0. */
+  everyRecords?: number;
   clock?: Clock;
 }
 
@@ -27,6 +44,7 @@ export const CHECKPOINTER_DEFAULTS = Object.freeze({
   intervalMs: 10_000,
   keep: 3,
   retryDelayMs: 100,
+  everyRecords: 0,
 });
 
 export interface CheckpointerStats {
@@ -40,13 +58,18 @@ export interface CheckpointerStats {
   lastSavedAt: number | undefined;
   lastError: string | undefined;
   restoredId: number | undefined;
+  /** Journal entries replayed by the last restore(). */
+  replayed: number;
+  /** Entries recorded (journal) since the newest checkpoint began. */
+  sinceCheckpoint: number;
 }
 
 export interface CheckpointerEvents {
   saved: { info: CheckpointInfo; durationMs: number };
   /** A save (or its pruning) failed; a periodic save is retried after `retryInMs`. */
-  failed: { error: unknown; phase: 'snapshot' | 'save' | 'prune'; retryInMs: number | undefined };
-  restored: { id: number };
+  failed: { error: unknown; phase: 'snapshot' | 'save' | 'prune' | 'truncate'; retryInMs: number | undefined };
+  /** `id` is undefined when there was no checkpoint (the journal alone was replayed). */
+  restored: { id: number | undefined; replayed: number; journalSeq: number | undefined };
 }
 
 /**
@@ -56,7 +79,7 @@ export interface CheckpointerEvents {
  * current one ends (requests that pile up share it). A failed periodic save is retried with
  * backoff on the timer — the application never waits for it.
  */
-export class Checkpointer<S = unknown> {
+export class Checkpointer<S = unknown, E = unknown> {
   readonly stream: string;
   readonly intervalMs: number;
   readonly keep: number;
@@ -65,6 +88,11 @@ export class Checkpointer<S = unknown> {
   private readonly apply: ((state: S, cp: Checkpoint<S>) => void | Promise<void>) | undefined;
   private readonly meta: (() => Record<string, unknown>) | undefined;
   private readonly retryDelayMs: number;
+  private readonly journal: Journal<E> | undefined;
+  private readonly replayEntry: ((entry: E) => void | Promise<void>) | undefined;
+  private readonly everyRecords: number;
+  /** Journal positions of the newest checkpoints (at most `keep`), oldest first: what truncation must keep. */
+  private positions: number[] = [];
   private readonly clock: Clock;
   private readonly events = new Emitter<CheckpointerEvents>();
   private timer: TimerHandle | undefined;
@@ -72,7 +100,7 @@ export class Checkpointer<S = unknown> {
   private current: Promise<CheckpointInfo> | undefined;
   private next: Promise<CheckpointInfo> | undefined;
   private retryDelay = 0;
-  private lastFailedPhase: 'snapshot' | 'save' | 'prune' = 'save';
+  private lastFailedPhase: 'snapshot' | 'save' | 'prune' | 'truncate' = 'save';
   private readonly figures: CheckpointerStats = {
     saves: 0,
     failures: 0,
@@ -83,12 +111,14 @@ export class Checkpointer<S = unknown> {
     lastSavedAt: undefined,
     lastError: undefined,
     restoredId: undefined,
+    replayed: 0,
+    sinceCheckpoint: 0,
   };
 
-  constructor(options: CheckpointerOptions<S>) {
+  constructor(options: CheckpointerOptions<S, E>) {
     const scope = 'Checkpointer';
     if (options === undefined) throw new InvalidOptionError(`${scope}: options { store, stream, snapshot } are required`);
-    const o = checkOptions<CheckpointerOptions<S>>(scope, options, ['store', 'stream', 'snapshot', 'apply', 'intervalMs', 'keep', 'retryDelayMs', 'meta', 'clock']);
+    const o = checkOptions<CheckpointerOptions<S, E>>(scope, options, ['store', 'stream', 'snapshot', 'apply', 'intervalMs', 'keep', 'retryDelayMs', 'meta', 'journal', 'replay', 'everyRecords', 'clock']);
     const store = o.store as CheckpointStore | undefined;
     if (!store || typeof store.save !== 'function' || typeof store.latest !== 'function') {
       throw new InvalidOptionError(`${scope}: store must be a CheckpointStore (FileCheckpointStore, RedisCheckpointStore, MemoryCheckpointStore)`);
@@ -102,6 +132,15 @@ export class Checkpointer<S = unknown> {
     this.intervalMs = checkInteger(scope, 'intervalMs', o.intervalMs ?? d.intervalMs, { min: 0, max: 2 ** 31 - 1 });
     this.keep = checkInteger(scope, 'keep', o.keep ?? d.keep, { min: 0 });
     this.retryDelayMs = checkInteger(scope, 'retryDelayMs', o.retryDelayMs ?? d.retryDelayMs, { min: 1, max: 2 ** 31 - 1 });
+    if (o.journal !== undefined) {
+      const j = o.journal as Journal<E>;
+      if (!j || typeof j.append !== 'function' || typeof j.read !== 'function' || typeof j.truncateBefore !== 'function') throw new InvalidOptionError(`${scope}: journal must be a Journal (FileJournal, RedisJournal, MemoryJournal)`);
+      if (o.replay === undefined) throw new InvalidOptionError(`${scope}: a journal needs replay(entry), which applies one entry to the state`);
+      this.journal = j;
+    }
+    this.replayEntry = o.replay === undefined ? undefined : checkFunction(scope, 'replay', o.replay);
+    this.everyRecords = checkInteger(scope, 'everyRecords', o.everyRecords ?? d.everyRecords, { min: 0, max: 2 ** 31 - 1 });
+    if (this.everyRecords > 0 && this.journal === undefined) throw new InvalidOptionError(`${scope}: everyRecords counts journal records: give a journal too`);
     if (o.clock !== undefined) checkClock(scope, o.clock);
     this.clock = o.clock ?? systemClock;
   }
@@ -146,11 +185,48 @@ export class Checkpointer<S = unknown> {
     return this.next;
   }
 
-  /** Restores the newest valid checkpoint (through `apply`), or returns undefined when there is none. */
+  /**
+   * Applies `entry` to the state (through `replay`) and appends it to the journal; resolves with
+   * its seq once the entry is durable under the journal's sync setting. With `everyRecords`, every
+   * that many records start a checkpoint (in the background).
+   */
+  async record(entry: E): Promise<{ seq: number }> {
+    if (this.journal === undefined) throw new InvalidOptionError('Checkpointer.record: needs the journal option (and replay)');
+    const applied = this.replayEntry!(entry);
+    if (applied !== undefined) await applied;
+    const result = this.journal.append(entry);
+    if (this.everyRecords > 0 && ++this.figures.sinceCheckpoint >= this.everyRecords && this.current === undefined) {
+      this.checkpointNow().catch((error: unknown) => this.events.emit('failed', { error, phase: this.lastFailedPhase, retryInMs: undefined }));
+    }
+    return result;
+  }
+
+  /**
+   * Restores the newest valid checkpoint (through `apply`), then — with a journal — replays every
+   * entry after the position it covers. Returns the checkpoint, or undefined when there is none.
+   */
   async restore(): Promise<Checkpoint<S> | undefined> {
     const cp = await this.store.latest<S>(this.stream);
-    if (cp === undefined) return undefined;
-    await this.applyCheckpoint(cp);
+    if (cp !== undefined && this.apply) await this.apply(cp.data, cp);
+    let replayed = 0;
+    let journalSeq: number | undefined;
+    if (this.journal !== undefined) {
+      journalSeq = cp === undefined ? 0 : Number(cp.meta?.journalSeq ?? 0);
+      for await (const r of this.journal.read({ after: journalSeq })) {
+        if (replayed === 0 && r.seq !== journalSeq + 1) {
+          throw new OptionRangeError(
+            `Checkpointer: ${cp === undefined ? 'there is no checkpoint' : `checkpoint ${this.stream}#${cp.id} covers the journal up to seq ${journalSeq}`}, but the journal's next record is ${r.seq}: records ${journalSeq + 1}–${r.seq - 1} are gone (truncated past a checkpoint that was lost?) — restoring would silently drop them`,
+          );
+        }
+        const applied = this.replayEntry!(r.value);
+        if (applied !== undefined) await applied;
+        replayed++;
+      }
+      this.positions = cp === undefined ? [] : [journalSeq];
+    }
+    this.figures.replayed = replayed;
+    if (cp !== undefined) this.figures.restoredId = cp.id;
+    if (cp !== undefined || replayed > 0) this.events.emit('restored', { id: cp?.id, replayed, journalSeq });
     return cp;
   }
 
@@ -165,7 +241,7 @@ export class Checkpointer<S = unknown> {
   private async applyCheckpoint(cp: Checkpoint<S>): Promise<void> {
     if (this.apply) await this.apply(cp.data, cp);
     this.figures.restoredId = cp.id;
-    this.events.emit('restored', { id: cp.id });
+    this.events.emit('restored', { id: cp.id, replayed: 0, journalSeq: undefined });
   }
 
   private begin(): Promise<CheckpointInfo> {
@@ -180,11 +256,16 @@ export class Checkpointer<S = unknown> {
 
   private async saveOnce(): Promise<CheckpointInfo> {
     const started = this.clock.now();
-    let phase: 'snapshot' | 'save' | 'prune' = 'snapshot';
+    let phase: 'snapshot' | 'save' | 'prune' | 'truncate' = 'snapshot';
     try {
+      // Everything applied so far has a seq ≤ this (record() applies before it appends).
+      const position = this.journal?.lastSeq;
+      const recorded = this.figures.sinceCheckpoint;
       const state = await this.snapshot();
       phase = 'save';
-      const info = await this.store.save(this.stream, state, this.meta?.());
+      const meta = position === undefined ? this.meta?.() : { ...this.meta?.(), journalSeq: position };
+      const info = await this.store.save(this.stream, state, meta);
+      this.figures.sinceCheckpoint = Math.max(0, this.figures.sinceCheckpoint - recorded);
       const durationMs = this.clock.now() - started;
       Object.assign(this.figures, {
         saves: this.figures.saves + 1,
@@ -201,6 +282,18 @@ export class Checkpointer<S = unknown> {
           this.figures.lastError = String((error as Error)?.message ?? error);
           this.events.emit('failed', { error, phase: 'prune', retryInMs: undefined });
         });
+      }
+      if (position !== undefined && this.keep > 0) {
+        // Keep what every kept checkpoint needs: records after the oldest one's position.
+        this.positions.push(position);
+        if (this.positions.length > this.keep) this.positions.shift();
+        if (this.positions.length === this.keep) {
+          phase = 'truncate';
+          await this.journal!.truncateBefore(this.positions[0]! + 1).catch((error: unknown) => {
+            this.figures.lastError = String((error as Error)?.message ?? error);
+            this.events.emit('failed', { error, phase: 'truncate', retryInMs: undefined });
+          });
+        }
       }
       return info;
     } catch (error) {

@@ -1,10 +1,7 @@
 import v8 from 'node:v8';
-import { nodeZlib } from '../core/builtins.js';
+import { crc32 } from './internal.js';
 import { InvalidOptionError } from '../core/errors.js';
 
-/** zlib's CRC-32 (Node ≥ 20.15), loaded with zlib on the first frame. */
-let crc32Fn: ((data: Uint8Array, value?: number) => number) | undefined;
-const crc32 = (data: Uint8Array, value?: number): number => (crc32Fn ??= nodeZlib().crc32)(data, value);
 
 /**
  * How checkpoint data becomes bytes. JSON by default; `v8Codec` keeps Maps, Sets, Dates,

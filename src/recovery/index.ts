@@ -6,3 +6,6 @@ export * from './stores/file.js';
 export * from './stores/redis.js';
 export * from './checkpointer.js';
 export * from './recovery-block.js';
+export * from './journal.js';
+export * from './journals/file.js';
+export * from './journals/redis.js';

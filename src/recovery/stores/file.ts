@@ -4,6 +4,7 @@ import path from 'node:path';
 import { checkBoolean, checkOptions, checkString } from '../../core/options.js';
 import { processRuns } from '../../core/process.js';
 import { FramedCheckpointStore, type BaseStoreOptions } from '../store.js';
+import { fsyncDir } from '../internal.js';
 import { InvalidOptionError, OptionRangeError } from '../../core/errors.js';
 
 export interface FileCheckpointStoreOptions extends BaseStoreOptions {
@@ -198,13 +199,4 @@ export class FileCheckpointStore extends FramedCheckpointStore {
 /** A file system that does not report entry types: readFrame's fstat decides. */
 function unknownType(e: Dirent): boolean {
   return !e.isDirectory() && !e.isFIFO() && !e.isSymbolicLink() && !e.isSocket() && !e.isBlockDevice() && !e.isCharacterDevice();
-}
-
-async function fsyncDir(dir: string): Promise<void> {
-  const handle = await fs.open(dir, constants.O_RDONLY);
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
 }
