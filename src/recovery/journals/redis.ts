@@ -136,9 +136,8 @@ export class RedisJournal<T = unknown> implements Journal<T> {
 
   async *read(options: { after?: number } = {}): AsyncIterable<JournalRecord<T>> {
     let after = checkAfter('RedisJournal.read', options.after);
-    const until = this.seq;
     for (;;) {
-      const page = (await this.redis.xrangeBuffer(this.key, `${after + 1}-0`, `${until}-0`, 'COUNT', PAGE)) as [Buffer, Buffer[]][];
+      const page = (await this.redis.xrangeBuffer(this.key, `${after + 1}-0`, '+', 'COUNT', PAGE)) as [Buffer, Buffer[]][];
       for (const [idBytes, fields] of page) {
         const seq = Number(idBytes.toString().split('-')[0]);
         const f = new Map<string, Buffer>();
