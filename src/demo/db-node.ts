@@ -5,6 +5,7 @@ import { httpError, httpStatusOf } from '../core/errors.js';
 import { FencingGuard, StaleTokenError } from '../election/fencing.js';
 import { HashRing } from '../hashing/ring.js';
 import { Checkpointer } from '../recovery/checkpointer.js';
+import type { Journal } from '../recovery/journal.js';
 import type { CheckpointStore } from '../recovery/store.js';
 import { hasSecret, ID_RE, itemError, type CartItem, type DemoNodeConfig, type Entries } from './config.js';
 
@@ -15,10 +16,19 @@ interface Snapshot {
   maintenance: unknown;
 }
 
+/** One change to a db node's data, as its journal records it. */
+export type DbEntry =
+  | { t: 'put'; key: string; id: string; item: CartItem }
+  | { t: 'merge'; entries: Entries }
+  | { t: 'fence'; token: number; maintenance: unknown };
+
+/** How often a db node checkpoints its whole data (the journal holds every write in between). */
+export const DB_CHECKPOINT_INTERVAL_MS = 3000;
+
 export interface DbNode {
   readonly ready: boolean;
-  /** Resolves when the node has restored its checkpoint and caught up from its peers. */
-  start(): Promise<{ restoredId: number | undefined; restoredItems: number; caughtUpItems: number; peersAnswered: number }>;
+  /** Resolves when the node has restored its checkpoint, replayed its journal and caught up from its peers. */
+  start(): Promise<{ restoredId: number | undefined; replayed: number; restoredItems: number; caughtUpItems: number; peersAnswered: number }>;
   close(): Promise<void>;
   readonly server: http.Server;
 }
@@ -29,13 +39,15 @@ const MAX_BODY = 4 * 1024 * 1024;
  * One node of the demo's key-value service. Data is a grow-only map per key (items merge by
  * union), so replicas converge whatever the order of writes, repairs and catch-ups.
  *
- * Durability: a write is answered only after a checkpoint that contains it is saved
- * (Checkpointer.checkpointNow(); writes that arrive during a save share the next one), so an
- * acknowledged write survives a SIGKILL of this node. On start the node restores its newest
- * checkpoint, then catches up from its peers — the writes it missed while down went to the next
- * nodes on the ring — and only then reports ready.
+ * Durability: a write is answered only after its journal record is durable (group-committed:
+ * writes that arrive during a sync share the next one), so an acknowledged write survives a
+ * SIGKILL of this node; every few seconds a checkpoint of the whole data is saved and the journal
+ * behind it truncated, so a write costs the same whatever the data size. The highest fencing
+ * token is journaled the same way before a maintenance write is answered. On start the node
+ * restores its newest checkpoint, replays the journal after it, then catches up from its peers —
+ * the writes it missed while down went to the next nodes on the ring — and only then reports ready.
  */
-export function createDbNode(cfg: DemoNodeConfig, store: CheckpointStore): DbNode {
+export function createDbNode(cfg: DemoNodeConfig, store: CheckpointStore, journal: Journal<DbEntry>): DbNode {
   const data = new Map<string, Map<string, CartItem>>();
   const guard = new FencingGuard();
   let maintenance: unknown = null;
@@ -44,7 +56,7 @@ export function createDbNode(cfg: DemoNodeConfig, store: CheckpointStore): DbNod
   let itemCount = 0;
   const ring = new HashRing();
   for (const n of cfg.dbNodes) ring.add(n.id);
-  const stats = { restoredId: undefined as number | undefined, restoredItems: 0, caughtUpItems: 0, peersAnswered: 0, writes: 0, repairs: 0 };
+  const stats = { restoredId: undefined as number | undefined, replayed: 0, restoredItems: 0, caughtUpItems: 0, peersAnswered: 0, writes: 0, repairs: 0 };
 
   const merge = (key: string, items: Record<string, CartItem>): number => {
     let m = data.get(key);
@@ -64,16 +76,29 @@ export function createDbNode(cfg: DemoNodeConfig, store: CheckpointStore): DbNod
     for (const [k, m] of data) entries[k] = Object.fromEntries(m);
     return { entries, fencing: guard.highest, maintenance };
   };
-  const checkpointer = new Checkpointer<Snapshot>({
+  const fence = (token: number): void => {
+    if (token > guard.highest) guard.check(token);
+  };
+  const checkpointer = new Checkpointer<Snapshot, DbEntry>({
     store,
     stream: cfg.id,
     snapshot,
     apply: (s) => {
       for (const [k, items] of Object.entries(s.entries)) merge(k, items);
-      if (s.fencing > 0) guard.check(s.fencing);
+      if (s.fencing > 0) fence(s.fencing);
       maintenance = s.maintenance;
     },
-    intervalMs: 0,
+    journal,
+    // Idempotent (items merge by union, tokens only go up), so replaying an entry twice is harmless.
+    replay: (e) => {
+      if (e.t === 'put') merge(e.key, { [e.id]: e.item });
+      else if (e.t === 'merge') for (const [k, items] of Object.entries(e.entries)) merge(k, items);
+      else {
+        fence(e.token);
+        maintenance = e.maintenance;
+      }
+    },
+    intervalMs: DB_CHECKPOINT_INTERVAL_MS,
     keep: 2,
   });
 
@@ -106,7 +131,7 @@ export function createDbNode(cfg: DemoNodeConfig, store: CheckpointStore): DbNod
     try {
       if (req.method === 'GET' && url.pathname === '/health') return sendJson(res, ready ? 200 : 503, { id: cfg.id, ready });
       if (req.method === 'GET' && url.pathname === '/status') {
-        return sendJson(res, 200, { id: cfg.id, role: 'db', pid: process.pid, ready, keys: data.size, items: itemCount, ...stats, checkpoint: checkpointer.stats, fencing: { highest: guard.highest, ...fencing }, maintenance });
+        return sendJson(res, 200, { id: cfg.id, role: 'db', pid: process.pid, ready, keys: data.size, items: itemCount, ...stats, checkpoint: checkpointer.stats, journal: { lastSeq: journal.lastSeq }, fencing: { highest: guard.highest, ...fencing }, maintenance });
       }
       // Everything else is for the web tier and the other db nodes only: they hold the run's secret.
       if (!hasSecret(req.headers.authorization, cfg.secret)) {
@@ -119,9 +144,8 @@ export function createDbNode(cfg: DemoNodeConfig, store: CheckpointStore): DbNod
         const item = await body(req);
         const problem = itemError(item);
         if (problem) return sendJson(res, 400, { error: problem });
-        merge(key, { [id]: item as CartItem });
         stats.writes++;
-        await checkpointer.checkpointNow(); // acknowledged = in a saved checkpoint
+        await checkpointer.record({ t: 'put', key, id, item: { sku: (item as CartItem).sku, qty: (item as CartItem).qty } }); // acknowledged = its journal record is durable
         res.writeHead(204).end();
         return;
       }
@@ -132,17 +156,21 @@ export function createDbNode(cfg: DemoNodeConfig, store: CheckpointStore): DbNod
       if (req.method === 'POST' && url.pathname === '/merge') {
         const b = (await body(req)) as { entries?: unknown };
         if (!b || typeof b.entries !== 'object' || b.entries === null) return sendJson(res, 400, { error: 'body must be { "entries": { key: { itemId: item } } }' });
+        // Validate all of it first: a bad item refuses the whole merge, nothing half-applied.
+        const fresh: Entries = {};
         let added = 0;
         for (const [k, items] of Object.entries(b.entries as Record<string, Record<string, unknown>>)) {
           if (!ID_RE.test(k) || typeof items !== 'object' || items === null) return sendJson(res, 400, { error: `entries.${k} is not a valid key with items` });
           for (const [id, it] of Object.entries(items)) {
             const problem = ID_RE.test(id) ? itemError(it) : 'item ids must be 1–64 letters, digits, _ or -';
             if (problem) return sendJson(res, 400, { error: `entries.${k}.${id}: ${problem}` });
+            if (data.get(k)?.has(id)) continue;
+            (fresh[k] ??= {})[id] = { sku: (it as CartItem).sku, qty: (it as CartItem).qty };
+            added++;
           }
-          added += merge(k, items as Record<string, CartItem>);
         }
+        if (added > 0) await checkpointer.record({ t: 'merge', entries: fresh });
         stats.repairs += added;
-        if (added > 0) await checkpointer.checkpointNow();
         return sendJson(res, 200, { added });
       }
       if (req.method === 'GET' && url.pathname === '/dump') {
@@ -162,7 +190,8 @@ export function createDbNode(cfg: DemoNodeConfig, store: CheckpointStore): DbNod
           return sendJson(res, 400, { error: `x-fencing-token: ${(err as Error).message}` });
         }
         fencing = { ...fencing, accepted: fencing.accepted + 1 };
-        maintenance = { ...(b as object), token, at: Date.now() };
+        // Journaled before the answer: a restarted node still refuses a deposed leader's token.
+        await checkpointer.record({ t: 'fence', token, maintenance: { ...(b as object), token, at: Date.now() } });
         return sendJson(res, 200, { ok: true });
       }
       sendJson(res, 404, { error: `no route ${req.method} ${url.pathname}` });
@@ -181,6 +210,7 @@ export function createDbNode(cfg: DemoNodeConfig, store: CheckpointStore): DbNod
       // Restore before listening: a write taken before the restore would be saved in a
       // checkpoint without the restored data, and the restore would then load that one.
       const restored = await checkpointer.restore();
+      stats.replayed = checkpointer.stats.replayed;
       // Then serve (reads and writes meet a quorum elsewhere too) while catching up.
       await listen(server, cfg.port, '127.0.0.1');
       stats.restoredId = restored?.id;
@@ -205,14 +235,17 @@ export function createDbNode(cfg: DemoNodeConfig, store: CheckpointStore): DbNod
           }),
       );
       stats.caughtUpItems = itemCount - before;
+      // What came from peers is in no journal: a checkpoint makes it durable here too.
       if (stats.caughtUpItems > 0 || restored === undefined) await checkpointer.checkpointNow();
+      checkpointer.start();
       ready = true;
-      return { restoredId: stats.restoredId, restoredItems: stats.restoredItems, caughtUpItems: stats.caughtUpItems, peersAnswered: stats.peersAnswered };
+      return { restoredId: stats.restoredId, replayed: stats.replayed, restoredItems: stats.restoredItems, caughtUpItems: stats.caughtUpItems, peersAnswered: stats.peersAnswered };
     },
     async close() {
       server.closeAllConnections();
       await new Promise<void>((r) => server.close(() => r()));
       await checkpointer.stop();
+      await journal.close();
     },
   };
 }

@@ -1,14 +1,17 @@
 // Only what a node needs is imported up front (etcd3/gRPC and ioredis load only when used): a
 // restarted node is serving sooner, and a restart storm costs less CPU.
+import path from 'node:path';
 import { ConsulElection } from '../election/consul.js';
 import type { Election } from '../election/election.js';
 import { HttpRegistry } from '../registry/http-client.js';
 import type { Registry } from '../registry/registry.js';
 import type { CheckpointStore } from '../recovery/store.js';
 import { FileCheckpointStore } from '../recovery/stores/file.js';
+import { FileJournal } from '../recovery/journals/file.js';
+import type { Journal } from '../recovery/journal.js';
 import { DEMO_NODE_ENV, type DemoNodeConfig } from './config.js';
 import { DbClient } from './db-client.js';
-import { createDbNode } from './db-node.js';
+import { createDbNode, type DbEntry } from './db-node.js';
 import { createWebNode } from './web-node.js';
 import { tellSupervisor } from './protocol.js';
 
@@ -32,10 +35,16 @@ async function registryFor(cfg: DemoNodeConfig): Promise<Registry> {
   return new EtcdRegistry({ endpoints: cfg.registry.endpoints, ttlMs: Math.max(1000, cfg.ttlMs) });
 }
 
-async function storeFor(cfg: DemoNodeConfig): Promise<CheckpointStore> {
-  if (cfg.store.kind === 'file') return new FileCheckpointStore({ dir: cfg.store.dir });
-  const { RedisCheckpointStore } = await import('../recovery/stores/redis.js');
-  return new RedisCheckpointStore({ url: cfg.store.url, prefix: cfg.store.prefix });
+/** Where a db node's checkpoints and journal live: the run's folder, or Redis under the run's prefix. */
+async function storageFor(cfg: DemoNodeConfig): Promise<{ store: CheckpointStore; journal: Journal<DbEntry> }> {
+  if (cfg.store.kind === 'file') {
+    // '.journal' cannot be a checkpoint stream's folder: stream names start with a letter or digit.
+    const journal = await FileJournal.open<DbEntry>({ dir: path.join(cfg.store.dir, '.journal', cfg.id) });
+    return { store: new FileCheckpointStore({ dir: cfg.store.dir }), journal };
+  }
+  const [{ RedisCheckpointStore }, { RedisJournal }] = await Promise.all([import('../recovery/stores/redis.js'), import('../recovery/journals/redis.js')]);
+  const journal = await RedisJournal.open<DbEntry>({ url: cfg.store.url, name: cfg.id, prefix: `${cfg.store.prefix}journal:` });
+  return { store: new RedisCheckpointStore({ url: cfg.store.url, prefix: cfg.store.prefix }), journal };
 }
 
 async function electionFor(cfg: DemoNodeConfig): Promise<Election> {
@@ -63,8 +72,8 @@ export async function runDemoNode(cfg: DemoNodeConfig): Promise<void> {
   // Register first (critical): the registry sees a restarted node at once, as not yet serving.
   await registry.register(instance);
   if (cfg.role === 'db') {
-    const store = await storeFor(cfg);
-    const node = createDbNode(cfg, store);
+    const { store, journal } = await storageFor(cfg);
+    const node = createDbNode(cfg, store, journal);
     info = await node.start();
     close = async () => {
       await node.close();
