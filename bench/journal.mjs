@@ -7,7 +7,7 @@
 // (a real `steadfast demo-node` process) CPU per acknowledged write at 1,000 and 100,000 stored
 // items — with --baseline-dist DIR, also that build's db node (before the journal: a whole-data
 // checkpoint per write).
-// Usage: npm run bench:journal [-- --seconds 2 --rounds 3 --replay 1000000 --baseline-dist ../other/dist]
+// Usage: npm run bench:journal [-- --seconds 2 --rounds 3 --replay 1000000 --baseline-dist ../other/dist --only appends|replay|db]
 import { spawn } from 'node:child_process';
 import fs, { promises as fsp, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -26,6 +26,8 @@ const seconds = Number(flag('seconds', 2));
 const rounds = Number(flag('rounds', 3));
 const replayCount = Number(flag('replay', 1_000_000));
 const baselineDist = flag('baseline-dist', undefined);
+/** --only appends|replay|db: one section (for working on it); the table is whole only without it. */
+const only = flag('only', undefined);
 const here = path.dirname(fileURLToPath(import.meta.url));
 const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 const fmt = (n) => (n >= 100 ? Math.round(n).toLocaleString('en-US') : n.toFixed(1));
@@ -55,7 +57,7 @@ async function startRedis(tmp) {
   const dir = path.join(tmp, 'redis');
   await fsp.mkdir(dir);
   const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'yes', '--appendfsync', 'always'], { stdio: 'ignore' });
-  const raw = new Redis({ port, host: '127.0.0.1' });
+  const raw = new Redis({ port, host: '127.0.0.1' }).on('error', () => {}); // refused until redis-server listens
   for (let i = 0; i < 100; i++) {
     try {
       await raw.ping();
@@ -222,9 +224,9 @@ async function main() {
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'steadfast-bench-journal-'));
   const redis = await startRedis(tmp);
   try {
-    const a = await appends(tmp, redis);
-    const r = await replay(tmp);
-    const db = await dbRows(tmp);
+    const a = !only || only === 'appends' ? await appends(tmp, redis) : [];
+    const r = !only || only === 'replay' ? await replay(tmp) : { ours: NaN, raw: NaN };
+    const db = !only || only === 'db' ? await dbRows(tmp) : [];
     progress('');
     process.stderr.write('\r');
     const lines = [

@@ -33,7 +33,9 @@ type Row = {
   name: string;
   damage: (dir: string, segments: string[]) => Promise<void>;
   /** Without repair: the seqs read back and what opened reports — or the error. */
-  result: { seqs: [number, number]; tail?: RegExp } | { error: RegExp };
+  result: { seqs: [number, number]; tail?: RegExp; readError?: RegExp } | { error: RegExp };
+  /** open()'s verify option for this row (default 'tail'). */
+  verify?: 'full';
   /** With repair: true (only for rows that refuse without it). */
   repaired?: { seqs: [number, number]; lostFromSeq: number };
 };
@@ -49,9 +51,26 @@ const rows: Row[] = [
     repaired: { seqs: [1, 20], lostFromSeq: 21 },
   },
   {
-    name: 'a byte flipped in an older segment: refused; repair cuts there and drops the later segments',
+    name: "a byte flipped in an older segment, opened with verify: 'full': refused; repair cuts there and drops the later segments",
+    verify: 'full',
     damage: (d, s) => flip(path.join(d, s[0]!), () => 16 + 20 + 5),
     result: { error: /journal-0000000000000001\.log is corrupt at offset 16/ },
+    repaired: { seqs: [0, 0], lostFromSeq: 1 },
+  },
+  {
+    name: 'a byte flipped in an older segment, opened as by default (its structure is intact): read() refuses at that record, naming file and offset',
+    damage: (d, s) => flip(path.join(d, s[0]!), () => 16 + 20 + 5),
+    result: { seqs: [1, 30], readError: /journal-0000000000000001\.log is corrupt at offset 16: a checksum mismatch; records from seq 1 on cannot be read/ },
+  },
+  {
+    name: 'a record length garbled in an older segment: refused on open (its structure is broken)',
+    damage: async (d, s) => {
+      const f = path.join(d, s[0]!);
+      const buf = await fs.readFile(f);
+      buf.writeUInt32LE(7, 16 + 4); // the first record's length
+      await fs.writeFile(f, buf);
+    },
+    result: { error: /journal-0000000000000001\.log is corrupt at offset \d+: seq \d+ where 2 was due|journal-0000000000000001\.log is corrupt/ },
     repaired: { seqs: [0, 0], lostFromSeq: 1 },
   },
   { name: 'a zero-length last segment (created, then the crash): started again', damage: (d, s) => fs.truncate(path.join(d, s[2]!), 0), result: { seqs: [1, 20], tail: /segment header cut short \(0 of 16/ } },
@@ -87,17 +106,18 @@ describe('FileJournal on damaged segments', () => {
     it(row.name, async () => {
       const { dir, segments } = await build(row.name.replace(/[^a-z]+/g, '-').slice(0, 60));
       await row.damage(dir, segments);
+      const verify = row.verify ?? 'tail';
       if ('error' in row.result) {
-        const err = await FileJournal.open({ dir, segmentBytes: 4096 }).then(
+        const err = await FileJournal.open({ dir, segmentBytes: 4096, verify }).then(
           () => undefined,
           (e: unknown) => e,
         );
         expect(err).toBeInstanceOf(JournalCorruptError);
         expect((err as Error).message).toMatch(row.result.error);
         // Nothing was changed by the refusal: it refuses the same way again.
-        await expect(FileJournal.open({ dir, segmentBytes: 4096 })).rejects.toThrow(row.result.error);
+        await expect(FileJournal.open({ dir, segmentBytes: 4096, verify })).rejects.toThrow(row.result.error);
         if (row.repaired) {
-          const j = await FileJournal.open({ dir, segmentBytes: 4096, repair: true });
+          const j = await FileJournal.open({ dir, segmentBytes: 4096, repair: true, verify });
           expect(j.opened.repaired).toMatchObject({ lostFromSeq: row.repaired.lostFromSeq });
           expect((await readAll(j)).map((r) => r.seq)).toEqual(range(row.repaired.seqs));
           expect((await j.append({ after: 'repair' })).seq).toBe(row.repaired.lostFromSeq);
@@ -107,12 +127,17 @@ describe('FileJournal on damaged segments', () => {
           expect(again.lastSeq).toBe(row.repaired.lostFromSeq);
           await again.close();
         } else {
-          await expect(FileJournal.open({ dir, segmentBytes: 4096, repair: true })).rejects.toThrow(row.result.error);
+          await expect(FileJournal.open({ dir, segmentBytes: 4096, repair: true, verify })).rejects.toThrow(row.result.error);
         }
         return;
       }
       const j = await FileJournal.open({ dir, segmentBytes: 4096 });
       const want = range(row.result.seqs);
+      if (row.result.readError) {
+        await expect(readAll(j)).rejects.toThrow(row.result.readError);
+        await j.close();
+        return;
+      }
       if (row.result.tail) expect(j.opened.truncatedTail?.reason).toMatch(row.result.tail);
       else expect(j.opened.truncatedTail).toBeUndefined();
       const back = await readAll(j);

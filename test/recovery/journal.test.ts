@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { FileJournal, MemoryJournal, RedisJournal, type MemoryJournalBacking } from '../../src/recovery/index.js';
 import { describeWithRedis } from '../support/servers.js';
@@ -89,6 +90,15 @@ describeWithRedis('RedisJournal on a real redis-server', (server) => {
   it('with waitReplicas and no replica, an append is reported as of unknown outcome, not acknowledged', async () => {
     const j = await RedisJournal.open({ url: server().url, name: 'wait', waitReplicas: 1, waitTimeoutMs: 50 });
     await expect(j.append({ x: 1 })).rejects.toMatchObject({ code: 'ERR_JOURNAL_OUTCOME_UNKNOWN' });
+    await j.close();
+  });
+
+  it('a record whose bytes were changed fails its checksum on read, naming the entry', async () => {
+    const raw = new Redis(server().url);
+    await raw.xadd('test:journal:{tampered}', '1-0', 'r', Buffer.from([1, 2, 3, 4, 1, 0x7b, 0x7d]));
+    raw.disconnect();
+    const j = await RedisJournal.open({ url: server().url, name: 'tampered', prefix: 'test:journal:' });
+    await expect(readAll(j)).rejects.toThrow(/RedisJournal: entry 1-0 of Redis stream test:journal:\{tampered\} fails its checksum/);
     await j.close();
   });
 

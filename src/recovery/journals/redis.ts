@@ -3,7 +3,7 @@ import { InvalidOptionError } from '../../core/errors.js';
 import { loadPackage } from '../../core/packages.js';
 import { checkInteger, checkOptions, checkString } from '../../core/options.js';
 import type { Codec } from '../codec.js';
-import { crc32 } from '../internal.js';
+import { crc32Range } from '../internal.js';
 import { checkAfter, codecTable, GroupCommit, JournalCorruptError, JournalFailedError, JournalOutcomeUnknownError, type Journal, type JournalRecord } from '../journal.js';
 import { redisOptionsFromUrl } from '../stores/redis.js';
 
@@ -28,10 +28,12 @@ export const REDIS_JOURNAL_DEFAULTS = Object.freeze({ prefix: 'steadfast:journal
 
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$/;
 const PAGE = 1000;
+/** CRC-32 (4), seq (8), codec id (1). */
+const HEADER = 13;
 
 /**
- * A journal in a Redis stream: entry id `<seq>-0`, fields `c` (codec id), `k` (CRC-32 of seq and
- * payload) and `d` (the payload). Durable as Redis's own setting says — run Redis with
+ * A journal in a Redis stream: entry id `<seq>-0`, one field `r`: CRC-32 of the rest (u32 LE),
+ * the seq again (u64 LE, so the checksum covers it), the codec id (u8), then the payload. Durable as Redis's own setting says — run Redis with
  * `appendonly yes` and `appendfsync always` for an append that resolved to survive a crash of Redis;
  * `waitReplicas` adds replicas. The seq is this client's, so ids stay monotonic across a Sentinel
  * failover: a new primary that missed the newest records still takes the next ids (Redis refuses
@@ -105,11 +107,17 @@ export class RedisJournal<T = unknown> implements Journal<T> {
 
   async append(value: T): Promise<{ seq: number }> {
     if (this.closed) throw new JournalFailedError(`RedisJournal ${this.key} is closed`);
-    const payload = Buffer.from(this.codec.encode(value));
+    const payload = this.codec.encode(value);
     const seq = ++this.seq;
     const id = `${seq}-0`;
+    const rec = Buffer.allocUnsafe(HEADER + payload.length);
+    rec.writeUInt32LE(seq % 2 ** 32, 4);
+    rec.writeUInt32LE(Math.floor(seq / 2 ** 32), 8);
+    rec[12] = this.codec.id;
+    rec.set(payload, HEADER);
+    rec.writeUInt32LE(crc32Range(rec, 4, rec.length), 0);
     try {
-      await this.redis.xadd(this.key, id, 'c', String(this.codec.id), 'k', String(checksum(seq, payload)), 'd', payload);
+      await this.redis.xadd(this.key, id, 'r', rec);
     } catch (err) {
       // Redis answered with an error: nothing was added. Anything else may have happened after Redis applied it.
       if (err instanceof this.ioredis.ReplyError) {
@@ -140,14 +148,13 @@ export class RedisJournal<T = unknown> implements Journal<T> {
       const page = (await this.redis.xrangeBuffer(this.key, `${after + 1}-0`, '+', 'COUNT', PAGE)) as [Buffer, Buffer[]][];
       for (const [idBytes, fields] of page) {
         const seq = Number(idBytes.toString().split('-')[0]);
-        const f = new Map<string, Buffer>();
-        for (let i = 0; i + 1 < fields.length; i += 2) f.set(fields[i]!.toString(), fields[i + 1]!);
-        const payload = f.get('d');
+        const rec = fields[0]?.toString() === 'r' ? fields[1] : undefined;
         const where = `entry ${idBytes.toString()} of Redis stream ${this.key}`;
-        if (payload === undefined || Number(f.get('k')?.toString()) !== checksum(seq, payload)) throw new JournalCorruptError(`RedisJournal: ${where} fails its checksum`, where);
-        const codec = this.byId.get(Number(f.get('c')?.toString()));
-        if (codec === undefined) throw new JournalCorruptError(`RedisJournal: ${where} uses codec ${f.get('c')?.toString()}, which this journal was not given (codecs option)`, where);
-        yield { seq, value: codec.decode(payload) as T };
+        const intact = rec !== undefined && rec.length >= HEADER && rec.readUInt32LE(0) === crc32Range(rec, 4, rec.length) && rec.readUInt32LE(4) + rec.readUInt32LE(8) * 2 ** 32 === seq;
+        if (!intact) throw new JournalCorruptError(`RedisJournal: ${where} fails its checksum`, where);
+        const codec = this.byId.get(rec[12]!);
+        if (codec === undefined) throw new JournalCorruptError(`RedisJournal: ${where} uses codec ${rec[12]}, which this journal was not given (codecs option)`, where);
+        yield { seq, value: codec.decode(rec.subarray(HEADER)) as T };
         after = seq;
       }
       if (page.length < PAGE) return;
@@ -164,8 +171,4 @@ export class RedisJournal<T = unknown> implements Journal<T> {
     this.closed = true;
     if (this.owned) await this.redis.quit().catch(() => this.redis.disconnect());
   }
-}
-
-function checksum(seq: number, payload: Buffer): number {
-  return crc32(payload, crc32(Buffer.from(String(seq))));
 }
