@@ -76,27 +76,34 @@ async function appends(tmp, redis) {
     const got = { file: [], raw: [], redis: [], xadd: [] };
     for (let round = 0; round < rounds; round++) {
       progress(`bench:journal appends, concurrency ${c}, round ${round + 1}/${rounds}`);
-      const dir = path.join(tmp, `fj-${c}-${round}`);
-      const j = await FileJournal.open({ dir });
-      got.file.push(await rate(c, (i) => j.append(record(i))));
-      await j.close();
+      const file = async () => {
+        const j = await FileJournal.open({ dir: path.join(tmp, `fj-${c}-${round}`) });
+        got.file.push(await rate(c, (i) => j.append(record(i))));
+        await j.close();
+      };
       // The raw baseline: each record written and fdatasynced on its own (what a store without group commit does).
-      const fd = fs.openSync(path.join(tmp, `raw-${c}-${round}`), 'w');
-      let pos = 0;
-      got.raw.push(
-        await rate(c, async (i) => {
-          const buf = Buffer.from(`${JSON.stringify(record(i))}\n`);
-          const at = pos;
-          pos += buf.length;
-          await write(fd, buf, at);
-          await fdatasync(fd);
-        }),
-      );
-      fs.closeSync(fd);
-      const rj = await RedisJournal.open({ url: redis.url, name: `bench-${c}-${round}` });
-      got.redis.push(await rate(c, (i) => rj.append(record(i))));
-      await rj.close();
-      got.xadd.push(await rate(c, (i) => redis.raw.xadd(`raw-${c}-${round}`, '*', 'd', JSON.stringify(record(i)))));
+      const raw = async () => {
+        const fd = fs.openSync(path.join(tmp, `raw-${c}-${round}`), 'w');
+        let pos = 0;
+        got.raw.push(
+          await rate(c, async (i) => {
+            const buf = Buffer.from(`${JSON.stringify(record(i))}\n`);
+            const at = pos;
+            pos += buf.length;
+            await write(fd, buf, at);
+            await fdatasync(fd);
+          }),
+        );
+        fs.closeSync(fd);
+      };
+      const journal = async () => {
+        const rj = await RedisJournal.open({ url: redis.url, name: `bench-${c}-${round}` });
+        got.redis.push(await rate(c, (i) => rj.append(record(i))));
+        await rj.close();
+      };
+      const xadd = async () => got.xadd.push(await rate(c, (i) => redis.raw.xadd(`raw-${c}-${round}`, '*', 'd', JSON.stringify(record(i)))));
+      // Rounds alternate which side goes first: the disk and Redis are not equally fresh for both.
+      for (const run of round % 2 === 0 ? [file, raw, journal, xadd] : [raw, file, xadd, journal]) await run();
     }
     rows.push({ c, ...Object.fromEntries(Object.entries(got).map(([k, v]) => [k, median(v)])) });
   }
@@ -230,7 +237,7 @@ async function main() {
     progress('');
     process.stderr.write('\r');
     const lines = [
-      `Node ${process.version}, ${os.cpus().length} × ${os.cpus()[0].model.trim()}; ${os.tmpdir()} on this machine's disk; redis-server with appendonly yes, appendfsync always. ${rounds} interleaved rounds of ${seconds} s, medians.`,
+      `Node ${process.version}, ${os.cpus().length} × ${os.cpus()[0].model.trim()}; ${os.tmpdir()} on this machine's disk; redis-server with appendonly yes, appendfsync always. ${rounds} interleaved rounds of ${seconds} s (alternating which side goes first), medians.`,
       `Command: npm run bench:journal${args.length ? ` -- ${args.join(' ')}` : ''}`,
       '',
       '| durable appends/s, ~100-byte records | concurrency 1 | 16 | 256 |',

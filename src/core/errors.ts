@@ -8,6 +8,8 @@ export const ErrorCode = {
   CIRCUIT_ISOLATED: 'ERR_CIRCUIT_ISOLATED',
   BULKHEAD_FULL: 'ERR_BULKHEAD_FULL',
   RATE_LIMITED: 'ERR_RATE_LIMITED',
+  /** Refused by an adaptive concurrency limit: shed now, retry after `retryAfterMs`. */
+  LIMIT_EXCEEDED: 'ERR_LIMIT_EXCEEDED',
   ABORTED: 'ERR_ABORTED',
   HEDGE_FAILED: 'ERR_HEDGE_FAILED',
   INVALID_OPTION: 'ERR_INVALID_OPTION',
@@ -52,6 +54,7 @@ export const HTTP_STATUS_OF: Readonly<Record<ErrorCodeValue, number>> = Object.f
   ERR_CIRCUIT_ISOLATED: 503,
   ERR_BULKHEAD_FULL: 503,
   ERR_RATE_LIMITED: 429,
+  ERR_LIMIT_EXCEEDED: 503,
   ERR_ABORTED: 499,
   ERR_HEDGE_FAILED: 503,
   ERR_INVALID_OPTION: 400,

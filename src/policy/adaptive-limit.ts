@@ -1,0 +1,292 @@
+import { abortReason } from '../core/abort.js';
+import { systemClock, type Clock } from '../core/clock.js';
+import { ErrorCode, InvalidOptionError, SteadfastError, TimeoutError } from '../core/errors.js';
+import { Emitter, type Disposable, type Listener } from '../core/events.js';
+import { checkClock, checkFunction, checkInteger, checkNumber, checkOneOf, checkOptions } from '../core/options.js';
+import { rootContext } from './context.js';
+import type { ExecutionContext, Observable, Policy, Task } from './types.js';
+
+/** What a limit algorithm learns from one finished call. */
+export interface LimitSample {
+  /** How long the call took. */
+  rttMs: number;
+  /** Calls in flight when it started (itself included). */
+  inflight: number;
+  /** It failed in a way that means "too much load": a timeout or an upstream that shed it. */
+  dropped: boolean;
+}
+
+/** A concurrency limit that moves with what it sees (the algorithms of Netflix's concurrency-limits). */
+export interface LimitAlgorithm {
+  readonly name: string;
+  /** The current limit (a real number; calls are admitted while in flight < its floor). */
+  readonly limit: number;
+  update(sample: LimitSample): void;
+}
+
+export interface AimdOptions {
+  initialLimit?: number;
+  minLimit?: number;
+  maxLimit?: number;
+  /** The limit is multiplied by this on a drop. Default 0.9. */
+  backoffRatio?: number;
+  /** A call slower than this counts as a drop. Default 5000. */
+  timeoutMs?: number;
+}
+
+export const AIMD_DEFAULTS = Object.freeze({ initialLimit: 20, minLimit: 1, maxLimit: 1000, backoffRatio: 0.9, timeoutMs: 5000 });
+
+/**
+ * Additive increase, multiplicative decrease (TCP's rule, and concurrency-limits' AIMDLimit): a
+ * drop — a timeout, a shed answer, a call slower than timeoutMs — multiplies the limit by
+ * backoffRatio; a success while the limit is at least half used adds one.
+ */
+export class AimdLimit implements LimitAlgorithm {
+  readonly name = 'aimd';
+  private current: number;
+  private readonly o: Required<AimdOptions>;
+
+  constructor(options: AimdOptions = {}) {
+    const scope = 'adaptiveLimit (aimd)';
+    const o = checkOptions<AimdOptions>(scope, options, ['initialLimit', 'minLimit', 'maxLimit', 'backoffRatio', 'timeoutMs']);
+    const d = AIMD_DEFAULTS;
+    const minLimit = checkInteger(scope, 'minLimit', o.minLimit ?? d.minLimit, { min: 1 });
+    const maxLimit = checkInteger(scope, 'maxLimit', o.maxLimit ?? d.maxLimit, { min: minLimit });
+    this.o = {
+      minLimit,
+      maxLimit,
+      initialLimit: checkInteger(scope, 'initialLimit', o.initialLimit ?? Math.min(d.initialLimit, maxLimit), { min: minLimit, max: maxLimit }),
+      backoffRatio: checkNumber(scope, 'backoffRatio', o.backoffRatio ?? d.backoffRatio, { min: 0.5, max: 0.99 }),
+      timeoutMs: checkNumber(scope, 'timeoutMs', o.timeoutMs ?? d.timeoutMs, { min: 0, minExclusive: true }),
+    };
+    this.current = this.o.initialLimit;
+  }
+
+  get limit(): number {
+    return this.current;
+  }
+
+  update(s: LimitSample): void {
+    if (s.dropped || s.rttMs > this.o.timeoutMs) this.current = Math.max(this.o.minLimit, Math.floor(this.current * this.o.backoffRatio));
+    else if (s.inflight * 2 >= this.current) this.current = Math.min(this.o.maxLimit, this.current + 1);
+  }
+}
+
+export interface Gradient2Options {
+  initialLimit?: number;
+  minLimit?: number;
+  maxLimit?: number;
+  /** Weight of each new estimate in the limit. Default 0.2. */
+  smoothing?: number;
+  /** Latency may grow to this multiple of the long-term latency before the limit shrinks. Default 1.5. */
+  rttTolerance?: number;
+  /** Samples the long-term latency averages over. Default 600. */
+  longWindow?: number;
+  /** Extra calls allowed on top of what the gradient gives (room to probe). Default 4. */
+  queueSize?: number;
+}
+
+export const GRADIENT2_DEFAULTS = Object.freeze({ initialLimit: 20, minLimit: 1, maxLimit: 1000, smoothing: 0.2, rttTolerance: 1.5, longWindow: 600, queueSize: 4 });
+
+/**
+ * concurrency-limits' Gradient2Limit: the limit follows the ratio of the long-term latency (an
+ * exponential average over longWindow samples) to the latest one. While latency stays within
+ * rttTolerance of the long-term figure the limit grows by queueSize per update; when it rises
+ * (a queue is forming) the limit shrinks by that ratio, at most by half. A drop counts as the
+ * long-term latency doubled. Updates while less than half the limit is in use change nothing
+ * (the caller, not the server, is the bottleneck).
+ */
+export class Gradient2Limit implements LimitAlgorithm {
+  readonly name = 'gradient2';
+  private current: number;
+  private longRtt = 0;
+  private samples = 0;
+  private readonly o: Required<Gradient2Options>;
+
+  constructor(options: Gradient2Options = {}) {
+    const scope = 'adaptiveLimit (gradient2)';
+    const o = checkOptions<Gradient2Options>(scope, options, ['initialLimit', 'minLimit', 'maxLimit', 'smoothing', 'rttTolerance', 'longWindow', 'queueSize']);
+    const d = GRADIENT2_DEFAULTS;
+    const minLimit = checkInteger(scope, 'minLimit', o.minLimit ?? d.minLimit, { min: 1 });
+    const maxLimit = checkInteger(scope, 'maxLimit', o.maxLimit ?? d.maxLimit, { min: minLimit });
+    this.o = {
+      minLimit,
+      maxLimit,
+      initialLimit: checkInteger(scope, 'initialLimit', o.initialLimit ?? Math.min(d.initialLimit, maxLimit), { min: minLimit, max: maxLimit }),
+      smoothing: checkNumber(scope, 'smoothing', o.smoothing ?? d.smoothing, { min: 0, minExclusive: true, max: 1 }),
+      rttTolerance: checkNumber(scope, 'rttTolerance', o.rttTolerance ?? d.rttTolerance, { min: 1 }),
+      longWindow: checkInteger(scope, 'longWindow', o.longWindow ?? d.longWindow, { min: 1, max: 1_000_000 }),
+      queueSize: checkInteger(scope, 'queueSize', o.queueSize ?? d.queueSize, { min: 0, max: 10_000 }),
+    };
+    this.current = this.o.initialLimit;
+  }
+
+  get limit(): number {
+    return this.current;
+  }
+
+  /** The long-term latency (ms) the limit compares against; 0 before the first sample. */
+  get baselineRttMs(): number {
+    return this.longRtt;
+  }
+
+  update(s: LimitSample): void {
+    const rtt = Math.max(s.rttMs, 1e-3);
+    // The long-term latency: a plain mean over the first samples, then an exponential average.
+    this.samples++;
+    const n = Math.min(this.samples, this.o.longWindow);
+    this.longRtt = this.samples === 1 ? rtt : this.longRtt + (rtt - this.longRtt) / n;
+    // After a long stretch of high latency the baseline drifts down, so a new normal is learnt.
+    if (this.longRtt / rtt > 2) this.longRtt *= 0.95;
+    if (s.inflight * 2 < this.current && !s.dropped) return;
+    const ratio = s.dropped ? 0.5 : (this.o.rttTolerance * this.longRtt) / rtt;
+    const gradient = Math.max(0.5, Math.min(1, ratio));
+    const estimate = this.current * gradient + this.o.queueSize;
+    const next = this.current * (1 - this.o.smoothing) + estimate * this.o.smoothing;
+    this.current = Math.max(this.o.minLimit, Math.min(this.o.maxLimit, next));
+  }
+}
+
+/** Refused at once: the adaptive limit is reached (ERR_LIMIT_EXCEEDED, HTTP 503 with Retry-After). */
+export class LimitExceededError extends SteadfastError {
+  constructor(
+    readonly limit: number,
+    readonly inflight: number,
+    /** When a retry has a fair chance: about one call's latency. */
+    readonly retryAfterMs: number,
+  ) {
+    super(ErrorCode.LIMIT_EXCEEDED, `adaptiveLimit: ${inflight} calls in flight, at the limit of ${Math.floor(limit)}; retry in ${Math.ceil(retryAfterMs)} ms`, { retryable: true });
+  }
+}
+
+export type AdaptiveLimitOptions = ({ algorithm?: 'gradient2' } & Gradient2Options) | ({ algorithm: 'aimd' } & AimdOptions) | { algorithm: LimitAlgorithm };
+
+export interface AdaptiveLimitEvents {
+  rejected: { limit: number; inflight: number };
+  /** The limit moved by at least one. */
+  limit: { limit: number; previous: number };
+}
+
+export interface AdaptiveLimitStats {
+  limit: number;
+  inflight: number;
+  calls: number;
+  rejections: number;
+  drops: number;
+}
+
+export interface AdaptiveLimitPolicyOptions {
+  /** Which failures count as drops (overload signals). Default: timeouts, and errors whose HTTP status is 429 or 503. */
+  isDrop?: (error: unknown) => boolean;
+  clock?: Clock;
+}
+
+const defaultIsDrop = (error: unknown): boolean => {
+  if (error instanceof TimeoutError) return true;
+  const status = (error as { status?: unknown; statusCode?: unknown })?.status ?? (error as { statusCode?: unknown })?.statusCode;
+  return status === 429 || status === 503;
+};
+
+/**
+ * Fault prevention under overload: admits calls while fewer than the limit are in flight and
+ * refuses the rest at once with LimitExceededError (so a caller can shed with 503 + Retry-After in
+ * microseconds instead of queueing until everything times out). The limit moves with the latency
+ * and drops each call shows (Gradient2 by default, or AIMD), on the given clock.
+ */
+export class AdaptiveLimitPolicy implements Policy, Observable<AdaptiveLimitEvents> {
+  readonly algorithm: LimitAlgorithm;
+  private readonly clock: Clock;
+  private readonly isDrop: (error: unknown) => boolean;
+  private readonly events = new Emitter<AdaptiveLimitEvents>();
+  private inflight = 0;
+  private counts = { calls: 0, rejections: 0, drops: 0 };
+  /** A smoothed call latency, for retryAfterMs. */
+  private typicalMs = 0;
+
+  constructor(options: AdaptiveLimitOptions & AdaptiveLimitPolicyOptions = {}) {
+    const scope = 'adaptiveLimit';
+    const { isDrop, clock, algorithm, ...rest } = options as AdaptiveLimitOptions & AdaptiveLimitPolicyOptions & Record<string, unknown>;
+    if (clock !== undefined) checkClock(scope, clock);
+    this.clock = clock ?? systemClock;
+    this.isDrop = isDrop === undefined ? defaultIsDrop : checkFunction(scope, 'isDrop', isDrop);
+    if (algorithm !== undefined && typeof algorithm === 'object') {
+      if (typeof (algorithm as LimitAlgorithm).update !== 'function') throw new InvalidOptionError(`${scope}: algorithm must be 'gradient2', 'aimd' or an object with limit and update(sample)`);
+      this.algorithm = algorithm as LimitAlgorithm;
+    } else {
+      const name = checkOneOf(scope, 'algorithm', algorithm ?? 'gradient2', ['gradient2', 'aimd'] as const);
+      this.algorithm = name === 'aimd' ? new AimdLimit(rest as AimdOptions) : new Gradient2Limit(rest as Gradient2Options);
+    }
+  }
+
+  on<K extends keyof AdaptiveLimitEvents>(name: K, listener: Listener<AdaptiveLimitEvents[K]>): Disposable {
+    return this.events.on(name, listener);
+  }
+
+  get stats(): Readonly<AdaptiveLimitStats> {
+    return { limit: this.algorithm.limit, inflight: this.inflight, ...this.counts };
+  }
+
+  /**
+   * Takes a place, or throws LimitExceededError. For callers that are not a promise (a proxy, a
+   * server): call the returned `done(outcome)` exactly once when the work ends.
+   */
+  acquire(): (outcome?: { dropped?: boolean; error?: unknown }) => void {
+    const limit = this.algorithm.limit;
+    if (this.inflight >= Math.max(1, Math.floor(limit))) {
+      this.counts.rejections++;
+      this.events.emit('rejected', { limit, inflight: this.inflight });
+      throw new LimitExceededError(limit, this.inflight, Math.max(1, this.typicalMs));
+    }
+    this.counts.calls++;
+    const inflight = ++this.inflight;
+    const started = this.clock.now();
+    let done = false;
+    return (outcome = {}) => {
+      if (done) return;
+      done = true;
+      this.inflight--;
+      const rttMs = this.clock.now() - started;
+      const dropped = outcome.dropped ?? (outcome.error !== undefined && this.isDrop(outcome.error));
+      if (dropped) this.counts.drops++;
+      this.typicalMs = this.typicalMs === 0 ? rttMs : this.typicalMs * 0.9 + rttMs * 0.1;
+      const previous = this.algorithm.limit;
+      this.algorithm.update({ rttMs, inflight, dropped });
+      if (Math.abs(this.algorithm.limit - previous) >= 1 || Math.floor(this.algorithm.limit) !== Math.floor(previous)) this.events.emit('limit', { limit: this.algorithm.limit, previous });
+    };
+  }
+
+  execute<T>(fn: Task<T>, signal?: AbortSignal): Promise<T> {
+    if (signal?.aborted) return Promise.reject(abortReason(signal));
+    return this.run(fn, rootContext(signal));
+  }
+
+  run<T>(fn: Task<T>, context: ExecutionContext): Promise<T> {
+    let release: ReturnType<AdaptiveLimitPolicy['acquire']>;
+    try {
+      release = this.acquire();
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    let p: Promise<T>;
+    try {
+      p = Promise.resolve(fn(context));
+    } catch (error) {
+      release({ error });
+      return Promise.reject(error);
+    }
+    return p.then(
+      (v) => {
+        release();
+        return v;
+      },
+      (error: unknown) => {
+        release({ error });
+        throw error;
+      },
+    );
+  }
+}
+
+export function adaptiveLimit(options?: AdaptiveLimitOptions & AdaptiveLimitPolicyOptions): AdaptiveLimitPolicy {
+  return new AdaptiveLimitPolicy(options);
+}
