@@ -10,6 +10,8 @@ export const ErrorCode = {
   RATE_LIMITED: 'ERR_RATE_LIMITED',
   /** Refused by an adaptive concurrency limit: shed now, retry after `retryAfterMs`. */
   LIMIT_EXCEEDED: 'ERR_LIMIT_EXCEEDED',
+  /** Refused by a load shedder: the process is too busy (event loop late, heap nearly full). */
+  OVERLOADED: 'ERR_OVERLOADED',
   ABORTED: 'ERR_ABORTED',
   HEDGE_FAILED: 'ERR_HEDGE_FAILED',
   INVALID_OPTION: 'ERR_INVALID_OPTION',
@@ -55,6 +57,7 @@ export const HTTP_STATUS_OF: Readonly<Record<ErrorCodeValue, number>> = Object.f
   ERR_BULKHEAD_FULL: 503,
   ERR_RATE_LIMITED: 429,
   ERR_LIMIT_EXCEEDED: 503,
+  ERR_OVERLOADED: 503,
   ERR_ABORTED: 499,
   ERR_HEDGE_FAILED: 503,
   ERR_INVALID_OPTION: 400,

@@ -9,6 +9,7 @@ export * from './bulkhead.js';
 export * from './fallback.js';
 export * from './hedge.js';
 export * from './adaptive-limit.js';
+export * from './load-shedder.js';
 export * from './rate-limit.js';
 export * from './wrap.js';
 /** Deadlines for many calls of one timeout on one timer (used by timeout() and the failover client). */
