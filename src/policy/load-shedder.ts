@@ -59,10 +59,14 @@ function processProbe(resolutionMs: number): { probe: () => ProcessPressure; sto
   const v8 = process.getBuiltinModule('node:v8');
   const h = monitorEventLoopDelay({ resolution: resolutionMs });
   h.enable();
+  let last = performance.now();
   return {
     probe: () => {
-      // The histogram counts the sampling timer's own resolution as delay: take it off.
-      const delay = Number.isFinite(h.mean) ? Math.max(0, h.mean / 1e6 - resolutionMs) : 0;
+      const now = performance.now();
+      // The histogram counts its own resolution as delay: take it off. No tick at all since the
+      // last probe means the loop was blocked the whole time: it is at least that late.
+      const delay = h.count > 0 ? Math.max(0, h.mean / 1e6 - resolutionMs) : Math.max(0, now - last - resolutionMs);
+      last = now;
       h.reset();
       const heap = v8.getHeapStatistics();
       return { eventLoopDelayMs: delay, heapUsedRatio: heap.used_heap_size / heap.heap_size_limit };
