@@ -11,6 +11,7 @@ import type { Registry } from '../registry/registry.js';
 import { Balancer, BALANCER_DEFAULTS, type OutlierOptions, type Strategy } from './balancer.js';
 import { FailoverClient, UpstreamUnavailableError, type ProxySink } from './failover-client.js';
 import { InvalidOptionError } from '../core/errors.js';
+import { AdaptiveLimitPolicy, type AdaptiveLimitOptions, type LimitExceededError } from '../policy/adaptive-limit.js';
 
 export interface GatewayRoute {
   /** Path prefix, e.g. '/api' or '/'. The longest matching prefix wins. */
@@ -36,6 +37,13 @@ export interface GatewayRoute {
   maxQueued?: number;
   /** Connections to each upstream. Default 128. */
   connections?: number;
+  /**
+   * Sheds load: requests past an adaptive concurrency limit (`adaptiveLimit` options: Gradient2
+   * by default, or AIMD) are answered 503 with Retry-After at once, before their body is read.
+   * A 503/429 or timeout from the upstreams counts as a drop. Default: no limit. The gateway's
+   * own `/_steadfast/` and `/metrics` are never shed.
+   */
+  concurrencyLimit?: AdaptiveLimitOptions;
 }
 
 export interface GatewayOptions {
@@ -95,6 +103,7 @@ interface LiveRoute {
   balancer: Balancer;
   client: FailoverClient;
   timer: HistogramChild;
+  limit: AdaptiveLimitPolicy | undefined;
   /** The path with '/' and with '?' after it, for matching without building strings per request. */
   dirPrefix: string;
   queryPrefix: string;
@@ -120,6 +129,7 @@ export class Gateway {
   private readonly attempts: FastCounter;
   private readonly retries: FastCounter;
   private readonly ejections: FastCounter;
+  private readonly shed: FastCounter;
   private readonly duration: FastHistogram;
   /** Labelled children, cached: resolving labels on every request costs more than counting. */
   private readonly requestCounters = new Map<string, { value: number }>();
@@ -142,6 +152,7 @@ export class Gateway {
     this.attempts = new FastCounter({ name: 'steadfast_gateway_upstream_attempts_total', help: 'Attempts sent to upstreams, by outcome', labelNames: ['route', 'outcome'], registers: [this.metrics] });
     this.retries = new FastCounter({ name: 'steadfast_gateway_retries_total', help: 'Requests sent to another upstream after a failure', labelNames: ['route'], registers: [this.metrics] });
     this.ejections = new FastCounter({ name: 'steadfast_gateway_ejections_total', help: 'Upstreams ejected by outlier detection', labelNames: ['route'], registers: [this.metrics] });
+    this.shed = new FastCounter({ name: 'steadfast_gateway_shed_total', help: 'Requests answered 503 + Retry-After by the route concurrency limit', labelNames: ['route'], registers: [this.metrics] });
     this.duration = new FastHistogram({ name: 'steadfast_gateway_request_duration_seconds', help: 'Time to answer a request', labelNames: ['route'], buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers: [this.metrics] });
     this.routes = o.routes
       .map((r, i) => this.buildRoute(r, i, o.registry))
@@ -152,8 +163,10 @@ export class Gateway {
   private buildRoute(r: GatewayRoute, i: number, registry: Registry | undefined): LiveRoute {
     const scope = `Gateway: routes[${i}]`;
     const def = checkOptions<GatewayRoute>(scope, r, [
-      'path', 'upstreams', 'service', 'stripPrefix', 'timeoutMs', 'perTryTimeoutMs', 'maxAttempts', 'strategy', 'hashHeader', 'outlier', 'bodyTimeoutMs', 'maxQueued', 'connections',
+      'path', 'upstreams', 'service', 'stripPrefix', 'timeoutMs', 'perTryTimeoutMs', 'maxAttempts', 'strategy', 'hashHeader', 'outlier', 'bodyTimeoutMs', 'maxQueued', 'connections', 'concurrencyLimit',
     ]) as GatewayRoute;
+    if (def.concurrencyLimit !== undefined && (def.concurrencyLimit === null || typeof def.concurrencyLimit !== 'object')) throw new InvalidOptionError(`${scope}.concurrencyLimit must be adaptiveLimit options, e.g. {} or { algorithm: 'aimd' }`);
+    const limit = def.concurrencyLimit === undefined ? undefined : new AdaptiveLimitPolicy({ ...def.concurrencyLimit, clock: this.clock });
     if (typeof def.path !== 'string' || !def.path.startsWith('/')) throw new InvalidOptionError(`${scope}.path must start with '/', got ${JSON.stringify(def.path)}`);
     if ((def.upstreams === undefined) === (def.service === undefined)) throw new InvalidOptionError(`${scope}: give either upstreams or service`);
     if (def.service !== undefined && !registry) throw new InvalidOptionError(`${scope}: service ${JSON.stringify(def.service)} needs the gateway's registry option`);
@@ -187,7 +200,7 @@ export class Gateway {
     const retries = this.retries.child(label);
     client.on('retry', () => retries.value++);
     const keyHeader = strategy === 'consistent-hash' ? (def.hashHeader ?? GATEWAY_DEFAULTS.hashHeader).toLowerCase() : undefined;
-    return { def, keyHeader, balancer, client, timer: this.duration.child(label), dirPrefix: def.path.endsWith('/') ? def.path : `${def.path}/`, queryPrefix: `${def.path}?` };
+    return { def, keyHeader, balancer, client, timer: this.duration.child(label), limit, dirPrefix: def.path.endsWith('/') ? def.path : `${def.path}/`, queryPrefix: `${def.path}?` };
   }
 
   get port(): number {
@@ -268,14 +281,42 @@ export class Gateway {
       end();
     };
     if (!route) return reply(404, `no route for ${url}`);
+    let release: ((outcome?: { dropped?: boolean }) => void) | undefined;
+    if (route.limit) {
+      try {
+        release = route.limit.acquire();
+      } catch (err) {
+        // Shed at once, before the body is read: the cheapest answer there is.
+        req.resume();
+        const seconds = Math.max(1, Math.ceil((err as LimitExceededError).retryAfterMs / 1000));
+        res.writeHead(503, { 'content-type': 'text/plain; charset=utf-8', 'retry-after': String(seconds), 'x-steadfast-gateway': 'shed' });
+        res.end(`steadfast gateway: ${(err as Error).message}\n`);
+        this.shed.child(label).value++;
+        this.countRequest(label, 503);
+        end();
+        return;
+      }
+    }
+    let status = 0;
+    try {
+      status = await this.forward(req, res, route, url, reply, end);
+    } finally {
+      release?.({ dropped: status === 503 || status === 429 || status === 504 });
+    }
+  }
+
+  /** Forwards one request on its route; returns the status the client got (0 if it went away). */
+  private async forward(req: http.IncomingMessage, res: http.ServerResponse, route: LiveRoute, url: string, reply: (code: number, message: string) => void, end: () => void): Promise<number> {
+    const label = route.def.path;
+    const fail = (code: number, message: string): number => (reply(code, message), code);
     // `..` would climb out of the routed base path on the upstream (`/api/../internal`).
     const q = url.indexOf('?');
-    if (DOT_SEGMENT.test(q < 0 ? url : url.slice(0, q))) return reply(400, `steadfast gateway: the path ${JSON.stringify(q < 0 ? url : url.slice(0, q))} has a '.' or '..' segment; send the normalized path`);
+    if (DOT_SEGMENT.test(q < 0 ? url : url.slice(0, q))) return fail(400, `steadfast gateway: the path ${JSON.stringify(q < 0 ? url : url.slice(0, q))} has a '.' or '..' segment; send the normalized path`);
     let body: Buffer;
     try {
       body = req.headers['content-length'] === undefined && req.headers['transfer-encoding'] === undefined ? EMPTY : await readBody(req, this.maxBodyBytes);
     } catch (err) {
-      return reply(413, (err as Error).message);
+      return fail(413, (err as Error).message);
     }
     // Hop-by-hop: the fixed list, plus every header the Connection header names.
     const named = namedInConnection(req.headers.connection);
@@ -314,19 +355,20 @@ export class Gateway {
       );
       this.countRequest(label, up.statusCode);
       end();
+      return up.statusCode;
     } catch (err) {
       if (res.destroyed && res.headersSent) {
         end(); // the client went away mid-response
-        return;
+        return 0;
       }
       if (err instanceof UpstreamUnavailableError) {
         const last = err.attempts[err.attempts.length - 1];
-        if (last?.outcome === 'invalid') return reply(400, `steadfast gateway: the request cannot be forwarded: ${last.error ?? ''}`);
-        if (last?.outcome === 'overloaded') return reply(503, `steadfast gateway: overloaded: ${last.error ?? ''}`);
+        if (last?.outcome === 'invalid') return fail(400, `steadfast gateway: the request cannot be forwarded: ${last.error ?? ''}`);
+        if (last?.outcome === 'overloaded') return fail(503, `steadfast gateway: overloaded: ${last.error ?? ''}`);
         const timedOut = err.attempts.length > 0 && err.attempts.every((a) => a.outcome === 'timeout');
-        return reply(timedOut ? 504 : 503, `steadfast gateway: ${err.message}`);
+        return fail(timedOut ? 504 : 503, `steadfast gateway: ${err.message}`);
       }
-      return reply(502, `steadfast gateway: ${(err as Error)?.message ?? String(err)}`);
+      return fail(502, `steadfast gateway: ${(err as Error)?.message ?? String(err)}`);
     }
   }
 

@@ -371,3 +371,49 @@ describe('Gateway proxying details (in-process upstreams)', () => {
     }
   });
 });
+
+describe('Gateway shedding with a route concurrency limit', () => {
+  it('answers 503 + Retry-After at once past the limit, never sheds its own health page, and serves again when there is room', async () => {
+    const http = await import('node:http');
+    const held: (() => void)[] = [];
+    const upstream = http.createServer((req, res) => {
+      req.resume();
+      held.push(() => res.end('done'));
+    });
+    await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', () => r()));
+    const port = (upstream.address() as { port: number }).port;
+    const gateway = await new Gateway({ routes: [{ path: '/', upstreams: [`http://127.0.0.1:${port}`], concurrencyLimit: { algorithm: 'aimd', initialLimit: 1, maxLimit: 1 } }] }).listen();
+    try {
+      const first = request(`${gateway.url}/slow`);
+      await expect.poll(() => held.length, { timeout: 10_000 }).toBe(1); // in flight at the upstream
+      const shed = await request(`${gateway.url}/other`, { method: 'POST', body: 'x'.repeat(10_000) });
+      expect(shed.statusCode).toBe(503);
+      expect(shed.headers['retry-after']).toMatch(/^\d+$/);
+      expect(shed.headers['x-steadfast-gateway']).toBe('shed');
+      expect(await shed.body.text()).toMatch(/adaptiveLimit: 1 calls in flight, at the limit of 1/);
+      expect(held.length).toBe(1); // the shed request never reached the upstream
+      const health = await request(`${gateway.url}/_steadfast/health`);
+      expect(health.statusCode).toBe(200);
+      await health.body.dump();
+      held.shift()!();
+      const r1 = await first;
+      expect([r1.statusCode, await r1.body.text()]).toEqual([200, 'done']);
+      const again = request(`${gateway.url}/after`);
+      await expect.poll(() => held.length, { timeout: 10_000 }).toBe(1);
+      held.shift()!();
+      expect((await again).statusCode).toBe(200);
+      const metrics = await (await request(gateway.url + '/metrics')).body.text();
+      expect(metrics).toMatch(/steadfast_gateway_shed_total\{route="\/"\} 1\b/);
+    } finally {
+      for (const h of held) h();
+      await gateway.close();
+      upstream.closeAllConnections();
+      await new Promise((r) => upstream.close(r));
+    }
+  });
+
+  it('rejects a concurrencyLimit that is not adaptiveLimit options, naming it', () => {
+    expect(() => new Gateway({ routes: [{ path: '/', upstreams: ['http://127.0.0.1:1'], concurrencyLimit: 5 as never }] })).toThrow(/routes\[0\]\.concurrencyLimit must be adaptiveLimit options/);
+    expect(() => new Gateway({ routes: [{ path: '/', upstreams: ['http://127.0.0.1:1'], concurrencyLimit: { algorithm: 'vegas' as never } }] })).toThrow(/algorithm must be one of 'gradient2', 'aimd'/);
+  });
+});
