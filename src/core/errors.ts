@@ -250,3 +250,30 @@ export function describeError(err: unknown): string {
   if (err instanceof Error) return `${err.name}: ${err.message}`;
   return String(err);
 }
+
+/**
+ * A Retry-After header value in ms from `now`: delay-seconds ("120") or an HTTP-date
+ * ("Wed, 21 Oct 2026 07:28:00 GMT"); undefined when absent or unreadable (RFC 9110 §10.2.3).
+ */
+export function parseRetryAfter(value: unknown, now: number): number | undefined {
+  const v = Array.isArray(value) ? value[0] : value;
+  if (typeof v !== 'string' && typeof v !== 'number') return undefined;
+  const text = String(v).trim();
+  if (/^\d+$/.test(text)) return Number(text) * 1000;
+  const at = Date.parse(text);
+  return Number.isFinite(at) && /[a-z]/i.test(text) ? Math.max(0, at - now) : undefined;
+}
+
+/**
+ * How long the thing that refused a call asked the caller to wait, in ms: a steadfast error's
+ * `retryAfterMs` (rate limit, adaptive limit, load shedder, open circuit), or the Retry-After
+ * header of an HTTP answer or error carrying one (`headers['retry-after']`).
+ */
+export function retryAfterOf(outcome: unknown, now: number): number | undefined {
+  if (outcome === null || typeof outcome !== 'object') return undefined;
+  const ms = (outcome as { retryAfterMs?: unknown }).retryAfterMs;
+  if (typeof ms === 'number' && Number.isFinite(ms) && ms >= 0) return ms;
+  const headers = (outcome as { headers?: Record<string, unknown> }).headers;
+  if (headers && typeof headers === 'object') return parseRetryAfter(headers['retry-after'], now);
+  return undefined;
+}

@@ -1,6 +1,6 @@
 import { abortReason, sleep } from '../core/abort.js';
 import { systemClock, type Clock } from '../core/clock.js';
-import { isRetryable, InvalidOptionError } from '../core/errors.js';
+import { isRetryable, InvalidOptionError, retryAfterOf } from '../core/errors.js';
 import { Emitter, type Disposable, type Listener } from '../core/events.js';
 import { checkClock, checkFunction, checkInteger, checkOptions } from '../core/options.js';
 import type { Random } from '../core/random.js';
@@ -18,6 +18,12 @@ export interface RetryOptions {
   retryOn?: (err: unknown) => boolean;
   /** Whether a returned value should be retried (e.g. an HTTP 503). Default: never. */
   retryOnResult?: (value: unknown) => boolean;
+  /**
+   * Wait at least as long as the refusal asked (a `retryAfterMs` on the error, or a Retry-After
+   * header on an HTTP answer or error); when it asks for more than this, give up instead of
+   * asking again too early. 0 = ignore Retry-After. Default 30 000.
+   */
+  maxRetryAfterMs?: number;
   clock?: Clock;
   /** Uniform in [0, 1), for jitter. Default Math.random; pass seededRandom(seed) for repeatable runs. */
   random?: Random;
@@ -25,12 +31,15 @@ export interface RetryOptions {
 
 export const RETRY_DEFAULTS = Object.freeze({
   maxAttempts: 3,
+  maxRetryAfterMs: 30_000,
 });
 
 export interface RetryEvent {
   /** The attempt that failed, 1-based. */
   attempt: number;
   delayMs: number;
+  /** What the refusal asked for (Retry-After), when it did. */
+  retryAfterMs?: number;
   error?: unknown;
   result?: unknown;
 }
@@ -55,13 +64,14 @@ export interface RetryStats {
   givenUp: number;
 }
 
-const KNOWN = ['maxAttempts', 'backoff', 'retryOn', 'retryOnResult', 'clock', 'random'];
+const KNOWN = ['maxAttempts', 'backoff', 'retryOn', 'retryOnResult', 'maxRetryAfterMs', 'clock', 'random'];
 
 export class RetryPolicy implements Policy, Stage<null>, Observable<RetryEvents> {
   /** @internal */
   readonly stage: Stage<null> = this;
   private readonly pipeline: Pipeline = single(this);
   readonly maxAttempts: number;
+  readonly maxRetryAfterMs: number;
   private readonly backoff: Backoff;
   private readonly retryOn: (err: unknown) => boolean;
   private readonly retryOnResult: ((value: unknown) => boolean) | undefined;
@@ -74,6 +84,7 @@ export class RetryPolicy implements Policy, Stage<null>, Observable<RetryEvents>
     const scope = 'retry';
     const o = checkOptions<RetryOptions>(scope, options, KNOWN);
     this.maxAttempts = checkInteger(scope, 'maxAttempts', o.maxAttempts ?? RETRY_DEFAULTS.maxAttempts, { min: 1, max: 1000 });
+    this.maxRetryAfterMs = checkInteger(scope, 'maxRetryAfterMs', o.maxRetryAfterMs ?? RETRY_DEFAULTS.maxRetryAfterMs, { min: 0, max: 86_400_000 });
     if (o.backoff !== undefined && (o.backoff === null || typeof o.backoff.delayMs !== 'function')) {
       throw new InvalidOptionError(`${scope}: backoff must be a Backoff (constantBackoff(ms) or exponentialBackoff({...})), got ${typeof o.backoff}`);
     }
@@ -138,13 +149,16 @@ export class RetryPolicy implements Policy, Stage<null>, Observable<RetryEvents>
       const signal = context.signal;
       const failedWithError = 'error' in outcome;
       const exhausted = attempt >= this.maxAttempts;
-      if (signal.aborted || exhausted || (failedWithError && !this.retryOn(outcome.error))) {
+      const retryAfterMs = this.maxRetryAfterMs > 0 ? retryAfterOf(failedWithError ? outcome.error : outcome.result, this.clock.now()) : undefined;
+      // Asked to wait longer than we will: asking again sooner would only add to the overload.
+      const tooLong = retryAfterMs !== undefined && retryAfterMs > this.maxRetryAfterMs;
+      if (signal.aborted || exhausted || tooLong || (failedWithError && !this.retryOn(outcome.error))) {
         this.counts.failures++;
         if (!signal.aborted && attempt > 1) this.giveUp(attempt, { attempts: attempt, ...outcome });
         if (failedWithError) throw outcome.error;
         return outcome.result;
       }
-      previousDelay = await this.pause(attempt, previousDelay, signal, outcome);
+      previousDelay = await this.pause(attempt, previousDelay, signal, outcome, retryAfterMs);
       attempt++;
       try {
         const value = await pipeline.runFrom(next, fn, new AttemptContext(context, attempt));
@@ -166,11 +180,11 @@ export class RetryPolicy implements Policy, Stage<null>, Observable<RetryEvents>
     this.events.emit('giveUp', event);
   }
 
-  private async pause(attempt: number, previousDelay: number, signal: AbortSignal, cause: { error?: unknown; result?: unknown }): Promise<number> {
+  private async pause(attempt: number, previousDelay: number, signal: AbortSignal, cause: { error?: unknown; result?: unknown }, retryAfterMs: number | undefined): Promise<number> {
     const raw = this.backoff.delayMs(attempt, previousDelay, this.random);
-    const delayMs = Number.isFinite(raw) && raw > 0 ? raw : 0;
+    const delayMs = Math.max(Number.isFinite(raw) && raw > 0 ? raw : 0, retryAfterMs ?? 0);
     this.counts.retries++;
-    this.events.emit('retry', { attempt, delayMs, ...cause });
+    this.events.emit('retry', { attempt, delayMs, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}), ...cause });
     if (delayMs > 0) await sleep(this.clock, delayMs, signal);
     else if (signal.aborted) throw abortReason(signal);
     return delayMs;
