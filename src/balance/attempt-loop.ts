@@ -73,9 +73,13 @@ export async function runAttempts<R>(ctx: LoopContext, req: FailoverRequest, dis
   const idempotent = req.idempotent ?? IDEMPOTENT.has(method);
   ctx.counts.requests++;
   ctx.budget.deposit();
-  const deadline = ctx.clock.now() + ctx.timeoutMs;
-  const candidates = ctx.balancer.preferenceList(req.key);
+  const deadline = ctx.clock.now() + (req.deadlineMs !== undefined ? Math.min(ctx.timeoutMs, Math.max(0, req.deadlineMs)) : ctx.timeoutMs);
   const attempts: AttemptRecord[] = [];
+  if (req.deadlineMs !== undefined && req.deadlineMs <= 0) {
+    ctx.counts.failures++;
+    throw new UpstreamUnavailableError(`the request's deadline had passed before it was sent (deadlineMs ${req.deadlineMs}); nothing was tried`, attempts);
+  }
+  const candidates = ctx.balancer.preferenceList(req.key);
   if (candidates.length === 0) throw new UpstreamUnavailableError('no upstream endpoint is available (none registered and healthy)', attempts);
   const limit = Math.min(ctx.maxAttempts, candidates.length);
   const run = { req, method, idempotent, deadline, candidates, attempts, limit };

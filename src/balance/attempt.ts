@@ -21,6 +21,27 @@ export interface FailoverRequest {
    */
   idempotent?: boolean;
   signal?: AbortSignal;
+  /**
+   * The caller's own remaining time (for example what an incoming `x-steadfast-deadline-ms`
+   * said): the request must end by the sooner of this and the client's timeoutMs. Every attempt
+   * tells its upstream what is left in `x-steadfast-deadline-ms`.
+   */
+  deadlineMs?: number;
+}
+
+/** The header a request's remaining time travels in, in whole ms (0: already too late). */
+export const DEADLINE_HEADER = 'x-steadfast-deadline-ms';
+
+/** The remaining time a request's DEADLINE_HEADER gives, or undefined when it has none (or an unreadable one). */
+export function deadlineOf(headers: Record<string, string | string[] | undefined>): number | undefined {
+  const v = headers[DEADLINE_HEADER];
+  const text = Array.isArray(v) ? v[0] : v;
+  return text !== undefined && /^\d{1,10}$/.test(text.trim()) ? Number(text.trim()) : undefined;
+}
+
+/** The request with its remaining time until `deadline` (clock time) in DEADLINE_HEADER. */
+export function withDeadline(req: FailoverRequest, deadline: number, now: number): FailoverRequest {
+  return { ...req, headers: { ...req.headers, [DEADLINE_HEADER]: String(Math.max(0, Math.floor(deadline - now))) } };
 }
 
 export interface AttemptRecord {

@@ -6,7 +6,7 @@ import { systemClock, type Clock } from '../core/clock.js';
 import { Emitter, type Disposable, type Listener } from '../core/events.js';
 import { checkInteger, checkNumber, checkOptions } from '../core/options.js';
 import { DeadlineWheel } from '../policy/deadline-wheel.js';
-import type { FailoverRequest, FailoverResponse } from './attempt.js';
+import { withDeadline, type FailoverRequest, type FailoverResponse } from './attempt.js';
 import { runAttempts, type Dispatch, type FailoverEvents, type LoopContext } from './attempt-loop.js';
 import type { Balancer, Endpoint } from './balancer.js';
 import { proxyAttempt, type ProxySink, type QueueState } from './proxy-attempt.js';
@@ -15,7 +15,7 @@ import { RetryBudget } from './retry-budget.js';
 import { InvalidOptionError } from '../core/errors.js';
 
 export type { ProxySink } from './proxy-attempt.js';
-export { RETRY_STATUS, UpstreamUnavailableError, type AttemptRecord, type FailoverRequest, type FailoverResponse } from './attempt.js';
+export { DEADLINE_HEADER, deadlineOf, RETRY_STATUS, UpstreamUnavailableError, type AttemptRecord, type FailoverRequest, type FailoverResponse } from './attempt.js';
 export type { FailoverEvents } from './attempt-loop.js';
 export { RetryBudget } from './retry-budget.js';
 
@@ -175,7 +175,7 @@ export class FailoverClient {
         perTryTimeoutMs: this.perTryTimeoutMs,
         bodyTimeoutMs: this.bodyTimeoutMs,
         endpoint,
-        req,
+        req: withDeadline(req, spec.deadline, this.clock.now()),
         method: spec.method,
         deadline: spec.deadline,
         first: spec.first,
@@ -197,7 +197,7 @@ export class FailoverClient {
         dispatcher: this.dispatcher,
         clock: this.clock,
         endpoint,
-        req: spec.signal === req.signal ? req : { ...req, signal: spec.signal },
+        req: withDeadline(spec.signal === req.signal ? req : { ...req, signal: spec.signal }, spec.deadline, this.clock.now()),
         method: spec.method,
         budgetMs: Math.max(1, Math.min(this.perTryTimeoutMs, spec.deadline - this.clock.now())),
         buffered,

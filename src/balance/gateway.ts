@@ -9,7 +9,7 @@ import { checkClock, checkFunction, checkInteger, checkOptions, checkString } fr
 import type { Random } from '../core/random.js';
 import type { Registry } from '../registry/registry.js';
 import { Balancer, BALANCER_DEFAULTS, type OutlierOptions, type Strategy } from './balancer.js';
-import { FailoverClient, UpstreamUnavailableError, type ProxySink } from './failover-client.js';
+import { DEADLINE_HEADER, deadlineOf, FailoverClient, UpstreamUnavailableError, type ProxySink } from './failover-client.js';
 import { InvalidOptionError } from '../core/errors.js';
 import { AdaptiveLimitPolicy, type AdaptiveLimitOptions, type LimitExceededError } from '../policy/adaptive-limit.js';
 
@@ -312,6 +312,9 @@ export class Gateway {
     // `..` would climb out of the routed base path on the upstream (`/api/../internal`).
     const q = url.indexOf('?');
     if (DOT_SEGMENT.test(q < 0 ? url : url.slice(0, q))) return fail(400, `steadfast gateway: the path ${JSON.stringify(q < 0 ? url : url.slice(0, q))} has a '.' or '..' segment; send the normalized path`);
+    // A caller that said how long it will wait: past that, the work is wasted — drop it now.
+    const remaining = deadlineOf(req.headers);
+    if (remaining === 0) return fail(504, `steadfast gateway: the request's deadline (${DEADLINE_HEADER}: 0) had passed when it arrived; not forwarded`);
     let body: Buffer;
     try {
       body = req.headers['content-length'] === undefined && req.headers['transfer-encoding'] === undefined ? EMPTY : await readBody(req, this.maxBodyBytes);
@@ -341,6 +344,7 @@ export class Gateway {
           headers,
           ...(body.length > 0 ? { body } : {}),
           ...(typeof keyValue === 'string' ? { key: keyValue } : {}),
+          ...(remaining !== undefined ? { deadlineMs: remaining } : {}),
         },
         (statusCode, upstreamHeaders, endpoint) => {
           const out: Record<string, string | string[]> = {};

@@ -417,3 +417,47 @@ describe('Gateway shedding with a route concurrency limit', () => {
     expect(() => new Gateway({ routes: [{ path: '/', upstreams: ['http://127.0.0.1:1'], concurrencyLimit: { algorithm: 'vegas' as never } }] })).toThrow(/algorithm must be one of 'gradient2', 'aimd'/);
   });
 });
+
+describe('Gateway and deadlines that travel (x-steadfast-deadline-ms)', () => {
+  it('tells the upstream what is left, drops a request whose deadline passed, and ends one by the caller’s deadline rather than its own', async () => {
+    const http = await import('node:http');
+    const seen: (string | undefined)[] = [];
+    const held: (() => void)[] = [];
+    const upstream = http.createServer((req, res) => {
+      req.resume();
+      seen.push(req.headers['x-steadfast-deadline-ms'] as string | undefined);
+      if (req.url === '/slow') held.push(() => res.end('late'));
+      else res.end('ok');
+    });
+    await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', () => r()));
+    const port = (upstream.address() as { port: number }).port;
+    const gateway = await new Gateway({ routes: [{ path: '/', upstreams: [`http://127.0.0.1:${port}`], timeoutMs: 10_000, perTryTimeoutMs: 10_000 }] }).listen();
+    try {
+      // No header: the route's own timeout is what is left.
+      const plain = await request(`${gateway.url}/a`);
+      await plain.body.dump();
+      expect(Number(seen.at(-1))).toBeGreaterThan(9000);
+      expect(Number(seen.at(-1))).toBeLessThanOrEqual(10_000);
+      // The caller's deadline is sooner: it travels on, never growing.
+      const told = await request(`${gateway.url}/b`, { headers: { 'x-steadfast-deadline-ms': '3000' } });
+      await told.body.dump();
+      expect(Number(seen.at(-1))).toBeGreaterThan(0);
+      expect(Number(seen.at(-1))).toBeLessThanOrEqual(3000);
+      // Already too late: not forwarded at all.
+      const count = seen.length;
+      const late = await request(`${gateway.url}/c`, { headers: { 'x-steadfast-deadline-ms': '0' } });
+      expect(late.statusCode).toBe(504);
+      expect(await late.body.text()).toMatch(/deadline \(x-steadfast-deadline-ms: 0\) had passed when it arrived; not forwarded/);
+      expect(seen.length).toBe(count);
+      // A slow upstream: the answer comes by the caller's 300 ms, not the route's 10 s.
+      const slow = await request(`${gateway.url}/slow`, { headers: { 'x-steadfast-deadline-ms': '300' } });
+      expect(slow.statusCode).toBe(504);
+      await slow.body.dump();
+    } finally {
+      for (const h of held) h();
+      await gateway.close();
+      upstream.closeAllConnections();
+      await new Promise((r) => upstream.close(r));
+    }
+  });
+});
