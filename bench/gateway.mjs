@@ -268,7 +268,7 @@ async function main() {
     '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
     ...failoverKinds.map((k) => {
       const x = killRows[k];
-      return `| ${names[k]} | ${x.ok} | ${x.rps.toFixed(0)} | ${(x.rps / killRows[failAnchor].rps).toFixed(2)} | ${x.failed} | ${(x.rate * 100).toFixed(2)} % | ${x.failedRounds} of ${failoverRounds} | ${x.lastMs === null ? 'none failed' : `${x.lastMs.toFixed(0)} ms`} |`;
+      return `| ${names[k]} | ${x.ok} | ${x.rps.toFixed(0)} | ${killRows[failAnchor] ? (x.rps / killRows[failAnchor].rps).toFixed(2) : '—'} | ${x.failed} | ${(x.rate * 100).toFixed(2)} % | ${x.failedRounds} of ${failoverRounds} | ${x.lastMs === null ? 'none failed' : `${x.lastMs.toFixed(0)} ms`} |`;
     }),
   ];
   console.log(lines.join('\n'));
