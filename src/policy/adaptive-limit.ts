@@ -24,6 +24,20 @@ export interface LimitAlgorithm {
   update(sample: LimitSample): void;
 }
 
+interface LimitBounds {
+  initialLimit?: number;
+  minLimit?: number;
+  maxLimit?: number;
+}
+
+/** minLimit ≥ 1, maxLimit ≥ minLimit, initialLimit between them (by default the algorithm's, capped at maxLimit). */
+function checkBounds(scope: string, o: LimitBounds, d: Required<LimitBounds>): Required<LimitBounds> {
+  const minLimit = checkInteger(scope, 'minLimit', o.minLimit ?? d.minLimit, { min: 1 });
+  const maxLimit = checkInteger(scope, 'maxLimit', o.maxLimit ?? d.maxLimit, { min: minLimit });
+  const initialLimit = checkInteger(scope, 'initialLimit', o.initialLimit ?? Math.min(d.initialLimit, maxLimit), { min: minLimit, max: maxLimit });
+  return { minLimit, maxLimit, initialLimit };
+}
+
 export interface AimdOptions {
   initialLimit?: number;
   minLimit?: number;
@@ -50,12 +64,8 @@ export class AimdLimit implements LimitAlgorithm {
     const scope = 'adaptiveLimit (aimd)';
     const o = checkOptions<AimdOptions>(scope, options, ['initialLimit', 'minLimit', 'maxLimit', 'backoffRatio', 'timeoutMs']);
     const d = AIMD_DEFAULTS;
-    const minLimit = checkInteger(scope, 'minLimit', o.minLimit ?? d.minLimit, { min: 1 });
-    const maxLimit = checkInteger(scope, 'maxLimit', o.maxLimit ?? d.maxLimit, { min: minLimit });
     this.o = {
-      minLimit,
-      maxLimit,
-      initialLimit: checkInteger(scope, 'initialLimit', o.initialLimit ?? Math.min(d.initialLimit, maxLimit), { min: minLimit, max: maxLimit }),
+      ...checkBounds(scope, o, d),
       backoffRatio: checkNumber(scope, 'backoffRatio', o.backoffRatio ?? d.backoffRatio, { min: 0.5, max: 0.99 }),
       timeoutMs: checkNumber(scope, 'timeoutMs', o.timeoutMs ?? d.timeoutMs, { min: 0, minExclusive: true }),
     };
@@ -107,12 +117,8 @@ export class Gradient2Limit implements LimitAlgorithm {
     const scope = 'adaptiveLimit (gradient2)';
     const o = checkOptions<Gradient2Options>(scope, options, ['initialLimit', 'minLimit', 'maxLimit', 'smoothing', 'rttTolerance', 'longWindow', 'queueSize']);
     const d = GRADIENT2_DEFAULTS;
-    const minLimit = checkInteger(scope, 'minLimit', o.minLimit ?? d.minLimit, { min: 1 });
-    const maxLimit = checkInteger(scope, 'maxLimit', o.maxLimit ?? d.maxLimit, { min: minLimit });
     this.o = {
-      minLimit,
-      maxLimit,
-      initialLimit: checkInteger(scope, 'initialLimit', o.initialLimit ?? Math.min(d.initialLimit, maxLimit), { min: minLimit, max: maxLimit }),
+      ...checkBounds(scope, o, d),
       smoothing: checkNumber(scope, 'smoothing', o.smoothing ?? d.smoothing, { min: 0, minExclusive: true, max: 1 }),
       rttTolerance: checkNumber(scope, 'rttTolerance', o.rttTolerance ?? d.rttTolerance, { min: 1 }),
       longWindow: checkInteger(scope, 'longWindow', o.longWindow ?? d.longWindow, { min: 1, max: 1_000_000 }),
