@@ -27,7 +27,8 @@ const spin = (ms) => {
   const end = performance.now() + ms;
   while (performance.now() < end);
 };
-const limit = mode === 'adaptive' ? adaptiveLimit() : undefined;
+// ADAPTIVE_OPTIONS (JSON) lets the bench try other settings than the defaults.
+const limit = mode === 'adaptive' ? adaptiveLimit(JSON.parse(process.env.ADAPTIVE_OPTIONS || '{}')) : undefined;
 let inflight = 0;
 const shed = (res, retryAfterMs) => {
   res.writeHead(503, { 'retry-after': String(Math.max(1, Math.ceil(retryAfterMs / 1000))), 'content-length': 4 });
@@ -54,3 +55,4 @@ http
     if (mode === 'bulkhead') inflight--;
   })
   .listen(Number(port), '127.0.0.1', () => process.stdout.write('ready\n'));
+if (process.env.TRACE_LIMIT && limit) setInterval(() => process.stderr.write(`limit ${limit.stats.limit.toFixed(1)} inflight ${limit.stats.inflight} base ${limit.algorithm.inner?.baselineRttMs?.toFixed(1)}\n`), Number(process.env.TRACE_LIMIT)).unref();

@@ -17,6 +17,11 @@ export interface LoadGeneratorOptions {
   /** Bound on requests in flight; past it, a scheduled request counts as failed. Default 1000. */
   maxInFlight?: number;
   /**
+   * Connections the generator may open to the target. Default 256; past them, requests wait in
+   * the client — an open-loop test of a server that queues needs as many as it keeps in flight.
+   */
+  connections?: number;
+  /**
    * Which answers count as success. Default: 2xx — a 429 or a 404 is not "available". A scenario
    * that expects other statuses says so here.
    */
@@ -38,7 +43,7 @@ export interface LoadRequest {
   tag?: unknown;
 }
 
-export const LOAD_GENERATOR_DEFAULTS = Object.freeze({ timeoutMs: 2000, maxInFlight: 1000 });
+export const LOAD_GENERATOR_DEFAULTS = Object.freeze({ timeoutMs: 2000, maxInFlight: 1000, connections: 256 });
 
 export interface LoadResult {
   /** When the request was due (latency is measured from here: no coordinated omission). */
@@ -90,7 +95,7 @@ export class LoadGenerator {
   constructor(options: LoadGeneratorOptions) {
     const scope = 'LoadGenerator';
     if (options === undefined) throw new InvalidOptionError(`${scope}: options { url, ratePerSec, durationMs } are required`);
-    const o = checkOptions<LoadGeneratorOptions>(scope, options, ['url', 'ratePerSec', 'durationMs', 'method', 'timeoutMs', 'maxInFlight', 'isSuccess', 'next']);
+    const o = checkOptions<LoadGeneratorOptions>(scope, options, ['url', 'ratePerSec', 'durationMs', 'method', 'timeoutMs', 'maxInFlight', 'connections', 'isSuccess', 'next']);
     this.url = checkString(scope, 'url', o.url);
     if (!/^https?:\/\//.test(this.url)) throw new InvalidOptionError(`${scope}: url must be http:// or https://, got ${JSON.stringify(o.url)}`);
     this.ratePerSec = checkNumber(scope, 'ratePerSec', o.ratePerSec, { min: 0, minExclusive: true, max: 100_000 });
@@ -101,7 +106,8 @@ export class LoadGenerator {
     this.isSuccess = o.isSuccess ?? ((s) => s >= 200 && s < 300);
     if (o.next !== undefined && typeof o.next !== 'function') throw new InvalidOptionError(`${scope}: next must be a function (seq) => { path, method?, body? }`);
     this.next = o.next;
-    this.dispatcher = new (undici().Agent)({ connections: 256, keepAliveTimeout: 4000 });
+    const connections = checkInteger(scope, 'connections', o.connections ?? LOAD_GENERATOR_DEFAULTS.connections, { min: 1, max: 65_536 });
+    this.dispatcher = new (undici().Agent)({ connections, keepAliveTimeout: 4000 });
   }
 
   on(name: 'result', listener: Listener<LoadResult>): Disposable {

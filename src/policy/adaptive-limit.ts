@@ -90,17 +90,18 @@ export interface Gradient2Options {
   smoothing?: number;
   /** Latency may grow to this multiple of the long-term latency before the limit shrinks. Default 1.5. */
   rttTolerance?: number;
-  /** Samples the long-term latency averages over. Default 600. */
+  /** Samples (windows, in adaptiveLimit) the long-term latency averages over. Default 6000 (10 min of 100 ms windows). */
   longWindow?: number;
   /** Extra calls allowed on top of what the gradient gives (room to probe). Default 4. */
   queueSize?: number;
 }
 
-export const GRADIENT2_DEFAULTS = Object.freeze({ initialLimit: 20, minLimit: 1, maxLimit: 1000, smoothing: 0.2, rttTolerance: 1.5, longWindow: 600, queueSize: 4 });
+export const GRADIENT2_DEFAULTS = Object.freeze({ initialLimit: 20, minLimit: 1, maxLimit: 1000, smoothing: 0.2, rttTolerance: 1.5, longWindow: 6000, queueSize: 4 });
 
 /**
- * concurrency-limits' Gradient2Limit: the limit follows the ratio of the long-term latency (an
- * exponential average over longWindow samples) to the latest one. While latency stays within
+ * concurrency-limits' Gradient2Limit: the limit follows the ratio of the long-term latency (the
+ * mean of the first 10 samples, then an exponential average over longWindow samples) to the
+ * latest one. While latency stays within
  * rttTolerance of the long-term figure the limit grows by queueSize per update; when it rises
  * (a queue is forming) the limit shrinks by that ratio, at most by half. A drop counts as the
  * long-term latency doubled. Updates while less than half the limit is in use change nothing
@@ -138,10 +139,12 @@ export class Gradient2Limit implements LimitAlgorithm {
 
   update(s: LimitSample): void {
     const rtt = Math.max(s.rttMs, 1e-3);
-    // The long-term latency: a plain mean over the first samples, then an exponential average.
+    // The long-term latency: a plain mean over the first 10 samples (or longWindow, if fewer), then
+    // an exponential average with factor 2 / (longWindow + 1) — concurrency-limits' ExpAvgMeasurement.
     this.samples++;
-    const n = Math.min(this.samples, this.o.longWindow);
-    this.longRtt = this.samples === 1 ? rtt : this.longRtt + (rtt - this.longRtt) / n;
+    const warmup = Math.min(10, this.o.longWindow);
+    const factor = this.samples <= warmup ? 1 / this.samples : 2 / (this.o.longWindow + 1);
+    this.longRtt = this.samples === 1 ? rtt : this.longRtt + (rtt - this.longRtt) * factor;
     // After a long stretch of high latency the baseline drifts down, so a new normal is learnt.
     if (this.longRtt / rtt > 2) this.longRtt *= 0.95;
     if (s.inflight * 2 < this.current && !s.dropped) return;
@@ -150,6 +153,71 @@ export class Gradient2Limit implements LimitAlgorithm {
     const estimate = this.current * gradient + this.o.queueSize;
     const next = this.current * (1 - this.o.smoothing) + estimate * this.o.smoothing;
     this.current = Math.max(this.o.minLimit, Math.min(this.o.maxLimit, next));
+  }
+}
+
+export interface WindowOptions {
+  /** A window lasts at least this long (ms). Default 100. */
+  windowMs?: number;
+  /** …and holds at least this many calls. Default 10. */
+  windowSize?: number;
+  clock?: Clock;
+}
+
+export const WINDOW_DEFAULTS = Object.freeze({ windowMs: 100, windowSize: 10 });
+
+/**
+ * concurrency-limits' WindowedLimit: feeds the algorithm one sample per window (the mean latency,
+ * the most calls in flight, whether any call dropped) instead of one per call. A latency-based
+ * algorithm needs it: per call, its long-term baseline spans seconds and drifts up with the very
+ * queue it should detect. concurrency-limits uses windows of 1 s and a 600-window baseline; the
+ * defaults here are windows of 100 ms and a 6000-window baseline — the same ten minutes of
+ * memory, and a limit that reacts to a spike in about half a second instead of several
+ * (measured in docs/benchmarks.md, bench:overload).
+ */
+export class WindowedLimit implements LimitAlgorithm {
+  readonly name: string;
+  private readonly o: { windowMs: number; windowSize: number };
+  private readonly clock: Clock;
+  private startedAt = Number.NaN;
+  private count = 0;
+  private sumRtt = 0;
+  private maxInflight = 0;
+  private dropped = false;
+
+  constructor(
+    readonly inner: LimitAlgorithm,
+    options: WindowOptions = {},
+  ) {
+    const scope = 'adaptiveLimit (window)';
+    const o = checkOptions<WindowOptions>(scope, options, ['windowMs', 'windowSize', 'clock']);
+    if (o.clock !== undefined) checkClock(scope, o.clock);
+    this.clock = o.clock ?? systemClock;
+    this.o = {
+      windowMs: checkNumber(scope, 'windowMs', o.windowMs ?? WINDOW_DEFAULTS.windowMs, { min: 0, max: 3_600_000 }),
+      windowSize: checkInteger(scope, 'windowSize', o.windowSize ?? WINDOW_DEFAULTS.windowSize, { min: 1, max: 1_000_000 }),
+    };
+    this.name = inner.name;
+  }
+
+  get limit(): number {
+    return this.inner.limit;
+  }
+
+  update(s: LimitSample): void {
+    const now = this.clock.now();
+    if (this.count === 0) this.startedAt = now;
+    this.count++;
+    this.sumRtt += s.rttMs;
+    if (s.inflight > this.maxInflight) this.maxInflight = s.inflight;
+    if (s.dropped) this.dropped = true;
+    if (this.count < this.o.windowSize || now - this.startedAt < this.o.windowMs) return;
+    const sample = { rttMs: this.sumRtt / this.count, inflight: this.maxInflight, dropped: this.dropped };
+    this.count = 0;
+    this.sumRtt = 0;
+    this.maxInflight = 0;
+    this.dropped = false;
+    this.inner.update(sample);
   }
 }
 
@@ -165,7 +233,7 @@ export class LimitExceededError extends SteadfastError {
   }
 }
 
-export type AdaptiveLimitOptions = ({ algorithm?: 'gradient2' } & Gradient2Options) | ({ algorithm: 'aimd' } & AimdOptions) | { algorithm: LimitAlgorithm };
+export type AdaptiveLimitOptions = ({ algorithm?: 'gradient2' } & Gradient2Options & Omit<WindowOptions, 'clock'>) | ({ algorithm: 'aimd' } & AimdOptions) | { algorithm: LimitAlgorithm };
 
 export interface AdaptiveLimitEvents {
   rejected: { limit: number; inflight: number };
@@ -220,7 +288,12 @@ export class AdaptiveLimitPolicy implements Policy, Observable<AdaptiveLimitEven
       this.algorithm = algorithm as LimitAlgorithm;
     } else {
       const name = checkOneOf(scope, 'algorithm', algorithm ?? 'gradient2', ['gradient2', 'aimd'] as const);
-      this.algorithm = name === 'aimd' ? new AimdLimit(rest as AimdOptions) : new Gradient2Limit(rest as Gradient2Options);
+      if (name === 'aimd') this.algorithm = new AimdLimit(rest as AimdOptions);
+      else {
+        // Gradient2 learns from windows of calls, as in concurrency-limits.
+        const { windowMs, windowSize, ...g } = rest as Gradient2Options & WindowOptions;
+        this.algorithm = new WindowedLimit(new Gradient2Limit(g), { windowMs, windowSize, clock: this.clock });
+      }
     }
   }
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ManualClock, TimeoutError } from '../../src/core/index.js';
-import { adaptiveLimit, AimdLimit, Gradient2Limit, LimitExceededError } from '../../src/policy/index.js';
+import { adaptiveLimit, AimdLimit, Gradient2Limit, LimitExceededError, WindowedLimit, type LimitAlgorithm, type LimitSample } from '../../src/policy/index.js';
 
 describe('AimdLimit', () => {
   // Each row: samples (rtt ms, in flight, dropped) and the limit after each.
@@ -67,6 +67,53 @@ describe('Gradient2Limit', () => {
     expect(Math.min(...run(noQueue, 10_000, 100, true))).toBe(3);
     const queued = new Gradient2Limit({ initialLimit: 20, minLimit: 3 });
     expect(run(queued, 10_000, 200, true).at(-1)).toBeCloseTo(8, 3); // 0.9 × L + 0.8 = L
+  });
+});
+
+describe('WindowedLimit', () => {
+  const recorder = (): LimitAlgorithm & { seen: LimitSample[] } => ({ name: 'rec', limit: 10, seen: [], update(s) { this.seen.push(s); } });
+
+  it('feeds one sample per window: mean latency, most in flight, any drop — once windowMs passed and windowSize calls came', () => {
+    const clock = new ManualClock();
+    const inner = recorder();
+    const w = new WindowedLimit(inner, { windowMs: 100, windowSize: 3, clock });
+    w.update({ rttMs: 10, inflight: 2, dropped: false });
+    w.update({ rttMs: 20, inflight: 5, dropped: false });
+    clock.advance(150);
+    w.update({ rttMs: 30, inflight: 1, dropped: true }); // 3 calls and 150 ms: the window closes
+    expect(inner.seen).toEqual([{ rttMs: 20, inflight: 5, dropped: true }]);
+    // The next window opens with its first call: three calls within 100 ms do not close it…
+    for (let i = 0; i < 3; i++) w.update({ rttMs: 40, inflight: 3, dropped: false });
+    expect(inner.seen).toHaveLength(1);
+    clock.advance(100);
+    w.update({ rttMs: 80, inflight: 4, dropped: false }); // …the fourth, 100 ms after the first, does
+    expect(inner.seen[1]).toEqual({ rttMs: 50, inflight: 4, dropped: false });
+    expect(w.limit).toBe(10);
+  });
+
+  it('rejects bad window options by name', () => {
+    expect(() => new WindowedLimit(recorder(), { windowMs: -1 })).toThrow(/windowMs/);
+    expect(() => new WindowedLimit(recorder(), { windowSize: 0 })).toThrow(/windowSize/);
+  });
+
+  it("adaptiveLimit's Gradient2 learns per window: a latency step moves the limit once per 100 ms, not per call", async () => {
+    const clock = new ManualClock();
+    const p = adaptiveLimit({ initialLimit: 20, clock });
+    const call = (ms: number) => p.execute(() => new Promise<void>((r) => clock.setTimeout(r, ms)));
+    // 40 calls of 10 ms, 20 at a time (fully using the limit), over 20 ms: no window closed yet.
+    for (let k = 0; k < 2; k++) {
+      const batch = Array.from({ length: 20 }, () => call(10));
+      await clock.advanceAsync(10);
+      await Promise.all(batch);
+    }
+    expect(p.stats.limit).toBe(20);
+    // Keep going to 100 ms: the first window closes and the limit grows (latency steady).
+    for (let k = 0; k < 9; k++) {
+      const batch = Array.from({ length: 20 }, () => call(10));
+      await clock.advanceAsync(10);
+      await Promise.all(batch);
+    }
+    expect(p.stats.limit).toBeCloseTo(20 + 4 * 0.2, 9);
   });
 });
 
