@@ -141,7 +141,7 @@ async function main() {
     '',
     '| front | offered | goodput req/s | × capacity | served p50 ms | served p99 ms | × unloaded p99 | p99 after the first second | × unloaded p99 | failed | of which shed (503) | shed answered in (p50 ms) |',
     '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
-    ...rows.map((r) => `| ${r.label} | ${r.m}× | ${r.goodput.toFixed(0)} | ${(r.goodput / cap).toFixed(2)} | ${r.p50.toFixed(1)} | ${r.p99.toFixed(1)} | ${(r.p99 / unloaded.p99).toFixed(1)} | ${r.steadyP99.toFixed(1)} | ${(r.steadyP99 / unloaded.p99).toFixed(1)} | ${r.failed} | ${r.shed} | ${Number.isNaN(r.shedP50) ? '—' : r.shedP50.toFixed(1)} |`),
+    ...rows.map((r) => `| ${r.label} | ${r.m}× | ${r.goodput.toFixed(0)} | ${(r.goodput / cap).toFixed(2)} | ${r.p50.toFixed(1)} | ${r.p99.toFixed(1)} | ${(r.p99 / unloaded.p99).toFixed(1)} | ${r.steadyP99 > 0 ? r.steadyP99.toFixed(1) : '—'} | ${r.steadyP99 > 0 ? (r.steadyP99 / unloaded.p99).toFixed(1) : '—'} | ${r.failed} | ${r.shed} | ${Number.isNaN(r.shedP50) ? '—' : r.shedP50.toFixed(1)} |`),
   ];
   console.log(lines.join('\n'));
 }

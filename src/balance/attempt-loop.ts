@@ -1,7 +1,7 @@
 import type { Clock } from '../core/clock.js';
 import { hedgeRace, type RaceEntry } from '../policy/hedge.js';
 import type { Emitter } from '../core/events.js';
-import { classify, IDEMPOTENT, RETRY_STATUS, UpstreamUnavailableError, type AttemptRecord, type AttemptResult, type FailoverRequest } from './attempt.js';
+import { classify, IDEMPOTENT, retriedOf, UpstreamUnavailableError, type AttemptRecord, type AttemptResult, type FailoverRequest } from './attempt.js';
 import type { Balancer, Endpoint } from './balancer.js';
 import type { RetryBudget } from './retry-budget.js';
 
@@ -18,6 +18,8 @@ export interface LoopCounts {
   retries: number;
   budgetExhausted: number;
   failures: number;
+  /** Requests that arrived marked as a retry (RETRY_HEADER) and so were given one attempt. */
+  markedRetries: number;
 }
 
 /** What the loop needs from its client. */
@@ -27,6 +29,8 @@ export interface LoopContext {
   budget: RetryBudget;
   timeoutMs: number;
   maxAttempts: number;
+  /** Statuses an idempotent request is tried elsewhere on. */
+  retryOn: ReadonlySet<number>;
   events: Emitter<FailoverEvents>;
   counts: LoopCounts;
 }
@@ -40,8 +44,11 @@ export interface AttemptSpec {
   deadline: number;
   /** The request's first attempt. */
   first: boolean;
-  /** Whether a retryable 5xx from this attempt may be dropped for the next upstream. */
+  /** Attempts of this request started before this one (0 for the first; RETRY_HEADER says it to the upstream). */
+  prior: number;
+  /** Whether an answer with a status in `retryOn` may be dropped for the next upstream. */
   canRetry: boolean;
+  retryOn: ReadonlySet<number>;
   /** Aborts this attempt: the caller's signal, or (hedging) the caller's and the loser's. */
   signal: AbortSignal | undefined;
 }
@@ -81,7 +88,10 @@ export async function runAttempts<R>(ctx: LoopContext, req: FailoverRequest, dis
   }
   const candidates = ctx.balancer.preferenceList(req.key);
   if (candidates.length === 0) throw new UpstreamUnavailableError('no upstream endpoint is available (none registered and healthy)', attempts);
-  const limit = Math.min(ctx.maxAttempts, candidates.length);
+  // A request the hop before already retried gets one attempt here: retries are not multiplied.
+  const marked = retriedOf(req.headers);
+  if (marked) ctx.counts.markedRetries++;
+  const limit = marked ? 1 : Math.min(ctx.maxAttempts, candidates.length);
   const run = { req, method, idempotent, deadline, candidates, attempts, limit };
   if (options.hedgeAfterMs !== undefined && idempotent && limit > 1) return hedged(ctx, run, dispatch, options.hedgeAfterMs);
   return sequential(ctx, run, dispatch, options.keep);
@@ -104,7 +114,7 @@ async function sequential<R>(ctx: LoopContext, run: Run, dispatch: Dispatch<R>, 
     if (i > 0 && !mayRetry(ctx, run)) break;
     const endpoint = candidates[i]!;
     const canRetry = run.idempotent && i + 1 < limit;
-    const result = await attempt(ctx, run, dispatch, endpoint, { method: run.method, deadline: run.deadline, first: i === 0, canRetry, signal: req.signal });
+    const result = await attempt(ctx, run, dispatch, endpoint, { method: run.method, deadline: run.deadline, first: i === 0, prior: i, canRetry, retryOn: ctx.retryOn, signal: req.signal });
     if (!result.ok) {
       if (req.signal?.aborted) throw req.signal.reason ?? result.error;
       if (result.passedOn) throw result.error; // part of an answer went out: nothing to retry
@@ -113,7 +123,7 @@ async function sequential<R>(ctx: LoopContext, run: Run, dispatch: Dispatch<R>, 
     }
     const answer: LoopAnswer<R> = { status: result.status, endpoint, response: result.response, attempts };
     if (result.passedOn) return answer;
-    if (canRetry && RETRY_STATUS.has(result.status)) {
+    if (canRetry && ctx.retryOn.has(result.status)) {
       // The next upstream may do better; a 5xx the caller would get back is kept meanwhile.
       if (result.response !== undefined) last = { ...answer, response: keep ? keep(result.response) : result.response };
       continue;
@@ -136,10 +146,10 @@ async function hedged<R>(ctx: LoopContext, run: Run, dispatch: Dispatch<R>, hedg
     start: (endpoint, index) => {
       const ac = new AbortController();
       const signal = req.signal ? AbortSignal.any([req.signal, ac.signal]) : ac.signal;
-      const result = attempt(ctx, run, dispatch, endpoint, { method: run.method, deadline: run.deadline, first: index === 0, canRetry: true, signal });
+      const result = attempt(ctx, run, dispatch, endpoint, { method: run.method, deadline: run.deadline, first: index === 0, prior: index, canRetry: true, retryOn: ctx.retryOn, signal });
       return { result, cancel: () => ac.abort() };
     },
-    accept: (r) => r.ok && !RETRY_STATUS.has(r.status),
+    accept: (r) => r.ok && !ctx.retryOn.has(r.status),
   });
   if (outcome.aborted) throw req.signal?.reason;
   const answerOf = (e: RaceEntry<Endpoint, AttemptResult<R>>): LoopAnswer<R> | undefined =>
@@ -166,7 +176,8 @@ async function attempt<R>(ctx: LoopContext, run: Run, dispatch: Dispatch<R>, end
   let record: AttemptRecord;
   if (result.ok) {
     record = { endpoint: endpoint.id, outcome: result.status >= 500 ? 'http-error' : 'ok', status: result.status, durationMs: ctx.clock.now() - started };
-    lease.done(result.status < 500);
+    // A shed answer's Retry-After keeps the upstream at the back of preference lists that long.
+    lease.done(result.status < 500, result.retryAfterMs);
   } else {
     const outcome: AttemptRecord['outcome'] =
       spec.signal?.aborted || result.kind === 'abandoned'

@@ -1,8 +1,22 @@
-import { ErrorCode, SteadfastError } from '../core/errors.js';
+import { ErrorCode, parseRetryAfter, SteadfastError } from '../core/errors.js';
 import type { Endpoint } from './balancer.js';
 
-/** Statuses an idempotent request is tried elsewhere on (the upstream may do better). */
-export const RETRY_STATUS = new Set([500, 502, 503, 504]);
+/** Statuses an idempotent request is tried elsewhere on by default (the upstream may do better); `retryOn` changes them. */
+export const RETRY_STATUS: ReadonlySet<number> = new Set([500, 502, 503, 504]);
+
+/**
+ * Marks an attempt that is a retry (its value: how many attempts went before it). A hop that
+ * receives a marked request makes one attempt itself: retries are made once, by the caller that
+ * saw the failure, not multiplied at every hop (gateway × web × db).
+ */
+export const RETRY_HEADER = 'x-steadfast-retry';
+
+/** Whether a request's headers mark it as a retry made by the hop before. */
+export function retriedOf(headers: Record<string, string | string[] | undefined> | undefined): boolean {
+  const v = headers?.[RETRY_HEADER];
+  const text = Array.isArray(v) ? v[0] : v;
+  return text !== undefined && /^\s*[1-9]\d{0,5}\s*$/.test(text);
+}
 
 /** Methods safe to send twice unless the caller says otherwise. */
 export const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
@@ -39,9 +53,14 @@ export function deadlineOf(headers: Record<string, string | string[] | undefined
   return text !== undefined && /^\d{1,10}$/.test(text.trim()) ? Number(text.trim()) : undefined;
 }
 
-/** The request with its remaining time until `deadline` (clock time) in DEADLINE_HEADER. */
-export function withDeadline(req: FailoverRequest, deadline: number, now: number): FailoverRequest {
-  return { ...req, headers: { ...req.headers, [DEADLINE_HEADER]: String(Math.max(0, Math.floor(deadline - now))) } };
+/**
+ * The request with its remaining time until `deadline` (clock time) in DEADLINE_HEADER, and —
+ * for an attempt after the first (`priorAttempts` > 0) — RETRY_HEADER.
+ */
+export function withDeadline(req: FailoverRequest, deadline: number, now: number, priorAttempts = 0): FailoverRequest {
+  const headers: Record<string, string | string[]> = { ...req.headers, [DEADLINE_HEADER]: String(Math.max(0, Math.floor(deadline - now))) };
+  if (priorAttempts > 0) headers[RETRY_HEADER] = String(priorAttempts);
+  return { ...req, headers };
 }
 
 export interface AttemptRecord {
@@ -94,7 +113,14 @@ export type AttemptFailure =
  * already went to the receiver (proxy()), `response` holds it when the caller gets it back
  * (request(), stream()). A retryable 5xx that was neither is dropped: the next upstream is tried.
  */
-export type AttemptResult<R> = { ok: true; status: number; passedOn: boolean; response: R | undefined } | ({ ok: false } & AttemptFailure);
+export type AttemptResult<R> = { ok: true; status: number; passedOn: boolean; response: R | undefined; retryAfterMs?: number | undefined } | ({ ok: false } & AttemptFailure);
+
+/** A 429 or 503 answer's Retry-After, in ms (the upstream asks not to be sent more for that long). */
+export function shedRetryAfter(status: number, headers: Record<string, string | string[] | undefined>, now: number): number | undefined {
+  if (status !== 429 && status !== 503) return undefined;
+  const h = headers['retry-after'];
+  return h === undefined ? undefined : parseRetryAfter(h, now);
+}
 
 /** The outcome an attempt's error is recorded as. */
 export function classify(err: unknown): AttemptRecord['outcome'] {

@@ -24,6 +24,11 @@ export interface OutlierOptions {
   maxEjectionMs?: number;
   /** Never eject more than this share of the endpoints (Envoy's max_ejection_percent). Default 0.5. */
   maxEjectionRatio?: number;
+  /**
+   * An upstream that shed a request (429/503 with Retry-After) goes to the back of preference
+   * lists for that long, at most this. Default 30 000.
+   */
+  maxRetryAfterMs?: number;
 }
 
 export interface BalancerOptions {
@@ -44,7 +49,7 @@ export interface BalancerOptions {
 
 export const BALANCER_DEFAULTS = Object.freeze({ strategy: 'p2c' as Strategy, loadFactor: 1.25, ringVnodes: 256 });
 
-export const OUTLIER_DEFAULTS = Object.freeze({ consecutiveFailures: 5, baseEjectionMs: 5000, maxEjectionMs: 60_000, maxEjectionRatio: 0.5 });
+export const OUTLIER_DEFAULTS = Object.freeze({ consecutiveFailures: 5, baseEjectionMs: 5000, maxEjectionMs: 60_000, maxEjectionRatio: 0.5, maxRetryAfterMs: 30_000 });
 
 export interface BalancerEvents {
   /** The set of endpoints (from the registry or the list) changed. */
@@ -59,14 +64,20 @@ interface EndpointState {
   consecutiveFailures: number;
   ejections: number;
   ejectedUntil: number;
+  /** Until then the endpoint asked (Retry-After) not to be sent requests: tried last, like an ejected one. */
+  coolUntil: number;
   requests: number;
   failures: number;
 }
 
+/** Until when an endpoint is at the back of preference lists: ejected, or cooling after a shed. */
+const awayUntil = (s: EndpointState): number => (s.ejectedUntil > s.coolUntil ? s.ejectedUntil : s.coolUntil);
+
 /** A slot taken by `acquire`: report how the attempt went, once. */
 export interface Lease {
   endpoint: Endpoint;
-  done(ok: boolean): void;
+  /** `retryAfterMs`: the upstream shed the request and asked for this pause (capped at outlier.maxRetryAfterMs). */
+  done(ok: boolean, retryAfterMs?: number): void;
 }
 
 /**
@@ -107,6 +118,7 @@ export class Balancer {
       baseEjectionMs: checkInteger(scope, 'outlier.baseEjectionMs', oo.baseEjectionMs ?? d.baseEjectionMs, { min: 1 }),
       maxEjectionMs: checkInteger(scope, 'outlier.maxEjectionMs', oo.maxEjectionMs ?? d.maxEjectionMs, { min: 1 }),
       maxEjectionRatio: checkNumber(scope, 'outlier.maxEjectionRatio', oo.maxEjectionRatio ?? d.maxEjectionRatio, { min: 0, max: 1 }),
+      maxRetryAfterMs: checkInteger(scope, 'outlier.maxRetryAfterMs', oo.maxRetryAfterMs ?? d.maxRetryAfterMs, { min: 0, max: 3_600_000 }),
     };
     this.ready = new Promise((r) => (this.markReady = r));
     if ((o.instances === undefined) === (o.registry === undefined)) throw new InvalidOptionError(`${scope}: give either instances or registry + service`);
@@ -133,7 +145,7 @@ export class Balancer {
   }
 
   /** Every endpoint with its passive-health state: what the registry says, and what we saw. */
-  view(): { id: string; url: string; outstanding: number; ejected: boolean; ejectedUntil: number | null; consecutiveFailures: number; requests: number; failures: number }[] {
+  view(): { id: string; url: string; outstanding: number; ejected: boolean; ejectedUntil: number | null; coolingUntil: number | null; consecutiveFailures: number; requests: number; failures: number }[] {
     const now = this.clock.now();
     return this.states.map((s) => ({
       id: s.endpoint.id,
@@ -141,6 +153,7 @@ export class Balancer {
       outstanding: s.outstanding,
       ejected: s.ejectedUntil > now,
       ejectedUntil: s.ejectedUntil > now ? s.ejectedUntil : null,
+      coolingUntil: s.coolUntil > now ? s.coolUntil : null,
       consecutiveFailures: s.consecutiveFailures,
       requests: s.requests,
       failures: s.failures,
@@ -154,7 +167,7 @@ export class Balancer {
     for (const e of endpoints) {
       if (byId.has(e.id)) continue;
       const old = this.byId.get(e.id);
-      const s = old && old.endpoint.url === e.url ? old : { endpoint: e, outstanding: 0, consecutiveFailures: 0, ejections: 0, ejectedUntil: 0, requests: 0, failures: 0 };
+      const s = old && old.endpoint.url === e.url ? old : { endpoint: e, outstanding: 0, consecutiveFailures: 0, ejections: 0, ejectedUntil: 0, coolUntil: 0, requests: 0, failures: 0 };
       next.push(s);
       byId.set(e.id, s);
     }
@@ -178,7 +191,7 @@ export class Balancer {
     const states = this.states;
     // Per request: the common case (nothing ejected) allocates nothing but the result.
     let ejectedCount = 0;
-    for (let i = 0; i < states.length; i++) if (states[i]!.ejectedUntil > now) ejectedCount++;
+    for (let i = 0; i < states.length; i++) if (awayUntil(states[i]!) > now) ejectedCount++;
     if (ejectedCount === 0 && this.strategy === 'round-robin') {
       const n = states.length;
       const out: Endpoint[] = new Array(n);
@@ -186,8 +199,8 @@ export class Balancer {
       for (let i = 0; i < n; i++) out[i] = states[(start + i) % n]!.endpoint;
       return out;
     }
-    const usable = ejectedCount === 0 ? states : states.filter((s) => s.ejectedUntil <= now);
-    const ejected = ejectedCount === 0 ? [] : states.filter((s) => s.ejectedUntil > now).sort((a, b) => a.ejectedUntil - b.ejectedUntil);
+    const usable = ejectedCount === 0 ? states : states.filter((s) => awayUntil(s) <= now);
+    const ejected = ejectedCount === 0 ? [] : states.filter((s) => awayUntil(s) > now).sort((a, b) => awayUntil(a) - awayUntil(b));
     if (usable.length === 0) return ejected.map((s) => s.endpoint);
     let ordered: EndpointState[];
     switch (this.strategy) {
@@ -211,7 +224,7 @@ export class Balancer {
         break;
       }
       case 'consistent-hash': {
-        const healthy = (id: string): boolean => this.byId.get(id)!.ejectedUntil <= now;
+        const healthy = (id: string): boolean => awayUntil(this.byId.get(id)!) <= now;
         const ids = key === undefined ? [] : this.ring!.lookupN(key, usable.length, { healthy });
         const first = key === undefined ? undefined : this.ring!.lookup(key, { healthy });
         const rest = ids.filter((id) => id !== first);
@@ -240,7 +253,7 @@ export class Balancer {
     let finished = false;
     return {
       endpoint,
-      done: (ok: boolean) => {
+      done: (ok: boolean, retryAfterMs?: number) => {
         if (finished) return;
         finished = true;
         if (ringNode !== undefined && this.ring?.has(ringNode)) {
@@ -252,6 +265,7 @@ export class Balancer {
         }
         if (!s || this.byId.get(s.endpoint.id) !== s) return;
         s.outstanding--;
+        if (retryAfterMs !== undefined && retryAfterMs > 0) s.coolUntil = Math.max(s.coolUntil, this.clock.now() + Math.min(retryAfterMs, this.outlier.maxRetryAfterMs));
         this.record(s, ok);
       },
     };

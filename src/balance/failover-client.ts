@@ -6,7 +6,7 @@ import { systemClock, type Clock } from '../core/clock.js';
 import { Emitter, type Disposable, type Listener } from '../core/events.js';
 import { checkInteger, checkNumber, checkOptions } from '../core/options.js';
 import { DeadlineWheel } from '../policy/deadline-wheel.js';
-import { withDeadline, type FailoverRequest, type FailoverResponse } from './attempt.js';
+import { RETRY_STATUS, withDeadline, type FailoverRequest, type FailoverResponse } from './attempt.js';
 import { runAttempts, type Dispatch, type FailoverEvents, type LoopContext } from './attempt-loop.js';
 import type { Balancer, Endpoint } from './balancer.js';
 import { proxyAttempt, type ProxySink, type QueueState } from './proxy-attempt.js';
@@ -15,7 +15,7 @@ import { RetryBudget } from './retry-budget.js';
 import { InvalidOptionError } from '../core/errors.js';
 
 export type { ProxySink } from './proxy-attempt.js';
-export { DEADLINE_HEADER, deadlineOf, RETRY_STATUS, UpstreamUnavailableError, type AttemptRecord, type FailoverRequest, type FailoverResponse } from './attempt.js';
+export { DEADLINE_HEADER, deadlineOf, RETRY_HEADER, retriedOf, RETRY_STATUS, UpstreamUnavailableError, type AttemptRecord, type FailoverRequest, type FailoverResponse } from './attempt.js';
 export type { FailoverEvents } from './attempt-loop.js';
 export { RetryBudget } from './retry-budget.js';
 
@@ -34,6 +34,11 @@ export interface FailoverClientOptions {
   timeoutMs?: number;
   /** Attempts in all, the first included (bounded by the endpoints there are). Default 3. */
   maxAttempts?: number;
+  /**
+   * Answers an idempotent request is tried elsewhere on (within maxAttempts and the retry
+   * budget). Default [500, 502, 503, 504]; add 429 for upstreams that rate-limit per instance.
+   */
+  retryOn?: readonly number[];
   retryBudget?: RetryBudgetOptions;
   /** Buffered requests only: send a hedge to the next endpoint when no answer came after this long. */
   hedgeAfterMs?: number;
@@ -80,7 +85,8 @@ export class FailoverClient {
   private readonly ownsDispatcher: boolean;
   private readonly clock: Clock;
   private readonly events = new Emitter<FailoverEvents>();
-  private readonly counts = { requests: 0, attempts: 0, retries: 0, budgetExhausted: 0, failures: 0 };
+  private readonly counts = { requests: 0, attempts: 0, retries: 0, budgetExhausted: 0, failures: 0, markedRetries: 0 };
+  readonly retryOn: ReadonlySet<number>;
   /** What the attempt loop shares across requests. */
   private readonly loop: LoopContext;
   /** Per-try deadlines of proxy() attempts. */
@@ -94,13 +100,14 @@ export class FailoverClient {
     const scope = 'createFailoverClient';
     if (options === undefined) throw new InvalidOptionError(`${scope}: options { balancer } are required`);
     const o = checkOptions<FailoverClientOptions>(scope, options, [
-      'balancer', 'perTryTimeoutMs', 'timeoutMs', 'maxAttempts', 'retryBudget', 'hedgeAfterMs', 'maxResponseBytes', 'bodyTimeoutMs', 'maxQueued', 'connections', 'dispatcher', 'clock',
+      'balancer', 'perTryTimeoutMs', 'timeoutMs', 'maxAttempts', 'retryOn', 'retryBudget', 'hedgeAfterMs', 'maxResponseBytes', 'bodyTimeoutMs', 'maxQueued', 'connections', 'dispatcher', 'clock',
     ]);
     if (!o.balancer || typeof (o.balancer as Balancer).preferenceList !== 'function') throw new InvalidOptionError(`${scope}: balancer must be a Balancer`);
     const d = FAILOVER_CLIENT_DEFAULTS;
     this.perTryTimeoutMs = checkInteger(scope, 'perTryTimeoutMs', o.perTryTimeoutMs ?? d.perTryTimeoutMs, { min: 1 });
     this.timeoutMs = checkInteger(scope, 'timeoutMs', o.timeoutMs ?? d.timeoutMs, { min: 1 });
     this.maxAttempts = checkInteger(scope, 'maxAttempts', o.maxAttempts ?? d.maxAttempts, { min: 1, max: 100 });
+    this.retryOn = o.retryOn === undefined ? RETRY_STATUS : checkStatuses(scope, 'retryOn', o.retryOn);
     const rb = checkOptions<RetryBudgetOptions>(`${scope}.retryBudget`, o.retryBudget, ['ratio', 'minPerSec']);
     const ratio = checkNumber(scope, 'retryBudget.ratio', rb.ratio ?? d.retryRatio, { min: 0, max: 10 });
     const minPerSec = checkNumber(scope, 'retryBudget.minPerSec', rb.minPerSec ?? d.retryMinPerSec, { min: 0 });
@@ -120,6 +127,7 @@ export class FailoverClient {
       budget: new RetryBudget(ratio, minPerSec, this.clock.now()),
       timeoutMs: this.timeoutMs,
       maxAttempts: this.maxAttempts,
+      retryOn: this.retryOn,
       events: this.events,
       counts: this.counts,
     };
@@ -175,11 +183,12 @@ export class FailoverClient {
         perTryTimeoutMs: this.perTryTimeoutMs,
         bodyTimeoutMs: this.bodyTimeoutMs,
         endpoint,
-        req: withDeadline(req, spec.deadline, this.clock.now()),
+        req: withDeadline(req, spec.deadline, this.clock.now(), spec.prior),
         method: spec.method,
         deadline: spec.deadline,
         first: spec.first,
         canRetry: spec.canRetry,
+        retryOn: spec.retryOn,
         respond,
       }),
     );
@@ -197,13 +206,21 @@ export class FailoverClient {
         dispatcher: this.dispatcher,
         clock: this.clock,
         endpoint,
-        req: withDeadline(spec.signal === req.signal ? req : { ...req, signal: spec.signal }, spec.deadline, this.clock.now()),
+        req: withDeadline(spec.signal === req.signal ? req : { ...req, signal: spec.signal }, spec.deadline, this.clock.now(), spec.prior),
         method: spec.method,
         budgetMs: Math.max(1, Math.min(this.perTryTimeoutMs, spec.deadline - this.clock.now())),
         buffered,
         maxResponseBytes: this.maxResponseBytes,
       });
   }
+}
+
+/** A list of HTTP statuses (400–599), as a set. */
+function checkStatuses(scope: string, name: string, value: unknown): ReadonlySet<number> {
+  if (!Array.isArray(value) || !value.every((s) => Number.isInteger(s) && s >= 400 && s <= 599)) {
+    throw new InvalidOptionError(`${scope}: ${name} must be an array of HTTP statuses from 400 to 599 (e.g. [502, 503, 504]), got ${JSON.stringify(value)}`);
+  }
+  return new Set(value as number[]);
 }
 
 export function createFailoverClient(options: FailoverClientOptions): FailoverClient {

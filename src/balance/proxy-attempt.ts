@@ -1,7 +1,7 @@
 import type { Dispatcher } from 'undici';
 import type { Clock, TimerHandle } from '../core/clock.js';
 import type { DeadlineSlot, DeadlineWheel, WheelMember } from '../policy/deadline-wheel.js';
-import { RETRY_STATUS, type AttemptResult, type FailoverRequest } from './attempt.js';
+import { shedRetryAfter, type AttemptResult, type FailoverRequest } from './attempt.js';
 import type { Endpoint } from './balancer.js';
 
 /** Where proxy() writes an answer: a Writable, or anything with the same three methods. */
@@ -50,6 +50,8 @@ export interface ProxyAttemptOptions {
   /** The first attempt: its queue wait joins queueWheel instead of a timer of its own. */
   first: boolean;
   canRetry: boolean;
+  /** Statuses dropped (when canRetry) so the next upstream is tried. */
+  retryOn: ReadonlySet<number>;
   respond: (statusCode: number, headers: Record<string, string | string[] | undefined>, endpoint: Endpoint) => ProxySink;
 }
 
@@ -113,6 +115,7 @@ export function proxyAttempt(o: ProxyAttemptOptions): Promise<AttemptResult<unde
     let controller: DispatchController | undefined;
     let status = 0;
     let passedOn = false;
+    let retryAfterMs: number | undefined;
     let sink: ProxySink | undefined;
     let settled = false;
     let queued = true;
@@ -181,7 +184,8 @@ export function proxyAttempt(o: ProxyAttemptOptions): Promise<AttemptResult<unde
       onResponseStart(_c: DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>): void {
         deadline?.clear();
         status = statusCode;
-        if (o.canRetry && RETRY_STATUS.has(statusCode)) return; // dropped; the next upstream is tried
+        retryAfterMs = shedRetryAfter(statusCode, headers, Date.now());
+        if (o.canRetry && o.retryOn.has(statusCode)) return; // dropped; the next upstream is tried
         passedOn = true;
         sink = o.respond(statusCode, headers, endpoint);
         // A client that leaves while the upstream is paused for backpressure would never
@@ -199,7 +203,7 @@ export function proxyAttempt(o: ProxyAttemptOptions): Promise<AttemptResult<unde
       onResponseEnd(): void {
         if (settled) return;
         sink?.end();
-        finish({ ok: true, status, passedOn, response: undefined });
+        finish({ ok: true, status, passedOn, response: undefined, retryAfterMs });
       },
       onResponseError(_c: DispatchController, err: Error): void {
         failWith(expired === 'try' ? 'timeout' : 'error', err);

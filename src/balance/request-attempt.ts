@@ -2,7 +2,7 @@ import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { Clock } from '../core/clock.js';
 import { undici } from '../core/packages.js';
-import type { AttemptResult, FailoverRequest } from './attempt.js';
+import { shedRetryAfter, type AttemptResult, type FailoverRequest } from './attempt.js';
 import type { Endpoint } from './balancer.js';
 
 export interface RequestAnswer {
@@ -64,7 +64,7 @@ export async function requestAttempt(o: RequestAttemptOptions): Promise<AttemptR
       }
       body = Buffer.concat(chunks);
     }
-    return { ok: true, status: res.statusCode, passedOn: false, response: { statusCode: res.statusCode, headers: res.headers, body } };
+    return { ok: true, status: res.statusCode, passedOn: false, response: { statusCode: res.statusCode, headers: res.headers, body }, retryAfterMs: shedRetryAfter(res.statusCode, res.headers, Date.now()) };
   } catch (err) {
     const error = err instanceof Error ? err : new Error(String(err));
     return timedOut ? { ok: false, kind: 'timeout', error, passedOn: false } : { ok: false, kind: 'error', error, passedOn: false };

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/core/clock.js';
 import { Emitter } from '../../src/core/events.js';
-import type { AttemptResult } from '../../src/balance/attempt.js';
+import { RETRY_STATUS, type AttemptResult } from '../../src/balance/attempt.js';
 import { runAttempts, type AttemptSpec, type FailoverEvents, type LoopContext } from '../../src/balance/attempt-loop.js';
 import { Balancer, type Endpoint } from '../../src/balance/balancer.js';
 import { RetryBudget } from '../../src/balance/retry-budget.js';
@@ -54,8 +54,9 @@ function setup(options: { maxAttempts?: number; ratio?: number; minPerSec?: numb
     budget: new RetryBudget(options.ratio ?? 0.2, options.minPerSec ?? 10, clock.now()),
     timeoutMs: options.timeoutMs ?? 10_000,
     maxAttempts: options.maxAttempts ?? 3,
+    retryOn: RETRY_STATUS,
     events,
-    counts: { requests: 0, attempts: 0, retries: 0, budgetExhausted: 0, failures: 0 },
+    counts: { requests: 0, attempts: 0, retries: 0, budgetExhausted: 0, failures: 0, markedRetries: 0 },
   };
   return { clock, balancer, ctx, seen };
 }
@@ -96,6 +97,50 @@ describe('runAttempts (the failover loop)', () => {
       expect(seen.retry).toHaveLength(row.retries);
     });
   }
+
+  it('retryOn decides which answers are tried elsewhere: 429 when listed, 503 not when left out', async () => {
+    const { ctx, seen } = setup();
+    ctx.retryOn = new Set([429, 502]);
+    const script = { 'http://a': () => answer(429), 'http://b': () => answer(503), 'http://c': () => answer(200) };
+    const r = await runAttempts(ctx, { path: '/x' }, dispatchOf(script));
+    expect(r.status).toBe(503); // a tried b after a's 429; b's 503 is not in retryOn: the answer
+    expect(seen.attempt).toEqual(['http://a ok 429', 'http://b http-error 503']);
+  });
+
+  it('tells each attempt how many went before it (RETRY_HEADER), hedges included', async () => {
+    const { ctx } = setup();
+    const priors: number[] = [];
+    const script: Script = Object.fromEntries(['http://a', 'http://b', 'http://c'].map((u) => [u, (spec: AttemptSpec) => (priors.push(spec.prior), u === 'http://c' ? answer(200) : answer(502))]));
+    await runAttempts(ctx, { path: '/x' }, dispatchOf(script));
+    expect(priors).toEqual([0, 1, 2]);
+  });
+
+  it('a request marked as a retry by the hop before gets one attempt here, and is counted', async () => {
+    const { ctx, seen } = setup();
+    const script = { 'http://a': () => answer(503), 'http://b': () => answer(200) };
+    const r = await runAttempts(ctx, { path: '/x', headers: { 'x-steadfast-retry': '1' } }, dispatchOf(script));
+    expect(r.status).toBe(503);
+    expect(seen.attempt).toEqual(['http://a http-error 503']);
+    expect(ctx.counts).toMatchObject({ retries: 0, markedRetries: 1 });
+    // An unreadable mark is not one.
+    await runAttempts(ctx, { path: '/x', headers: { 'x-steadfast-retry': 'yes' } }, dispatchOf({ 'http://b': () => answer(503), 'http://c': () => answer(200) }));
+    expect(ctx.counts.markedRetries).toBe(1);
+  });
+
+  it('an upstream that shed with Retry-After is tried last until the pause is over (capped at maxRetryAfterMs)', async () => {
+    const { ctx, clock, balancer } = setup();
+    const shed: AttemptResult<string> = { ok: true, status: 503, passedOn: false, response: 'busy', retryAfterMs: 2000 };
+    await runAttempts(ctx, { path: '/x' }, dispatchOf({ 'http://a': () => shed, 'http://b': () => answer(200) }));
+    for (let i = 0; i < 6; i++) expect(balancer.preferenceList().at(-1)!.id).toBe('http://a');
+    expect(balancer.view().find((u) => u.id === 'http://a')).toMatchObject({ ejected: false, coolingUntil: 2000 });
+    clock.advance(2000);
+    const firsts = new Set(Array.from({ length: 3 }, () => balancer.preferenceList()[0]!.id));
+    expect(firsts.has('http://a')).toBe(true);
+    // An hour asked for is held to maxRetryAfterMs (30 s).
+    const fresh = setup();
+    await runAttempts(fresh.ctx, { path: '/x' }, dispatchOf({ 'http://a': () => ({ ...shed, retryAfterMs: 3_600_000 }), 'http://b': () => answer(200) }));
+    expect(fresh.balancer.view().find((u) => u.id === 'http://a')!.coolingUntil).toBe(30_000);
+  });
 
   it('stops retrying when the budget is empty, and says so', async () => {
     const { ctx, seen } = setup({ ratio: 0, minPerSec: 1 });

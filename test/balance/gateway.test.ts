@@ -461,3 +461,50 @@ describe('Gateway and deadlines that travel (x-steadfast-deadline-ms)', () => {
     }
   });
 });
+
+describe('Gateway and polite retries (x-steadfast-retry, Retry-After)', () => {
+  it('marks its retry, makes one attempt for a request already retried, and tries an upstream that shed with Retry-After last', async () => {
+    const http = await import('node:http');
+    const hits: { who: string; retry: string | undefined }[] = [];
+    const server = (who: string, answer: (res: import('node:http').ServerResponse) => void) =>
+      http.createServer((req, res) => {
+        req.resume();
+        hits.push({ who, retry: req.headers['x-steadfast-retry'] as string | undefined });
+        answer(res);
+      });
+    let aSheds = true;
+    const a = server('a', (res) => (aSheds ? (res.writeHead(503, { 'retry-after': '30' }), res.end('shed')) : res.end('a')));
+    const b = server('b', (res) => res.end('b'));
+    const ports: number[] = [];
+    for (const s of [a, b]) {
+      await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
+      ports.push((s.address() as { port: number }).port);
+    }
+    // round-robin: the first request goes to a, which sheds; the retry goes to b.
+    const gateway = await new Gateway({ routes: [{ path: '/', upstreams: ports.map((p) => `http://127.0.0.1:${p}`), strategy: 'round-robin' }] }).listen();
+    try {
+      const first = await request(`${gateway.url}/x`);
+      expect([first.statusCode, await first.body.text()]).toEqual([200, 'b']);
+      expect(hits).toEqual([{ who: 'a', retry: undefined }, { who: 'b', retry: '1' }]);
+      // a asked for 30 s: for a while every request goes to b first, though a sheds no more.
+      aSheds = false;
+      hits.length = 0;
+      for (let i = 0; i < 4; i++) await (await request(`${gateway.url}/y`)).body.dump();
+      expect(hits.map((h) => h.who)).toEqual(['b', 'b', 'b', 'b']);
+      // A request the caller already retried: one attempt, even when it fails.
+      b.close();
+      b.closeAllConnections();
+      hits.length = 0;
+      const marked = await request(`${gateway.url}/z`, { headers: { 'x-steadfast-retry': '1' } });
+      expect(marked.statusCode).toBe(503);
+      await marked.body.dump();
+      expect(hits).toEqual([]); // b (first in line) refused the connection; a was not tried
+    } finally {
+      await gateway.close();
+      for (const s of [a, b]) {
+        s.closeAllConnections();
+        s.close();
+      }
+    }
+  });
+});
