@@ -37,6 +37,14 @@ export class QuorumError extends SteadfastError {
   }
 }
 
+/** What the request a db call serves says of itself. */
+export interface CallContext {
+  /** Time the caller still gives it (ms): each try waits at most that, and none starts after it. */
+  deadlineMs?: number | undefined;
+  /** The request is a retry made by the hop before: no hedges (failures still move on). */
+  retried?: boolean;
+}
+
 interface Attempt<T> {
   node: string;
   ok: boolean;
@@ -100,18 +108,24 @@ export class DbClient {
    * overloaded node should not hold the request up); resolves when `want` succeeded or the list
    * ran out. The same hedging engine as HedgePolicy and the failover client's hedged requests.
    */
-  private async quorum<T>(list: string[], want: number, call: (node: string, url: string) => Promise<T>): Promise<{ ok: Attempt<T>[]; failed: Attempt<T>[] }> {
+  private async quorum<T>(list: string[], want: number, ctx: CallContext, call: (node: string, url: string, budgetMs: number) => Promise<T>): Promise<{ ok: Attempt<T>[]; failed: Attempt<T>[] }> {
+    const deadline = ctx.deadlineMs === undefined ? Infinity : this.clock.now() + ctx.deadlineMs;
+    const left = (): number => Math.min(this.o.perTryTimeoutMs, Math.floor(deadline - this.clock.now()));
     const outcome = await hedgeRace<string, T>({
       candidates: list,
       want,
       delayMs: this.o.hedgeAfterMs ?? Math.max(1, Math.round(this.o.perTryTimeoutMs / 3)),
       clock: this.clock,
       mayStart: (_index, cause) => {
-        if (cause === undefined) this.stats.hedges++;
+        if (left() <= 0) return false; // the caller's time is up: start nothing more
+        if (cause === undefined) {
+          if (ctx.retried) return false; // a retry is not hedged: it would multiply the load
+          this.stats.hedges++;
+        }
         return true;
       },
       start: (node) => ({
-        result: call(node, this.urls.get(node)!).catch((err: unknown) => {
+        result: call(node, this.urls.get(node)!, Math.max(1, left())).catch((err: unknown) => {
           // Passive detection: a node that failed goes to the end of preference lists for a while.
           this.suspectUntil.set(node, this.clock.now() + (this.o.suspectMs ?? 1000));
           throw err;
@@ -126,9 +140,11 @@ export class DbClient {
     };
   }
 
-  private async send(url: string, method: 'GET' | 'PUT' | 'POST', body?: string): Promise<{ status: number; text: string }> {
-    const t = this.o.perTryTimeoutMs;
+  private async send(url: string, method: 'GET' | 'PUT' | 'POST', body?: string, budgetMs?: number): Promise<{ status: number; text: string }> {
+    const t = budgetMs ?? this.o.perTryTimeoutMs;
     const headers: Record<string, string> = body !== undefined ? { 'content-type': 'application/json' } : {};
+    // The db node drops the work if it arrives after the caller stopped waiting.
+    if (budgetMs !== undefined) headers['x-steadfast-deadline-ms'] = String(budgetMs);
     if (this.o.secret !== undefined) headers.authorization = `Bearer ${this.o.secret}`;
     const r = await request(url, { method, dispatcher: this.agent, headersTimeout: t, bodyTimeout: t, headers, ...(body !== undefined ? { body } : {}) });
     const text = await r.body.text();
@@ -137,11 +153,11 @@ export class DbClient {
   }
 
   /** Writes one item; resolves with the nodes that saved it once W have. */
-  async write(key: string, itemId: string, item: CartItem): Promise<string[]> {
+  async write(key: string, itemId: string, item: CartItem, ctx: CallContext = {}): Promise<string[]> {
     this.stats.writes++;
     const body = JSON.stringify(item);
-    const { ok, failed } = await this.quorum(this.preferenceList(key), this.o.replicas, async (_node, url) => {
-      const r = await this.send(`${url}/kv/${key}/${itemId}`, 'PUT', body);
+    const { ok, failed } = await this.quorum(this.preferenceList(key), this.o.replicas, ctx, async (_node, url, budgetMs) => {
+      const r = await this.send(`${url}/kv/${key}/${itemId}`, 'PUT', body, budgetMs);
       if (r.status !== 204) throw Object.assign(new Error(`HTTP ${r.status}: ${r.text}`), { code: `HTTP_${r.status}` });
     });
     if (ok.length < this.o.writeQuorum) {
@@ -152,10 +168,10 @@ export class DbClient {
   }
 
   /** Reads a key from R nodes (fewer only if fewer answer), returns the union, repairs stale replicas. */
-  async read(key: string): Promise<{ items: Record<string, CartItem>; nodes: string[]; complete: boolean }> {
+  async read(key: string, ctx: CallContext = {}): Promise<{ items: Record<string, CartItem>; nodes: string[]; complete: boolean }> {
     this.stats.reads++;
-    const { ok, failed } = await this.quorum(this.preferenceList(key), this.o.replicas, async (_node, url) => {
-      const r = await this.send(`${url}/kv/${key}`, 'GET');
+    const { ok, failed } = await this.quorum(this.preferenceList(key), this.o.replicas, ctx, async (_node, url, budgetMs) => {
+      const r = await this.send(`${url}/kv/${key}`, 'GET', undefined, budgetMs);
       if (r.status !== 200) throw new Error(`HTTP ${r.status}`);
       return (JSON.parse(r.text) as { items: Record<string, CartItem> }).items;
     });

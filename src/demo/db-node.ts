@@ -1,6 +1,7 @@
 import http from 'node:http';
 import { request } from 'undici';
 import { boundedServer, defaultMaxConnections, listen, readBody, sendJson } from '../core/http.js';
+import { createAdmission } from '../balance/admission.js';
 import { httpError, httpStatusOf } from '../core/errors.js';
 import { FencingGuard, StaleTokenError } from '../election/fencing.js';
 import { HashRing } from '../hashing/ring.js';
@@ -108,6 +109,7 @@ export function createDbNode(cfg: DemoNodeConfig, store: CheckpointStore, journa
     return out;
   };
 
+  const door = createAdmission();
   // Bounded like every server here: slow senders and idle connections are cut off.
   const server = boundedServer({ headersTimeoutMs: 10_000, requestTimeoutMs: 10_000, keepAliveTimeoutMs: 10_000, maxConnections: defaultMaxConnections() }, (req, res) => {
     void handle(req, res).catch((err: unknown) => {
@@ -131,13 +133,35 @@ export function createDbNode(cfg: DemoNodeConfig, store: CheckpointStore, journa
     try {
       if (req.method === 'GET' && url.pathname === '/health') return sendJson(res, ready ? 200 : 503, { id: cfg.id, ready });
       if (req.method === 'GET' && url.pathname === '/status') {
-        return sendJson(res, 200, { id: cfg.id, role: 'db', pid: process.pid, ready, keys: data.size, items: itemCount, ...stats, checkpoint: checkpointer.stats, journal: { lastSeq: journal.lastSeq }, fencing: { highest: guard.highest, ...fencing }, maintenance });
+        return sendJson(res, 200, { id: cfg.id, role: 'db', pid: process.pid, ready, keys: data.size, items: itemCount, ...stats, checkpoint: checkpointer.stats, journal: { lastSeq: journal.lastSeq }, fencing: { highest: guard.highest, ...fencing }, admission: door.stats, maintenance });
       }
       // Everything else is for the web tier and the other db nodes only: they hold the run's secret.
       if (!hasSecret(req.headers.authorization, cfg.secret)) {
         req.resume();
         return sendJson(res, 401, { error: 'this db endpoint needs the run\'s secret (Authorization: Bearer …); only the web tier and db peers have it' });
       }
+      // Reads and writes shed past the adaptive limit (or when this process lags), repairs first;
+      // a request whose caller stopped waiting is dropped before any work.
+      const priority = parts[0] === 'kv' ? 'normal' : url.pathname === '/merge' ? 'low' : undefined;
+      if (priority !== undefined) {
+        const admitted = door.admit(req, res, priority);
+        if (!admitted) return void req.resume();
+        try {
+          return await kvRoutes(req, res, url, parts);
+        } finally {
+          admitted.done();
+        }
+      }
+      return await control(req, res, url);
+    } catch (err) {
+      const status = httpStatusOf(err);
+      if (!res.headersSent) sendJson(res, status, { error: (err as Error).message });
+    }
+  }
+
+  /** The web tier's and the peers' reads, writes and repairs. */
+  async function kvRoutes(req: http.IncomingMessage, res: http.ServerResponse, url: URL, parts: string[]): Promise<void> {
+    {
       if (parts[0] === 'kv' && parts.length === 3 && req.method === 'PUT') {
         const [, key, id] = parts as [string, string, string];
         if (!ID_RE.test(key) || !ID_RE.test(id)) return sendJson(res, 400, { error: 'key and item id must be 1–64 letters, digits, _ or -' });
@@ -173,6 +197,13 @@ export function createDbNode(cfg: DemoNodeConfig, store: CheckpointStore, journa
         stats.repairs += added;
         return sendJson(res, 200, { added });
       }
+      sendJson(res, 404, { error: `no route ${req.method} ${url.pathname}` });
+    }
+  }
+
+  /** Dumps for a recovering peer, and the maintenance record (with its fencing token). */
+  async function control(req: http.IncomingMessage, res: http.ServerResponse, url: URL): Promise<void> {
+    {
       if (req.method === 'GET' && url.pathname === '/dump') {
         const owner = url.searchParams.get('for');
         return sendJson(res, 200, { id: cfg.id, entries: entriesJson(owner ? (k) => ring.lookupN(k, cfg.replicas + 1).includes(owner) : undefined) });
@@ -195,9 +226,6 @@ export function createDbNode(cfg: DemoNodeConfig, store: CheckpointStore, journa
         return sendJson(res, 200, { ok: true });
       }
       sendJson(res, 404, { error: `no route ${req.method} ${url.pathname}` });
-    } catch (err) {
-      const status = httpStatusOf(err);
-      if (!res.headersSent) sendJson(res, status, { error: (err as Error).message });
     }
   }
 
@@ -242,6 +270,7 @@ export function createDbNode(cfg: DemoNodeConfig, store: CheckpointStore, journa
       return { restoredId: stats.restoredId, replayed: stats.replayed, restoredItems: stats.restoredItems, caughtUpItems: stats.caughtUpItems, peersAnswered: stats.peersAnswered };
     },
     async close() {
+      door.close();
       server.closeAllConnections();
       await new Promise<void>((r) => server.close(() => r()));
       await checkpointer.stop();

@@ -1,6 +1,8 @@
 import http from 'node:http';
 import { BodyTooLargeError, boundedServer, defaultMaxConnections, listen, readBody, sendJson } from '../core/http.js';
 import { httpStatusOf } from '../core/errors.js';
+import { createAdmission } from '../balance/admission.js';
+import { retriedOf } from '../balance/attempt.js';
 import type { Election } from '../election/election.js';
 import { DbClient, QuorumError } from './db-client.js';
 import { ID_RE, itemError, type CartItem, type DemoNodeConfig } from './config.js';
@@ -26,6 +28,9 @@ export function createWebNode(cfg: DemoNodeConfig, db: DbClient, election: Elect
   const maintenance = { runs: 0, rejected: 0, lastTotals: null as Record<string, number> | null, since: undefined as number | undefined };
   const counts = { requests: 0, writes: 0, reads: 0, errors: 0 };
   let timer: NodeJS.Timeout | undefined;
+  // Sheds past its adaptive limit or when its own event loop lags, drops requests whose caller
+  // stopped waiting; health and status are never shed.
+  const door = createAdmission();
 
   election.on('elected', () => (maintenance.since = Date.now()));
   election.on('revoked', () => (maintenance.since = undefined));
@@ -63,9 +68,21 @@ export function createWebNode(cfg: DemoNodeConfig, db: DbClient, election: Elect
     const url = new URL(req.url ?? '/', 'http://x');
     if (url.pathname === '/health') return sendJson(res, 200, { id: cfg.id });
     if (url.pathname === '/status') {
-      return sendJson(res, 200, { id: cfg.id, role: 'web', pid: process.pid, ...counts, db: db.stats, leader: election.isLeader, fencingToken: election.fencingToken ?? null, maintenance });
+      return sendJson(res, 200, { id: cfg.id, role: 'web', pid: process.pid, ...counts, db: db.stats, admission: door.stats, leader: election.isLeader, fencingToken: election.fencingToken ?? null, maintenance });
     }
     counts.requests++;
+    const admitted = door.admit(req, res);
+    if (!admitted) return;
+    try {
+      const outcome = await api(req, res, url, { deadlineMs: admitted.deadlineMs, retried: retriedOf(req.headers) });
+      admitted.done({ dropped: outcome === 'dropped' });
+    } catch (error) {
+      admitted.done({ error });
+      throw error;
+    }
+  }
+
+  async function api(req: http.IncomingMessage, res: http.ServerResponse, url: URL, call: { deadlineMs: number | undefined; retried: boolean }): Promise<'dropped' | void> {
     const parts = url.pathname.split('/').filter(Boolean);
     if (parts[0] !== 'api' || parts[1] !== 'carts' || parts.length < 3) return sendJson(res, 404, { error: `no route ${req.method} ${url.pathname}; try GET /api/carts/:cart or PUT /api/carts/:cart/items/:item` });
     const cart = parts[2]!;
@@ -73,7 +90,7 @@ export function createWebNode(cfg: DemoNodeConfig, db: DbClient, election: Elect
     try {
       if (parts.length === 3 && req.method === 'GET') {
         counts.reads++;
-        const r = await db.read(cart);
+        const r = await db.read(cart, call);
         return sendJson(res, 200, { cart, items: r.items, replicas: r.nodes, complete: r.complete });
       }
       if (parts.length === 5 && parts[3] === 'items' && req.method === 'PUT') {
@@ -88,13 +105,16 @@ export function createWebNode(cfg: DemoNodeConfig, db: DbClient, election: Elect
         const problem = itemError(body);
         if (problem) return sendJson(res, 400, { error: problem });
         counts.writes++;
-        const replicas = await db.write(cart, item, body as CartItem);
+        const replicas = await db.write(cart, item, body as CartItem, call);
         return sendJson(res, 200, { cart, item, replicas });
       }
       return sendJson(res, 405, { error: `${req.method} not allowed on ${url.pathname}` });
     } catch (err) {
       counts.errors++;
-      if (err instanceof QuorumError) return sendJson(res, httpStatusOf(err), { error: err.message, failures: err.failures });
+      if (err instanceof QuorumError) {
+        sendJson(res, httpStatusOf(err), { error: err.message, failures: err.failures });
+        return 'dropped'; // the db could not keep up or is down: an overload signal for the limit
+      }
       throw err;
     }
   }
@@ -107,6 +127,7 @@ export function createWebNode(cfg: DemoNodeConfig, db: DbClient, election: Elect
     },
     async close() {
       if (timer) clearInterval(timer);
+      door.close();
       server.closeAllConnections();
       await new Promise<void>((r) => server.close(() => r()));
     },
