@@ -140,6 +140,10 @@ export function formatDemoResult(r: DemoResult): string {
   const fo = r.leadership.failovers;
   lines.push(`maintenance leader        ${r.leadership.changes.length} elections${fo.length ? `; after a fault on the leader a new one led in ${fo.map((f) => secs(f.ms)).join(', ')}` : ''}`);
   lines.push(`degraded reads            ${r.degradedReads} answered from fewer than R replicas (counted as available)`);
+  const l = r.load;
+  if (l.offeredPerSec !== undefined) {
+    lines.push(`overload                  offered ${l.offeredPerSec.toFixed(0)} req/s, goodput ${l.goodputPerSec.toFixed(0)} req/s (2xx); shed ${l.shed} (503/429), ${l.deadline} past their deadline (504); served p50/p99 ${l.servedMs.p50.toFixed(1)} / ${l.servedMs.p99.toFixed(1)} ms`);
+  }
   lines.push(`load generator lag        p99 ${r.load.sendLagMs.p99.toFixed(1)} ms, max ${r.load.sendLagMs.max.toFixed(1)} ms behind its schedule`);
   lines.push(`history check             ${r.history.valid ? 'valid' : 'INVALID'}: ${r.history.confirmed} acknowledged writes read back, ${r.history.lost.length} lost, ${r.history.unknown} unknown (${r.history.recovered.length} of them applied), ${r.history.failedButPresent.length} failed-but-present`);
   return lines.join('\n');

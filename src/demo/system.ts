@@ -247,7 +247,8 @@ export class DemoSystem {
     this.startedAt = Date.now();
     tracker.start(this.startedAt);
     const front = this.front?.url ?? this.gateway!.url;
-    const load = new LoadGenerator({ url: front, ratePerSec: o.ratePerSec, durationMs: o.durationMs, timeoutMs: 5000, next: (seq) => workload.next(seq) });
+    // Clients enough to offer the rate open loop past the system's capacity (a shed is answered at once; a queue holds them).
+    const load = new LoadGenerator({ url: front, ratePerSec: o.ratePerSec, durationMs: o.durationMs, timeoutMs: 5000, connections: 2048, maxInFlight: 4096, next: (seq) => workload.next(seq) });
     load.on('result', (r: LoadResult) => workload.record(r, tracker));
 
     // No new fault near the end, so every incident heals while it is observed.
@@ -285,7 +286,15 @@ export class DemoSystem {
       faults: [...this.chaos!.records],
       failures: workload.failures,
       degradedReads: workload.totals.degradedReads,
-      load: { sent: loadSummary.sent, sendLagMs: loadSummary.sendLagMs },
+      load: {
+        sent: loadSummary.sent,
+        sendLagMs: loadSummary.sendLagMs,
+        offeredPerSec: o.ratePerSec,
+        goodputPerSec: workload.overload.served / (loadSummary.durationMs / 1000),
+        shed: workload.overload.shed,
+        deadline: workload.overload.deadline,
+        servedMs: workload.servedLatency(),
+      },
       ...(this.front ? { front: { events: [...(this.front.events ?? [])] } } : {}),
     };
   }

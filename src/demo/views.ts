@@ -54,7 +54,19 @@ export interface DemoResult {
    */
   degradedReads: number;
   /** The load generator's own lag: how late requests left compared with their schedule. */
-  load: { sent: number; sendLagMs: { p50: number; p99: number; max: number } };
+  load: {
+    sent: number;
+    sendLagMs: { p50: number; p99: number; max: number };
+    /** What was asked of the system and what it did with it, per second of the run. */
+    offeredPerSec: number;
+    goodputPerSec: number;
+    /** Answered 503/429 (shed by a limit or an overloaded process) — failures, counted in the availability too. */
+    shed: number;
+    /** Answered 504 (a deadline passed). */
+    deadline: number;
+    /** Latency of the 2xx answers only. */
+    servedMs: { p50: number; p99: number };
+  };
 }
 
 export type DemoEvent =

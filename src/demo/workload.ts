@@ -1,8 +1,12 @@
 import type { LoadRequest, LoadResult } from '../chaos/load-generator.js';
+import { nearestRank } from '../core/rank.js';
 import { seededRandom } from '../core/random.js';
 import type { AvailabilityTracker } from '../metrics/availability.js';
 import { HistoryChecker } from '../metrics/history.js';
 import type { DemoResult } from './views.js';
+
+/** Served latencies kept for the served p99 (8 bytes each). */
+const MAX_SERVED = 2_000_000;
 
 type Tag = { cart: string; write?: { id: string; done: ReturnType<HistoryChecker['invoke']> } };
 
@@ -19,6 +23,10 @@ export class CartWorkload {
   readonly failures: DemoResult['failures'] = [];
   /** Demo-specific counts (requests, failures and latencies are the tracker's). */
   readonly totals = { writes: 0, acknowledged: 0, degradedReads: 0 };
+  /** Overload as the clients saw it: 2xx answers, sheds (503/429: failures, they are), deadlines (504). */
+  readonly overload = { served: 0, shed: 0, deadline: 0 };
+  /** Latencies of 2xx answers only (the served p99), the last MAX_SERVED of them. */
+  private readonly servedMs = new Float64Array(MAX_SERVED);
   private readonly random: () => number;
 
   constructor(private readonly o: { seed: number; carts: number; writeShare: number }) {
@@ -38,10 +46,19 @@ export class CartWorkload {
     return { method: 'GET', path: `/api/carts/${cart}`, tag: { cart } satisfies Tag };
   }
 
+  /** p50 and p99 (nearest rank) of the 2xx answers' latencies. */
+  servedLatency(): { p50: number; p99: number } {
+    const xs = this.servedMs.slice(0, Math.min(this.overload.served, MAX_SERVED)).sort();
+    return { p50: nearestRank(xs, 50), p99: nearestRank(xs, 99) };
+  }
+
   /** One answer: the tracker's availability and latency, the write history, the degraded-read count. */
   record(r: LoadResult, tracker: AvailabilityTracker): void {
     const at = r.scheduledAt + r.latencyMs;
     tracker.recordRequest(r.ok, r.latencyMs, at);
+    if (r.ok) this.servedMs[this.overload.served++ % MAX_SERVED] = r.latencyMs;
+    else if (r.status === 503 || r.status === 429) this.overload.shed++;
+    else if (r.status === 504) this.overload.deadline++;
     if (!r.ok && this.failures.length < 100) this.failures.push({ at, method: r.request?.method ?? 'GET', path: r.request?.path ?? '', status: r.status, error: r.error, body: r.body?.slice(0, 300) });
     if (r.ok && r.request?.method === 'GET' && r.body !== undefined && r.body.includes('"complete":false')) this.totals.degradedReads++;
     const w = (r.request?.tag as Tag | undefined)?.write;
