@@ -61,3 +61,6 @@ export function itemError(v: unknown): string | undefined {
   if (extra.length) return `unknown field ${JSON.stringify(extra[0])} (accepted: sku, qty)`;
   return undefined;
 }
+
+/** What the demo's web and db nodes admit with (see createAdmission): deadlines only, for now. */
+export const DEMO_ADMISSION = Object.freeze({ limit: false, shedder: false } as const);

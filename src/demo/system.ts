@@ -247,8 +247,7 @@ export class DemoSystem {
     this.startedAt = Date.now();
     tracker.start(this.startedAt);
     const front = this.front?.url ?? this.gateway!.url;
-    // Clients enough to offer the rate open loop past the system's capacity (a shed is answered at once; a queue holds them).
-    const load = new LoadGenerator({ url: front, ratePerSec: o.ratePerSec, durationMs: o.durationMs, timeoutMs: 5000, connections: 2048, maxInFlight: 4096, next: (seq) => workload.next(seq) });
+    const load = new LoadGenerator({ url: front, ratePerSec: o.ratePerSec, durationMs: o.durationMs, timeoutMs: 5000, next: (seq) => workload.next(seq) });
     load.on('result', (r: LoadResult) => workload.record(r, tracker));
 
     // No new fault near the end, so every incident heals while it is observed.

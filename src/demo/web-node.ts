@@ -5,7 +5,7 @@ import { createAdmission } from '../balance/admission.js';
 import { retriedOf } from '../balance/attempt.js';
 import type { Election } from '../election/election.js';
 import { DbClient, QuorumError } from './db-client.js';
-import { ID_RE, itemError, type CartItem, type DemoNodeConfig } from './config.js';
+import { DEMO_ADMISSION, ID_RE, itemError, type CartItem, type DemoNodeConfig } from './config.js';
 
 export interface WebNode {
   readonly server: http.Server;
@@ -30,7 +30,11 @@ export function createWebNode(cfg: DemoNodeConfig, db: DbClient, election: Elect
   let timer: NodeJS.Timeout | undefined;
   // Sheds past its adaptive limit or when its own event loop lags, drops requests whose caller
   // stopped waiting; health and status are never shed.
-  const door = createAdmission();
+  // Drops requests whose caller stopped waiting (x-steadfast-deadline-ms), and counts them. No
+  // limit and no shedder here yet: measured with every process of the demo on two cores
+  // (bench:demo-overload, docs/benchmarks.md), Gradient2 and AIMD limits and the event-loop
+  // shedder in these nodes shed at 0.8× capacity and served less at 2.5× than no shedding.
+  const door = createAdmission(DEMO_ADMISSION);
 
   election.on('elected', () => (maintenance.since = Date.now()));
   election.on('revoked', () => (maintenance.since = undefined));

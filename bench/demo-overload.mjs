@@ -1,0 +1,52 @@
+#!/usr/bin/env node
+// The whole demo (db ×3, web ×3, registry, gateway on these 2 cores) without faults, under open-loop
+// load past what it can serve. First a sweep finds its capacity (the most 2xx answers per second
+// any offered rate got); then it is offered 0.8× and 2.5× that capacity — this build, and, with
+// --baseline-dist, an earlier build (for example the tree before overload protection) in the same
+// run, alternating. Goodput counts 2xx answers per second; sheds (503/429) and 504s are failures.
+// Usage: npm run bench:demo-overload [-- --seconds 15 --sweep 150,300,450,600,800 --baseline-dist /tmp/base/dist]
+import os from 'node:os';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+
+const args = process.argv.slice(2);
+const flag = (name, dflt) => (args.includes(`--${name}`) ? args[args.indexOf(`--${name}`) + 1] : dflt);
+const seconds = Number(flag('seconds', 15));
+const sweep = flag('sweep', '150,300,450,600,800').split(',').map(Number);
+const baselineDist = flag('baseline-dist', undefined);
+const seed = Number(flag('seed', 7));
+
+const builds = [{ name: 'this build', runDemo: (await import('../dist/demo/system.js')).runDemo }];
+if (baselineDist) builds.push({ name: `baseline (${baselineDist})`, runDemo: (await import(pathToFileURL(path.join(path.resolve(baselineDist), 'demo/system.js')).href)).runDemo });
+
+async function cell(build, rate) {
+  process.stderr.write(`\r${`bench:demo-overload ${build.name.slice(0, 30)} at ${rate} req/s`.padEnd(80)}`);
+  const r = await build.runDemo({ durationMs: seconds * 1000, ratePerSec: rate, seed, chaos: false });
+  const rep = r.report;
+  const servedMs = r.load.servedMs ?? { p50: NaN, p99: NaN };
+  // A baseline build without the overload figures: goodput from the report's totals.
+  const goodput = r.load.goodputPerSec ?? (rep.requests - rep.failedRequests) / seconds;
+  return { build: build.name, rate, requests: rep.requests, failed: rep.failedRequests, availability: rep.requestAvailability, goodput, shed: r.load.shed ?? null, servedP50: servedMs.p50, servedP99: servedMs.p99, p99: rep.latencyMs.p99, lost: r.lostWrites };
+}
+
+const rows = [];
+for (const rate of sweep) rows.push({ phase: 'sweep', ...(await cell(builds[0], rate)) });
+const capacity = Math.max(...rows.map((r) => r.goodput));
+for (const m of [0.8, 2.5]) {
+  const rate = Math.round(capacity * m);
+  // Alternate which build goes first, so neither always runs on a warmer machine.
+  const order = m === 0.8 ? builds : [...builds].reverse();
+  for (const b of order) rows.push({ phase: `${m}× capacity`, ...(await cell(b, rate)) });
+}
+process.stderr.write(`\r${''.padEnd(80)}\r`);
+
+const f = (x, d = 1) => (x === null || Number.isNaN(x) ? '—' : x.toFixed(d));
+console.log(`Node ${process.version}, ${os.cpus().length} × ${os.cpus()[0].model.trim()}; every process of the demo on these cores; ${seconds} s of open-loop load per cell, no faults, seed ${seed}.`);
+console.log(`Command: npm run bench:demo-overload${args.length ? ` -- ${args.join(' ')}` : ''}`);
+console.log(`Capacity (the most 2xx/s of the sweep, this build): ${capacity.toFixed(0)} req/s.\n`);
+console.log('| phase | build | offered req/s | goodput req/s | goodput × capacity | failed | of which shed (503/429) | availability | served p50 ms | served p99 ms | all p99 ms | lost writes |');
+console.log('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+for (const r of rows) {
+  console.log(`| ${r.phase} | ${r.build} | ${r.rate} | ${r.goodput.toFixed(0)} | ${(r.goodput / capacity).toFixed(2)} | ${r.failed} | ${r.shed ?? '—'} | ${(r.availability * 100).toFixed(2)} % | ${f(r.servedP50)} | ${f(r.servedP99)} | ${f(r.p99)} | ${r.lost} |`);
+}
+process.exit(0);
