@@ -165,72 +165,68 @@ export function createDbNode(cfg: DemoNodeConfig, store: CheckpointStore, journa
 
   /** The web tier's and the peers' reads, writes and repairs. */
   async function kvRoutes(req: http.IncomingMessage, res: http.ServerResponse, url: URL, parts: string[]): Promise<void> {
-    {
-      if (parts[0] === 'kv' && parts.length === 3 && req.method === 'PUT') {
-        const [, key, id] = parts as [string, string, string];
-        if (!ID_RE.test(key) || !ID_RE.test(id)) return sendJson(res, 400, { error: 'key and item id must be 1–64 letters, digits, _ or -' });
-        const item = await body(req);
-        const problem = itemError(item);
-        if (problem) return sendJson(res, 400, { error: problem });
-        stats.writes++;
-        await checkpointer.record({ t: 'put', key, id, item: { sku: (item as CartItem).sku, qty: (item as CartItem).qty } }); // acknowledged = its journal record is durable
-        res.writeHead(204).end();
-        return;
-      }
-      if (parts[0] === 'kv' && parts.length === 2 && req.method === 'GET') {
-        const m = data.get(parts[1]!);
-        return sendJson(res, 200, { key: parts[1], items: m ? Object.fromEntries(m) : {} });
-      }
-      if (req.method === 'POST' && url.pathname === '/merge') {
-        const b = (await body(req)) as { entries?: unknown };
-        if (!b || typeof b.entries !== 'object' || b.entries === null) return sendJson(res, 400, { error: 'body must be { "entries": { key: { itemId: item } } }' });
-        // Validate all of it first: a bad item refuses the whole merge, nothing half-applied.
-        const fresh: Entries = {};
-        let added = 0;
-        for (const [k, items] of Object.entries(b.entries as Record<string, Record<string, unknown>>)) {
-          if (!ID_RE.test(k) || typeof items !== 'object' || items === null) return sendJson(res, 400, { error: `entries.${k} is not a valid key with items` });
-          for (const [id, it] of Object.entries(items)) {
-            const problem = ID_RE.test(id) ? itemError(it) : 'item ids must be 1–64 letters, digits, _ or -';
-            if (problem) return sendJson(res, 400, { error: `entries.${k}.${id}: ${problem}` });
-            if (data.get(k)?.has(id)) continue;
-            (fresh[k] ??= {})[id] = { sku: (it as CartItem).sku, qty: (it as CartItem).qty };
-            added++;
-          }
-        }
-        if (added > 0) await checkpointer.record({ t: 'merge', entries: fresh });
-        stats.repairs += added;
-        return sendJson(res, 200, { added });
-      }
-      sendJson(res, 404, { error: `no route ${req.method} ${url.pathname}` });
+    if (parts[0] === 'kv' && parts.length === 3 && req.method === 'PUT') {
+      const [, key, id] = parts as [string, string, string];
+      if (!ID_RE.test(key) || !ID_RE.test(id)) return sendJson(res, 400, { error: 'key and item id must be 1–64 letters, digits, _ or -' });
+      const item = await body(req);
+      const problem = itemError(item);
+      if (problem) return sendJson(res, 400, { error: problem });
+      stats.writes++;
+      await checkpointer.record({ t: 'put', key, id, item: { sku: (item as CartItem).sku, qty: (item as CartItem).qty } }); // acknowledged = its journal record is durable
+      res.writeHead(204).end();
+      return;
     }
+    if (parts[0] === 'kv' && parts.length === 2 && req.method === 'GET') {
+      const m = data.get(parts[1]!);
+      return sendJson(res, 200, { key: parts[1], items: m ? Object.fromEntries(m) : {} });
+    }
+    if (req.method === 'POST' && url.pathname === '/merge') {
+      const b = (await body(req)) as { entries?: unknown };
+      if (!b || typeof b.entries !== 'object' || b.entries === null) return sendJson(res, 400, { error: 'body must be { "entries": { key: { itemId: item } } }' });
+      // Validate all of it first: a bad item refuses the whole merge, nothing half-applied.
+      const fresh: Entries = {};
+      let added = 0;
+      for (const [k, items] of Object.entries(b.entries as Record<string, Record<string, unknown>>)) {
+        if (!ID_RE.test(k) || typeof items !== 'object' || items === null) return sendJson(res, 400, { error: `entries.${k} is not a valid key with items` });
+        for (const [id, it] of Object.entries(items)) {
+          const problem = ID_RE.test(id) ? itemError(it) : 'item ids must be 1–64 letters, digits, _ or -';
+          if (problem) return sendJson(res, 400, { error: `entries.${k}.${id}: ${problem}` });
+          if (data.get(k)?.has(id)) continue;
+          (fresh[k] ??= {})[id] = { sku: (it as CartItem).sku, qty: (it as CartItem).qty };
+          added++;
+        }
+      }
+      if (added > 0) await checkpointer.record({ t: 'merge', entries: fresh });
+      stats.repairs += added;
+      return sendJson(res, 200, { added });
+    }
+    sendJson(res, 404, { error: `no route ${req.method} ${url.pathname}` });
   }
 
   /** Dumps for a recovering peer, and the maintenance record (with its fencing token). */
   async function control(req: http.IncomingMessage, res: http.ServerResponse, url: URL): Promise<void> {
-    {
-      if (req.method === 'GET' && url.pathname === '/dump') {
-        const owner = url.searchParams.get('for');
-        return sendJson(res, 200, { id: cfg.id, entries: entriesJson(owner ? (k) => ring.lookupN(k, cfg.replicas + 1).includes(owner) : undefined) });
-      }
-      if (req.method === 'PUT' && url.pathname === '/maintenance') {
-        const token = Number(req.headers['x-fencing-token']);
-        const b = await body(req);
-        try {
-          guard.check(token);
-        } catch (err) {
-          if (err instanceof StaleTokenError) {
-            fencing = { ...fencing, rejected: fencing.rejected + 1 };
-            return sendJson(res, 409, { error: err.message, highest: guard.highest });
-          }
-          return sendJson(res, 400, { error: `x-fencing-token: ${(err as Error).message}` });
-        }
-        fencing = { ...fencing, accepted: fencing.accepted + 1 };
-        // Journaled before the answer: a restarted node still refuses a deposed leader's token.
-        await checkpointer.record({ t: 'fence', token, maintenance: { ...(b as object), token, at: Date.now() } });
-        return sendJson(res, 200, { ok: true });
-      }
-      sendJson(res, 404, { error: `no route ${req.method} ${url.pathname}` });
+    if (req.method === 'GET' && url.pathname === '/dump') {
+      const owner = url.searchParams.get('for');
+      return sendJson(res, 200, { id: cfg.id, entries: entriesJson(owner ? (k) => ring.lookupN(k, cfg.replicas + 1).includes(owner) : undefined) });
     }
+    if (req.method === 'PUT' && url.pathname === '/maintenance') {
+      const token = Number(req.headers['x-fencing-token']);
+      const b = await body(req);
+      try {
+        guard.check(token);
+      } catch (err) {
+        if (err instanceof StaleTokenError) {
+          fencing = { ...fencing, rejected: fencing.rejected + 1 };
+          return sendJson(res, 409, { error: err.message, highest: guard.highest });
+        }
+        return sendJson(res, 400, { error: `x-fencing-token: ${(err as Error).message}` });
+      }
+      fencing = { ...fencing, accepted: fencing.accepted + 1 };
+      // Journaled before the answer: a restarted node still refuses a deposed leader's token.
+      await checkpointer.record({ t: 'fence', token, maintenance: { ...(b as object), token, at: Date.now() } });
+      return sendJson(res, 200, { ok: true });
+    }
+    sendJson(res, 404, { error: `no route ${req.method} ${url.pathname}` });
   }
 
   return {
