@@ -233,6 +233,11 @@ export class Gateway {
     return { status, routes };
   }
 
+  /** Per route: requests, attempts, retries (and those refused by the budget), marked retries, failures — attempts / requests is the gateway's retry amplification. */
+  routeStats(): ({ path: string } & FailoverClient['stats'])[] {
+    return this.routes.map((r) => ({ path: r.def.path, ...r.client.stats }));
+  }
+
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const url = req.url ?? '/';
     if (url.startsWith('/_steadfast/') || url === '/metrics') {

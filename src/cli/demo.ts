@@ -144,6 +144,11 @@ export function formatDemoResult(r: DemoResult): string {
   if (l.offeredPerSec !== undefined) {
     lines.push(`overload                  offered ${l.offeredPerSec.toFixed(0)} req/s, goodput ${l.goodputPerSec.toFixed(0)} req/s (2xx); shed ${l.shed} (503/429), ${l.deadline} past their deadline (504); served p50/p99 ${l.servedMs.p50.toFixed(1)} / ${l.servedMs.p99.toFixed(1)} ms`);
   }
+  const a = r.amplification;
+  if (a !== undefined) {
+    const per = (x: number, n: number): string => (n > 0 ? `${(x / n).toFixed(2)}×` : '—');
+    lines.push(`attempts per request      gateway → web ${per(a.gateway.attempts, a.gateway.requests)} (${a.gateway.retries} retries, ${a.gateway.budgetExhausted} refused by the budget); web → db ${per(a.db.requests, a.db.calls)} per db call (R fan-out included; ${a.db.hedges} hedges, ${a.db.failovers} failovers)`);
+  }
   lines.push(`load generator lag        p99 ${r.load.sendLagMs.p99.toFixed(1)} ms, max ${r.load.sendLagMs.max.toFixed(1)} ms behind its schedule`);
   lines.push(`history check             ${r.history.valid ? 'valid' : 'INVALID'}: ${r.history.confirmed} acknowledged writes read back, ${r.history.lost.length} lost, ${r.history.unknown} unknown (${r.history.recovered.length} of them applied), ${r.history.failedButPresent.length} failed-but-present`);
   return lines.join('\n');

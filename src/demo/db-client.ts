@@ -69,7 +69,8 @@ export class DbClient {
   private readonly suspectUntil = new Map<string, number>();
   private readonly agent = new Agent({ connections: 64, keepAliveTimeout: 10_000 });
   private readonly watch: Disposable | undefined;
-  readonly stats = { writes: 0, reads: 0, failovers: 0, hedges: 0, repairs: 0, quorumFailures: 0 };
+  /** `requests`: to db nodes, for reads and writes (R per call, plus failovers and hedges). */
+  readonly stats = { writes: 0, reads: 0, requests: 0, failovers: 0, hedges: 0, repairs: 0, quorumFailures: 0 };
 
   private readonly clock: Clock;
 
@@ -124,14 +125,17 @@ export class DbClient {
         }
         return true;
       },
-      start: (node) => ({
-        result: call(node, this.urls.get(node)!, Math.max(1, left())).catch((err: unknown) => {
-          // Passive detection: a node that failed goes to the end of preference lists for a while.
-          this.suspectUntil.set(node, this.clock.now() + (this.o.suspectMs ?? 1000));
-          throw err;
-        }),
-        cancel: () => {}, // a write that reaches one more replica does no harm
-      }),
+      start: (node) => {
+        this.stats.requests++;
+        return {
+          result: call(node, this.urls.get(node)!, Math.max(1, left())).catch((err: unknown) => {
+            // Passive detection: a node that failed goes to the end of preference lists for a while.
+            this.suspectUntil.set(node, this.clock.now() + (this.o.suspectMs ?? 1000));
+            throw err;
+          }),
+          cancel: () => {}, // a write that reaches one more replica does no harm
+        };
+      },
     });
     this.stats.failovers += outcome.lost.length;
     return {

@@ -285,6 +285,7 @@ export class DemoSystem {
       faults: [...this.chaos!.records],
       failures: workload.failures,
       degradedReads: workload.totals.degradedReads,
+      amplification: this.amplification(),
       load: {
         sent: loadSummary.sent,
         sendLagMs: loadSummary.sendLagMs,
@@ -329,6 +330,20 @@ export class DemoSystem {
       const status: ProcessView['status'] = r.pid === null ? 'down' : r.paused ? 'paused' : this.healthy.get(n.role)!.has(n.name) ? 'passing' : 'critical';
       return { name: n.name, role: n.role, pid: r.pid, status, restarts: r.restarts, port: n.port, detail: this.detail.get(n.name) ?? null };
     });
+  }
+
+  private amplification(): DemoResult['amplification'] {
+    const g = this.gateway!.routeStats()[0]!;
+    const db = { calls: 0, requests: 0, hedges: 0, failovers: 0 };
+    for (const n of this.nodes) {
+      const s = (this.detail.get(n.name)?.db ?? undefined) as { reads?: number; writes?: number; requests?: number; hedges?: number; failovers?: number } | undefined;
+      if (n.role !== 'web' || !s) continue;
+      db.calls += (s.reads ?? 0) + (s.writes ?? 0);
+      db.requests += s.requests ?? 0;
+      db.hedges += s.hedges ?? 0;
+      db.failovers += s.failovers ?? 0;
+    }
+    return { gateway: { requests: g.requests, attempts: g.attempts, retries: g.retries, markedRetries: g.markedRetries, budgetExhausted: g.budgetExhausted }, db };
   }
 
   private admin(req: http.IncomingMessage, res: http.ServerResponse): boolean {

@@ -53,6 +53,15 @@ export interface DemoResult {
    * and reported here as their own figure, so a degraded answer is not hidden among full ones.
    */
   degradedReads: number;
+  /**
+   * Retry amplification, hop by hop: the gateway's attempts per request (retries included), and
+   * the web tier's db requests per db call (R per call by design, plus failovers and hedges) —
+   * the latter from the web nodes' own counters, since each one's last start.
+   */
+  amplification: {
+    gateway: { requests: number; attempts: number; retries: number; markedRetries: number; budgetExhausted: number };
+    db: { calls: number; requests: number; hedges: number; failovers: number };
+  };
   /** The load generator's own lag: how late requests left compared with their schedule. */
   load: {
     sent: number;

@@ -53,6 +53,14 @@ function checkResult(result: DemoResult, expectedMinFaults: number): void {
   for (const i of result.report.incidents) expect(i.timeToDetectMs, `incident #${i.id} never detected`).not.toBeNull();
   expect(result.report.requestAvailability).toBeGreaterThanOrEqual(0.999);
   expect(result.leadership.changes.length).toBeGreaterThanOrEqual(1);
+  // Retries stay within the budget (20 % of requests plus 10 a second) and the figures add up.
+  const g = result.amplification.gateway;
+  expect(g.attempts).toBeLessThanOrEqual(g.requests + g.retries); // less: a request with no upstream to try makes none
+  expect(g.attempts).toBeGreaterThan(g.retries);
+  expect(g.retries).toBeLessThanOrEqual(0.2 * g.requests + 10 * (result.report.observedMs / 1000 + 60) + 10);
+  expect(result.amplification.db.requests).toBeGreaterThanOrEqual(result.amplification.db.calls);
+  expect(result.load.goodputPerSec).toBeGreaterThan(0);
+  expect(result.load.servedMs.p99).toBeGreaterThan(0);
 }
 
 describeNeeding(CHROMIUM, 'steadfast demo (embedded registry, file checkpoints) with chaos, and its dashboard in Chromium', () => {
