@@ -6,5 +6,6 @@ export * from './detection/index.js';
 export * from './registry/index.js';
 export * from './election/index.js';
 export * from './balance/index.js';
+export * from './lifecycle/index.js';
 export * from './metrics/index.js';
 export * from './chaos/index.js';

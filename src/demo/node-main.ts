@@ -14,6 +14,7 @@ import { DbClient } from './db-client.js';
 import { createDbNode, type DbEntry } from './db-node.js';
 import { createWebNode } from './web-node.js';
 import { tellSupervisor } from './protocol.js';
+import { lifecycle } from '../lifecycle/lifecycle.js';
 
 /** `steadfast demo-node`: runs the node described by STEADFAST_DEMO_NODE until it is stopped. */
 export async function runDemoNodeFromEnv(): Promise<void> {
@@ -68,12 +69,14 @@ export async function runDemoNode(cfg: DemoNodeConfig): Promise<void> {
   const checkId = `service:${cfg.id}`;
   const instance = { id: cfg.id, service: cfg.role, address: '127.0.0.1', port: cfg.port, meta: { pid: String(process.pid) }, checks: [{ ttlMs: cfg.ttlMs, status: 'critical' as const }] };
   let close: () => Promise<void>;
+  let server: import('node:http').Server;
   let info: unknown = {};
   // Register first (critical): the registry sees a restarted node at once, as not yet serving.
   await registry.register(instance);
   if (cfg.role === 'db') {
     const { store, journal } = await storageFor(cfg);
     const node = createDbNode(cfg, store, journal);
+    server = node.server;
     info = await node.start();
     close = async () => {
       await node.close();
@@ -85,6 +88,7 @@ export async function runDemoNode(cfg: DemoNodeConfig): Promise<void> {
     election.on('error', () => {});
     election.on('elected', ({ fencingToken }) => tellSupervisor({ type: 'elected', id: cfg.id, fencingToken }));
     const node = createWebNode(cfg, db, election);
+    server = node.server;
     await node.start();
     close = async () => {
       await election.resign().catch(() => {});
@@ -103,13 +107,14 @@ export async function runDemoNode(cfg: DemoNodeConfig): Promise<void> {
   await beat();
   const heartbeat = setInterval(() => void beat(), cfg.heartbeatMs);
   tellSupervisor({ type: 'ready', id: cfg.id, info });
-  const shutdown = async (): Promise<void> => {
-    clearInterval(heartbeat);
-    await registry.deregister(cfg.id).catch(() => {});
-    await close();
-    await registry.close();
-    process.exit(0);
-  };
-  process.once('SIGTERM', () => void shutdown());
-  process.once('SIGINT', () => void shutdown());
+  // SIGTERM / SIGINT: out of the registry, 300 ms for the gateway's watch to see it (it is pushed),
+  // requests in flight finish, then the node closes (a db node's journal last) and the process
+  // exits 0 — or 1 when the drain did not complete.
+  const lc = lifecycle({ server, registry, instanceId: cfg.id, shutdownDelayMs: 300, drainTimeoutMs: 10_000 });
+  lc.on('state', ({ state }) => {
+    if (state === 'draining') clearInterval(heartbeat); // a heartbeat would register it again
+  });
+  lc.onShutdown('registry: close', () => registry.close());
+  lc.onShutdown(`${cfg.role} node: close`, () => close());
+  lc.started();
 }
