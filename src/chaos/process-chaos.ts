@@ -7,6 +7,7 @@ import { checkBoolean, checkClock, checkFunction, checkInteger, checkOptions } f
 import { seededRandom, type Random } from '../core/random.js';
 import { checkSchedule, nextFaultDelayMs, type Schedule } from './schedule.js';
 import { InvalidOptionError } from '../core/errors.js';
+import { RestartPolicy, type RestartPolicyOptions } from '../lifecycle/restart-policy.js';
 
 export interface SupervisedProcess {
   name: string;
@@ -28,8 +29,14 @@ export interface ProcessChaosOptions {
   faults?: ProcessFault[];
   /** A paused process gets SIGCONT after this long. Default 2000. */
   pauseMs?: number;
-  /** A killed (or crashed) process is started again after this long. Default 500. */
+  /** A process this supervisor killed (a fault) is started again after this long. Default 500. */
   restartDelayMs?: number;
+  /**
+   * A process that exits by itself (a crash) is restarted with backoff, and left down after a
+   * crash loop (the `gaveUp` event says why). Default: restartPolicy's defaults, the first wait
+   * restartDelayMs.
+   */
+  restart?: RestartPolicyOptions;
   /** Seed of the schedule and the choice of target and fault. Default 1. */
   seed?: number;
   random?: Random;
@@ -68,6 +75,8 @@ export interface ProcessChaosEvents {
   output: { name: string; line: string };
   /** A message the process sent over its IPC channel (with `ipc: true`). */
   message: { name: string; message: unknown };
+  /** A crash-looping process is left down. */
+  gaveUp: { name: string; restarts: number; reason: string };
 }
 
 interface Running {
@@ -75,6 +84,12 @@ interface Running {
   child: ChildProcess | undefined;
   restarts: number;
   paused: boolean;
+  /** This supervisor SIGKILLed it (a fault): its exit is not a crash. */
+  killed: boolean;
+  startedAt: number;
+  policy: RestartPolicy;
+  /** Why it was left down after a crash loop. */
+  gaveUp?: string;
 }
 
 /**
@@ -106,7 +121,7 @@ export class ProcessChaos {
   constructor(options: ProcessChaosOptions) {
     const scope = 'ProcessChaos';
     if (options === undefined) throw new InvalidOptionError(`${scope}: options { processes } are required`);
-    const o = checkOptions<ProcessChaosOptions>(scope, options, ['processes', 'schedule', 'faults', 'pauseMs', 'restartDelayMs', 'seed', 'random', 'reaper', 'gate', 'clock']);
+    const o = checkOptions<ProcessChaosOptions>(scope, options, ['processes', 'schedule', 'faults', 'pauseMs', 'restartDelayMs', 'restart', 'seed', 'random', 'reaper', 'gate', 'clock']);
     if (!Array.isArray(o.processes) || o.processes.length === 0) throw new InvalidOptionError(`${scope}: processes must be a non-empty array of { name, command: [...] }`);
     for (const [i, p] of o.processes.entries()) {
       if (!p || typeof p.name !== 'string' || !Array.isArray(p.command) || p.command.length === 0 || p.command.some((c) => typeof c !== 'string')) {
@@ -114,7 +129,8 @@ export class ProcessChaos {
       }
       if (p.ipc !== undefined && typeof p.ipc !== 'boolean') throw new InvalidOptionError(`${scope}: processes[${i}].ipc must be true or false`);
     }
-    this.procs = o.processes.map((spec) => ({ spec, child: undefined, restarts: 0, paused: false }));
+    const restart = { initialDelayMs: o.restartDelayMs ?? PROCESS_CHAOS_DEFAULTS.restartDelayMs, ...checkOptions<RestartPolicyOptions>(`${scope}.restart`, o.restart ?? {}, ['initialDelayMs', 'multiplier', 'maxDelayMs', 'resetAfterMs', 'maxRestarts', 'windowMs']) };
+    this.procs = o.processes.map((spec) => ({ spec, child: undefined, restarts: 0, paused: false, killed: false, startedAt: 0, policy: new RestartPolicy(restart) }));
     this.schedule = checkSchedule(scope, o.schedule ?? { kind: 'fixed', intervalMs: 5000 });
     this.faults = o.faults ?? ['kill'];
     if (!Array.isArray(this.faults) || this.faults.length === 0 || this.faults.some((f) => f !== 'kill' && f !== 'pause')) throw new InvalidOptionError(`${scope}: faults must be a non-empty array of 'kill' and 'pause'`);
@@ -184,8 +200,10 @@ export class ProcessChaos {
     const record: FaultRecord = { id: this.records.length + 1, at: this.clock.now(), target: p.spec.name, kind: fault, pid: child.pid ?? -1 };
     this.records.push(record);
     this.events.emit('fault', record);
-    if (fault === 'kill') child.kill('SIGKILL');
-    else {
+    if (fault === 'kill') {
+      p.killed = true;
+      child.kill('SIGKILL');
+    } else {
       p.paused = true;
       child.kill('SIGSTOP');
       this.later(this.pauseMs, () => {
@@ -255,6 +273,8 @@ export class ProcessChaos {
     if (p.spec.ipc) child.on('message', (message: unknown) => this.events.emit('message', { name: p.spec.name, message }));
     p.child = child;
     p.paused = false;
+    p.killed = false;
+    p.startedAt = this.clock.now();
     this.reaper?.track(child.pid);
     let buf = '';
     child.stdout!.on('data', (c: Buffer) => {
@@ -270,7 +290,18 @@ export class ProcessChaos {
       this.reaper?.untrack(child.pid);
       this.events.emit('exit', { name: p.spec.name, pid: child.pid ?? -1, code, signal });
       if (!this.running || p.child !== child) return;
-      this.later(this.restartDelayMs, () => {
+      let delayMs = this.restartDelayMs;
+      if (!p.killed) {
+        // It exited by itself: a crash, restarted with backoff — or left down after a crash loop.
+        const decision = p.policy.onExit(p.startedAt, this.clock.now());
+        if (decision.action === 'give-up') {
+          p.gaveUp = decision.reason;
+          this.events.emit('gaveUp', { name: p.spec.name, restarts: p.restarts, reason: decision.reason });
+          return;
+        }
+        delayMs = decision.delayMs;
+      }
+      this.later(delayMs, () => {
         if (!this.running) return;
         p.restarts++;
         this.spawn(p);
