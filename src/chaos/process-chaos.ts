@@ -19,7 +19,13 @@ export interface SupervisedProcess {
   ipc?: boolean;
 }
 
-export type ProcessFault = 'kill' | 'pause';
+/**
+ * kill: SIGKILL. pause: SIGSTOP, then SIGCONT after pauseMs. restart: a graceful restart, as a
+ * deploy does — SIGTERM, SIGKILL if it has not exited after graceMs, started again; restarts walk
+ * the processes in order (with a gate, each waits until the previous is healthy again: a rolling
+ * restart).
+ */
+export type ProcessFault = 'kill' | 'pause' | 'restart';
 
 export interface ProcessChaosOptions {
   processes: SupervisedProcess[];
@@ -29,6 +35,8 @@ export interface ProcessChaosOptions {
   faults?: ProcessFault[];
   /** A paused process gets SIGCONT after this long. Default 2000. */
   pauseMs?: number;
+  /** A process restarted gracefully (SIGTERM) that has not exited after this long gets SIGKILL. Default 15 000. */
+  graceMs?: number;
   /** A process this supervisor killed (a fault) is started again after this long. Default 500. */
   restartDelayMs?: number;
   /**
@@ -56,7 +64,7 @@ export interface ProcessChaosOptions {
   clock?: Clock;
 }
 
-export const PROCESS_CHAOS_DEFAULTS = Object.freeze({ pauseMs: 2000, restartDelayMs: 500, seed: 1, gateMaxWaitMs: 20_000, gatePollMs: 50 });
+export const PROCESS_CHAOS_DEFAULTS = Object.freeze({ pauseMs: 2000, graceMs: 15_000, restartDelayMs: 500, seed: 1, gateMaxWaitMs: 20_000, gatePollMs: 50 });
 
 export interface FaultRecord {
   id: number;
@@ -104,6 +112,9 @@ export class ProcessChaos {
   private readonly faults: ProcessFault[];
   private readonly pauseMs: number;
   private readonly restartDelayMs: number;
+  private readonly graceMs: number;
+  /** The next process a restart fault goes to (restarts walk the list, as a deploy does). */
+  private rollIndex = 0;
   private readonly random: Random;
   private readonly events = new Emitter<ProcessChaosEvents>();
   private timer: TimerHandle | undefined;
@@ -121,7 +132,7 @@ export class ProcessChaos {
   constructor(options: ProcessChaosOptions) {
     const scope = 'ProcessChaos';
     if (options === undefined) throw new InvalidOptionError(`${scope}: options { processes } are required`);
-    const o = checkOptions<ProcessChaosOptions>(scope, options, ['processes', 'schedule', 'faults', 'pauseMs', 'restartDelayMs', 'restart', 'seed', 'random', 'reaper', 'gate', 'clock']);
+    const o = checkOptions<ProcessChaosOptions>(scope, options, ['processes', 'schedule', 'faults', 'pauseMs', 'graceMs', 'restartDelayMs', 'restart', 'seed', 'random', 'reaper', 'gate', 'clock']);
     if (!Array.isArray(o.processes) || o.processes.length === 0) throw new InvalidOptionError(`${scope}: processes must be a non-empty array of { name, command: [...] }`);
     for (const [i, p] of o.processes.entries()) {
       if (!p || typeof p.name !== 'string' || !Array.isArray(p.command) || p.command.length === 0 || p.command.some((c) => typeof c !== 'string')) {
@@ -133,9 +144,10 @@ export class ProcessChaos {
     this.procs = o.processes.map((spec) => ({ spec, child: undefined, restarts: 0, paused: false, killed: false, startedAt: 0, policy: new RestartPolicy(restart) }));
     this.schedule = checkSchedule(scope, o.schedule ?? { kind: 'fixed', intervalMs: 5000 });
     this.faults = o.faults ?? ['kill'];
-    if (!Array.isArray(this.faults) || this.faults.length === 0 || this.faults.some((f) => f !== 'kill' && f !== 'pause')) throw new InvalidOptionError(`${scope}: faults must be a non-empty array of 'kill' and 'pause'`);
+    if (!Array.isArray(this.faults) || this.faults.length === 0 || this.faults.some((f) => f !== 'kill' && f !== 'pause' && f !== 'restart')) throw new InvalidOptionError(`${scope}: faults must be a non-empty array of 'kill', 'pause' and 'restart'`);
     const d = PROCESS_CHAOS_DEFAULTS;
     this.pauseMs = checkInteger(scope, 'pauseMs', o.pauseMs ?? d.pauseMs, { min: 1 });
+    this.graceMs = checkInteger(scope, 'graceMs', o.graceMs ?? d.graceMs, { min: 1 });
     this.restartDelayMs = checkInteger(scope, 'restartDelayMs', o.restartDelayMs ?? d.restartDelayMs, { min: 0 });
     this.random = o.random ?? seededRandom(checkInteger(scope, 'seed', o.seed ?? d.seed, { min: 0, max: 2 ** 32 - 1 }));
     this.useReaper = checkBoolean(scope, 'reaper', o.reaper ?? true);
@@ -194,8 +206,19 @@ export class ProcessChaos {
   inject(kind?: ProcessFault, target?: string): FaultRecord | undefined {
     const candidates = this.procs.filter((p) => p.child && p.child.exitCode === null && p.child.signalCode === null && !p.paused && (target === undefined || p.spec.name === target));
     if (candidates.length === 0) return undefined;
-    const p = candidates[Math.floor(this.random() * candidates.length)]!;
+    let p = candidates[Math.floor(this.random() * candidates.length)]!;
     const fault = kind ?? this.faults[Math.floor(this.random() * this.faults.length)]!;
+    if (fault === 'restart' && target === undefined) {
+      // The next one in the list that can be restarted now.
+      for (let k = 0; k < this.procs.length; k++) {
+        const q = this.procs[(this.rollIndex + k) % this.procs.length]!;
+        if (candidates.includes(q)) {
+          p = q;
+          this.rollIndex = (this.rollIndex + k + 1) % this.procs.length;
+          break;
+        }
+      }
+    }
     const child = p.child!;
     const record: FaultRecord = { id: this.records.length + 1, at: this.clock.now(), target: p.spec.name, kind: fault, pid: child.pid ?? -1 };
     this.records.push(record);
@@ -203,6 +226,12 @@ export class ProcessChaos {
     if (fault === 'kill') {
       p.killed = true;
       child.kill('SIGKILL');
+    } else if (fault === 'restart') {
+      p.killed = true; // on purpose: restarted after restartDelayMs, not counted as a crash
+      child.kill('SIGTERM');
+      this.later(this.graceMs, () => {
+        if (p.child === child && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      });
     } else {
       p.paused = true;
       child.kill('SIGSTOP');

@@ -13,10 +13,10 @@ function storeUrl(value: string): string {
   if (value === 'file' || /^rediss?:\/\/.+/.test(value)) return value;
   throw new InvalidArgumentError(`must be 'file' or redis://host:port[/db], got '${value}'`);
 }
-function faultList(value: string): ('kill' | 'pause')[] {
+function faultList(value: string): ('kill' | 'pause' | 'restart')[] {
   const list = value.split(',').map((s) => s.trim()).filter(Boolean);
-  if (list.length === 0 || list.some((f) => f !== 'kill' && f !== 'pause')) throw new InvalidArgumentError(`must be a comma list of kill and pause, got '${value}'`);
-  return list as ('kill' | 'pause')[];
+  if (list.length === 0 || list.some((f) => f !== 'kill' && f !== 'pause' && f !== 'restart')) throw new InvalidArgumentError(`must be a comma list of kill, pause and restart, got '${value}'`);
+  return list as ('kill' | 'pause' | 'restart')[];
 }
 
 const secs = (ms: number): string => (ms >= 10_000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms)} ms`);
@@ -34,7 +34,7 @@ export function registerDemo(program: Command): void {
     .option('-r, --rate <per-second>', 'open-loop requests per second (30 % writes)', numberIn(DEMO_RANGES.ratePerSec.min, DEMO_RANGES.ratePerSec.max), DEMO_DEFAULTS.ratePerSec)
     .option('-s, --seed <n>', 'seed of the load mix and the fault schedule', numberIn(DEMO_RANGES.seed.min, DEMO_RANGES.seed.max, { integer: true }), DEMO_DEFAULTS.seed)
     .option('--no-chaos', 'no faults: the same system and load, for a baseline')
-    .option('--faults <list>', 'faults to draw from: kill,pause', faultList)
+    .option('--faults <list>', 'faults to draw from: kill,pause,restart (restart: graceful SIGTERM, node by node — a rolling deploy)', faultList)
     .option('--fault-interval <ms>', 'mean time between faults', numberIn(DEMO_RANGES.faultIntervalMs.min, DEMO_RANGES.faultIntervalMs.max, { integer: true }), DEMO_DEFAULTS.faultIntervalMs)
     .option('--registry <url>', "'embedded' (steadfast's Consul-compatible registry) or etcd://host:port", registryUrl, DEMO_DEFAULTS.registry)
     .option('--store <url>', "checkpoints: 'file' (a temporary folder) or redis://host:port", storeUrl, DEMO_DEFAULTS.store)
@@ -48,7 +48,7 @@ export function registerDemo(program: Command): void {
     .option('--json <file>', 'write the result (report, writes, leadership, faults) as JSON')
     .option('--html <file>', 'write a self-contained HTML report')
     .option('-q, --quiet', 'no progress lines')
-    .action(async (opts: { duration: number; rate: number; seed: number; chaos: boolean; faults?: ('kill' | 'pause')[]; faultInterval: number; registry: string; store: string; db: number; web: number; replicas: number; writeQuorum?: number; port: number; dataDir?: string; slo: number; json?: string; html?: string; quiet?: boolean }) => {
+    .action(async (opts: { duration: number; rate: number; seed: number; chaos: boolean; faults?: ('kill' | 'pause' | 'restart')[]; faultInterval: number; registry: string; store: string; db: number; web: number; replicas: number; writeQuorum?: number; port: number; dataDir?: string; slo: number; json?: string; html?: string; quiet?: boolean }) => {
       const out = process.stdout;
       if (opts.replicas > opts.db) {
         process.stderr.write(`steadfast demo: --replicas ${opts.replicas} is more than --db ${opts.db}; use at most ${opts.db}\n`);

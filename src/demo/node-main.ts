@@ -78,8 +78,9 @@ export async function runDemoNode(cfg: DemoNodeConfig): Promise<void> {
     const node = createDbNode(cfg, store, journal);
     server = node.server;
     info = await node.start();
+    // SIGTERM (lifecycle): a final checkpoint, so the next start replays nothing.
     close = async () => {
-      await node.close();
+      await node.shutdown();
       await store.close();
     };
   } else {

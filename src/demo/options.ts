@@ -35,7 +35,7 @@ export interface DemoOptions {
   chaos?: boolean;
   /** Mean time between faults; each wait is drawn from 0.75–1.25 × this. Default 4000. */
   faultIntervalMs?: number;
-  /** Default ['kill', 'pause']. */
+  /** Default ['kill', 'pause']; 'restart' adds graceful restarts (SIGTERM), walking the nodes one by one — a rolling deploy. */
   faults?: ProcessFault[];
   /** How long a SIGSTOP lasts. Default 1500 (3000 with etcd, whose shortest lease is about 2 s: a shorter pause goes unseen). */
   pauseMs?: number;
@@ -122,7 +122,7 @@ export function resolveDemoOptions(options: DemoOptions): ResolvedDemoOptions {
   if (store !== 'file') loadPackage('ioredis', `the demo with --store ${store}`);
   if (registry !== 'embedded') loadPackage('etcd3', `the demo with --registry ${registry}`);
   const faults = o.faults ?? ['kill', 'pause'];
-  if (!Array.isArray(faults) || faults.length === 0 || faults.some((f) => f !== 'kill' && f !== 'pause')) throw new InvalidOptionError(`${scope}: faults must be a non-empty list of kill and pause, got ${JSON.stringify(faults)}`);
+  if (!Array.isArray(faults) || faults.length === 0 || faults.some((f) => f !== 'kill' && f !== 'pause' && f !== 'restart')) throw new InvalidOptionError(`${scope}: faults must be a non-empty list of kill, pause and restart, got ${JSON.stringify(faults)}`);
   const nodeCommand = o.nodeCommand ?? [process.execPath, fileURLToPath(new URL('../cli/index.js', import.meta.url))];
   if (!Array.isArray(nodeCommand) || nodeCommand.length === 0 || nodeCommand.some((c) => typeof c !== 'string')) throw new InvalidOptionError(`${scope}: nodeCommand must be [executable, ...args]`);
   const resolved: ResolvedDemoOptions = {

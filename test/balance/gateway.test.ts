@@ -508,3 +508,49 @@ describe('Gateway and polite retries (x-steadfast-retry, Retry-After)', () => {
     }
   });
 });
+
+describe('Gateway draining an upstream that leaves the registry', () => {
+  it('sends it no new request, lets the one in flight finish, and then holds no connection to it', async () => {
+    const http = await import('node:http');
+    const held: { id: string; release: () => void }[] = [];
+    const mk = (id: string) =>
+      http.createServer((req, res) => {
+        req.resume();
+        if (req.url === '/hold') held.push({ id, release: () => res.end(`${id} held`) });
+        else res.end(id);
+      });
+    const a = mk('a');
+    const b = mk('b');
+    const ports: number[] = [];
+    for (const s of [a, b]) {
+      await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
+      ports.push((s.address() as { port: number }).port);
+    }
+    const registry = new EmbeddedRegistry();
+    await registry.register({ id: 'a', service: 'web', address: '127.0.0.1', port: ports[0]! });
+    await registry.register({ id: 'b', service: 'web', address: '127.0.0.1', port: ports[1]! });
+    const gateway = await new Gateway({ registry, routes: [{ path: '/', service: 'web', strategy: 'round-robin' }] }).listen();
+    try {
+      // A request held on a, until a has left (round-robin: one of the first two lands there).
+      const first = request(`${gateway.url}/hold`).then((r) => r.body.text());
+      const second = request(`${gateway.url}/hold`).then((r) => r.body.text());
+      await expect.poll(() => held.length).toBe(2);
+      const onB = held.find((h) => h.id === 'b')!;
+      onB.release();
+      const inFlight = Promise.all([first, second]);
+      await registry.deregister('a');
+      await expect.poll(() => gateway.health().routes[0]!.upstreams.map((u) => u.id)).toEqual(['b']);
+      for (let i = 0; i < 6; i++) expect(await (await request(`${gateway.url}/x`)).body.text()).toBe('b');
+      held.find((h) => h.id === 'a')!.release();
+      expect((await inFlight).sort()).toEqual(['a held', 'b held']);
+      // Its keep-alive connection from the gateway is gone within the client's keep-alive timeout (4 s).
+      await expect.poll(() => new Promise<number>((r) => (a as import('node:http').Server).getConnections((_e, n) => r(n))), { timeout: 20_000 }).toBe(0);
+    } finally {
+      await gateway.close();
+      for (const s of [a, b]) {
+        s.closeAllConnections();
+        s.close();
+      }
+    }
+  });
+});

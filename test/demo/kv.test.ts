@@ -110,6 +110,19 @@ describe('demo db tier (real HTTP servers, file checkpoints)', () => {
     await client.close();
   });
 
+  it('a node shut down gracefully saves a final checkpoint: its next start has nothing to replay', async () => {
+    const client = new DbClient({ secret: SECRET, nodes, replicas: 2, writeQuorum: 2, perTryTimeoutMs: 500 });
+    for (let i = 0; i < 20; i++) await client.write(`g${i}`, 'x', { sku: 's', qty: 1 });
+    const r = running.get('db-1')!;
+    running.delete('db-1');
+    await r.node.shutdown();
+    await r.store.close();
+    const info = await startNode('db-1');
+    expect(info.replayed).toBe(0);
+    expect(info.restoredItems).toBeGreaterThan(0);
+    await client.close();
+  });
+
   it('a node restarted after missing writes restores its checkpoint and catches up from its peers', async () => {
     const client = new DbClient({ secret: SECRET, nodes, replicas: 2, writeQuorum: 2, perTryTimeoutMs: 500 });
     for (let i = 0; i < 20; i++) await client.write(`k${i}`, 'before', { sku: 's', qty: 1 });
@@ -225,7 +238,7 @@ describe('DemoSystem options', () => {
     expect(() => new DemoSystem({ durationMs: 5000, replicas: 2, writeQuorum: 3 })).toThrow(/writeQuorum must be an integer ≥ 1 and ≤ 2, got 3/);
     expect(() => new DemoSystem({ durationMs: 5000, registry: 'zk://x' })).toThrow(/registry must be 'embedded' or etcd:\/\/host:port/);
     expect(() => new DemoSystem({ durationMs: 5000, store: 's3://x' })).toThrow(/store must be 'file' or redis:\/\/host:port/);
-    expect(() => new DemoSystem({ durationMs: 5000, faults: ['explode' as never] })).toThrow(/faults must be a non-empty list of kill and pause/);
+    expect(() => new DemoSystem({ durationMs: 5000, faults: ['explode' as never] })).toThrow(/faults must be a non-empty list of kill, pause and restart/);
     expect(() => new DemoSystem({ durationMs: 5000, colour: 'red' } as never)).toThrow(/colour/);
   });
 });

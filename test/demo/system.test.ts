@@ -165,6 +165,28 @@ describeNeeding(REDIS, 'steadfast demo on Redis checkpoints and an etcd registry
   }, 150_000);
 });
 
+describe('steadfast demo with rolling restarts (--faults restart)', () => {
+  it('restarts every node gracefully in turn, fails no request and loses no write', async () => {
+    const json = path.join(work, 'restart.json');
+    const run = runCli(['demo', '--duration', '20', '--seed', '5', '--rate', '100', '--faults', 'restart', '--fault-interval', '1500', '--json', json, '--quiet']);
+    try {
+      expect(await run.exit, run.stderr()).toBe(0);
+    } finally {
+      if (run.child.exitCode === null) run.child.kill('SIGKILL');
+    }
+    const result = JSON.parse(readFileSync(json, 'utf8')) as DemoResult;
+    expect(result.faults.length).toBeGreaterThanOrEqual(3);
+    expect(new Set(result.faults.map((f) => f.kind))).toEqual(new Set(['restart']));
+    // Node after node, in order (db-1, db-2, db-3, web-1, …).
+    const names = result.processes.map((p) => p.name);
+    expect(result.faults.map((f) => f.target)).toEqual(result.faults.map((_f, i) => names[i % names.length]));
+    expect(result.report.failedRequests).toBe(0);
+    expect(result.lostWrites).toBe(0);
+    expect(result.history.valid).toBe(true);
+    for (const p of result.processes) expect(p.healthyAtEnd).toBe(true);
+  }, 120_000);
+});
+
 describe('steadfast demo leaves nothing behind', () => {
   const alive = (pid: number): boolean => {
     try {
