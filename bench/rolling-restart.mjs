@@ -72,12 +72,14 @@ async function run(mode) {
   }
   load.stop();
   const summary = await running;
+  // What the gateway absorbed: attempts it retried elsewhere (refused or reset connections, 5xx).
+  const { retries } = gateway.routeStats()[0];
   for (const p of procs) p.child.kill('SIGKILL');
   await gateway.close();
   await rs.close();
   await embedded.close();
   const failed = [...failures.values()].reduce((a, b) => a + b, 0);
-  return { mode, sent: summary.sent, failed, failures: Object.fromEntries(failures), exitCodes };
+  return { mode, sent: summary.sent, failed, failures: Object.fromEntries(failures), exitCodes, retries };
 }
 
 const results = { plain: [], lifecycle: [] };
@@ -90,12 +92,12 @@ for (let round = 0; round < rounds; round++) {
 const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 console.log(`Node ${process.version}, ${os.cpus().length} × ${os.cpus()[0].model.trim()}; 3 backends behind steadfast's gateway (registry-fed), each restarted in turn under ${rate} req/s open loop (70 % GET, 30 % POST).`);
 console.log(`Command: npm run bench:rolling-restart -- --rate ${rate} --rounds ${rounds}; ${rounds} rounds, alternating.\n`);
-console.log('| shutdown on SIGTERM | requests (median) | failed per round | failed (median) | how they failed (all rounds) | exit codes |');
-console.log('| --- | ---: | --- | ---: | --- | --- |');
+console.log('| shutdown on SIGTERM | requests (median) | failed per round | failed (median) | how they failed (all rounds) | gateway retries per round (refused/reset/5xx absorbed) | exit codes |');
+console.log('| --- | ---: | --- | ---: | --- | --- | --- |');
 for (const [mode, xs] of Object.entries(results)) {
   const how = {};
   for (const x of xs) for (const [k, v] of Object.entries(x.failures)) how[k] = (how[k] ?? 0) + v;
   const label = mode === 'plain' ? '`server.close()`, exit when closed' : "steadfast `lifecycle()` (deregister, 500 ms, drain)";
-  console.log(`| ${label} | ${median(xs.map((x) => x.sent))} | ${xs.map((x) => x.failed).join(', ')} | ${median(xs.map((x) => x.failed))} | ${Object.entries(how).map(([k, v]) => `${k}: ${v}`).join('; ') || '—'} | ${[...new Set(xs.flatMap((x) => x.exitCodes))].join(', ')} |`);
+  console.log(`| ${label} | ${median(xs.map((x) => x.sent))} | ${xs.map((x) => x.failed).join(', ')} | ${median(xs.map((x) => x.failed))} | ${Object.entries(how).map(([k, v]) => `${k}: ${v}`).join('; ') || '—'} | ${xs.map((x) => x.retries).join(', ')} | ${[...new Set(xs.flatMap((x) => x.exitCodes))].join(', ')} |`);
 }
 process.exit(0);

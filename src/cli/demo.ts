@@ -137,6 +137,7 @@ export function formatDemoResult(r: DemoResult): string {
   const lines = [formatReport(r.report, { lost: r.lostWrites, unknown: r.history.unknown, acknowledged: r.history.acknowledged })];
   const restarts = r.processes.filter((p) => p.restarts > 0).map((p) => `${p.name} ×${p.restarts}`);
   lines.push('', `processes                 ${r.processes.length} (${r.processes.filter((p) => p.healthyAtEnd).length} healthy at the end); restarted: ${restarts.length ? restarts.join(', ') : 'none'}`);
+  for (const p of r.processes.filter((x) => x.gaveUp !== undefined)) lines.push(`left down                 ${p.name}: ${p.gaveUp}`);
   const fo = r.leadership.failovers;
   lines.push(`maintenance leader        ${r.leadership.changes.length} elections${fo.length ? `; after a fault on the leader a new one led in ${fo.map((f) => secs(f.ms)).join(', ')}` : ''}`);
   lines.push(`degraded reads            ${r.degradedReads} answered from fewer than R replicas (counted as available)`);

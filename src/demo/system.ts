@@ -59,6 +59,8 @@ export class DemoSystem {
   ]);
   private readonly running = new Map<string, { pid: number | null; restarts: number; paused: boolean }>();
   private readonly detail = new Map<string, Record<string, unknown>>();
+  /** Processes the supervisor left down after a crash loop, and why. */
+  private readonly gaveUp = new Map<string, string>();
   private readonly watches: Disposable[] = [];
   private tracker: AvailabilityTracker | undefined;
   private readonly incidents = new IncidentBook((e) => this.emit(e));
@@ -150,6 +152,10 @@ export class DemoSystem {
     this.chaos.on('exit', (e) => {
       const r = this.running.get(e.name);
       if (r && r.pid === e.pid) r.pid = null;
+    });
+    this.chaos.on('gaveUp', (g) => {
+      this.gaveUp.set(g.name, g.reason);
+      this.emit({ type: 'phase', text: `${g.name} left down after ${g.restarts} restarts: ${g.reason}` });
     });
     this.chaos.on('resumed', (e) => {
       const r = this.running.get(e.name);
@@ -280,7 +286,7 @@ export class DemoSystem {
       report,
       history: historyResult,
       lostWrites: historyResult.lost.length,
-      processes: this.nodes.map((n) => ({ name: n.name, restarts: this.running.get(n.name)!.restarts, healthyAtEnd: this.healthy.get(n.role)!.has(n.name) })),
+      processes: this.nodes.map((n) => ({ name: n.name, restarts: this.running.get(n.name)!.restarts, healthyAtEnd: this.healthy.get(n.role)!.has(n.name), ...(this.gaveUp.has(n.name) ? { gaveUp: this.gaveUp.get(n.name)! } : {}) })),
       leadership: { changes: this.incidents.leaderChanges, failovers: this.incidents.failovers },
       faults: [...this.chaos!.records],
       failures: workload.failures,

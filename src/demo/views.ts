@@ -41,7 +41,8 @@ export interface DemoResult {
   history: HistoryResult;
   /** Acknowledged writes that could not be read back at the end: must be 0. */
   lostWrites: number;
-  processes: { name: string; restarts: number; healthyAtEnd: boolean }[];
+  /** `gaveUp`: why the supervisor left the process down (a crash loop), if it did. */
+  processes: { name: string; restarts: number; healthyAtEnd: boolean; gaveUp?: string }[];
   leadership: { changes: LeaderChange[]; failovers: { faultId: number; from: string; to: string; ms: number }[] };
   faults: FaultRecord[];
   /** With the front option: when the front's health checks marked each web replica down or up. */
