@@ -117,7 +117,7 @@ describe('ProcessChaos with real processes', () => {
   it('rejects bad options, naming the option', () => {
     expect(() => new ProcessChaos({ processes: [] })).toThrow(/processes must be a non-empty array/);
     expect(() => new ProcessChaos({ processes: [{ name: 'x', command: ['node'] }], schedule: { kind: 'fixed', intervalMs: 0 } })).toThrow(/schedule must be/);
-    expect(() => new ProcessChaos({ processes: [{ name: 'x', command: ['node'] }], faults: ['explode' as never] })).toThrow(/faults must be a non-empty array of 'kill' and 'pause'/);
+    expect(() => new ProcessChaos({ processes: [{ name: 'x', command: ['node'] }], faults: ['explode' as never] })).toThrow(/faults must be a non-empty array of 'kill', 'pause' and 'restart'/);
   });
 });
 
