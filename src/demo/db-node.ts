@@ -147,8 +147,8 @@ export function createDbNode(cfg: DemoNodeConfig, store: CheckpointStore, journa
         req.resume();
         return sendJson(res, 401, { error: 'this db endpoint needs the run\'s secret (Authorization: Bearer …); only the web tier and db peers have it' });
       }
-      // Reads and writes shed past the adaptive limit (or when this process lags), repairs first;
-      // a request whose caller stopped waiting is dropped before any work.
+      // Reads, writes and repairs go through the door: a request whose caller stopped waiting is
+      // dropped before any work (with a limit or shedder configured, repairs would go first).
       const priority = parts[0] === 'kv' ? 'normal' : url.pathname === '/merge' ? 'low' : undefined;
       if (priority !== undefined) {
         const admitted = door.admit(req, res, priority);

@@ -28,8 +28,6 @@ export function createWebNode(cfg: DemoNodeConfig, db: DbClient, election: Elect
   const maintenance = { runs: 0, rejected: 0, lastTotals: null as Record<string, number> | null, since: undefined as number | undefined };
   const counts = { requests: 0, writes: 0, reads: 0, errors: 0 };
   let timer: NodeJS.Timeout | undefined;
-  // Sheds past its adaptive limit or when its own event loop lags, drops requests whose caller
-  // stopped waiting; health and status are never shed.
   // Drops requests whose caller stopped waiting (x-steadfast-deadline-ms), and counts them. No
   // limit and no shedder here yet: measured with every process of the demo on two cores
   // (bench:demo-overload, docs/benchmarks.md), Gradient2 and AIMD limits and the event-loop
