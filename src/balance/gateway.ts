@@ -3,13 +3,14 @@ import type { AddressInfo } from 'node:net';
 import type { Registry as PromRegistry } from 'prom-client';
 import { promClient } from '../core/packages.js';
 import { FastCounter, FastHistogram, type HistogramChild } from './fast-metrics.js';
+import { ResponseWriter } from './response-writer.js';
 import { boundedServer, browserRefusal, defaultMaxConnections, listen, readBody } from '../core/http.js';
 import { systemClock, type Clock } from '../core/clock.js';
 import { checkClock, checkFunction, checkInteger, checkOptions, checkString } from '../core/options.js';
 import type { Random } from '../core/random.js';
 import type { Registry } from '../registry/registry.js';
 import { Balancer, BALANCER_DEFAULTS, type OutlierOptions, type Strategy } from './balancer.js';
-import { DEADLINE_HEADER, deadlineOf, FailoverClient, UpstreamUnavailableError, type ProxySink } from './failover-client.js';
+import { DEADLINE_HEADER, deadlineOf, FailoverClient, UpstreamUnavailableError } from './failover-client.js';
 import { InvalidOptionError } from '../core/errors.js';
 import { AdaptiveLimitPolicy, type AdaptiveLimitOptions, type LimitExceededError } from '../policy/adaptive-limit.js';
 
@@ -87,8 +88,6 @@ const REQUEST_DROP = new Set([...HOP_BY_HOP, 'host', 'content-length', 'expect']
 const DOT_SEGMENT = /(?:^|\/)(?:\.|%2e){1,2}(?:\/|$)/i;
 const EMPTY = Buffer.alloc(0);
 const NO_NAMES: ReadonlySet<string> = new Set();
-/** Responses up to this size are sent in one write (headers and body together). */
-const SMALL_BODY = 64 * 1024;
 
 /** The headers a Connection header names (RFC 9110 §7.6.1): hop-by-hop, never forwarded. */
 function namedInConnection(connection: string | string[] | undefined): ReadonlySet<string> {
@@ -386,70 +385,5 @@ export class Gateway {
     let c = this.requestCounters.get(key);
     if (!c) this.requestCounters.set(key, (c = this.requests.child(route, String(code))));
     c.value++;
-  }
-}
-
-/**
- * Where an upstream's body goes: small bodies are gathered and sent with their headers in one
- * write, with a content-length; past SMALL_BODY it streams, with backpressure (write returns
- * false, 'drain' resumes the upstream). A plain object, not a stream: no stream machinery per
- * response.
- */
-class ResponseWriter implements ProxySink {
-  private chunks: Buffer[] = [];
-  private size = 0;
-  private streaming = false;
-
-  constructor(
-    private readonly res: http.ServerResponse,
-    private readonly statusCode: number,
-    private readonly headers: Record<string, string | string[]>,
-  ) {}
-
-  get destroyed(): boolean {
-    return this.res.destroyed;
-  }
-
-  /** Whether anything has gone to the client yet (small answers are held until they end). */
-  get committed(): boolean {
-    return this.streaming || this.res.headersSent;
-  }
-
-  write(chunk: Buffer): boolean {
-    if (this.streaming) return this.res.write(chunk);
-    this.chunks.push(chunk);
-    this.size += chunk.length;
-    if (this.size <= SMALL_BODY) return true;
-    this.streaming = true;
-    this.res.writeHead(this.statusCode, this.headers);
-    let ok = true;
-    for (const c of this.chunks) ok = this.res.write(c);
-    this.chunks = [];
-    return ok;
-  }
-
-  end(): void {
-    if (this.streaming) {
-      this.res.end();
-      return;
-    }
-    if (this.headers['content-length'] === undefined) this.headers['content-length'] = String(this.size);
-    this.res.writeHead(this.statusCode, this.headers);
-    this.res.end(this.chunks.length === 1 ? this.chunks[0] : this.chunks.length === 0 ? undefined : Buffer.concat(this.chunks));
-  }
-
-  once(event: 'drain', listener: () => void): this {
-    this.res.once(event, listener);
-    return this;
-  }
-
-  destroy(err?: Error): void {
-    this.res.destroy(err);
-  }
-
-  onClose(listener: () => void): void {
-    this.res.once('close', () => {
-      if (!this.res.writableFinished) listener();
-    });
   }
 }
