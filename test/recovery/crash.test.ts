@@ -7,6 +7,7 @@ import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seededRandom } from '../../src/core/random.js';
 import { FileCheckpointStore, RedisCheckpointStore, type CheckpointStore } from '../../src/recovery/index.js';
+import { Lines } from '../support/bundle.js';
 import { describeNeeding, REDIS, startRedis, type RunningServer } from '../support/servers.js';
 
 /** The writer, bundled once so each of the many children starts in milliseconds. */
@@ -41,20 +42,17 @@ function startWriter(kind: 'file' | 'redis', where: string, stream: string, seed
   const child = spawn(process.execPath, [writer, kind, where, stream, String(seed)], { stdio: ['ignore', 'pipe', 'pipe'], cwd: process.cwd() });
   let last = 0;
   let count = 0;
-  let buffered = '';
   let stderr = '';
   const waiters: { n: number; resolve: () => void }[] = [];
   child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
+  const lines = new Lines((line) => {
+    const m = /^ack (\d+) /.exec(line);
+    if (!m) return;
+    last = Math.max(last, Number(m[1]));
+    count++;
+  });
   child.stdout!.on('data', (chunk: Buffer) => {
-    buffered += chunk.toString();
-    const lines = buffered.split('\n');
-    buffered = lines.pop()!;
-    for (const line of lines) {
-      const m = /^ack (\d+) /.exec(line);
-      if (!m) continue;
-      last = Math.max(last, Number(m[1]));
-      count++;
-    }
+    lines.feed(chunk);
     for (const w of [...waiters]) if (count >= w.n) {
       waiters.splice(waiters.indexOf(w), 1);
       w.resolve();

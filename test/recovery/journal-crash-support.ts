@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { afterAll, beforeAll, expect } from 'vitest';
 import type { Journal } from '../../src/recovery/index.js';
-import { bundleFixture } from '../support/bundle.js';
+import { bundleFixture, Lines } from '../support/bundle.js';
 import { readAll } from './journal-conformance.js';
 
 export type Value = { w: number; n: number; pad: string };
@@ -20,18 +20,15 @@ export function useWriterFixture(): void {
 export function startWriter(kind: 'file' | 'redis', where: string, name: string, pauseMs = 0) {
   const child = spawn(process.execPath, [fixture.file, kind, where, name, String(pauseMs)], { stdio: ['ignore', 'pipe', 'pipe'] });
   const acked = new Map<number, { w: number; n: number }>();
-  let buffered = '';
   let stderr = '';
   const waiters: { n: number; resolve: () => void }[] = [];
   child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
+  const lines = new Lines((line) => {
+    const m = /^ack (\d+) (\d+) (\d+)$/.exec(line);
+    if (m) acked.set(Number(m[1]), { w: Number(m[2]), n: Number(m[3]) });
+  });
   child.stdout!.on('data', (chunk: Buffer) => {
-    buffered += chunk.toString();
-    const lines = buffered.split('\n');
-    buffered = lines.pop()!;
-    for (const line of lines) {
-      const m = /^ack (\d+) (\d+) (\d+)$/.exec(line);
-      if (m) acked.set(Number(m[1]), { w: Number(m[2]), n: Number(m[3]) });
-    }
+    lines.feed(chunk);
     for (const w of [...waiters]) if (acked.size >= w.n) (waiters.splice(waiters.indexOf(w), 1), w.resolve());
   });
   return {

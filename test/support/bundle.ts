@@ -19,12 +19,16 @@ export class Lines {
   private waiters: { re: RegExp; from: number; resolve: (m: RegExpExecArray) => void }[] = [];
   private buffer = '';
 
+  /** `onLine` sees each complete line as it comes. */
+  constructor(private readonly onLine?: (line: string) => void) {}
+
   feed(chunk: Buffer | string): void {
     this.buffer += chunk.toString();
     const parts = this.buffer.split('\n');
     this.buffer = parts.pop()!;
     for (const line of parts) {
       this.all.push(line);
+      this.onLine?.(line);
       for (const w of [...this.waiters]) {
         const m = w.re.exec(line);
         if (m && this.all.length - 1 >= w.from) {
