@@ -86,26 +86,34 @@ export interface Gradient2Options {
   initialLimit?: number;
   minLimit?: number;
   maxLimit?: number;
-  /** Weight of each new estimate in the limit. Default 0.2. */
+  /** Weight of each new estimate in the limit when it grows (a lower estimate applies at once). Default 0.2. */
   smoothing?: number;
   /** Latency may grow to this multiple of the long-term latency before the limit shrinks. Default 1.5. */
   rttTolerance?: number;
-  /** Samples (windows, in adaptiveLimit) the long-term latency averages over. Default 6000 (10 min of 100 ms windows). */
+  /** Samples (windows, in adaptiveLimit) the long-term latency averages over. Default 30000 (10 min of 20 ms windows). */
   longWindow?: number;
-  /** Extra calls allowed on top of what the gradient gives (room to probe). Default 4. */
-  queueSize?: number;
+  /**
+   * Extra calls allowed on top of what the gradient gives (room to probe): a number, or 'log10'
+   * (the default) for max(1, log10(limit)) — 1 up to a limit of 10, 2 at 100, 3 at 1000.
+   */
+  queueSize?: number | 'log10';
 }
 
-export const GRADIENT2_DEFAULTS = Object.freeze({ initialLimit: 20, minLimit: 1, maxLimit: 1000, smoothing: 0.2, rttTolerance: 1.5, longWindow: 6000, queueSize: 4 });
+export const GRADIENT2_DEFAULTS = Object.freeze({ initialLimit: 20, minLimit: 1, maxLimit: 1000, smoothing: 0.2, rttTolerance: 1.5, longWindow: 30000, queueSize: 'log10' as const });
 
 /**
  * concurrency-limits' Gradient2Limit: the limit follows the ratio of the long-term latency (the
  * mean of the first 10 samples, then an exponential average over longWindow samples) to the
- * latest one. While latency stays within
- * rttTolerance of the long-term figure the limit grows by queueSize per update; when it rises
- * (a queue is forming) the limit shrinks by that ratio, at most by half. A drop counts as the
- * long-term latency doubled. Updates while less than half the limit is in use change nothing
- * (the caller, not the server, is the bottleneck).
+ * latest one. While latency stays within rttTolerance of the long-term figure the limit grows by
+ * queueSize × smoothing per update; when it rises (a queue is forming) the limit shrinks by that
+ * ratio, at most by half. A drop counts as the long-term latency doubled. Updates while less than
+ * half the limit is in use change nothing (the caller, not the server, is the bottleneck).
+ *
+ * Two departures from concurrency-limits, both measured in bench:overload (docs/benchmarks.md):
+ * a lower estimate applies at once instead of smoothed (each update spent above the right limit
+ * is a queue that every admitted call waits in; growing slowly is safe, shrinking slowly is not),
+ * and the queue allowance grows with the limit (log10) instead of a fixed 4, which at a limit of 8
+ * holds latency at three times the baseline (L = L·g + 4 settles at g = 1 − 4/L).
  */
 export class Gradient2Limit implements LimitAlgorithm {
   readonly name = 'gradient2';
@@ -123,7 +131,7 @@ export class Gradient2Limit implements LimitAlgorithm {
       smoothing: checkNumber(scope, 'smoothing', o.smoothing ?? d.smoothing, { min: 0, minExclusive: true, max: 1 }),
       rttTolerance: checkNumber(scope, 'rttTolerance', o.rttTolerance ?? d.rttTolerance, { min: 1 }),
       longWindow: checkInteger(scope, 'longWindow', o.longWindow ?? d.longWindow, { min: 1, max: 1_000_000 }),
-      queueSize: checkInteger(scope, 'queueSize', o.queueSize ?? d.queueSize, { min: 0, max: 10_000 }),
+      queueSize: o.queueSize === undefined || o.queueSize === 'log10' ? 'log10' : checkInteger(scope, 'queueSize', o.queueSize, { min: 0, max: 10_000 }),
     };
     this.current = this.o.initialLimit;
   }
@@ -150,8 +158,10 @@ export class Gradient2Limit implements LimitAlgorithm {
     if (s.inflight * 2 < this.current && !s.dropped) return;
     const ratio = s.dropped ? 0.5 : (this.o.rttTolerance * this.longRtt) / rtt;
     const gradient = Math.max(0.5, Math.min(1, ratio));
-    const estimate = this.current * gradient + this.o.queueSize;
-    const next = this.current * (1 - this.o.smoothing) + estimate * this.o.smoothing;
+    const queue = this.o.queueSize === 'log10' ? Math.max(1, Math.log10(this.current)) : this.o.queueSize;
+    const estimate = this.current * gradient + queue;
+    // Shrink at once, grow smoothed.
+    const next = estimate < this.current ? estimate : this.current * (1 - this.o.smoothing) + estimate * this.o.smoothing;
     this.current = Math.max(this.o.minLimit, Math.min(this.o.maxLimit, next));
   }
 }
@@ -164,16 +174,16 @@ export interface WindowOptions {
   clock?: Clock;
 }
 
-export const WINDOW_DEFAULTS = Object.freeze({ windowMs: 100, windowSize: 10 });
+export const WINDOW_DEFAULTS = Object.freeze({ windowMs: 20, windowSize: 10 });
 
 /**
  * concurrency-limits' WindowedLimit: feeds the algorithm one sample per window (the mean latency,
  * the most calls in flight, whether any call dropped) instead of one per call. A latency-based
  * algorithm needs it: per call, its long-term baseline spans seconds and drifts up with the very
  * queue it should detect. concurrency-limits uses windows of 1 s and a 600-window baseline; the
- * defaults here are windows of 100 ms and a 6000-window baseline — the same ten minutes of
- * memory, and a limit that reacts to a spike in about half a second instead of several
- * (measured in docs/benchmarks.md, bench:overload).
+ * defaults here are windows of 20 ms (and 10 calls) and a 30000-window baseline — the same ten
+ * minutes of memory at full rate, and a limit that reacts to a spike within tens of milliseconds
+ * instead of seconds (measured in docs/benchmarks.md, bench:overload).
  */
 export class WindowedLimit implements LimitAlgorithm {
   readonly name: string;

@@ -30,31 +30,47 @@ describe('Gradient2Limit', () => {
     return out;
   };
 
-  it('grows while latency holds steady, by queueSize × smoothing per update', () => {
+  it('grows while latency holds steady, by queueSize × smoothing per update (queueSize log10: 1 up to a limit of 10, then log10 of it)', () => {
     const g = new Gradient2Limit({ initialLimit: 20 });
     const limits = run(g, 10, 10);
-    expect(limits[0]).toBeCloseTo(20 + 4 * 0.2, 9);
-    expect(limits[9]).toBeCloseTo(20 + 10 * 0.8, 9);
+    expect(limits[0]).toBeCloseTo(20 + Math.log10(20) * 0.2, 9);
+    let expected = 20;
+    for (let i = 0; i < 10; i++) expected += Math.log10(expected) * 0.2;
+    expect(limits[9]).toBeCloseTo(expected, 9);
+    const small = new Gradient2Limit({ initialLimit: 5 });
+    expect(run(small, 10, 2)).toEqual([5.2, 5.4].map((v) => expect.closeTo(v, 9)));
+    const fixed = new Gradient2Limit({ initialLimit: 20, queueSize: 4 });
+    expect(run(fixed, 10, 1)[0]).toBeCloseTo(20.8, 9);
   });
 
-  it('follows a latency step down, at most halving per update, and learns the new latency as its baseline', () => {
-    const g = new Gradient2Limit({ initialLimit: 50, longWindow: 100 });
+  it('follows a latency step down at once, at most halving per update, and learns the new latency as its baseline', () => {
+    const g = new Gradient2Limit({ initialLimit: 50, longWindow: 100, queueSize: 4 });
     run(g, 10, 100);
     const before = g.limit;
     const during = run(g, 40, 20);
-    // Every update shrinks it: 1.5 × 10 / 40 < 0.5, so the gradient is 0.5: next = 0.9 × limit + 0.8.
-    expect(during[0]).toBeCloseTo(0.9 * before + 0.8, 6);
-    for (let i = 1; i < during.length; i++) expect(during[i]!).toBeLessThan(during[i - 1]!);
+    // 1.5 × 10 / 40 < 0.5, so the gradient is 0.5 and the lower estimate applies unsmoothed: 0.5 × limit + 4.
+    expect(during[0]).toBeCloseTo(0.5 * before + 4, 6);
+    expect(during[1]).toBeCloseTo(0.5 * during[0]! + 4, 6);
+    for (let i = 1; i < 4; i++) expect(during[i]!).toBeLessThan(during[i - 1]!);
     expect(g.baselineRttMs).toBeGreaterThan(10);
     // Held at the new latency, the baseline catches up and the limit grows again.
     const later = run(g, 40, 400);
     expect(later.at(-1)!).toBeGreaterThan(during.at(-1)!);
   });
 
+  it('a mild rise shrinks it by the ratio: 1.5 × baseline / latency', () => {
+    const g = new Gradient2Limit({ initialLimit: 20, queueSize: 2 });
+    run(g, 10, 10); // baseline 10 ms; grows 0.4 per update
+    const at = g.limit;
+    g.update({ rttMs: 20, inflight: Math.ceil(at), dropped: false });
+    expect(g.limit).toBeCloseTo((at * 1.5 * g.baselineRttMs) / 20 + 2, 9); // the baseline has taken in the new sample too
+    expect(g.limit).toBeCloseTo(at * 0.75 + 2, 2);
+  });
+
   it('a drop shrinks it like a doubled latency; an idle caller changes nothing', () => {
     const g = new Gradient2Limit({ initialLimit: 20 });
     g.update({ rttMs: 10, inflight: 20, dropped: true });
-    expect(g.limit).toBeCloseTo(20 * 0.8 + (20 * 0.5 + 4) * 0.2, 9);
+    expect(g.limit).toBeCloseTo(20 * 0.5 + Math.log10(20), 9);
     const after = g.limit;
     g.update({ rttMs: 1000, inflight: 2, dropped: false }); // slow, but the caller is the bottleneck
     expect(g.limit).toBe(after);
@@ -62,11 +78,18 @@ describe('Gradient2Limit', () => {
 
   it('stays within minLimit and maxLimit; under constant drops it settles where queueSize holds it (2 × queueSize)', () => {
     const g = new Gradient2Limit({ initialLimit: 5, minLimit: 3, maxLimit: 8 });
-    expect(Math.max(...run(g, 10, 100))).toBe(8);
+    expect(Math.max(...run(g, 10, 200))).toBe(8);
     const noQueue = new Gradient2Limit({ initialLimit: 20, minLimit: 3, queueSize: 0 });
     expect(Math.min(...run(noQueue, 10_000, 100, true))).toBe(3);
-    const queued = new Gradient2Limit({ initialLimit: 20, minLimit: 3 });
-    expect(run(queued, 10_000, 200, true).at(-1)).toBeCloseTo(8, 3); // 0.9 × L + 0.8 = L
+    const queued = new Gradient2Limit({ initialLimit: 20, minLimit: 3, queueSize: 4 });
+    expect(run(queued, 10_000, 200, true).at(-1)).toBeCloseTo(8, 3); // 0.5 × L + 4 = L
+    const logQueued = new Gradient2Limit({ initialLimit: 20, minLimit: 1 });
+    expect(run(logQueued, 10_000, 200, true).at(-1)).toBeCloseTo(2, 3); // 0.5 × L + 1 = L
+  });
+
+  it("rejects a queueSize that is neither a count nor 'log10'", () => {
+    expect(() => new Gradient2Limit({ queueSize: -1 })).toThrow(/queueSize/);
+    expect(() => new Gradient2Limit({ queueSize: 'sqrt' as never })).toThrow(/queueSize/);
   });
 });
 
@@ -96,24 +119,27 @@ describe('WindowedLimit', () => {
     expect(() => new WindowedLimit(recorder(), { windowSize: 0 })).toThrow(/windowSize/);
   });
 
-  it("adaptiveLimit's Gradient2 learns per window: a latency step moves the limit once per 100 ms, not per call", async () => {
+  it("adaptiveLimit's Gradient2 learns per window: a latency step moves the limit once per window (20 ms and 10 calls), not per call", async () => {
     const clock = new ManualClock();
     const p = adaptiveLimit({ initialLimit: 20, clock });
     const call = (ms: number) => p.execute(() => new Promise<void>((r) => clock.setTimeout(r, ms)));
-    // 40 calls of 10 ms, 20 at a time (fully using the limit), over 20 ms: no window closed yet.
-    for (let k = 0; k < 2; k++) {
-      const batch = Array.from({ length: 20 }, () => call(10));
+    const batch = async () => {
+      const calls = Array.from({ length: 20 }, () => call(10));
       await clock.advanceAsync(10);
-      await Promise.all(batch);
-    }
+      await Promise.all(calls);
+    };
+    // 40 calls of 10 ms, 20 at a time (fully using the limit): the window opened at 10 ms, no window closed yet.
+    for (let k = 0; k < 2; k++) await batch();
     expect(p.stats.limit).toBe(20);
-    // Keep going to 100 ms: the first window closes and the limit grows (latency steady).
-    for (let k = 0; k < 9; k++) {
-      const batch = Array.from({ length: 20 }, () => call(10));
-      await clock.advanceAsync(10);
-      await Promise.all(batch);
-    }
-    expect(p.stats.limit).toBeCloseTo(20 + 4 * 0.2, 9);
+    // The first call done at 30 ms closes the window (20 ms, ≥ 10 calls): one update, latency steady, so it grows.
+    await batch();
+    const once = 20 + Math.log10(20) * 0.2;
+    expect(p.stats.limit).toBeCloseTo(once, 9);
+    // The next window opened at 30 ms and closes at 50 ms.
+    await batch();
+    expect(p.stats.limit).toBeCloseTo(once, 9);
+    await batch();
+    expect(p.stats.limit).toBeCloseTo(once + Math.log10(once) * 0.2, 9);
   });
 });
 
