@@ -115,6 +115,11 @@ export const GRADIENT2_DEFAULTS = Object.freeze({ initialLimit: 20, minLimit: 1,
  * and the queue allowance grows with the limit (log10) instead of a fixed 4, which at a limit of 8
  * holds latency at three times the baseline (L = L·g + 4 settles at g = 1 − 4/L).
  */
+function checkQueueSize(scope: string, v: unknown): number {
+  if (typeof v !== 'number') throw new InvalidOptionError(`${scope}: queueSize must be a number of calls (0 to 10000) or 'log10', got ${JSON.stringify(v)}`);
+  return checkInteger(scope, 'queueSize', v, { min: 0, max: 10_000 });
+}
+
 export class Gradient2Limit implements LimitAlgorithm {
   readonly name = 'gradient2';
   private current: number;
@@ -131,7 +136,7 @@ export class Gradient2Limit implements LimitAlgorithm {
       smoothing: checkNumber(scope, 'smoothing', o.smoothing ?? d.smoothing, { min: 0, minExclusive: true, max: 1 }),
       rttTolerance: checkNumber(scope, 'rttTolerance', o.rttTolerance ?? d.rttTolerance, { min: 1 }),
       longWindow: checkInteger(scope, 'longWindow', o.longWindow ?? d.longWindow, { min: 1, max: 1_000_000 }),
-      queueSize: o.queueSize === undefined || o.queueSize === 'log10' ? 'log10' : checkInteger(scope, 'queueSize', o.queueSize, { min: 0, max: 10_000 }),
+      queueSize: o.queueSize === undefined || o.queueSize === 'log10' ? 'log10' : checkQueueSize(scope, o.queueSize),
     };
     this.current = this.o.initialLimit;
   }

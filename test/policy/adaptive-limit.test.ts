@@ -89,7 +89,7 @@ describe('Gradient2Limit', () => {
 
   it("rejects a queueSize that is neither a count nor 'log10'", () => {
     expect(() => new Gradient2Limit({ queueSize: -1 })).toThrow(/queueSize/);
-    expect(() => new Gradient2Limit({ queueSize: 'sqrt' as never })).toThrow(/queueSize/);
+    expect(() => new Gradient2Limit({ queueSize: 'sqrt' as never })).toThrow(/queueSize must be a number of calls \(0 to 10000\) or 'log10', got "sqrt"/);
   });
 });
 
