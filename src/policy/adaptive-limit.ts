@@ -101,6 +101,12 @@ export interface Gradient2Options {
 
 export const GRADIENT2_DEFAULTS = Object.freeze({ initialLimit: 20, minLimit: 1, maxLimit: 1000, smoothing: 0.2, rttTolerance: 1.5, longWindow: 30000, queueSize: 'log10' as const });
 
+/** A fixed queueSize: a whole number of calls. */
+function checkQueueSize(scope: string, v: unknown): number {
+  if (typeof v !== 'number') throw new InvalidOptionError(`${scope}: queueSize must be a number of calls (0 to 10000) or 'log10', got ${JSON.stringify(v)}`);
+  return checkInteger(scope, 'queueSize', v, { min: 0, max: 10_000 });
+}
+
 /**
  * concurrency-limits' Gradient2Limit: the limit follows the ratio of the long-term latency (the
  * mean of the first 10 samples, then an exponential average over longWindow samples) to the
@@ -115,11 +121,6 @@ export const GRADIENT2_DEFAULTS = Object.freeze({ initialLimit: 20, minLimit: 1,
  * and the queue allowance grows with the limit (log10) instead of a fixed 4, which at a limit of 8
  * holds latency at three times the baseline (L = L·g + 4 settles at g = 1 − 4/L).
  */
-function checkQueueSize(scope: string, v: unknown): number {
-  if (typeof v !== 'number') throw new InvalidOptionError(`${scope}: queueSize must be a number of calls (0 to 10000) or 'log10', got ${JSON.stringify(v)}`);
-  return checkInteger(scope, 'queueSize', v, { min: 0, max: 10_000 });
-}
-
 export class Gradient2Limit implements LimitAlgorithm {
   readonly name = 'gradient2';
   private current: number;
