@@ -31,6 +31,14 @@ export interface LoadGeneratorOptions {
    * its path is resolved against `url`. The result carries it back, with the answer's body.
    */
   next?: (seq: number) => LoadRequest;
+  /**
+   * Requests sent at the same rate, on the same connections, before the measured ones: the
+   * target's connections and JIT reach their steady state first. Their answers are awaited (the
+   * measured schedule starts once the last is in, so no queue they built is measured) but
+   * neither emitted nor counted. `next` gives them their own mix (for example their own keys);
+   * without it they are the measured mix's first requests again.
+   */
+  warmUp?: { durationMs: number; next?: (seq: number) => LoadRequest };
 }
 
 export interface LoadRequest {
@@ -88,14 +96,15 @@ export class LoadGenerator {
   private readonly maxInFlight: number;
   private readonly isSuccess: (status: number) => boolean;
   private readonly next: ((seq: number) => LoadRequest) | undefined;
-  private readonly events = new Emitter<{ result: LoadResult }>();
+  private readonly events = new Emitter<{ result: LoadResult; started: { at: number } }>();
   private readonly dispatcher: Dispatcher;
+  private readonly warmUp: { durationMs: number; next: ((seq: number) => LoadRequest) | undefined } | undefined;
   private stopped = false;
 
   constructor(options: LoadGeneratorOptions) {
     const scope = 'LoadGenerator';
     if (options === undefined) throw new InvalidOptionError(`${scope}: options { url, ratePerSec, durationMs } are required`);
-    const o = checkOptions<LoadGeneratorOptions>(scope, options, ['url', 'ratePerSec', 'durationMs', 'method', 'timeoutMs', 'maxInFlight', 'connections', 'isSuccess', 'next']);
+    const o = checkOptions<LoadGeneratorOptions>(scope, options, ['url', 'ratePerSec', 'durationMs', 'method', 'timeoutMs', 'maxInFlight', 'connections', 'isSuccess', 'next', 'warmUp']);
     this.url = checkString(scope, 'url', o.url);
     if (!/^https?:\/\//.test(this.url)) throw new InvalidOptionError(`${scope}: url must be http:// or https://, got ${JSON.stringify(o.url)}`);
     this.ratePerSec = checkNumber(scope, 'ratePerSec', o.ratePerSec, { min: 0, minExclusive: true, max: 100_000 });
@@ -106,11 +115,17 @@ export class LoadGenerator {
     this.isSuccess = o.isSuccess ?? ((s) => s >= 200 && s < 300);
     if (o.next !== undefined && typeof o.next !== 'function') throw new InvalidOptionError(`${scope}: next must be a function (seq) => { path, method?, body? }`);
     this.next = o.next;
+    if (o.warmUp !== undefined) {
+      const w = checkOptions<NonNullable<LoadGeneratorOptions['warmUp']>>(`${scope}.warmUp`, o.warmUp, ['durationMs', 'next']);
+      if (w.next !== undefined && typeof w.next !== 'function') throw new InvalidOptionError(`${scope}: warmUp.next must be a function (seq) => { path, method?, body? }`);
+      this.warmUp = { durationMs: checkInteger(`${scope}.warmUp`, 'durationMs', w.durationMs, { min: 0, max: 3_600_000 }), next: w.next ?? this.next };
+    }
     const connections = checkInteger(scope, 'connections', o.connections ?? LOAD_GENERATOR_DEFAULTS.connections, { min: 1, max: 65_536 });
     this.dispatcher = new (undici().Agent)({ connections, keepAliveTimeout: 4000 });
   }
 
-  on(name: 'result', listener: Listener<LoadResult>): Disposable {
+  /** `result`: each measured answer. `started`: the first measured request falls due (after any warm-up); `at` is wall-clock ms. */
+  on<K extends 'result' | 'started'>(name: K, listener: Listener<{ result: LoadResult; started: { at: number } }[K]>): Disposable {
     return this.events.on(name, listener);
   }
 
@@ -119,29 +134,36 @@ export class LoadGenerator {
   }
 
   async run(): Promise<LoadSummary> {
-    const start = performance.now();
-    const epoch = Date.now() - start; // wall-clock time of performance.now() == 0
     const interval = 1000 / this.ratePerSec;
+    const warmTotal = this.warmUp ? Math.floor((this.warmUp.durationMs / 1000) * this.ratePerSec) : 0;
+    // Slot i of the warm-up is due at t0 + i × interval; measured request j at start + j × interval.
+    const t0 = performance.now();
+    let start = t0;
+    const epoch = Date.now() - t0; // wall-clock time of performance.now() == 0
     const total = Math.floor((this.durationMs / 1000) * this.ratePerSec);
+    let slot = 0;
     let sent = 0;
     let ok = 0;
     let failed = 0;
     let inFlight = 0;
     const pending = new Set<Promise<void>>();
     const lags = new Float64Array(total);
-    const record = (r: LoadResult): void => {
+    const record = (r: LoadResult, warm: boolean): void => {
+      if (warm) return;
       if (r.ok) ok++;
       else failed++;
       this.events.emit('result', r);
     };
     const fire = (due: number): void => {
-      const seq = sent++;
+      const warm = slot++ < warmTotal;
+      if (!warm && sent === 0) this.events.emit('started', { at: epoch + due });
+      const seq = warm ? slot - 1 : sent++;
       const scheduledAt = epoch + due;
       const sendLagMs = Math.max(0, performance.now() - due);
-      lags[seq] = sendLagMs;
-      const req = this.next?.(seq);
+      if (!warm) lags[seq] = sendLagMs;
+      const req = warm ? this.warmUp!.next?.(seq) : this.next?.(seq);
       if (inFlight >= this.maxInFlight) {
-        record({ scheduledAt, sendLagMs, latencyMs: 0, ok: false, status: null, error: `more than maxInFlight=${this.maxInFlight} requests in flight`, ...(req ? { request: req } : {}) });
+        record({ scheduledAt, sendLagMs, latencyMs: 0, ok: false, status: null, error: `more than maxInFlight=${this.maxInFlight} requests in flight`, ...(req ? { request: req } : {}) }, warm);
         return;
       }
       inFlight++;
@@ -152,13 +174,13 @@ export class LoadGenerator {
           const res = await undici().request(target, { method, dispatcher: this.dispatcher, headersTimeout: this.timeoutMs, bodyTimeout: this.timeoutMs, ...(req?.headers ? { headers: req.headers } : {}), ...(req?.body !== undefined ? { body: req.body } : {}) });
           if (req) {
             const body = await res.body.text();
-            record({ scheduledAt, sendLagMs, latencyMs: performance.now() - due, ok: this.isSuccess(res.statusCode), status: res.statusCode, error: null, request: req, body });
+            record({ scheduledAt, sendLagMs, latencyMs: performance.now() - due, ok: this.isSuccess(res.statusCode), status: res.statusCode, error: null, request: req, body }, warm);
           } else {
             await res.body.dump();
-            record({ scheduledAt, sendLagMs, latencyMs: performance.now() - due, ok: this.isSuccess(res.statusCode), status: res.statusCode, error: null });
+            record({ scheduledAt, sendLagMs, latencyMs: performance.now() - due, ok: this.isSuccess(res.statusCode), status: res.statusCode, error: null }, warm);
           }
         } catch (err) {
-          record({ scheduledAt, sendLagMs, latencyMs: performance.now() - due, ok: false, status: null, error: (err as { code?: string }).code ?? (err as Error).message, ...(req ? { request: req } : {}) });
+          record({ scheduledAt, sendLagMs, latencyMs: performance.now() - due, ok: false, status: null, error: (err as { code?: string }).code ?? (err as Error).message, ...(req ? { request: req } : {}) }, warm);
         } finally {
           inFlight--;
         }
@@ -166,19 +188,30 @@ export class LoadGenerator {
       pending.add(p);
       void p.finally(() => pending.delete(p));
     };
-    while (sent < total && !this.stopped) {
-      // Fire every request that has fallen due (the schedule does not slip), then yield to the
-      // event loop — always, so answers are read even when requests are due every few µs.
-      const now = performance.now();
-      while (sent < total && start + sent * interval <= now) fire(start + sent * interval);
-      const wait = start + sent * interval - performance.now();
-      await new Promise((r) => setTimeout(r, Math.max(0, wait)));
+    const schedule = async (origin: number, first: number, end: number): Promise<void> => {
+      while (slot < end && !this.stopped) {
+        // Fire every request that has fallen due (the schedule does not slip), then yield to the
+        // event loop — always, so answers are read even when requests are due every few µs.
+        const now = performance.now();
+        while (slot < end && origin + (slot - first) * interval <= now) fire(origin + (slot - first) * interval);
+        const wait = origin + (slot - first) * interval - performance.now();
+        await new Promise((r) => setTimeout(r, Math.max(0, wait)));
+      }
+    };
+    if (warmTotal > 0) {
+      await schedule(t0, 0, warmTotal);
+      // The warm-up's answers come in before the measured schedule begins, so the run does not
+      // start behind a queue the warm-up left (a cold target queues for its first seconds).
+      await Promise.all(pending);
+      start = performance.now();
     }
+    await schedule(start, warmTotal, warmTotal + total);
     await Promise.all(pending);
     await this.dispatcher.close();
-    const durationMs = performance.now() - start;
+    // From the first measured request's slot (a run stopped during its warm-up measured nothing).
+    const durationMs = Math.max(0, performance.now() - start);
     const sorted = lags.subarray(0, sent).sort();
     const at = (p: number): number => nearestRank(sorted, p);
-    return { sent, ok, failed, durationMs, achievedRatePerSec: sent / (durationMs / 1000), sendLagMs: { p50: at(50), p99: at(99), max: at(100) } };
+    return { sent, ok, failed, durationMs, achievedRatePerSec: durationMs > 0 ? sent / (durationMs / 1000) : 0, sendLagMs: { p50: at(50), p99: at(99), max: at(100) } };
   }
 }

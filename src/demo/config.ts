@@ -62,5 +62,18 @@ export function itemError(v: unknown): string | undefined {
   return undefined;
 }
 
-/** What the demo's web and db nodes admit with (see createAdmission): deadlines only, for now. */
-export const DEMO_ADMISSION = Object.freeze({ limit: false, shedder: false } as const);
+/** How long the gateway waits for one try at a web replica (its route's perTryTimeoutMs). */
+export const DEMO_WEB_TRY_TIMEOUT_MS = 1000;
+
+/**
+ * What the demo's web and db nodes admit with (see createAdmission): a caller's expired
+ * deadline is answered 504 before any work; the event-loop shedder's defaults; and an AIMD
+ * concurrency limit whose drops are calls slower than the node's caller waits for one try
+ * (web: the gateway's per-try timeout; db: the web tier's `dbTimeoutMs`) — so the limit comes
+ * down only when a node's own work outlasts its callers, and not on the latency noise of eight
+ * processes sharing the machine's cores (a Gradient2 limit here shed a third of the requests at
+ * 0.8× capacity: docs/benchmarks.md).
+ */
+export function demoAdmission(cfg: Pick<DemoNodeConfig, 'role' | 'dbTimeoutMs'>): { limit: { algorithm: 'aimd'; timeoutMs: number }; shedder: Record<string, never> } {
+  return { limit: { algorithm: 'aimd', timeoutMs: cfg.role === 'db' ? cfg.dbTimeoutMs : DEMO_WEB_TRY_TIMEOUT_MS }, shedder: {} };
+}

@@ -8,7 +8,7 @@ import { HashRing } from '../hashing/ring.js';
 import { Checkpointer } from '../recovery/checkpointer.js';
 import type { Journal } from '../recovery/journal.js';
 import type { CheckpointStore } from '../recovery/store.js';
-import { DEMO_ADMISSION, hasSecret, ID_RE, itemError, type CartItem, type DemoNodeConfig, type Entries } from './config.js';
+import { demoAdmission, hasSecret, ID_RE, itemError, type CartItem, type DemoNodeConfig, type Entries } from './config.js';
 
 interface Snapshot {
   entries: Entries;
@@ -116,7 +116,7 @@ export function createDbNode(cfg: DemoNodeConfig, store: CheckpointStore, journa
   // limit and no shedder here yet: measured with every process of the demo on two cores
   // (bench:demo-overload, docs/benchmarks.md), Gradient2 and AIMD limits and the event-loop
   // shedder in these nodes shed at 0.8× capacity and served less at 2.5× than no shedding.
-  const door = createAdmission(DEMO_ADMISSION);
+  const door = createAdmission(demoAdmission(cfg));
   // Bounded like every server here: slow senders and idle connections are cut off.
   const server = boundedServer({ headersTimeoutMs: 10_000, requestTimeoutMs: 10_000, keepAliveTimeoutMs: 10_000, maxConnections: defaultMaxConnections() }, (req, res) => {
     void handle(req, res).catch((err: unknown) => {

@@ -5,7 +5,7 @@ import { createAdmission } from '../balance/admission.js';
 import { retriedOf } from '../balance/attempt.js';
 import type { Election } from '../election/election.js';
 import { DbClient, QuorumError } from './db-client.js';
-import { DEMO_ADMISSION, ID_RE, itemError, type CartItem, type DemoNodeConfig } from './config.js';
+import { demoAdmission, ID_RE, itemError, type CartItem, type DemoNodeConfig } from './config.js';
 
 export interface WebNode {
   readonly server: http.Server;
@@ -32,7 +32,7 @@ export function createWebNode(cfg: DemoNodeConfig, db: DbClient, election: Elect
   // limit and no shedder here yet: measured with every process of the demo on two cores
   // (bench:demo-overload, docs/benchmarks.md), Gradient2 and AIMD limits and the event-loop
   // shedder in these nodes shed at 0.8× capacity and served less at 2.5× than no shedding.
-  const door = createAdmission(DEMO_ADMISSION);
+  const door = createAdmission(demoAdmission(cfg));
 
   election.on('elected', () => (maintenance.since = Date.now()));
   election.on('revoked', () => (maintenance.since = undefined));

@@ -29,14 +29,15 @@ export class CartWorkload {
   private readonly servedMs = new Float64Array(MAX_SERVED);
   private readonly random: () => number;
 
-  constructor(private readonly o: { seed: number; carts: number; writeShare: number }) {
+  /** `cartPrefix` (default `c`) names the carts: the warm-up uses its own, so its writes are never read back. */
+  constructor(private readonly o: { seed: number; carts: number; writeShare: number; cartPrefix?: string }) {
     this.random = seededRandom(o.seed);
   }
 
   /** The load generator's `next`: request number `seq` of the mix. */
   next(seq: number): LoadRequest {
     const random = this.random;
-    const cart = `c${Math.floor(random() * this.o.carts)}`;
+    const cart = `${this.o.cartPrefix ?? 'c'}${Math.floor(random() * this.o.carts)}`;
     if (random() < this.o.writeShare) {
       const id = `w${seq}`;
       this.carts.add(cart);

@@ -173,6 +173,46 @@ describe('LoadGenerator (open loop)', () => {
     expect([expected.ok, expected.failed]).toEqual([40, 0]);
   });
 
+  it('warms up first with its own mix, unmeasured, and starts measuring only once every warm-up answer is in', async () => {
+    // The warm-up's answers are held back for a while: a generator that started its measured
+    // schedule without waiting for them would send a measured request while some are open.
+    let openWarm = 0;
+    let measuredWhileWarmOpen = 0;
+    const paths: string[] = [];
+    const server = http.createServer((req, res) => {
+      paths.push(req.url!);
+      if (req.url!.startsWith('/warm')) {
+        openWarm++;
+        setTimeout(() => {
+          openWarm--;
+          res.end('warm');
+        }, 30);
+      } else {
+        if (openWarm > 0) measuredWhileWarmOpen++;
+        res.end('ok');
+      }
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+    const gen = new LoadGenerator({ url, ratePerSec: 100, durationMs: 300, next: (seq) => ({ path: `/m${seq}` }), warmUp: { durationMs: 200, next: (seq) => ({ path: `/warm${seq}` }) } });
+    const results: string[] = [];
+    const started: number[] = [];
+    gen.on('result', (r) => results.push(r.request!.path));
+    gen.on('started', ({ at }) => started.push(at));
+    const before = Date.now();
+    const s = await gen.run();
+    server.close();
+    expect(paths.filter((p) => p.startsWith('/warm'))).toHaveLength(20);
+    expect(results).toEqual(Array.from({ length: 30 }, (_, i) => `/m${i}`)); // only the measured ones, numbered from 0
+    expect([s.sent, s.ok, s.failed]).toEqual([30, 30, 0]);
+    expect(measuredWhileWarmOpen).toBe(0);
+    expect(paths.findIndex((p) => p.startsWith('/m'))).toBe(20);
+    expect(started).toHaveLength(1);
+    expect(started[0]).toBeGreaterThanOrEqual(before + 190); // after the warm-up's 200 ms of schedule
+    expect(() => new LoadGenerator({ url, ratePerSec: 1, durationMs: 1, warmUp: { durationMs: -1 } })).toThrow(/durationMs/);
+    expect(() => new LoadGenerator({ url, ratePerSec: 1, durationMs: 1, warmUp: { durationMs: 10, next: 5 as never } })).toThrow(/warmUp\.next must be a function/);
+  });
+
   it('rejects bad options, naming the option', () => {
     expect(() => new LoadGenerator({ url: 'ftp://x', ratePerSec: 1, durationMs: 1 })).toThrow(/url must be http/);
     expect(() => new LoadGenerator({ url: 'http://x', ratePerSec: 0, durationMs: 1 })).toThrow(/ratePerSec must be a number > 0/);
