@@ -21,7 +21,14 @@ if (baselineDist) builds.push({ name: `baseline (${baselineDist})`, runDemo: (aw
 
 async function cell(build, rate) {
   process.stderr.write(`\r${`bench:demo-overload ${build.name.slice(0, 30)} at ${rate} req/s`.padEnd(80)}`);
-  const r = await build.runDemo({ durationMs: seconds * 1000, ratePerSec: rate, seed, chaos: false });
+  let r;
+  try {
+    r = await build.runDemo({ durationMs: seconds * 1000, ratePerSec: rate, seed, chaos: false });
+  } catch (err) {
+    // An older build may refuse the rate (the baseline's demo accepted at most 5000 req/s).
+    if (err?.code !== 'ERR_INVALID_OPTION') throw err;
+    return { build: `${build.name}: refused (${err.message})`, rate, requests: 0, failed: 0, availability: NaN, goodput: NaN, shed: null, servedP50: NaN, servedP99: NaN, p99: NaN, lost: '—' };
+  }
   const rep = r.report;
   const servedMs = r.load.servedMs ?? { p50: NaN, p99: NaN };
   // A baseline build without the overload figures: goodput from the report's totals.
@@ -47,6 +54,6 @@ console.log(`Capacity (the most 2xx/s of the sweep, this build): ${capacity.toFi
 console.log('| phase | build | offered req/s | goodput req/s | goodput × capacity | failed | of which shed (503/429) | availability | served p50 ms | served p99 ms | all p99 ms | lost writes |');
 console.log('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
 for (const r of rows) {
-  console.log(`| ${r.phase} | ${r.build} | ${r.rate} | ${r.goodput.toFixed(0)} | ${(r.goodput / capacity).toFixed(2)} | ${r.failed} | ${r.shed ?? '—'} | ${(r.availability * 100).toFixed(2)} % | ${f(r.servedP50)} | ${f(r.servedP99)} | ${f(r.p99)} | ${r.lost} |`);
+  console.log(`| ${r.phase} | ${r.build} | ${r.rate} | ${f(r.goodput, 0)} | ${f(r.goodput / capacity, 2)} | ${r.failed} | ${r.shed ?? '—'} | ${f(r.availability * 100, 2)} % | ${f(r.servedP50)} | ${f(r.servedP99)} | ${f(r.p99)} | ${r.lost} |`);
 }
 process.exit(0);

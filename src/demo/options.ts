@@ -69,7 +69,7 @@ export const DEMO_RANGES = Object.freeze({
   dbNodes: { min: 1, max: 9 },
   webNodes: { min: 1, max: 9 },
   replicas: { min: 1, max: 9 },
-  ratePerSec: { min: 1, max: 5000 },
+  ratePerSec: { min: 1, max: 50_000 },
   writeShare: { min: 0, max: 1 },
   carts: { min: 1, max: 1_000_000 },
   seed: { min: 0, max: 2 ** 32 - 1 },
