@@ -239,10 +239,10 @@ export class DemoSystem {
     const tracker = new AvailabilityTracker({ slo: o.slo, bucketMs: Math.max(250, Math.round(o.durationMs / 120)) });
     this.incidents.attach(tracker);
     const front = this.front?.url ?? this.gateway!.url;
-    // The load warms up first, unmeasured and with no gap before the run: the same mix at the
-    // offered rate on carts of its own (never read back), so connections, JIT and the db nodes'
-    // journals reach their steady state — from cold, a queue builds for the first seconds even
-    // well below capacity — and whoever just opened the dashboard sees traffic.
+    // The load warms up first, unmeasured, on the same connections: the same mix at the offered
+    // rate on carts of its own (never read back), so connections and JIT reach their steady
+    // state — from cold, a queue builds for the first seconds even well below capacity — and
+    // the run starts once the warm-up's last answer is in, so that queue is not measured.
     const warm = new CartWorkload({ seed: o.seed + 1, carts: o.carts, writeShare: o.writeShare, cartPrefix: 'warm-' });
     const load = new LoadGenerator({ url: front, ratePerSec: o.ratePerSec, durationMs: o.durationMs, timeoutMs: 5000, next: (seq) => workload.next(seq), warmUp: { durationMs: WARM_UP_MS, next: (seq) => warm.next(seq) } });
     load.on('result', (r: LoadResult) => workload.record(r, tracker));
