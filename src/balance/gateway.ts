@@ -232,9 +232,9 @@ export class Gateway {
     return { status, routes };
   }
 
-  /** Per route: requests, attempts, retries (and those refused by the budget), marked retries, failures — attempts / requests is the gateway's retry amplification. */
-  routeStats(): ({ path: string } & FailoverClient['stats'])[] {
-    return this.routes.map((r) => ({ path: r.def.path, ...r.client.stats }));
+  /** Per route: requests, attempts, retries (and those refused by the budget), marked retries, failures — attempts / requests is the gateway's retry amplification — and requests shed by the route's concurrency limit. */
+  routeStats(): ({ path: string; shed: number } & FailoverClient['stats'])[] {
+    return this.routes.map((r) => ({ path: r.def.path, shed: this.shed.child(r.def.path).value, ...r.client.stats }));
   }
 
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {

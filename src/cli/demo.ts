@@ -1,6 +1,6 @@
 import { writeFileSync } from 'node:fs';
 import { InvalidArgumentError, type Command } from 'commander';
-import { DEMO_DEFAULTS, DEMO_RANGES, DemoSystem, type DemoEvent, type DemoResult } from '../demo/system.js';
+import { DEMO_DEFAULTS, DEMO_RANGES, DemoSystem, type DemoEvent, type DemoResult, type SheddingTotals } from '../demo/system.js';
 import { renderHtmlReport } from '../metrics/report/html.js';
 import { formatReport } from '../metrics/report/terminal.js';
 import { numberIn } from './args.js';
@@ -149,6 +149,11 @@ export function formatDemoResult(r: DemoResult): string {
   if (a !== undefined) {
     const per = (x: number, n: number): string => (n > 0 ? `${(x / n).toFixed(2)}×` : '—');
     lines.push(`attempts per request      gateway → web ${per(a.gateway.attempts, a.gateway.requests)} (${a.gateway.retries} retries, ${a.gateway.budgetExhausted} refused by the budget); web → db ${per(a.db.requests, a.db.calls)} per db call (R fan-out included; ${a.db.hedges} hedges, ${a.db.failovers} failovers)`);
+  }
+  const sh = r.shedding;
+  if (sh !== undefined) {
+    const tier = (t: SheddingTotals['db']): string => `${t.shedByLimit + t.shedByHealth} of ${t.admitted + t.shedByLimit + t.shedByHealth} (${t.shedByLimit} by the limit, ${t.shedByHealth} on health), ${t.expired} past deadline`;
+    lines.push(`shed inside the system    gateway ${sh.gateway}; web ${tier(sh.web)}; db ${tier(sh.db)}`);
   }
   lines.push(`load generator lag        p99 ${r.load.sendLagMs.p99.toFixed(1)} ms, max ${r.load.sendLagMs.max.toFixed(1)} ms behind its schedule`);
   lines.push(`history check             ${r.history.valid ? 'valid' : 'INVALID'}: ${r.history.confirmed} acknowledged writes read back, ${r.history.lost.length} lost, ${r.history.unknown} unknown (${r.history.recovered.length} of them applied), ${r.history.failedButPresent.length} failed-but-present`);

@@ -62,6 +62,9 @@ export function itemError(v: unknown): string | undefined {
   return undefined;
 }
 
+/** The gateway's whole budget for one client request, retries included (its route's timeoutMs). */
+export const DEMO_REQUEST_TIMEOUT_MS = 5000;
+
 /** How long the gateway waits for one try at a web replica (its route's perTryTimeoutMs). */
 export const DEMO_WEB_TRY_TIMEOUT_MS = 1000;
 

@@ -63,6 +63,15 @@ export interface DemoResult {
     gateway: { requests: number; attempts: number; retries: number; markedRetries: number; budgetExhausted: number };
     db: { calls: number; requests: number; hedges: number; failovers: number };
   };
+  /**
+   * What each tier refused at its own door during the measured run (the client sees a shed only
+   * when no retry got through): the gateway's route limit, and per tier of nodes what their
+   * admission let in, shed past its concurrency limit, shed on the process's own health (event
+   * loop, heap) and dropped as already past the caller's deadline. Node figures come from their
+   * /status, polled every second and kept across restarts; what a node counted after its last
+   * poll before a kill is not in them.
+   */
+  shedding: SheddingTotals;
   /** The load generator's own lag: how late requests left compared with their schedule. */
   load: {
     sent: number;
@@ -77,6 +86,12 @@ export interface DemoResult {
     /** Latency of the 2xx answers only. */
     servedMs: { p50: number; p99: number };
   };
+}
+
+export interface SheddingTotals {
+  gateway: number;
+  web: { admitted: number; shedByLimit: number; shedByHealth: number; expired: number };
+  db: { admitted: number; shedByLimit: number; shedByHealth: number; expired: number };
 }
 
 export type DemoEvent =

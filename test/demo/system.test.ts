@@ -61,6 +61,14 @@ function checkResult(result: DemoResult, expectedMinFaults: number): void {
   expect(result.amplification.db.requests).toBeGreaterThanOrEqual(result.amplification.db.calls);
   expect(result.load.goodputPerSec).toBeGreaterThan(0);
   expect(result.load.servedMs.p99).toBeGreaterThan(0);
+  // Every tier's admission is counted over the measured run: nodes let the traffic in, and no count runs backwards across a restart.
+  const sh = result.shedding;
+  expect(sh.gateway).toBeGreaterThanOrEqual(0);
+  expect(sh.gateway).toBeLessThanOrEqual(result.load.sent);
+  for (const t of [sh.web, sh.db]) {
+    expect(t.admitted).toBeGreaterThan(0);
+    for (const k of ['shedByLimit', 'shedByHealth', 'expired'] as const) expect(t[k]).toBeGreaterThanOrEqual(0);
+  }
 }
 
 describeNeeding(CHROMIUM, 'steadfast demo (embedded registry, file checkpoints) with chaos, and its dashboard in Chromium', () => {
@@ -109,6 +117,7 @@ describeNeeding(CHROMIUM, 'steadfast demo (embedded registry, file checkpoints) 
       const out = run.lines.all.join('\n');
       writeFileSync(path.join(ARTIFACTS, 'demo.log'), out + '\n');
       expect(out).toMatch(/writes\s+\d+ acknowledged, 0 lost/);
+      expect(out).toMatch(/shed inside the system +gateway \d+; web \d+ of \d+ \(\d+ by the limit, \d+ on health\), \d+ past deadline; db \d+ of \d+/);
       expect(out).toMatch(/documented defaults +\(not measured here\) HAProxy ~6 s · Kubernetes readiness ~30 s · Consul ~10 s/);
       const result = JSON.parse(readFileSync(json, 'utf8')) as DemoResult;
       checkResult(result, 4);
