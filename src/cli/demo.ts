@@ -1,4 +1,5 @@
 import { writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { InvalidArgumentError, type Command } from 'commander';
 import { DEMO_DEFAULTS, DEMO_RANGES, DemoSystem, type DemoEvent, type DemoResult, type SheddingTotals } from '../demo/system.js';
 import { renderHtmlReport } from '../metrics/report/html.js';
@@ -154,6 +155,11 @@ export function formatDemoResult(r: DemoResult): string {
   if (sh !== undefined) {
     const tier = (t: SheddingTotals['db']): string => `${t.shedByLimit + t.shedByHealth} of ${t.admitted + t.shedByLimit + t.shedByHealth} (${t.shedByLimit} by the limit, ${t.shedByHealth} on health), ${t.expired} past deadline`;
     lines.push(`shed inside the system    gateway ${sh.gateway}; web ${tier(sh.web)}; db ${tier(sh.db)}`);
+  }
+  const c = r.cpu;
+  if (c !== undefined) {
+    const use = (u: DemoResult['cpu']['db']): string => `${u.perRequestMs === null ? '—' : `${u.perRequestMs.toFixed(3)} ms`} (${u.cores.toFixed(2)} cores)`;
+    lines.push(`cpu per request           db tier ${use(c.db)}, web tier ${use(c.web)}, supervisor — gateway, registry, load generator — ${use(c.supervisor)}; ${(c.db.cores + c.web.cores + c.supervisor.cores).toFixed(2)} of ${availableParallelism()} cores busy`);
   }
   lines.push(`load generator lag        p99 ${r.load.sendLagMs.p99.toFixed(1)} ms, max ${r.load.sendLagMs.max.toFixed(1)} ms behind its schedule`);
   lines.push(`history check             ${r.history.valid ? 'valid' : 'INVALID'}: ${r.history.confirmed} acknowledged writes read back, ${r.history.lost.length} lost, ${r.history.unknown} unknown (${r.history.recovered.length} of them applied), ${r.history.failedButPresent.length} failed-but-present`);

@@ -80,3 +80,9 @@ export const DEMO_WEB_TRY_TIMEOUT_MS = 1000;
 export function demoAdmission(cfg: Pick<DemoNodeConfig, 'role' | 'dbTimeoutMs'>): { limit: { algorithm: 'aimd'; timeoutMs: number }; shedder: Record<string, never> } {
   return { limit: { algorithm: 'aimd', timeoutMs: cfg.role === 'db' ? cfg.dbTimeoutMs : DEMO_WEB_TRY_TIMEOUT_MS }, shedder: {} };
 }
+
+/** This process's CPU time so far (user + system, µs), as a node reports it in /status. */
+export function cpuMicros(): number {
+  const u = process.cpuUsage();
+  return u.user + u.system;
+}

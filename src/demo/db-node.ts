@@ -8,7 +8,7 @@ import { HashRing } from '../hashing/ring.js';
 import { Checkpointer } from '../recovery/checkpointer.js';
 import type { Journal } from '../recovery/journal.js';
 import type { CheckpointStore } from '../recovery/store.js';
-import { demoAdmission, hasSecret, ID_RE, itemError, type CartItem, type DemoNodeConfig, type Entries } from './config.js';
+import { cpuMicros, demoAdmission, hasSecret, ID_RE, itemError, type CartItem, type DemoNodeConfig, type Entries } from './config.js';
 
 interface Snapshot {
   entries: Entries;
@@ -140,7 +140,7 @@ export function createDbNode(cfg: DemoNodeConfig, store: CheckpointStore, journa
     try {
       if (req.method === 'GET' && url.pathname === '/health') return sendJson(res, ready ? 200 : 503, { id: cfg.id, ready });
       if (req.method === 'GET' && url.pathname === '/status') {
-        return sendJson(res, 200, { id: cfg.id, role: 'db', pid: process.pid, ready, keys: data.size, items: itemCount, ...stats, checkpoint: checkpointer.stats, journal: { lastSeq: journal.lastSeq }, fencing: { highest: guard.highest, ...fencing }, admission: door.stats, maintenance });
+        return sendJson(res, 200, { id: cfg.id, role: 'db', pid: process.pid, ready, keys: data.size, items: itemCount, ...stats, checkpoint: checkpointer.stats, journal: { lastSeq: journal.lastSeq }, fencing: { highest: guard.highest, ...fencing }, admission: door.stats, cpuMicros: cpuMicros(), maintenance });
       }
       // Everything else is for the web tier and the other db nodes only: they hold the run's secret.
       if (!hasSecret(req.headers.authorization, cfg.secret)) {

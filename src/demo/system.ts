@@ -17,7 +17,7 @@ import { EmbeddedRegistry } from '../registry/embedded.js';
 import { EtcdRegistry } from '../registry/etcd.js';
 import type { Registry } from '../registry/registry.js';
 import { RegistryServer } from '../registry/server.js';
-import { DEMO_NODE_ENV, DEMO_REQUEST_TIMEOUT_MS, DEMO_WEB_TRY_TIMEOUT_MS, type DemoNodeConfig } from './config.js';
+import { cpuMicros, DEMO_NODE_ENV, DEMO_REQUEST_TIMEOUT_MS, DEMO_WEB_TRY_TIMEOUT_MS, type DemoNodeConfig } from './config.js';
 import { dashboardHtml, ringSummary, type RingView } from './dashboard.js';
 import { IncidentBook } from './incidents.js';
 import { isNodeMessage } from './protocol.js';
@@ -61,9 +61,9 @@ export class DemoSystem {
   ]);
   private readonly running = new Map<string, { pid: number | null; restarts: number; paused: boolean }>();
   private readonly detail = new Map<string, Record<string, unknown>>();
-  /** Each node's admission counters, kept across its restarts (a new process counts from 0). */
-  private readonly admissions = new Map<string, { pid: number; base: AdmissionCounts; last: AdmissionCounts }>();
-  private admissionsAtStart: SheddingTotals | undefined;
+  /** Each node's admission counters and CPU time, kept across its restarts (a new process counts from 0). */
+  private readonly admissions = new Map<string, { pid: number; base: NodeCounts; last: NodeCounts }>();
+  private countsAtStart: { tiers: TierCounts; cpuMicros: number } | undefined;
   /** Processes the supervisor left down after a crash loop, and why. */
   private readonly gaveUp = new Map<string, string>();
   private readonly watches: Disposable[] = [];
@@ -234,7 +234,7 @@ export class DemoSystem {
           if (res.statusCode === 200) {
             const detail = (await res.body.json()) as Record<string, unknown>;
             this.detail.set(n.name, detail);
-            this.countAdmission(n.name, pid, detail.admission);
+            this.countAdmission(n.name, pid, detail.admission, detail.cpuMicros);
           } else await res.body.dump();
         } catch {
           // down or busy: the registry says which
@@ -243,9 +243,9 @@ export class DemoSystem {
     );
   }
 
-  private countAdmission(name: string, pid: number, stats: unknown): void {
+  private countAdmission(name: string, pid: number, stats: unknown, cpuMicros: unknown): void {
     if (typeof stats !== 'object' || stats === null) return;
-    const now = pickCounts(stats as Partial<AdmissionCounts>);
+    const now = pickCounts({ ...(stats as Partial<NodeCounts>), cpuMicros: cpuMicros as number });
     const seen = this.admissions.get(name);
     if (!seen) return void this.admissions.set(name, { pid, base: zeroCounts(), last: now });
     // A new process counts from 0: keep what the old one counted (as of its last poll).
@@ -256,9 +256,9 @@ export class DemoSystem {
     seen.last = now;
   }
 
-  /** Requests each tier shed since the nodes first started (gateway: exact; nodes: as of their last poll). */
-  private sheddingTotals(): SheddingTotals {
-    const t: SheddingTotals = { gateway: this.gateway?.routeStats()[0]?.shed ?? 0, web: zeroCounts(), db: zeroCounts() };
+  /** What each tier shed and the CPU it used since the nodes first started (gateway: exact; nodes: as of their last poll). */
+  private tierCounts(): TierCounts {
+    const t: TierCounts = { gateway: this.gateway?.routeStats()[0]?.shed ?? 0, web: zeroCounts(), db: zeroCounts() };
     for (const n of this.nodes) {
       const seen = this.admissions.get(n.name);
       if (seen) t[n.role] = addCounts(t[n.role], addCounts(seen.base, seen.last));
@@ -285,8 +285,8 @@ export class DemoSystem {
     let progress: ReturnType<typeof setInterval> | undefined;
     load.on('started', ({ at }) => {
       this.startedAt = at;
-      // Sheds are reported for the measured run only: counted from the first poll once it starts.
-      void this.poll().then(() => (this.admissionsAtStart ??= this.sheddingTotals()));
+      // Sheds and CPU are reported for the measured run only: counted from the first poll once it starts.
+      void this.poll().then(() => (this.countsAtStart ??= { tiers: this.tierCounts(), cpuMicros: cpuMicros() }));
       tracker.start(at);
       this.tracker = tracker;
       // No new fault near the end, so every incident heals while it is observed.
@@ -307,6 +307,9 @@ export class DemoSystem {
     const loadSummary = await load.run();
     clearInterval(progress);
     const endedAt = Date.now();
+    // The end of the measured run, for the sheds and CPU time (a paused node: as of its last poll).
+    await this.poll();
+    const counted = { tiers: this.tierCounts(), cpuMicros: cpuMicros() };
     if (!this.tracker) {
       // Stopped during the warm-up: nothing was measured.
       this.startedAt = endedAt;
@@ -318,10 +321,18 @@ export class DemoSystem {
     // Settle: the last fault heals, then every acknowledged write must be readable.
     this.emit({ type: 'phase', text: 'load done; waiting for every process to be healthy, then reading every cart back' });
     await this.waitAllHealthy(30_000, 'after the run');
-    await this.poll();
-    const shedding = subtractTotals(this.sheddingTotals(), this.admissionsAtStart);
+    const start = this.countsAtStart ?? counted;
+    const used = subtractCounts(counted.tiers, start.tiers);
+    const shedding: SheddingTotals = { gateway: used.gateway, web: admissionOnly(used.web), db: admissionOnly(used.db) };
     const historyResult = await readBack(this.gateway!.url, workload.carts, workload.history);
     const report = tracker.report(endedAt);
+    const measuredMs = Math.max(1, endedAt - this.startedAt);
+    const cpuTier = (micros: number): { cpuMs: number; perRequestMs: number | null; cores: number } => ({
+      cpuMs: micros / 1000,
+      perRequestMs: report.requests > 0 ? micros / 1000 / report.requests : null,
+      cores: micros / 1000 / measuredMs,
+    });
+    const cpu = { requests: report.requests, measuredMs, db: cpuTier(used.db.cpuMicros), web: cpuTier(used.web.cpuMicros), supervisor: cpuTier(counted.cpuMicros - start.cpuMicros) };
     // Restores seen after the load stopped still count (recorded above, before report()).
     return {
       config: { ...o, nodeCommand: undefined, runId: this.runId },
@@ -335,6 +346,7 @@ export class DemoSystem {
       degradedReads: workload.totals.degradedReads,
       amplification: this.amplification(),
       shedding,
+      cpu,
       load: {
         sent: loadSummary.sent,
         sendLagMs: loadSummary.sendLagMs,
@@ -435,21 +447,27 @@ export async function runDemo(options: DemoOptions, onEvent?: (e: DemoEvent) => 
 }
 
 type AdmissionCounts = SheddingTotals['db'];
+/** A node's admission counters and the CPU time (user + system, µs) its process reported. */
+type NodeCounts = AdmissionCounts & { cpuMicros: number };
+type TierCounts = { gateway: number; web: NodeCounts; db: NodeCounts };
 
-function zeroCounts(): AdmissionCounts {
-  return { admitted: 0, shedByLimit: 0, shedByHealth: 0, expired: 0 };
+function zeroCounts(): NodeCounts {
+  return { admitted: 0, shedByLimit: 0, shedByHealth: 0, expired: 0, cpuMicros: 0 };
 }
 
-function pickCounts(s: Partial<AdmissionCounts>): AdmissionCounts {
+function pickCounts(s: Partial<NodeCounts>): NodeCounts {
   const n = (x: unknown): number => (typeof x === 'number' && Number.isFinite(x) ? x : 0);
-  return { admitted: n(s.admitted), shedByLimit: n(s.shedByLimit), shedByHealth: n(s.shedByHealth), expired: n(s.expired) };
+  return { admitted: n(s.admitted), shedByLimit: n(s.shedByLimit), shedByHealth: n(s.shedByHealth), expired: n(s.expired), cpuMicros: n(s.cpuMicros) };
 }
 
-function addCounts(a: AdmissionCounts, b: AdmissionCounts, sign = 1): AdmissionCounts {
-  return { admitted: a.admitted + sign * b.admitted, shedByLimit: a.shedByLimit + sign * b.shedByLimit, shedByHealth: a.shedByHealth + sign * b.shedByHealth, expired: a.expired + sign * b.expired };
+function addCounts(a: NodeCounts, b: NodeCounts, sign = 1): NodeCounts {
+  return { admitted: a.admitted + sign * b.admitted, shedByLimit: a.shedByLimit + sign * b.shedByLimit, shedByHealth: a.shedByHealth + sign * b.shedByHealth, expired: a.expired + sign * b.expired, cpuMicros: a.cpuMicros + sign * b.cpuMicros };
 }
 
-function subtractTotals(end: SheddingTotals, start: SheddingTotals | undefined): SheddingTotals {
-  if (!start) return end;
+function subtractCounts(end: TierCounts, start: TierCounts): TierCounts {
   return { gateway: end.gateway - start.gateway, web: addCounts(end.web, start.web, -1), db: addCounts(end.db, start.db, -1) };
+}
+
+function admissionOnly(c: NodeCounts): AdmissionCounts {
+  return { admitted: c.admitted, shedByLimit: c.shedByLimit, shedByHealth: c.shedByHealth, expired: c.expired };
 }

@@ -72,6 +72,19 @@ export interface DemoResult {
    * poll before a kill is not in them.
    */
   shedding: SheddingTotals;
+  /**
+   * CPU time (user + system) over the measured run, per tier and for the supervisor process that
+   * runs the gateway, the registry and the load generator: in all, per request answered or failed
+   * (report.requests) and as cores kept busy. Nodes report theirs in /status, polled every second
+   * and kept across restarts.
+   */
+  cpu: {
+    requests: number;
+    measuredMs: number;
+    db: CpuUse;
+    web: CpuUse;
+    supervisor: CpuUse;
+  };
   /** The load generator's own lag: how late requests left compared with their schedule. */
   load: {
     sent: number;
@@ -86,6 +99,14 @@ export interface DemoResult {
     /** Latency of the 2xx answers only. */
     servedMs: { p50: number; p99: number };
   };
+}
+
+export interface CpuUse {
+  cpuMs: number;
+  /** null when no request was measured. */
+  perRequestMs: number | null;
+  /** cpuMs over the measured run's wall time: 1 is one core kept busy. */
+  cores: number;
 }
 
 export interface SheddingTotals {

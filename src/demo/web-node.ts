@@ -5,7 +5,7 @@ import { createAdmission } from '../balance/admission.js';
 import { retriedOf } from '../balance/attempt.js';
 import type { Election } from '../election/election.js';
 import { DbClient, QuorumError } from './db-client.js';
-import { demoAdmission, ID_RE, itemError, type CartItem, type DemoNodeConfig } from './config.js';
+import { cpuMicros, demoAdmission, ID_RE, itemError, type CartItem, type DemoNodeConfig } from './config.js';
 
 export interface WebNode {
   readonly server: http.Server;
@@ -70,7 +70,7 @@ export function createWebNode(cfg: DemoNodeConfig, db: DbClient, election: Elect
     const url = new URL(req.url ?? '/', 'http://x');
     if (url.pathname === '/health') return sendJson(res, 200, { id: cfg.id });
     if (url.pathname === '/status') {
-      return sendJson(res, 200, { id: cfg.id, role: 'web', pid: process.pid, ...counts, db: db.stats, admission: door.stats, leader: election.isLeader, fencingToken: election.fencingToken ?? null, maintenance });
+      return sendJson(res, 200, { id: cfg.id, role: 'web', pid: process.pid, ...counts, db: db.stats, admission: door.stats, cpuMicros: cpuMicros(), leader: election.isLeader, fencingToken: election.fencingToken ?? null, maintenance });
     }
     counts.requests++;
     const admitted = door.admit(req, res);

@@ -69,6 +69,14 @@ function checkResult(result: DemoResult, expectedMinFaults: number): void {
     expect(t.admitted).toBeGreaterThan(0);
     for (const k of ['shedByLimit', 'shedByHealth', 'expired'] as const) expect(t[k]).toBeGreaterThanOrEqual(0);
   }
+  // CPU time per tier over the measured run, in ms: every tier worked, and no more cores were busy than the machine has (with room for the 1 s polls at either end).
+  const c = result.cpu;
+  expect(c.requests).toBe(result.report.requests);
+  for (const u of [c.db, c.web, c.supervisor]) {
+    expect(u.cpuMs).toBeGreaterThan(0);
+    expect(u.perRequestMs!).toBeCloseTo(u.cpuMs / c.requests, 6);
+  }
+  expect(c.db.cores + c.web.cores + c.supervisor.cores).toBeLessThanOrEqual(2 * os.availableParallelism());
 }
 
 describeNeeding(CHROMIUM, 'steadfast demo (embedded registry, file checkpoints) with chaos, and its dashboard in Chromium', () => {
@@ -117,6 +125,7 @@ describeNeeding(CHROMIUM, 'steadfast demo (embedded registry, file checkpoints) 
       const out = run.lines.all.join('\n');
       writeFileSync(path.join(ARTIFACTS, 'demo.log'), out + '\n');
       expect(out).toMatch(/writes\s+\d+ acknowledged, 0 lost/);
+      expect(out).toMatch(/cpu per request +db tier \d+\.\d+ ms \(\d+\.\d+ cores\), web tier \d+\.\d+ ms .*; \d+\.\d+ of \d+ cores busy/);
       expect(out).toMatch(/shed inside the system +gateway \d+; web \d+ of \d+ \(\d+ by the limit, \d+ on health\), \d+ past deadline; db \d+ of \d+/);
       expect(out).toMatch(/documented defaults +\(not measured here\) HAProxy ~6 s · Kubernetes readiness ~30 s · Consul ~10 s/);
       const result = JSON.parse(readFileSync(json, 'utf8')) as DemoResult;
