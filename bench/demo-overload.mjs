@@ -6,7 +6,9 @@
 // run, alternating. With --faults, the 0.8× cell runs a second time with a process fault (kill or
 // pause of a db or web node) every --fault-interval ms. Goodput counts 2xx answers per second;
 // sheds (503/429) and 504s are failures; "shed inside" is what the gateway's route limit and the
-// web and db nodes' admission refused at their own door (a retry may still have got through).
+// web and db nodes' admission refused at their own door (a retry may still have got through);
+// CPU is per request measured, for the db tier, the web tier and the supervisor process (gateway,
+// registry and load generator), with the cores they kept busy together.
 // Usage: npm run bench:demo-overload [-- --seconds 15 --sweep 150,300,450,600,800 --baseline-dist /tmp/base/dist --faults --fault-interval 4000]
 import os from 'node:os';
 import path from 'node:path';
@@ -35,7 +37,7 @@ async function cell(build, rate, chaos = false) {
   } catch (err) {
     // An older build may refuse the rate (the baseline's demo accepted at most 5000 req/s).
     if (err?.code !== 'ERR_INVALID_OPTION') throw err;
-    return { build: `${build.name}: refused (${err.message})`, rate, requests: 0, failed: 0, availability: NaN, goodput: NaN, shed: null, inside: null, faults: 0, servedP50: NaN, servedP99: NaN, p99: NaN, lost: '—' };
+    return { build: `${build.name}: refused (${err.message})`, rate, requests: 0, failed: 0, availability: NaN, goodput: NaN, shed: null, inside: null, cpu: null, faults: 0, servedP50: NaN, servedP99: NaN, p99: NaN, lost: '—' };
   }
   const rep = r.report;
   const servedMs = r.load.servedMs ?? { p50: NaN, p99: NaN };
@@ -44,7 +46,10 @@ async function cell(build, rate, chaos = false) {
   // A build before the per-tier shed counts has no r.shedding.
   const sh = r.shedding;
   const inside = sh ? `${sh.gateway} / ${sh.web.shedByLimit + sh.web.shedByHealth + sh.web.expired} / ${sh.db.shedByLimit + sh.db.shedByHealth + sh.db.expired}` : null;
-  return { build: build.name, rate, requests: rep.requests, failed: rep.failedRequests, availability: rep.requestAvailability, goodput, shed: r.load.shed ?? null, inside, faults: r.faults.length, servedP50: servedMs.p50, servedP99: servedMs.p99, p99: rep.latencyMs.p99, lost: r.lostWrites };
+  // CPU ms per request: db tier / web tier / the supervisor (gateway, registry, load generator), and the cores all kept busy.
+  const c = r.cpu;
+  const cpu = c ? `${[c.db, c.web, c.supervisor].map((u) => (u.perRequestMs ?? NaN).toFixed(3)).join(' / ')} (${(c.db.cores + c.web.cores + c.supervisor.cores).toFixed(2)})` : null;
+  return { build: build.name, rate, requests: rep.requests, failed: rep.failedRequests, availability: rep.requestAvailability, goodput, shed: r.load.shed ?? null, inside, cpu, faults: r.faults.length, servedP50: servedMs.p50, servedP99: servedMs.p99, p99: rep.latencyMs.p99, lost: r.lostWrites };
 }
 
 const rows = [];
@@ -63,9 +68,9 @@ const f = (x, d = 1) => (x === null || Number.isNaN(x) ? '—' : x.toFixed(d));
 console.log(`Node ${process.version}, ${os.cpus().length} × ${os.cpus()[0].model.trim()}; every process of the demo on these cores; ${seconds} s of open-loop load per cell, ${faults ? `no faults except in the "faults" cells (one every ${faultIntervalMs} ms)` : 'no faults'}, seed ${seed}.`);
 console.log(`Command: npm run bench:demo-overload${args.length ? ` -- ${args.join(' ')}` : ''}`);
 console.log(`Capacity (the most 2xx/s of the sweep, this build): ${capacity.toFixed(0)} req/s.\n`);
-console.log('| phase | build | offered req/s | faults | goodput req/s | goodput × capacity | failed | of which shed (503/429) | shed inside: gateway / web / db | availability | served p50 ms | served p99 ms | all p99 ms | lost writes |');
-console.log('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+console.log('| phase | build | offered req/s | faults | goodput req/s | goodput × capacity | failed | of which shed (503/429) | shed inside: gateway / web / db | availability | served p50 ms | served p99 ms | all p99 ms | lost writes | CPU ms per request: db / web / supervisor (cores busy) |');
+console.log('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
 for (const r of rows) {
-  console.log(`| ${r.phase} | ${r.build} | ${r.rate} | ${r.faults} | ${f(r.goodput, 0)} | ${f(r.goodput / capacity, 2)} | ${r.failed} | ${r.shed ?? '—'} | ${r.inside ?? '—'} | ${f(r.availability * 100, 2)} % | ${f(r.servedP50)} | ${f(r.servedP99)} | ${f(r.p99)} | ${r.lost} |`);
+  console.log(`| ${r.phase} | ${r.build} | ${r.rate} | ${r.faults} | ${f(r.goodput, 0)} | ${f(r.goodput / capacity, 2)} | ${r.failed} | ${r.shed ?? '—'} | ${r.inside ?? '—'} | ${f(r.availability * 100, 2)} % | ${f(r.servedP50)} | ${f(r.servedP99)} | ${f(r.p99)} | ${r.lost} | ${r.cpu ?? '—'} |`);
 }
 process.exit(0);

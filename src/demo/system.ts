@@ -17,14 +17,15 @@ import { EmbeddedRegistry } from '../registry/embedded.js';
 import { EtcdRegistry } from '../registry/etcd.js';
 import type { Registry } from '../registry/registry.js';
 import { RegistryServer } from '../registry/server.js';
-import { cpuMicros, DEMO_NODE_ENV, DEMO_REQUEST_TIMEOUT_MS, DEMO_WEB_TRY_TIMEOUT_MS, type DemoNodeConfig } from './config.js';
+import { DEMO_NODE_ENV, DEMO_REQUEST_TIMEOUT_MS, DEMO_WEB_TRY_TIMEOUT_MS, type DemoNodeConfig } from './config.js';
 import { dashboardHtml, ringSummary, type RingView } from './dashboard.js';
 import { IncidentBook } from './incidents.js';
+import { countsBetween, TierCounters, type CountsSnapshot } from './tier-counters.js';
 import { isNodeMessage } from './protocol.js';
 import { readBack } from './read-back.js';
 import { CartWorkload } from './workload.js';
 import { parseEtcd, resolveDemoOptions, type DemoFront, type DemoOptions, type ResolvedDemoOptions } from './options.js';
-import type { DemoEvent, DemoResult, DemoState, ProcessView, SheddingTotals } from './views.js';
+import type { DemoEvent, DemoResult, DemoState, ProcessView } from './views.js';
 
 export * from './options.js';
 export * from './views.js';
@@ -61,9 +62,8 @@ export class DemoSystem {
   ]);
   private readonly running = new Map<string, { pid: number | null; restarts: number; paused: boolean }>();
   private readonly detail = new Map<string, Record<string, unknown>>();
-  /** Each node's admission counters and CPU time, kept across its restarts (a new process counts from 0). */
-  private readonly admissions = new Map<string, { pid: number; base: NodeCounts; last: NodeCounts }>();
-  private countsAtStart: { tiers: TierCounts; cpuMicros: number } | undefined;
+  private readonly counters = new TierCounters();
+  private countsAtStart: CountsSnapshot | undefined;
   /** Processes the supervisor left down after a crash loop, and why. */
   private readonly gaveUp = new Map<string, string>();
   private readonly watches: Disposable[] = [];
@@ -234,7 +234,7 @@ export class DemoSystem {
           if (res.statusCode === 200) {
             const detail = (await res.body.json()) as Record<string, unknown>;
             this.detail.set(n.name, detail);
-            this.countAdmission(n.name, pid, detail.admission, detail.cpuMicros);
+            this.counters.record(n.name, n.role, pid, detail);
           } else await res.body.dump();
         } catch {
           // down or busy: the registry says which
@@ -243,27 +243,8 @@ export class DemoSystem {
     );
   }
 
-  private countAdmission(name: string, pid: number, stats: unknown, cpuMicros: unknown): void {
-    if (typeof stats !== 'object' || stats === null) return;
-    const now = pickCounts({ ...(stats as Partial<NodeCounts>), cpuMicros: cpuMicros as number });
-    const seen = this.admissions.get(name);
-    if (!seen) return void this.admissions.set(name, { pid, base: zeroCounts(), last: now });
-    // A new process counts from 0: keep what the old one counted (as of its last poll).
-    if (pid !== seen.pid) {
-      seen.base = addCounts(seen.base, seen.last);
-      seen.pid = pid;
-    }
-    seen.last = now;
-  }
-
-  /** What each tier shed and the CPU it used since the nodes first started (gateway: exact; nodes: as of their last poll). */
-  private tierCounts(): TierCounts {
-    const t: TierCounts = { gateway: this.gateway?.routeStats()[0]?.shed ?? 0, web: zeroCounts(), db: zeroCounts() };
-    for (const n of this.nodes) {
-      const seen = this.admissions.get(n.name);
-      if (seen) t[n.role] = addCounts(t[n.role], addCounts(seen.base, seen.last));
-    }
-    return t;
+  private countsNow(): CountsSnapshot {
+    return this.counters.snapshot(this.gateway?.routeStats()[0]?.shed ?? 0);
   }
 
   /** Runs the load (and the chaos) for durationMs, then settles, reads everything back and reports. */
@@ -286,7 +267,7 @@ export class DemoSystem {
     load.on('started', ({ at }) => {
       this.startedAt = at;
       // Sheds and CPU are reported for the measured run only: counted from the first poll once it starts.
-      void this.poll().then(() => (this.countsAtStart ??= { tiers: this.tierCounts(), cpuMicros: cpuMicros() }));
+      void this.poll().then(() => (this.countsAtStart ??= this.countsNow()));
       tracker.start(at);
       this.tracker = tracker;
       // No new fault near the end, so every incident heals while it is observed.
@@ -309,7 +290,7 @@ export class DemoSystem {
     const endedAt = Date.now();
     // The end of the measured run, for the sheds and CPU time (a paused node: as of its last poll).
     await this.poll();
-    const counted = { tiers: this.tierCounts(), cpuMicros: cpuMicros() };
+    const counted = this.countsNow();
     if (!this.tracker) {
       // Stopped during the warm-up: nothing was measured.
       this.startedAt = endedAt;
@@ -321,18 +302,9 @@ export class DemoSystem {
     // Settle: the last fault heals, then every acknowledged write must be readable.
     this.emit({ type: 'phase', text: 'load done; waiting for every process to be healthy, then reading every cart back' });
     await this.waitAllHealthy(30_000, 'after the run');
-    const start = this.countsAtStart ?? counted;
-    const used = subtractCounts(counted.tiers, start.tiers);
-    const shedding: SheddingTotals = { gateway: used.gateway, web: admissionOnly(used.web), db: admissionOnly(used.db) };
     const historyResult = await readBack(this.gateway!.url, workload.carts, workload.history);
     const report = tracker.report(endedAt);
-    const measuredMs = Math.max(1, endedAt - this.startedAt);
-    const cpuTier = (micros: number): { cpuMs: number; perRequestMs: number | null; cores: number } => ({
-      cpuMs: micros / 1000,
-      perRequestMs: report.requests > 0 ? micros / 1000 / report.requests : null,
-      cores: micros / 1000 / measuredMs,
-    });
-    const cpu = { requests: report.requests, measuredMs, db: cpuTier(used.db.cpuMicros), web: cpuTier(used.web.cpuMicros), supervisor: cpuTier(counted.cpuMicros - start.cpuMicros) };
+    const { shedding, cpu } = countsBetween(this.countsAtStart ?? counted, counted, report.requests, endedAt - this.startedAt);
     // Restores seen after the load stopped still count (recorded above, before report()).
     return {
       config: { ...o, nodeCommand: undefined, runId: this.runId },
@@ -444,30 +416,4 @@ export async function runDemo(options: DemoOptions, onEvent?: (e: DemoEvent) => 
   } finally {
     await system.stop();
   }
-}
-
-type AdmissionCounts = SheddingTotals['db'];
-/** A node's admission counters and the CPU time (user + system, µs) its process reported. */
-type NodeCounts = AdmissionCounts & { cpuMicros: number };
-type TierCounts = { gateway: number; web: NodeCounts; db: NodeCounts };
-
-function zeroCounts(): NodeCounts {
-  return { admitted: 0, shedByLimit: 0, shedByHealth: 0, expired: 0, cpuMicros: 0 };
-}
-
-function pickCounts(s: Partial<NodeCounts>): NodeCounts {
-  const n = (x: unknown): number => (typeof x === 'number' && Number.isFinite(x) ? x : 0);
-  return { admitted: n(s.admitted), shedByLimit: n(s.shedByLimit), shedByHealth: n(s.shedByHealth), expired: n(s.expired), cpuMicros: n(s.cpuMicros) };
-}
-
-function addCounts(a: NodeCounts, b: NodeCounts, sign = 1): NodeCounts {
-  return { admitted: a.admitted + sign * b.admitted, shedByLimit: a.shedByLimit + sign * b.shedByLimit, shedByHealth: a.shedByHealth + sign * b.shedByHealth, expired: a.expired + sign * b.expired, cpuMicros: a.cpuMicros + sign * b.cpuMicros };
-}
-
-function subtractCounts(end: TierCounts, start: TierCounts): TierCounts {
-  return { gateway: end.gateway - start.gateway, web: addCounts(end.web, start.web, -1), db: addCounts(end.db, start.db, -1) };
-}
-
-function admissionOnly(c: NodeCounts): AdmissionCounts {
-  return { admitted: c.admitted, shedByLimit: c.shedByLimit, shedByHealth: c.shedByHealth, expired: c.expired };
 }
