@@ -27,6 +27,9 @@ import { CartWorkload } from './workload.js';
 import { parseEtcd, resolveDemoOptions, type DemoFront, type DemoOptions, type ResolvedDemoOptions } from './options.js';
 import type { DemoEvent, DemoResult, DemoState, ProcessView } from './views.js';
 
+/** How long the polls that count a run's sheds and CPU time wait for a busy node's /status. */
+const COUNTS_POLL_TIMEOUT_MS = 3000;
+
 export * from './options.js';
 export * from './views.js';
 
@@ -223,14 +226,15 @@ export class DemoSystem {
     return this.incidents.leader;
   }
 
-  private async poll(): Promise<void> {
+  /** Reads every running node's /status; timeoutMs is longer for the counts at either end of the run, when a node under load may answer late. */
+  private async poll(timeoutMs = 400): Promise<void> {
     await Promise.all(
       this.nodes.map(async (n) => {
         const r = this.running.get(n.name);
         if (!r || r.pid === null || r.paused) return;
         const pid = r.pid;
         try {
-          const res = await request(`http://127.0.0.1:${n.port}/status`, { headersTimeout: 400, bodyTimeout: 400 });
+          const res = await request(`http://127.0.0.1:${n.port}/status`, { headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
           if (res.statusCode === 200) {
             const detail = (await res.body.json()) as Record<string, unknown>;
             this.detail.set(n.name, detail);
@@ -267,7 +271,7 @@ export class DemoSystem {
     load.on('started', ({ at }) => {
       this.startedAt = at;
       // Sheds and CPU are reported for the measured run only: counted from the first poll once it starts.
-      void this.poll().then(() => (this.countsAtStart ??= this.countsNow()));
+      void this.poll(COUNTS_POLL_TIMEOUT_MS).then(() => (this.countsAtStart ??= this.countsNow()));
       tracker.start(at);
       this.tracker = tracker;
       // No new fault near the end, so every incident heals while it is observed.
@@ -289,7 +293,7 @@ export class DemoSystem {
     clearInterval(progress);
     const endedAt = Date.now();
     // The end of the measured run, for the sheds and CPU time (a paused node: as of its last poll).
-    await this.poll();
+    await this.poll(COUNTS_POLL_TIMEOUT_MS);
     const counted = this.countsNow();
     if (!this.tracker) {
       // Stopped during the warm-up: nothing was measured.
@@ -304,7 +308,7 @@ export class DemoSystem {
     await this.waitAllHealthy(30_000, 'after the run');
     const historyResult = await readBack(this.gateway!.url, workload.carts, workload.history);
     const report = tracker.report(endedAt);
-    const { shedding, cpu } = countsBetween(this.countsAtStart ?? counted, counted, report.requests, endedAt - this.startedAt);
+    const { shedding, cpu } = countsBetween(this.countsAtStart ?? counted, counted, report.requests);
     // Restores seen after the load stopped still count (recorded above, before report()).
     return {
       config: { ...o, nodeCommand: undefined, runId: this.runId },

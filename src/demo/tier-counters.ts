@@ -7,6 +7,8 @@ type NodeCounts = AdmissionCounts & { cpuMicros: number };
 
 /** The counts of every tier at one moment, and this (the supervisor's) process's CPU time. */
 export interface CountsSnapshot {
+  /** When it was taken (ms, Date.now()). */
+  at: number;
   gatewayShed: number;
   web: NodeCounts;
   db: NodeCounts;
@@ -34,18 +36,18 @@ export class TierCounters {
     seen.last = now;
   }
 
-  snapshot(gatewayShed: number): CountsSnapshot {
-    const s: CountsSnapshot = { gatewayShed, web: zeroCounts(), db: zeroCounts(), supervisorMicros: cpuMicros() };
+  snapshot(gatewayShed: number, at = Date.now()): CountsSnapshot {
+    const s: CountsSnapshot = { at, gatewayShed, web: zeroCounts(), db: zeroCounts(), supervisorMicros: cpuMicros() };
     for (const n of this.nodes.values()) s[n.role] = addCounts(s[n.role], addCounts(n.base, n.last));
     return s;
   }
 }
 
-/** What was shed and the CPU each tier used between two snapshots, over `requests` measured in `measuredMs`. */
-export function countsBetween(start: CountsSnapshot, end: CountsSnapshot, requests: number, measuredMs: number): { shedding: SheddingTotals; cpu: DemoResult['cpu'] } {
+/** What was shed and the CPU each tier used between two snapshots, for `requests` measured between them. */
+export function countsBetween(start: CountsSnapshot, end: CountsSnapshot, requests: number): { shedding: SheddingTotals; cpu: DemoResult['cpu'] } {
   const web = addCounts(end.web, start.web, -1);
   const db = addCounts(end.db, start.db, -1);
-  const ms = Math.max(1, measuredMs);
+  const ms = Math.max(1, end.at - start.at);
   const use = (micros: number): CpuUse => ({ cpuMs: micros / 1000, perRequestMs: requests > 0 ? micros / 1000 / requests : null, cores: micros / 1000 / ms });
   return {
     shedding: { gateway: end.gatewayShed - start.gatewayShed, web: admissionOnly(web), db: admissionOnly(db) },

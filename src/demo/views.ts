@@ -75,11 +75,13 @@ export interface DemoResult {
   /**
    * CPU time (user + system) over the measured run, per tier and for the supervisor process that
    * runs the gateway, the registry and the load generator: in all, per request answered or failed
-   * (report.requests) and as cores kept busy. Nodes report theirs in /status, polled every second
+   * (report.requests) and as cores kept busy. Nodes report theirs in /status, read when the run
+   * starts and when its load ends (waiting up to 3 s for a busy node) and every second between,
    * and kept across restarts.
    */
   cpu: {
     requests: number;
+    /** Between the two readings: what `cores` is over. */
     measuredMs: number;
     db: CpuUse;
     web: CpuUse;
