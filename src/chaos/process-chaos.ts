@@ -58,8 +58,12 @@ export interface ProcessChaosOptions {
    * says the system is whole again — every process healthy, no incident open — but at most
    * `maxWaitMs`, then inject. The fault model of a replicated system (R = 2 survives one fault)
    * is tested this way; without a gate faults come on the schedule regardless.
+   *
+   * `eligible(name)` instead (or as well) lets more than one fault be open at a time: a fault
+   * goes only to a process for which it answers true — for example, one whose replica group is
+   * whole again while fewer than N faults are open — and waits like `ready` when none is.
    */
-  gate?: { ready: () => boolean; maxWaitMs?: number; pollMs?: number };
+  gate?: { ready?: () => boolean; eligible?: (name: string) => boolean; maxWaitMs?: number; pollMs?: number };
   /** Timers and fault times (tests pass a ManualClock). */
   clock?: Clock;
 }
@@ -122,7 +126,7 @@ export class ProcessChaos {
   private injecting = false;
   /** No fault is injected after this clock time. */
   private injectUntil = Infinity;
-  private readonly gate: { ready: () => boolean; maxWaitMs: number; pollMs: number } | undefined;
+  private readonly gate: { ready: (() => boolean) | undefined; eligible: ((name: string) => boolean) | undefined; maxWaitMs: number; pollMs: number } | undefined;
   private readonly clock: Clock;
   private readonly timers = new Set<TimerHandle>();
   private readonly useReaper: boolean;
@@ -154,9 +158,11 @@ export class ProcessChaos {
     if (o.clock !== undefined) checkClock(scope, o.clock);
     this.clock = o.clock ?? systemClock;
     if (o.gate !== undefined) {
-      const g = checkOptions<NonNullable<ProcessChaosOptions['gate']>>(`${scope}.gate`, o.gate, ['ready', 'maxWaitMs', 'pollMs']);
+      const g = checkOptions<NonNullable<ProcessChaosOptions['gate']>>(`${scope}.gate`, o.gate, ['ready', 'eligible', 'maxWaitMs', 'pollMs']);
+      if (g.ready === undefined && g.eligible === undefined) throw new InvalidOptionError(`${scope}.gate: give ready(), eligible(name) or both`);
       this.gate = {
-        ready: checkFunction<() => boolean>(`${scope}.gate`, 'ready', g.ready),
+        ready: g.ready === undefined ? undefined : checkFunction<() => boolean>(`${scope}.gate`, 'ready', g.ready),
+        eligible: g.eligible === undefined ? undefined : checkFunction<(name: string) => boolean>(`${scope}.gate`, 'eligible', g.eligible),
         maxWaitMs: checkInteger(`${scope}.gate`, 'maxWaitMs', g.maxWaitMs ?? d.gateMaxWaitMs, { min: 0, max: 86_400_000 }),
         pollMs: checkInteger(`${scope}.gate`, 'pollMs', g.pollMs ?? d.gatePollMs, { min: 1, max: 60_000 }),
       };
@@ -204,7 +210,14 @@ export class ProcessChaos {
 
   /** Injects one fault now (into a seeded-random process, or `target`). */
   inject(kind?: ProcessFault, target?: string): FaultRecord | undefined {
-    const candidates = this.procs.filter((p) => p.child && p.child.exitCode === null && p.child.signalCode === null && !p.paused && (target === undefined || p.spec.name === target));
+    return this.injectInto(this.liveProcs(target), kind, target);
+  }
+
+  private liveProcs(target?: string): Running[] {
+    return this.procs.filter((p) => p.child && p.child.exitCode === null && p.child.signalCode === null && !p.paused && (target === undefined || p.spec.name === target));
+  }
+
+  private injectInto(candidates: Running[], kind?: ProcessFault, target?: string): FaultRecord | undefined {
     if (candidates.length === 0) return undefined;
     let p = candidates[Math.floor(this.random() * candidates.length)]!;
     const fault = kind ?? this.faults[Math.floor(this.random() * this.faults.length)]!;
@@ -281,11 +294,15 @@ export class ProcessChaos {
   private due(waitUntil: number): void {
     this.timer = undefined;
     if (!this.running || !this.injecting || this.clock.now() > this.injectUntil) return;
-    if (this.gate && !this.gate.ready() && this.clock.now() < waitUntil) {
-      this.timer = this.clock.setTimeout(() => this.due(waitUntil), this.gate.pollMs);
+    const live = this.liveProcs();
+    const eligible = this.gate?.eligible ? live.filter((p) => this.gate!.eligible!(p.spec.name)) : live;
+    const waiting = this.gate !== undefined && ((this.gate.ready !== undefined && !this.gate.ready()) || (this.gate.eligible !== undefined && eligible.length === 0));
+    if (waiting && this.clock.now() < waitUntil) {
+      this.timer = this.clock.setTimeout(() => this.due(waitUntil), this.gate!.pollMs);
       return;
     }
-    this.inject();
+    // Past the gate's wait, any live process.
+    this.injectInto(eligible.length > 0 ? eligible : live);
     this.arm();
   }
 

@@ -37,6 +37,7 @@ export function registerDemo(program: Command): void {
     .option('--no-chaos', 'no faults: the same system and load, for a baseline')
     .option('--faults <list>', 'faults to draw from: kill,pause,restart (restart: graceful SIGTERM, node by node — a rolling deploy)', faultList)
     .option('--fault-interval <ms>', 'mean time between faults', numberIn(DEMO_RANGES.faultIntervalMs.min, DEMO_RANGES.faultIntervalMs.max, { integer: true }), DEMO_DEFAULTS.faultIntervalMs)
+    .option('--max-concurrent-faults <n>', 'faults open at once, at most one per replica group (2: a db node and a web node down together)', numberIn(DEMO_RANGES.maxConcurrentFaults.min, DEMO_RANGES.maxConcurrentFaults.max, { integer: true }), DEMO_DEFAULTS.maxConcurrentFaults)
     .option('--registry <url>', "'embedded' (steadfast's Consul-compatible registry) or etcd://host:port", registryUrl, DEMO_DEFAULTS.registry)
     .option('--store <url>', "checkpoints: 'file' (a temporary folder) or redis://host:port", storeUrl, DEMO_DEFAULTS.store)
     .option('--db <n>', 'db nodes', numberIn(DEMO_RANGES.dbNodes.min, DEMO_RANGES.dbNodes.max, { integer: true }), DEMO_DEFAULTS.dbNodes)
@@ -49,7 +50,7 @@ export function registerDemo(program: Command): void {
     .option('--json <file>', 'write the result (report, writes, leadership, faults) as JSON')
     .option('--html <file>', 'write a self-contained HTML report')
     .option('-q, --quiet', 'no progress lines')
-    .action(async (opts: { duration: number; rate: number; seed: number; chaos: boolean; faults?: ('kill' | 'pause' | 'restart')[]; faultInterval: number; registry: string; store: string; db: number; web: number; replicas: number; writeQuorum?: number; port: number; dataDir?: string; slo: number; json?: string; html?: string; quiet?: boolean }) => {
+    .action(async (opts: { duration: number; rate: number; seed: number; chaos: boolean; faults?: ('kill' | 'pause' | 'restart')[]; faultInterval: number; maxConcurrentFaults: number; registry: string; store: string; db: number; web: number; replicas: number; writeQuorum?: number; port: number; dataDir?: string; slo: number; json?: string; html?: string; quiet?: boolean }) => {
       const out = process.stdout;
       if (opts.replicas > opts.db) {
         process.stderr.write(`steadfast demo: --replicas ${opts.replicas} is more than --db ${opts.db}; use at most ${opts.db}\n`);
@@ -96,6 +97,7 @@ export function registerDemo(program: Command): void {
           chaos: opts.chaos,
           ...(opts.faults ? { faults: opts.faults } : {}),
           faultIntervalMs: opts.faultInterval,
+          maxConcurrentFaults: opts.maxConcurrentFaults,
           registry: opts.registry,
           store: opts.store,
           dbNodes: opts.db,

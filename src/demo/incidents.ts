@@ -47,6 +47,11 @@ export class IncidentBook {
     return this.open.size;
   }
 
+  /** Whether `target` has an incident not yet restored. */
+  isOpen(target: string): boolean {
+    return this.open.has(target);
+  }
+
   get leader(): string | undefined {
     return this.leaderChanges.at(-1)?.leader;
   }

@@ -35,6 +35,12 @@ export interface DemoOptions {
   chaos?: boolean;
   /** Mean time between faults; each wait is drawn from 0.75–1.25 × this. Default 4000. */
   faultIntervalMs?: number;
+  /**
+   * How many faults may be open at once, at most one per replica group (the db nodes, the web
+   * nodes): with 2, a db node and a web node can be down together. Default 1: the next fault
+   * waits until the system is whole again.
+   */
+  maxConcurrentFaults?: number;
   /** Default ['kill', 'pause']; 'restart' adds graceful restarts (SIGTERM), walking the nodes one by one — a rolling deploy. */
   faults?: ProcessFault[];
   /** How long a SIGSTOP lasts. Default 1500 (3000 with etcd, whose shortest lease is about 2 s: a shorter pause goes unseen). */
@@ -74,6 +80,7 @@ export const DEMO_RANGES = Object.freeze({
   carts: { min: 1, max: 1_000_000 },
   seed: { min: 0, max: 2 ** 32 - 1 },
   faultIntervalMs: { min: 100, max: 86_400_000 },
+  maxConcurrentFaults: { min: 1, max: 2 },
   pauseMs: { min: 1, max: 600_000 },
   restartDelayMs: { min: 0, max: 600_000 },
   port: { min: 0, max: 65535 },
@@ -91,6 +98,7 @@ export const DEMO_DEFAULTS = Object.freeze({
   seed: 7,
   chaos: true,
   faultIntervalMs: 4000,
+  maxConcurrentFaults: 1,
   pauseMs: 1500,
   restartDelayMs: 300,
   registry: 'embedded',
@@ -108,7 +116,7 @@ export function resolveDemoOptions(options: DemoOptions): ResolvedDemoOptions {
   const scope = 'runDemo';
   if (options === undefined) throw new InvalidOptionError(`${scope}: options { durationMs } are required`);
   const o = checkOptions<DemoOptions>(scope, options, [
-    'durationMs', 'dbNodes', 'webNodes', 'replicas', 'writeQuorum', 'ratePerSec', 'writeShare', 'carts', 'seed', 'chaos', 'faultIntervalMs', 'faults', 'pauseMs', 'restartDelayMs', 'registry', 'store', 'dataDir', 'port', 'slo', 'ttlMs', 'nodeCommand', 'front',
+    'durationMs', 'dbNodes', 'webNodes', 'replicas', 'writeQuorum', 'ratePerSec', 'writeShare', 'carts', 'seed', 'chaos', 'faultIntervalMs', 'maxConcurrentFaults', 'faults', 'pauseMs', 'restartDelayMs', 'registry', 'store', 'dataDir', 'port', 'slo', 'ttlMs', 'nodeCommand', 'front',
   ]);
   const d = DEMO_DEFAULTS;
   const dbNodes = checkInteger(scope, 'dbNodes', o.dbNodes ?? d.dbNodes, DEMO_RANGES.dbNodes);
@@ -137,6 +145,7 @@ export function resolveDemoOptions(options: DemoOptions): ResolvedDemoOptions {
     seed: checkInteger(scope, 'seed', o.seed ?? d.seed, DEMO_RANGES.seed),
     chaos: checkBoolean(scope, 'chaos', o.chaos ?? d.chaos),
     faultIntervalMs: checkInteger(scope, 'faultIntervalMs', o.faultIntervalMs ?? d.faultIntervalMs, DEMO_RANGES.faultIntervalMs),
+    maxConcurrentFaults: checkInteger(scope, 'maxConcurrentFaults', o.maxConcurrentFaults ?? d.maxConcurrentFaults, DEMO_RANGES.maxConcurrentFaults),
     faults,
     pauseMs: checkInteger(scope, 'pauseMs', o.pauseMs ?? (registry === 'embedded' ? d.pauseMs : 3000), DEMO_RANGES.pauseMs),
     restartDelayMs: checkInteger(scope, 'restartDelayMs', o.restartDelayMs ?? d.restartDelayMs, DEMO_RANGES.restartDelayMs),

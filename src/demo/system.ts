@@ -148,9 +148,13 @@ export class DemoSystem {
       pauseMs: o.pauseMs,
       restartDelayMs: o.restartDelayMs,
       // Faults every faultIntervalMs × 0.75–1.25, one at a time — the fault model R = 2 is built
-      // for: a due fault waits until every process is healthy and no incident is open.
+      // for: a due fault waits until every process is healthy and no incident is open. With
+      // maxConcurrentFaults 2, one per replica group: a db node and a web node may be down at once.
       schedule: { kind: 'jittered', intervalMs: o.faultIntervalMs, jitter: 0.25 },
-      gate: { ready: () => this.allHealthy() && this.incidents.openCount === 0 },
+      gate:
+        o.maxConcurrentFaults === 1
+          ? { ready: () => this.allHealthy() && this.incidents.openCount === 0 }
+          : { eligible: (name) => this.incidents.openCount < o.maxConcurrentFaults && this.groupWhole(this.nodes.find((n) => n.name === name)!.role) },
       random: seededRandom(o.seed ^ 0x5f3759df),
     });
     // The reaper removes it even if this supervisor is SIGKILLed (and kills every node, paused or not).
@@ -195,6 +199,12 @@ export class DemoSystem {
     this.poller = setInterval(() => void this.poll(), 1000);
     if (o.front) this.front = await o.front(this.nodes.filter((n) => n.role === 'web').map((n) => ({ name: n.name, port: n.port })));
     this.emit({ type: 'started', gateway: this.gateway.url, dashboard: `${this.gateway.url}/_steadfast/`, registry: registryUrl, dataDir: this.ownsDataDir || o.store === 'file' ? this.dataDir : undefined });
+  }
+
+  /** Every node of `role` running, healthy and without an open incident. */
+  private groupWhole(role: 'db' | 'web'): boolean {
+    const group = this.nodes.filter((n) => n.role === role);
+    return this.healthy.get(role)!.size === group.length && group.every((n) => !this.incidents.isOpen(n.name) && this.running.get(n.name)?.pid != null && !this.running.get(n.name)!.paused);
   }
 
   private allHealthy(): boolean {

@@ -95,6 +95,51 @@ describe('ProcessChaos with real processes', () => {
     expect(() => new ProcessChaos({ processes: [{ name: 'x', command: ['node'] }], schedule: { kind: 'jittered', intervalMs: 100, jitter: 1 } })).toThrow(/jitter from 0 to < 1/);
   });
 
+  it('more than one fault at a time on ManualClock, one per group: eligible(name) picks the target and holds the fault when none is', async () => {
+    const { ManualClock } = await import('../../src/core/index.js');
+    const clock = new ManualClock();
+    const idle = [process.execPath, '-e', 'setInterval(() => {}, 1000)'];
+    const group = (name: string): string => name[0]!;
+    const open = new Set<string>();
+    const chaos = new ProcessChaos({
+      processes: ['a1', 'a2', 'b1', 'b2'].map((name) => ({ name, command: idle })),
+      schedule: { kind: 'fixed', intervalMs: 1000 },
+      faults: ['pause'],
+      pauseMs: 10_000,
+      // A group takes one fault at a time; two groups may be faulted together.
+      gate: { eligible: (name) => open.size < 2 && ![...open].some((o) => group(o) === group(name)), maxWaitMs: 60_000, pollMs: 50 },
+      reaper: false,
+      seed: 3,
+      clock,
+    });
+    const seen: { at: number; target: string; open: string[] }[] = [];
+    chaos.on('fault', (f) => {
+      open.add(f.target);
+      seen.push({ at: f.at, target: f.target, open: [...open].sort() });
+    });
+    chaos.on('resumed', (r) => open.delete(r.name));
+    chaos.start({ inject: false });
+    for (const n of ['a1', 'a2', 'b1', 'b2']) await expect.poll(() => chaos.pidOf(n)).toBeGreaterThan(0);
+    chaos.injectFaults();
+    clock.advance(1000);
+    clock.advance(1000);
+    // Two faults open, one in each group.
+    expect(seen.map((f) => f.at)).toEqual([1000, 2000]);
+    expect(new Set(seen.map((f) => group(f.target)))).toEqual(new Set(['a', 'b']));
+    clock.advance(5000); // due at 3000, but no process is eligible: held
+    expect(seen).toHaveLength(2);
+    clock.advance(3999);
+    expect(seen).toHaveLength(2);
+    clock.advance(1); // 11 000: the first fault heals, and the poll due then sends the next to its group
+    expect(seen).toHaveLength(3);
+    expect(seen[2]!.at).toBe(11_000);
+    expect(group(seen[2]!.target)).toBe(group(seen[0]!.target));
+    for (const f of seen) expect(new Set(f.open.map(group)).size).toBe(f.open.length);
+    chaos.stopInjecting();
+    await chaos.stop();
+    expect(() => new ProcessChaos({ processes: [{ name: 'x', command: ['node'] }], gate: {} })).toThrow(/gate: give ready\(\), eligible\(name\) or both/);
+  });
+
   it('carries typed messages from a process over its IPC channel, also after a restart', async () => {
     const { isNodeMessage } = await import('../../src/demo/protocol.js');
     // A child that says what a demo node says, through the same module.

@@ -154,6 +154,33 @@ describeNeeding(REDIS, 'steadfast demo on Redis checkpoints and an etcd registry
     await etcd?.stop();
   });
 
+  it('with --max-concurrent-faults 2 faults a db node and a web node at once, never two of a group, and keeps the same promises', async () => {
+    const json = path.join(work, 'concurrent.json');
+    // Pauses last 1500 ms and come every 750–1250 ms: the next fault falls due while one is open,
+    // so it must go to the other group (a slower machine only keeps incidents open longer).
+    const run = runCli(['demo', '--duration', '20', '--seed', '5', '--rate', '200', '--faults', 'pause', '--fault-interval', '1000', '--max-concurrent-faults', '2', '--json', json, '--quiet']);
+    try {
+      expect(await run.exit, run.stderr()).toBe(0);
+    } finally {
+      if (run.child.exitCode === null) run.child.kill('SIGKILL');
+    }
+    const result = JSON.parse(readFileSync(json, 'utf8')) as DemoResult;
+    checkResult(result, 6);
+    expect(result.config.maxConcurrentFaults).toBe(2);
+    const group = (target: string): string => target.split('-')[0]!;
+    const spans = result.report.incidents.map((i) => ({ group: group(i.target), from: i.injectedAt, to: i.restoredAt! }));
+    const overlapping = (a: (typeof spans)[number], b: (typeof spans)[number]): boolean => a.from < b.to && b.from < a.to;
+    let together = 0;
+    for (const [k, a] of spans.entries()) {
+      for (const b of spans.slice(k + 1)) {
+        if (!overlapping(a, b)) continue;
+        expect(a.group, `two faults open at once in the ${a.group} group`).not.toBe(b.group);
+        together++;
+      }
+    }
+    expect(together).toBeGreaterThan(0);
+  }, 120_000);
+
   it('runs the same system with --store redis:// --registry etcd:// and keeps the same promises', async (ctx) => {
     if (!etcd) {
       if (process.env.CI === 'true') throw new Error("etcd not found: install the Debian package 'etcd-server'");
