@@ -41,7 +41,8 @@ export interface GatewayRoute {
   /**
    * Sheds load: requests past an adaptive concurrency limit (`adaptiveLimit` options: Gradient2
    * by default, or AIMD) are answered 503 with Retry-After at once, before their body is read.
-   * A 503/429 or timeout from the upstreams counts as a drop. Default: no limit. The gateway's
+   * A 503/429 from an upstream, or every try timed out, counts as a drop; a 503 because no
+   * upstream could be reached (a node down) does not. Default: no limit. The gateway's
    * own `/_steadfast/` and `/metrics` are never shed.
    */
   concurrencyLimit?: AdaptiveLimitOptions;
@@ -232,9 +233,9 @@ export class Gateway {
     return { status, routes };
   }
 
-  /** Per route: requests, attempts, retries (and those refused by the budget), marked retries, failures — attempts / requests is the gateway's retry amplification — and requests shed by the route's concurrency limit. */
-  routeStats(): ({ path: string; shed: number } & FailoverClient['stats'])[] {
-    return this.routes.map((r) => ({ path: r.def.path, shed: this.shed.child(r.def.path).value, ...r.client.stats }));
+  /** Per route: requests, attempts, retries (and those refused by the budget), marked retries, failures — attempts / requests is the gateway's retry amplification — and requests shed by the route's concurrency limit, and that limit now (null without one). */
+  routeStats(): ({ path: string; shed: number; limit: number | null } & FailoverClient['stats'])[] {
+    return this.routes.map((r) => ({ path: r.def.path, shed: this.shed.child(r.def.path).value, limit: r.limit?.stats.limit ?? null, ...r.client.stats }));
   }
 
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
@@ -301,18 +302,23 @@ export class Gateway {
         return;
       }
     }
-    let status = 0;
+    let overload = false;
     try {
-      status = await this.forward(req, res, route, url, reply, end);
+      overload = (await this.forward(req, res, route, url, reply, end)).overload;
     } finally {
-      release?.({ dropped: status === 503 || status === 429 || status === 504 });
+      release?.({ dropped: overload });
     }
   }
 
-  /** Forwards one request on its route; returns the status the client got (0 if it went away). */
-  private async forward(req: http.IncomingMessage, res: http.ServerResponse, route: LiveRoute, url: string, reply: (code: number, message: string) => void, end: () => void): Promise<number> {
+  /**
+   * Forwards one request on its route; returns the status the client got (0 if it went away) and
+   * whether the upstreams said they were overloaded — a 503/429 from one, a shed try, every try
+   * timed out: a drop for the route's limit. A 503 because no upstream could be reached (a node
+   * down) or a request that arrived past its deadline is not one.
+   */
+  private async forward(req: http.IncomingMessage, res: http.ServerResponse, route: LiveRoute, url: string, reply: (code: number, message: string) => void, end: () => void): Promise<{ status: number; overload: boolean }> {
     const label = route.def.path;
-    const fail = (code: number, message: string): number => (reply(code, message), code);
+    const fail = (code: number, message: string, overload = false): { status: number; overload: boolean } => (reply(code, message), { status: code, overload });
     // `..` would climb out of the routed base path on the upstream (`/api/../internal`).
     const q = url.indexOf('?');
     if (DOT_SEGMENT.test(q < 0 ? url : url.slice(0, q))) return fail(400, `steadfast gateway: the path ${JSON.stringify(q < 0 ? url : url.slice(0, q))} has a '.' or '..' segment; send the normalized path`);
@@ -363,18 +369,18 @@ export class Gateway {
       );
       this.countRequest(label, up.statusCode);
       end();
-      return up.statusCode;
+      return { status: up.statusCode, overload: up.statusCode === 503 || up.statusCode === 429 };
     } catch (err) {
       if (res.destroyed && res.headersSent) {
         end(); // the client went away mid-response
-        return 0;
+        return { status: 0, overload: false };
       }
       if (err instanceof UpstreamUnavailableError) {
         const last = err.attempts[err.attempts.length - 1];
         if (last?.outcome === 'invalid') return fail(400, `steadfast gateway: the request cannot be forwarded: ${last.error ?? ''}`);
-        if (last?.outcome === 'overloaded') return fail(503, `steadfast gateway: overloaded: ${last.error ?? ''}`);
+        if (last?.outcome === 'overloaded') return fail(503, `steadfast gateway: overloaded: ${last.error ?? ''}`, true);
         const timedOut = err.attempts.length > 0 && err.attempts.every((a) => a.outcome === 'timeout');
-        return fail(timedOut ? 504 : 503, `steadfast gateway: ${err.message}`);
+        return fail(timedOut ? 504 : 503, `steadfast gateway: ${err.message}`, timedOut);
       }
       return fail(502, `steadfast gateway: ${(err as Error)?.message ?? String(err)}`);
     }

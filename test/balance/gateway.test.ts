@@ -412,6 +412,42 @@ describe('Gateway shedding with a route concurrency limit', () => {
     }
   });
 
+  it("shrinks the route's limit when upstreams answer 503, not when none can be reached", async () => {
+    const http = await import('node:http');
+    const overloaded = http.createServer((req, res) => {
+      req.resume();
+      res.writeHead(503, { 'retry-after': '1' }).end('busy');
+    });
+    await new Promise<void>((r) => overloaded.listen(0, '127.0.0.1', () => r()));
+    const busyPort = (overloaded.address() as { port: number }).port;
+    // A port nothing listens on: connection refused, as from a node that is down.
+    const downPort = await freePort();
+    const limit = { algorithm: 'aimd' as const, initialLimit: 20 };
+    const gateway = await new Gateway({
+      routes: [
+        { path: '/busy', upstreams: [`http://127.0.0.1:${busyPort}`], maxAttempts: 1, concurrencyLimit: limit },
+        { path: '/down', upstreams: [`http://127.0.0.1:${downPort}`], maxAttempts: 1, concurrencyLimit: limit },
+      ],
+    }).listen();
+    try {
+      for (const path of ['/busy', '/down']) {
+        for (let i = 0; i < 3; i++) {
+          const r = await request(`${gateway.url}${path}/x`);
+          expect(r.statusCode, path).toBe(503);
+          await r.body.dump();
+        }
+      }
+      const [busy, down] = gateway.routeStats();
+      expect(busy!.limit).toBeLessThan(20); // three drops: 20 × 0.9³
+      expect(down!.limit).toBe(20);
+      expect(busy!.shed + down!.shed).toBe(0);
+    } finally {
+      await gateway.close();
+      overloaded.closeAllConnections();
+      await new Promise((r) => overloaded.close(r));
+    }
+  });
+
   it('rejects a concurrencyLimit that is not adaptiveLimit options, naming it', () => {
     expect(() => new Gateway({ routes: [{ path: '/', upstreams: ['http://127.0.0.1:1'], concurrencyLimit: 5 as never }] })).toThrow(/routes\[0\]\.concurrencyLimit must be adaptiveLimit options/);
     expect(() => new Gateway({ routes: [{ path: '/', upstreams: ['http://127.0.0.1:1'], concurrencyLimit: { algorithm: 'vegas' as never } }] })).toThrow(/algorithm must be one of 'gradient2', 'aimd'/);
