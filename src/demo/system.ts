@@ -185,8 +185,8 @@ export class DemoSystem {
     this.chaos.start({ inject: false });
     await this.waitAllHealthy(30_000, 'to start');
 
-    // The route's AIMD limit comes down on what the clients see as overload — a 503/429/504
-    // answer, or a request slower than its whole budget — and not on a slow try that failed over:
+    // The route's AIMD limit comes down on what says overload — a web node's 503/429, every try
+    // timed out, a request slower than its whole budget — and not on a slow try that failed over:
     // with a drop per request that outlasted one per-try timeout, a single paused web node
     // (hundreds of such requests within a second) took the limit to its floor and the gateway
     // shed 4–15 % of the load at 0.77× capacity (measured in docs/benchmarks.md).
