@@ -37,6 +37,18 @@ function runCli(args: string[]): { child: ChildProcess; lines: Lines; exit: Prom
   return { child, lines, exit, stderr: () => err };
 }
 
+/** Runs `steadfast demo … --json <file> --quiet` to its exit (killed if the test fails first) and reads its result. */
+async function runDemo(name: string, args: string[]): Promise<DemoResult> {
+  const json = path.join(work, `${name}.json`);
+  const run = runCli(['demo', ...args, '--json', json, '--quiet']);
+  try {
+    expect(await run.exit, run.stderr()).toBe(0);
+  } finally {
+    if (run.child.exitCode === null) run.child.kill('SIGKILL');
+  }
+  return JSON.parse(readFileSync(json, 'utf8')) as DemoResult;
+}
+
 /** What the issue asks of every run: nothing acknowledged lost, every fault an incident that healed, availability ≥ 99.9 %. */
 function checkResult(result: DemoResult, expectedMinFaults: number): void {
   expect(result.history.acknowledged).toBeGreaterThan(100);
@@ -155,16 +167,9 @@ describeNeeding(REDIS, 'steadfast demo on Redis checkpoints and an etcd registry
   });
 
   it('with --max-concurrent-faults 2 faults a db node and a web node at once, never two of a group, and keeps the same promises', async () => {
-    const json = path.join(work, 'concurrent.json');
     // Pauses last 1500 ms and come every 750–1250 ms: the next fault falls due while one is open,
     // so it must go to the other group (a slower machine only keeps incidents open longer).
-    const run = runCli(['demo', '--duration', '20', '--seed', '5', '--rate', '200', '--faults', 'pause', '--fault-interval', '1000', '--max-concurrent-faults', '2', '--json', json, '--quiet']);
-    try {
-      expect(await run.exit, run.stderr()).toBe(0);
-    } finally {
-      if (run.child.exitCode === null) run.child.kill('SIGKILL');
-    }
-    const result = JSON.parse(readFileSync(json, 'utf8')) as DemoResult;
+    const result = await runDemo('concurrent', ['--duration', '20', '--seed', '5', '--rate', '200', '--faults', 'pause', '--fault-interval', '1000', '--max-concurrent-faults', '2']);
     checkResult(result, 6);
     expect(result.config.maxConcurrentFaults).toBe(2);
     const group = (target: string): string => target.split('-')[0]!;
@@ -187,15 +192,8 @@ describeNeeding(REDIS, 'steadfast demo on Redis checkpoints and an etcd registry
       ctx.skip();
       return;
     }
-    const json = path.join(work, 'redis-etcd.json');
     const etcdHost = new URL(etcd.url).host;
-    const run = runCli(['demo', '--duration', '20', '--seed', '11', '--rate', '80', '--fault-interval', '3000', '--store', redis!.url, '--registry', `etcd://${etcdHost}`, '--json', json, '--quiet']);
-    try {
-      expect(await run.exit, run.stderr()).toBe(0);
-    } finally {
-      if (run.child.exitCode === null) run.child.kill('SIGKILL');
-    }
-    const result = JSON.parse(readFileSync(json, 'utf8')) as DemoResult;
+    const result = await runDemo('redis-etcd', ['--duration', '20', '--seed', '11', '--rate', '80', '--fault-interval', '3000', '--store', redis!.url, '--registry', `etcd://${etcdHost}`]);
     checkResult(result, 3);
     expect(result.config.store).toBe(redis!.url);
     // the checkpoints really are in Redis
@@ -212,14 +210,7 @@ describeNeeding(REDIS, 'steadfast demo on Redis checkpoints and an etcd registry
 
 describe('steadfast demo with rolling restarts (--faults restart)', () => {
   it('restarts every node gracefully in turn, fails no request and loses no write', async () => {
-    const json = path.join(work, 'restart.json');
-    const run = runCli(['demo', '--duration', '20', '--seed', '5', '--rate', '100', '--faults', 'restart', '--fault-interval', '1500', '--json', json, '--quiet']);
-    try {
-      expect(await run.exit, run.stderr()).toBe(0);
-    } finally {
-      if (run.child.exitCode === null) run.child.kill('SIGKILL');
-    }
-    const result = JSON.parse(readFileSync(json, 'utf8')) as DemoResult;
+    const result = await runDemo('restart', ['--duration', '20', '--seed', '5', '--rate', '100', '--faults', 'restart', '--fault-interval', '1500']);
     expect(result.faults.length).toBeGreaterThanOrEqual(3);
     expect(new Set(result.faults.map((f) => f.kind))).toEqual(new Set(['restart']));
     // Node after node, in order (db-1, db-2, db-3, web-1, …).
