@@ -6,8 +6,20 @@ import { checkInteger, checkNumber, checkOptions, checkString } from '../core/op
 import { InvalidOptionError } from '../core/errors.js';
 
 export interface LoadGeneratorOptions {
-  /** Where to send requests, e.g. http://127.0.0.1:8080/items. */
-  url: string;
+  /**
+   * Where to send requests, e.g. http://127.0.0.1:8080/items. Several addresses of one service
+   * (two gateways): the generator acts as a client that knows both — see `failover`.
+   */
+  url: string | string[];
+  /**
+   * With several urls: requests take turns over the addresses that are up. A try that gets no
+   * answer — refused, reset, or no response headers within `perTryTimeoutMs` — is sent again to
+   * the next address (idempotent methods only, unless the connection was refused: then the
+   * request never left), within the request's `timeoutMs`. An address whose try failed is down
+   * for `downMs`; then one request probes it, and it is up again once that request is answered.
+   * Defaults: perTryTimeoutMs 2000, downMs 2000.
+   */
+  failover?: { perTryTimeoutMs?: number; downMs?: number };
   /** Requests per second, sent on schedule whatever the answers (open loop). */
   ratePerSec: number;
   durationMs: number;
@@ -51,7 +63,12 @@ export interface LoadRequest {
   tag?: unknown;
 }
 
-export const LOAD_GENERATOR_DEFAULTS = Object.freeze({ timeoutMs: 2000, maxInFlight: 1000, connections: 256 });
+export const LOAD_GENERATOR_DEFAULTS = Object.freeze({ timeoutMs: 2000, maxInFlight: 1000, connections: 256, perTryTimeoutMs: 2000, downMs: 2000 });
+
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE']);
+
+/** One address: down until (performance.now() ms; 0 = up), whether a probe is out, measured answers. */
+type Target = { url: string; downUntil: number; probing: boolean; answered: number };
 
 export interface LoadResult {
   /** When the request was due (latency is measured from here: no coordinated omission). */
@@ -65,6 +82,8 @@ export interface LoadResult {
   /** With `next`: the request sent, and the answer's body (text). */
   request?: LoadRequest;
   body?: string;
+  /** With several urls: tries sent again to another address (0 when the first try was answered). */
+  failovers?: number;
 }
 
 export interface LoadSummary {
@@ -79,6 +98,8 @@ export interface LoadSummary {
    * late, and only this shows it.
    */
   sendLagMs: { p50: number; p99: number; max: number };
+  /** With several urls: tries sent again to another address, and measured requests answered per address. */
+  failover?: { retries: number; answeredBy: Record<string, number> };
 }
 
 /**
@@ -88,7 +109,9 @@ export interface LoadSummary {
  * coordinated omission).
  */
 export class LoadGenerator {
+  /** The first address (the only one without failover). */
   readonly url: string;
+  readonly urls: readonly string[];
   readonly ratePerSec: number;
   readonly durationMs: number;
   private readonly method: string;
@@ -99,14 +122,29 @@ export class LoadGenerator {
   private readonly events = new Emitter<{ result: LoadResult; started: { at: number } }>();
   private readonly dispatcher: Dispatcher;
   private readonly warmUp: { durationMs: number; next: ((seq: number) => LoadRequest) | undefined } | undefined;
+  private readonly perTryTimeoutMs: number;
+  private readonly downMs: number;
+  private readonly targets: Target[];
+  private turn = 0;
+  private failoverRetries = 0;
   private stopped = false;
 
   constructor(options: LoadGeneratorOptions) {
     const scope = 'LoadGenerator';
     if (options === undefined) throw new InvalidOptionError(`${scope}: options { url, ratePerSec, durationMs } are required`);
-    const o = checkOptions<LoadGeneratorOptions>(scope, options, ['url', 'ratePerSec', 'durationMs', 'method', 'timeoutMs', 'maxInFlight', 'connections', 'isSuccess', 'next', 'warmUp']);
-    this.url = checkString(scope, 'url', o.url);
-    if (!/^https?:\/\//.test(this.url)) throw new InvalidOptionError(`${scope}: url must be http:// or https://, got ${JSON.stringify(o.url)}`);
+    const o = checkOptions<LoadGeneratorOptions>(scope, options, ['url', 'failover', 'ratePerSec', 'durationMs', 'method', 'timeoutMs', 'maxInFlight', 'connections', 'isSuccess', 'next', 'warmUp']);
+    const urls = Array.isArray(o.url) ? o.url : [o.url];
+    if (urls.length === 0 || urls.length > 16) throw new InvalidOptionError(`${scope}: url must be a URL or a list of 1 to 16 URLs, got ${urls.length}`);
+    this.urls = urls.map((u, i) => {
+      const url = checkString(scope, Array.isArray(o.url) ? `url[${i}]` : 'url', u);
+      if (!/^https?:\/\//.test(url)) throw new InvalidOptionError(`${scope}: url must be http:// or https://, got ${JSON.stringify(u)}`);
+      return url;
+    });
+    this.url = this.urls[0]!;
+    this.targets = this.urls.map((url) => ({ url, downUntil: 0, probing: false, answered: 0 }));
+    const f = checkOptions<NonNullable<LoadGeneratorOptions['failover']>>(`${scope}.failover`, o.failover ?? {}, ['perTryTimeoutMs', 'downMs']);
+    this.perTryTimeoutMs = checkInteger(`${scope}.failover`, 'perTryTimeoutMs', f.perTryTimeoutMs ?? LOAD_GENERATOR_DEFAULTS.perTryTimeoutMs, { min: 1, max: 600_000 });
+    this.downMs = checkInteger(`${scope}.failover`, 'downMs', f.downMs ?? LOAD_GENERATOR_DEFAULTS.downMs, { min: 0, max: 600_000 });
     this.ratePerSec = checkNumber(scope, 'ratePerSec', o.ratePerSec, { min: 0, minExclusive: true, max: 100_000 });
     this.durationMs = checkInteger(scope, 'durationMs', o.durationMs, { min: 1 });
     this.method = o.method ?? 'GET';
@@ -168,20 +206,16 @@ export class LoadGenerator {
       }
       inFlight++;
       const p = (async () => {
+        const failovers = { n: 0 };
+        const extra = this.targets.length > 1 ? failovers : undefined;
         try {
-          const target = req ? new URL(req.path, this.url) : this.url;
-          const method = (req?.method ?? this.method) as Dispatcher.HttpMethod;
-          const res = await undici().request(target, { method, dispatcher: this.dispatcher, headersTimeout: this.timeoutMs, bodyTimeout: this.timeoutMs, ...(req?.headers ? { headers: req.headers } : {}), ...(req?.body !== undefined ? { body: req.body } : {}) });
-          if (req) {
-            const body = await res.body.text();
-            record({ scheduledAt, sendLagMs, latencyMs: performance.now() - due, ok: this.isSuccess(res.statusCode), status: res.statusCode, error: null, request: req, body }, warm);
-          } else {
-            await res.body.dump();
-            record({ scheduledAt, sendLagMs, latencyMs: performance.now() - due, ok: this.isSuccess(res.statusCode), status: res.statusCode, error: null }, warm);
-          }
+          const { statusCode, body, target } = await this.send(req, due, failovers);
+          if (!warm) target.answered++;
+          record({ scheduledAt, sendLagMs, latencyMs: performance.now() - due, ok: this.isSuccess(statusCode), status: statusCode, error: null, ...(req ? { request: req, body: body! } : {}), ...(extra ? { failovers: extra.n } : {}) }, warm);
         } catch (err) {
-          record({ scheduledAt, sendLagMs, latencyMs: performance.now() - due, ok: false, status: null, error: (err as { code?: string }).code ?? (err as Error).message, ...(req ? { request: req } : {}) }, warm);
+          record({ scheduledAt, sendLagMs, latencyMs: performance.now() - due, ok: false, status: null, error: (err as { code?: string }).code ?? (err as Error).message, ...(req ? { request: req } : {}), ...(extra ? { failovers: extra.n } : {}) }, warm);
         } finally {
+          if (!warm) this.failoverRetries += failovers.n;
           inFlight--;
         }
       })();
@@ -212,6 +246,63 @@ export class LoadGenerator {
     const durationMs = Math.max(0, performance.now() - start);
     const sorted = lags.subarray(0, sent).sort();
     const at = (p: number): number => nearestRank(sorted, p);
-    return { sent, ok, failed, durationMs, achievedRatePerSec: durationMs > 0 ? sent / (durationMs / 1000) : 0, sendLagMs: { p50: at(50), p99: at(99), max: at(100) } };
+    const failover = this.targets.length > 1 ? { failover: { retries: this.failoverRetries, answeredBy: Object.fromEntries(this.targets.map((t) => [t.url, t.answered])) } } : {};
+    return { sent, ok, failed, durationMs, achievedRatePerSec: durationMs > 0 ? sent / (durationMs / 1000) : 0, sendLagMs: { p50: at(50), p99: at(99), max: at(100) }, ...failover };
+  }
+
+  /** The next address to try, after those in `tried`: up ones in turn; a down one whose time is up gets one probe; null when none is left. */
+  private pick(tried: Set<number>): number | null {
+    const n = this.targets.length;
+    const now = performance.now();
+    let fallback: number | null = null;
+    for (let k = 0; k < n; k++) {
+      const i = (this.turn + k) % n;
+      if (tried.has(i)) continue;
+      const t = this.targets[i]!;
+      if (t.downUntil === 0) {
+        this.turn = (i + 1) % n;
+        return i;
+      }
+      if (!t.probing && now >= t.downUntil) {
+        t.probing = true;
+        return i;
+      }
+      fallback ??= i;
+    }
+    // Every address left is down: try one anyway (the client has nowhere better to go).
+    return fallback;
+  }
+
+  /** Sends one request, over the addresses in turn when a try gets no answer (see `failover`). */
+  private async send(req: LoadRequest | undefined, due: number, failovers: { n: number }): Promise<{ statusCode: number; body: string | undefined; target: Target }> {
+    const method = (req?.method ?? this.method) as Dispatcher.HttpMethod;
+    const single = this.targets.length === 1;
+    const tried = new Set<number>();
+    for (;;) {
+      const i = this.pick(tried)!;
+      tried.add(i);
+      const t = this.targets[i]!;
+      const left = this.timeoutMs - (performance.now() - due);
+      const wait = single ? this.timeoutMs : Math.max(1, Math.min(this.perTryTimeoutMs, left));
+      let answered = false;
+      try {
+        const target = req ? new URL(req.path, t.url) : t.url;
+        const res = await undici().request(target, { method, dispatcher: this.dispatcher, headersTimeout: wait, bodyTimeout: single ? wait : this.timeoutMs, ...(req?.headers ? { headers: req.headers } : {}), ...(req?.body !== undefined ? { body: req.body } : {}) });
+        answered = true;
+        t.downUntil = 0;
+        t.probing = false;
+        if (req) return { statusCode: res.statusCode, body: await res.body.text(), target: t };
+        await res.body.dump();
+        return { statusCode: res.statusCode, body: undefined, target: t };
+      } catch (err) {
+        if (single || answered) throw err;
+        t.downUntil = performance.now() + this.downMs;
+        t.probing = false;
+        const code = (err as { code?: string }).code;
+        const again = tried.size < this.targets.length && performance.now() - due < this.timeoutMs && (IDEMPOTENT.has(method) || code === 'ECONNREFUSED');
+        if (!again) throw err;
+        failovers.n++;
+      }
+    }
   }
 }

@@ -258,6 +258,88 @@ describe('LoadGenerator (open loop)', () => {
     expect(() => new LoadGenerator({ url, ratePerSec: 1, durationMs: 1, warmUp: { durationMs: 10, next: 5 as never } })).toThrow(/warmUp\.next must be a function/);
   });
 
+  describe('with two addresses, as a client that knows both', () => {
+    const listen = async (handler: http.RequestListener): Promise<{ server: http.Server; url: string }> => {
+      const server = http.createServer(handler);
+      await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+      return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/` };
+    };
+    const stop = (server: http.Server): void => {
+      server.closeAllConnections();
+      server.close();
+    };
+
+    it('sends a request refused by one address to the other, and leaves the refusing one alone while it is down', async () => {
+      const live = await listen((_q, res) => res.end('ok'));
+      const dead = `http://127.0.0.1:${await freePort()}/`;
+      const s = await new LoadGenerator({ url: [dead, live.url], ratePerSec: 100, durationMs: 300, failover: { downMs: 600_000 } }).run();
+      stop(live.server);
+      expect([s.sent, s.ok, s.failed]).toEqual([30, 30, 0]);
+      expect(s.failover!.answeredBy).toEqual({ [dead]: 0, [live.url]: 30 });
+      // At least the first request was refused; the address is down after that, so at most the few sent before the refusal came back.
+      expect(s.failover!.retries).toBeGreaterThanOrEqual(1);
+      expect(s.failover!.retries).toBeLessThan(30);
+    });
+
+    it('gives up on an address that holds a request past perTryTimeoutMs and sends it to the other', async () => {
+      const held: http.ServerResponse[] = [];
+      const hung = await listen((_q, res) => void held.push(res)); // a SIGSTOPped gateway: connects, never answers
+      const live = await listen((_q, res) => res.end('ok'));
+      const gen = new LoadGenerator({ url: [hung.url, live.url], ratePerSec: 50, durationMs: 400, timeoutMs: 30_000, failover: { perTryTimeoutMs: 200, downMs: 600_000 } });
+      const results: { latencyMs: number; failovers?: number }[] = [];
+      gen.on('result', (r) => results.push(r));
+      const s = await gen.run();
+      stop(hung.server);
+      stop(live.server);
+      expect([s.sent, s.ok, s.failed]).toEqual([20, 20, 0]);
+      expect(s.failover!.answeredBy[hung.url]).toBe(0);
+      expect(held.length).toBeGreaterThanOrEqual(1);
+      const failedOver = results.filter((r) => r.failovers === 1);
+      expect(failedOver).toHaveLength(s.failover!.retries);
+      for (const r of failedOver) expect(r.latencyMs).toBeGreaterThanOrEqual(190); // it waited out its try first
+    });
+
+    it('does not send a POST again after a try that may have reached the server, but does after a refused connection', async () => {
+      const held: http.ServerResponse[] = [];
+      const hung = await listen((_q, res) => void held.push(res));
+      let posts = 0;
+      const live = await listen((_q, res) => {
+        posts++;
+        res.end('ok');
+      });
+      const one = { ratePerSec: 10, durationMs: 100, method: 'POST', timeoutMs: 30_000, failover: { perTryTimeoutMs: 200 } };
+      const s = await new LoadGenerator({ ...one, url: [hung.url, live.url] }).run();
+      expect([s.sent, s.ok, s.failed, s.failover!.retries, posts]).toEqual([1, 0, 1, 0, 0]);
+      const dead = `http://127.0.0.1:${await freePort()}/`;
+      const t = await new LoadGenerator({ ...one, url: [dead, live.url] }).run();
+      stop(hung.server);
+      stop(live.server);
+      expect([t.sent, t.ok, t.failover!.retries, posts]).toEqual([1, 1, 1, 1]);
+    });
+
+    it('probes an address again once it has been down for downMs, and sends it its share when it answers', async () => {
+      let failing = 3;
+      const flaky = await listen((req, res) => {
+        if (failing-- > 0) req.socket.destroy(); // a gateway killed mid-request
+        else res.end('ok');
+      });
+      const live = await listen((_q, res) => res.end('ok'));
+      const s = await new LoadGenerator({ url: [flaky.url, live.url], ratePerSec: 100, durationMs: 1000, timeoutMs: 30_000, failover: { downMs: 50 } }).run();
+      stop(flaky.server);
+      stop(live.server);
+      expect([s.sent, s.ok, s.failed]).toEqual([100, 100, 0]);
+      expect(s.failover!.retries).toBeGreaterThanOrEqual(1);
+      expect(s.failover!.answeredBy[flaky.url]).toBeGreaterThan(0);
+    });
+
+    it('rejects a bad list or failover option, naming it', () => {
+      expect(() => new LoadGenerator({ url: [], ratePerSec: 1, durationMs: 1 })).toThrow(/list of 1 to 16 URLs/);
+      expect(() => new LoadGenerator({ url: ['http://a', 'ftp://b'], ratePerSec: 1, durationMs: 1 })).toThrow(/url must be http/);
+      expect(() => new LoadGenerator({ url: ['http://a', 'http://b'], ratePerSec: 1, durationMs: 1, failover: { perTryTimeoutMs: 0 } })).toThrow(/perTryTimeoutMs/);
+      expect(() => new LoadGenerator({ url: ['http://a', 'http://b'], ratePerSec: 1, durationMs: 1, failover: { downMs: 5, other: 1 } as never })).toThrow(/other/);
+    });
+  });
+
   it('rejects bad options, naming the option', () => {
     expect(() => new LoadGenerator({ url: 'ftp://x', ratePerSec: 1, durationMs: 1 })).toThrow(/url must be http/);
     expect(() => new LoadGenerator({ url: 'http://x', ratePerSec: 0, durationMs: 1 })).toThrow(/ratePerSec must be a number > 0/);
