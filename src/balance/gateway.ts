@@ -203,6 +203,11 @@ export class Gateway {
     return { def, keyHeader, balancer, client, timer: this.duration.child(label), limit, dirPrefix: def.path.endsWith('/') ? def.path : `${def.path}/`, queryPrefix: `${def.path}?` };
   }
 
+  /** The gateway's HTTP server — for a lifecycle to drain at shutdown (`lifecycle({ server: gateway.httpServer })`). */
+  get httpServer(): http.Server {
+    return this.server;
+  }
+
   get port(): number {
     return (this.server.address() as AddressInfo | null)?.port ?? this.requestedPort;
   }

@@ -15,11 +15,13 @@ export interface LoadGeneratorOptions {
    * With several urls: requests take turns over the addresses that are up. A try that gets no
    * answer — refused, reset, or no response headers within `perTryTimeoutMs` — is sent again to
    * the next address (idempotent methods only, unless the connection was refused: then the
-   * request never left), within the request's `timeoutMs`. An address whose try failed is down
-   * for `downMs`; then one request probes it, and it is up again once that request is answered.
-   * Defaults: perTryTimeoutMs 2000, downMs 2000.
+   * request never left), within the request's `timeoutMs` and at most `maxTries` tries in all;
+   * once every address has been tried, the one that failed longest ago is tried again. An
+   * address whose try failed is down for `downMs`; then one request probes it, and it is up
+   * again once that request is answered. Defaults: perTryTimeoutMs 2000, downMs 2000, maxTries
+   * one more than the addresses.
    */
-  failover?: { perTryTimeoutMs?: number; downMs?: number };
+  failover?: { perTryTimeoutMs?: number; downMs?: number; maxTries?: number };
   /** Requests per second, sent on schedule whatever the answers (open loop). */
   ratePerSec: number;
   durationMs: number;
@@ -124,6 +126,7 @@ export class LoadGenerator {
   private readonly warmUp: { durationMs: number; next: ((seq: number) => LoadRequest) | undefined } | undefined;
   private readonly perTryTimeoutMs: number;
   private readonly downMs: number;
+  private readonly maxTries: number;
   private readonly targets: Target[];
   private turn = 0;
   private failoverRetries = 0;
@@ -142,7 +145,8 @@ export class LoadGenerator {
     });
     this.url = this.urls[0]!;
     this.targets = this.urls.map((url) => ({ url, downUntil: 0, probing: false, answered: 0 }));
-    const f = checkOptions<NonNullable<LoadGeneratorOptions['failover']>>(`${scope}.failover`, o.failover ?? {}, ['perTryTimeoutMs', 'downMs']);
+    const f = checkOptions<NonNullable<LoadGeneratorOptions['failover']>>(`${scope}.failover`, o.failover ?? {}, ['perTryTimeoutMs', 'downMs', 'maxTries']);
+    this.maxTries = checkInteger(`${scope}.failover`, 'maxTries', f.maxTries ?? this.urls.length + 1, { min: 1, max: 100 });
     this.perTryTimeoutMs = checkInteger(`${scope}.failover`, 'perTryTimeoutMs', f.perTryTimeoutMs ?? LOAD_GENERATOR_DEFAULTS.perTryTimeoutMs, { min: 1, max: 600_000 });
     this.downMs = checkInteger(`${scope}.failover`, 'downMs', f.downMs ?? LOAD_GENERATOR_DEFAULTS.downMs, { min: 0, max: 600_000 });
     this.ratePerSec = checkNumber(scope, 'ratePerSec', o.ratePerSec, { min: 0, minExclusive: true, max: 100_000 });
@@ -250,14 +254,19 @@ export class LoadGenerator {
     return { sent, ok, failed, durationMs, achievedRatePerSec: durationMs > 0 ? sent / (durationMs / 1000) : 0, sendLagMs: { p50: at(50), p99: at(99), max: at(100) }, ...failover };
   }
 
-  /** The next address to try, after those in `tried`: up ones in turn; a down one whose time is up gets one probe; null when none is left. */
-  private pick(tried: Set<number>): number | null {
+  /**
+   * The next address to try, among those not in `tried` (all of them once every one has been
+   * tried): up ones in turn; else a down one whose time is up, as its one probe; else the one
+   * that failed longest ago (the client has nowhere better to go).
+   */
+  private pick(tried: Set<number>): number {
     const n = this.targets.length;
     const now = performance.now();
-    let fallback: number | null = null;
+    const all = tried.size >= n;
+    let fallback = -1;
     for (let k = 0; k < n; k++) {
       const i = (this.turn + k) % n;
-      if (tried.has(i)) continue;
+      if (!all && tried.has(i)) continue;
       const t = this.targets[i]!;
       if (t.downUntil === 0) {
         this.turn = (i + 1) % n;
@@ -267,9 +276,8 @@ export class LoadGenerator {
         t.probing = true;
         return i;
       }
-      fallback ??= i;
+      if (fallback < 0 || t.downUntil < this.targets[fallback]!.downUntil) fallback = i;
     }
-    // Every address left is down: try one anyway (the client has nowhere better to go).
     return fallback;
   }
 
@@ -278,8 +286,8 @@ export class LoadGenerator {
     const method = (req?.method ?? this.method) as Dispatcher.HttpMethod;
     const single = this.targets.length === 1;
     const tried = new Set<number>();
-    for (;;) {
-      const i = this.pick(tried)!;
+    for (let attempt = 1; ; attempt++) {
+      const i = this.pick(tried);
       tried.add(i);
       const t = this.targets[i]!;
       const left = this.timeoutMs - (performance.now() - due);
@@ -299,7 +307,7 @@ export class LoadGenerator {
         t.downUntil = performance.now() + this.downMs;
         t.probing = false;
         const code = (err as { code?: string }).code;
-        const again = tried.size < this.targets.length && performance.now() - due < this.timeoutMs && (IDEMPOTENT.has(method) || code === 'ECONNREFUSED');
+        const again = attempt < this.maxTries && performance.now() - due < this.timeoutMs && (IDEMPOTENT.has(method) || code === 'ECONNREFUSED');
         if (!again) throw err;
         failovers.n++;
       }

@@ -27,8 +27,8 @@ export function registerDemo(program: Command): void {
     .command('demo')
     .description(
       'Run a fault-tolerant web app + database on this machine — db nodes on a consistent-hash ring (R replicas, W acks, checkpoints), ' +
-        'web replicas behind a gateway, a registry, a leader-elected maintenance task — under open-loop load while a seeded ' +
-        'chaos schedule SIGKILLs or SIGSTOPs one process at a time; live dashboard, then availability, MTTD, MTTR, MTBF, ' +
+        'web replicas behind two gateways, a registry, a leader-elected maintenance task, each its own process — under open-loop load ' +
+        'from a client that knows both gateways, while a seeded chaos schedule SIGKILLs, SIGSTOPs or restarts any of them; live dashboard, then availability, MTTD, MTTR, MTBF, ' +
         'failure rate and lost acknowledged writes.',
     )
     .option('-d, --duration <seconds>', 'how long the load runs', numberIn(DEMO_RANGES.durationMs.min / 1000, DEMO_RANGES.durationMs.max / 1000), 60)
@@ -37,20 +37,21 @@ export function registerDemo(program: Command): void {
     .option('--no-chaos', 'no faults: the same system and load, for a baseline')
     .option('--faults <list>', 'faults to draw from: kill,pause,restart (restart: graceful SIGTERM, node by node — a rolling deploy)', faultList)
     .option('--fault-interval <ms>', 'mean time between faults', numberIn(DEMO_RANGES.faultIntervalMs.min, DEMO_RANGES.faultIntervalMs.max, { integer: true }), DEMO_DEFAULTS.faultIntervalMs)
-    .option('--max-concurrent-faults <n>', 'faults open at once, at most one per replica group (2: a db node and a web node down together)', numberIn(DEMO_RANGES.maxConcurrentFaults.min, DEMO_RANGES.maxConcurrentFaults.max, { integer: true }), DEMO_DEFAULTS.maxConcurrentFaults)
+    .option('--max-concurrent-faults <n>', 'faults open at once, at most one per replica group (3: a db node, a web node and a gateway down together)', numberIn(DEMO_RANGES.maxConcurrentFaults.min, DEMO_RANGES.maxConcurrentFaults.max, { integer: true }), DEMO_DEFAULTS.maxConcurrentFaults)
     .option('--registry <url>', "'embedded' (steadfast's Consul-compatible registry) or etcd://host:port", registryUrl, DEMO_DEFAULTS.registry)
     .option('--store <url>', "checkpoints: 'file' (a temporary folder) or redis://host:port", storeUrl, DEMO_DEFAULTS.store)
     .option('--db <n>', 'db nodes', numberIn(DEMO_RANGES.dbNodes.min, DEMO_RANGES.dbNodes.max, { integer: true }), DEMO_DEFAULTS.dbNodes)
     .option('--web <n>', 'web replicas', numberIn(DEMO_RANGES.webNodes.min, DEMO_RANGES.webNodes.max, { integer: true }), DEMO_DEFAULTS.webNodes)
+    .option('--gateways <n>', 'gateways, each its own process; the load fails over between them', numberIn(DEMO_RANGES.gateways.min, DEMO_RANGES.gateways.max, { integer: true }), DEMO_DEFAULTS.gateways)
     .option('--replicas <r>', 'replicas per key (≤ --db)', numberIn(DEMO_RANGES.replicas.min, DEMO_RANGES.replicas.max, { integer: true }), DEMO_DEFAULTS.replicas)
     .option('--write-quorum <w>', 'acknowledgements a write needs (≤ --replicas; default: --replicas)', numberIn(1, 9, { integer: true }))
-    .option('-p, --port <port>', 'gateway (and dashboard) port; 0 = any free port', numberIn(DEMO_RANGES.port.min, DEMO_RANGES.port.max, { integer: true }), DEMO_DEFAULTS.port)
+    .option('-p, --port <port>', 'dashboard port (the gateways take free ports, printed at the start); 0 = any free port', numberIn(DEMO_RANGES.port.min, DEMO_RANGES.port.max, { integer: true }), DEMO_DEFAULTS.port)
     .option('--data-dir <dir>', 'where file checkpoints go (default: a temporary folder, removed after)')
     .option('--slo <ratio>', 'availability objective', numberIn(DEMO_RANGES.slo.min, DEMO_RANGES.slo.max), DEMO_DEFAULTS.slo)
     .option('--json <file>', 'write the result (report, writes, leadership, faults) as JSON')
     .option('--html <file>', 'write a self-contained HTML report')
     .option('-q, --quiet', 'no progress lines')
-    .action(async (opts: { duration: number; rate: number; seed: number; chaos: boolean; faults?: ('kill' | 'pause' | 'restart')[]; faultInterval: number; maxConcurrentFaults: number; registry: string; store: string; db: number; web: number; replicas: number; writeQuorum?: number; port: number; dataDir?: string; slo: number; json?: string; html?: string; quiet?: boolean }) => {
+    .action(async (opts: { duration: number; rate: number; seed: number; chaos: boolean; faults?: ('kill' | 'pause' | 'restart')[]; faultInterval: number; maxConcurrentFaults: number; registry: string; store: string; db: number; web: number; gateways: number; replicas: number; writeQuorum?: number; port: number; dataDir?: string; slo: number; json?: string; html?: string; quiet?: boolean }) => {
       const out = process.stdout;
       if (opts.replicas > opts.db) {
         process.stderr.write(`steadfast demo: --replicas ${opts.replicas} is more than --db ${opts.db}; use at most ${opts.db}\n`);
@@ -69,7 +70,7 @@ export function registerDemo(program: Command): void {
             say(`  ${e.text}`);
             break;
           case 'started':
-            out.write(`\n  gateway    ${e.gateway}/api/carts/c1\n  dashboard  ${e.dashboard}\n  registry   ${e.registry}${e.registry.startsWith('http') ? '/v1/health/service/web?passing' : ''}\n${e.dataDir ? `  data       ${e.dataDir}\n` : ''}\n`);
+            out.write(`\n  gateways   ${e.gateways.map((g) => `${g}/api/carts/c1`).join('  ')}\n  dashboard  ${e.dashboard}\n  registry   ${e.registry}${e.registry.startsWith('http') ? '/v1/health/service/web?passing' : ''}\n${e.dataDir ? `  data       ${e.dataDir}\n` : ''}\n`);
             break;
           case 'fault':
             say(`  fault #${e.id}: ${e.kind} ${e.target} (pid ${e.pid})`);
@@ -102,6 +103,7 @@ export function registerDemo(program: Command): void {
           store: opts.store,
           dbNodes: opts.db,
           webNodes: opts.web,
+          gateways: opts.gateways,
           replicas: opts.replicas,
           ...(opts.writeQuorum !== undefined ? { writeQuorum: opts.writeQuorum } : {}),
           port: opts.port,
@@ -151,17 +153,21 @@ export function formatDemoResult(r: DemoResult): string {
   const a = r.amplification;
   if (a !== undefined) {
     const per = (x: number, n: number): string => (n > 0 ? `${(x / n).toFixed(2)}×` : '—');
-    lines.push(`attempts per request      gateway → web ${per(a.gateway.attempts, a.gateway.requests)} (${a.gateway.retries} retries, ${a.gateway.budgetExhausted} refused by the budget); web → db ${per(a.db.requests, a.db.calls)} per db call (R fan-out included; ${a.db.hedges} hedges, ${a.db.failovers} failovers)`);
+    lines.push(`attempts per request      gateways → web ${per(a.gateway.attempts, a.gateway.requests)} (${a.gateway.retries} retries, ${a.gateway.budgetExhausted} refused by the budget); web → db ${per(a.db.requests, a.db.calls)} per db call (R fan-out included; ${a.db.hedges} hedges, ${a.db.failovers} failovers)`);
   }
   const sh = r.shedding;
   if (sh !== undefined) {
     const tier = (t: SheddingTotals['db']): string => `${t.shedByLimit + t.shedByHealth} of ${t.admitted + t.shedByLimit + t.shedByHealth} (${t.shedByLimit} by the limit, ${t.shedByHealth} on health), ${t.expired} past deadline`;
-    lines.push(`shed inside the system    gateway ${sh.gateway}; web ${tier(sh.web)}; db ${tier(sh.db)}`);
+    lines.push(`shed inside the system    gateways ${sh.gateway}; web ${tier(sh.web)}; db ${tier(sh.db)}`);
   }
   const c = r.cpu;
   if (c !== undefined) {
     const use = (u: DemoResult['cpu']['db']): string => `${u.perRequestMs === null ? '—' : `${u.perRequestMs.toFixed(3)} ms`} (${u.cores.toFixed(2)} cores)`;
-    lines.push(`cpu per request           db tier ${use(c.db)}, web tier ${use(c.web)}, supervisor — gateway, registry, load generator — ${use(c.supervisor)}; ${(c.db.cores + c.web.cores + c.supervisor.cores).toFixed(2)} of ${availableParallelism()} cores busy`);
+    lines.push(`cpu per request           db tier ${use(c.db)}, web tier ${use(c.web)}, gateways ${use(c.gateway)}, supervisor — registry, load generator — ${use(c.supervisor)}; ${(c.db.cores + c.web.cores + c.gateway.cores + c.supervisor.cores).toFixed(2)} of ${availableParallelism()} cores busy`);
+  }
+  if (l.failover) {
+    const by = Object.entries(l.failover.answeredBy).map(([u, n]) => `${new URL(u).port} ${n}`).join(', ');
+    lines.push(`client failover           ${l.failover.retries} requests sent again to another gateway; answered per gateway port: ${by}`);
   }
   lines.push(`load generator lag        p99 ${r.load.sendLagMs.p99.toFixed(1)} ms, max ${r.load.sendLagMs.max.toFixed(1)} ms behind its schedule`);
   lines.push(`history check             ${r.history.valid ? 'valid' : 'INVALID'}: ${r.history.confirmed} acknowledged writes read back, ${r.history.lost.length} lost, ${r.history.unknown} unknown (${r.history.recovered.length} of them applied), ${r.history.failedButPresent.length} failed-but-present`);

@@ -1,9 +1,14 @@
 import { timingSafeEqual } from 'node:crypto';
+import type { GatewayRoute } from '../balance/gateway.js';
+
+/** The demo's process kinds: each runs as its own processes, registered as the service of that name. */
+export type DemoRole = 'db' | 'web' | 'gateway';
+export const DEMO_ROLES: readonly DemoRole[] = ['db', 'web', 'gateway'];
 
 /** What the demo's supervisor tells each node process (as JSON in STEADFAST_DEMO_NODE). */
 export interface DemoNodeConfig {
-  role: 'db' | 'web';
-  /** db-1, web-2, … — also the registry instance id. */
+  role: DemoRole;
+  /** db-1, web-2, gateway-1, … — also the registry instance id. */
   id: string;
   port: number;
   /** Every db node, in a fixed order: the ring is built from their ids. */
@@ -67,6 +72,33 @@ export const DEMO_REQUEST_TIMEOUT_MS = 5000;
 
 /** How long the gateway waits for one try at a web replica (its route's perTryTimeoutMs). */
 export const DEMO_WEB_TRY_TIMEOUT_MS = 1000;
+
+/**
+ * How long the load generator — a client that knows both gateways — waits for one gateway's
+ * answer before it sends the request to the other: longer than a gateway's own try at a web
+ * replica and its retry on another, so a gateway riding out a paused web node is not given up on.
+ */
+export const DEMO_GATEWAY_TRY_TIMEOUT_MS = 2500;
+
+/**
+ * Where a gateway's route limit starts (AIMD grows it only while at least half of it is in use).
+ * A gateway starts open and closes on evidence of overload: from 20 (the AIMD default), a
+ * gateway that was just restarted, or one that had only seen light load, shed at its limit as
+ * soon as a paused web node held a third of its requests for a second (measured: 36 and 79
+ * requests in flight, 100 requests shed, at 200 req/s split over two gateways).
+ */
+export const DEMO_GATEWAY_INITIAL_LIMIT = 200;
+
+/**
+ * The gateways' route to the web tier. Its AIMD limit comes down on what says overload — a web
+ * node's 503/429, every try timed out, a request slower than its whole budget — and not on a
+ * slow try that failed over: with a drop per request that outlasted one per-try timeout, a
+ * single paused web node (hundreds of such requests within a second) took the limit to its
+ * floor and the gateway shed 4–15 % of the load at 0.77× capacity (docs/benchmarks.md).
+ */
+export function demoGatewayRoute(): GatewayRoute {
+  return { path: '/api', service: 'web', perTryTimeoutMs: DEMO_WEB_TRY_TIMEOUT_MS, timeoutMs: DEMO_REQUEST_TIMEOUT_MS, maxAttempts: 3, outlier: { consecutiveFailures: 3, baseEjectionMs: 1000, maxEjectionMs: 10_000 }, concurrencyLimit: { algorithm: 'aimd', timeoutMs: DEMO_REQUEST_TIMEOUT_MS, initialLimit: DEMO_GATEWAY_INITIAL_LIMIT } };
+}
 
 /**
  * What the demo's web and db nodes admit with (see createAdmission): a caller's expired

@@ -129,6 +129,7 @@ function ring(el, r, procs) {
 function detailText(p) {
   const d = p.detail || {};
   if (p.role === 'db') return (d.items ?? '?') + ' items · checkpoint #' + ((d.checkpoint && d.checkpoint.lastId) ?? '—') + (d.caughtUpItems ? ' · caught up ' + d.caughtUpItems : '');
+  if (p.role === 'gateway') return ((d.route && d.route.requests) ?? 0) + ' requests · ' + ((d.route && d.route.retries) ?? 0) + ' retries · ' + ((d.route && d.route.shed) ?? 0) + ' shed · limit ' + ((d.route && d.route.limit) ?? '—');
   return (d.leader ? '<span class="leader">leader (token ' + d.fencingToken + ')</span> · ' : '') + (d.requests ?? 0) + ' requests';
 }
 
@@ -136,7 +137,7 @@ async function tick() {
   try {
     const s = await (await fetch('state', { cache: 'no-store' })).json();
     const c = s.config;
-    $('config').textContent = c.dbNodes + ' db nodes (R = ' + c.replicas + ', W = ' + c.writeQuorum + ') · ' + c.webNodes + ' web replicas · registry ' + c.registry + ' · store ' + c.store + ' · ' + c.ratePerSec + ' req/s · seed ' + c.seed + (c.chaos ? ' · chaos on' : ' · chaos off') +
+    $('config').textContent = c.dbNodes + ' db nodes (R = ' + c.replicas + ', W = ' + c.writeQuorum + ') · ' + c.webNodes + ' web replicas · ' + c.gateways + ' gateways · registry ' + c.registry + ' · store ' + c.store + ' · ' + c.ratePerSec + ' req/s · seed ' + c.seed + (c.chaos ? ' · chaos on' : ' · chaos off') +
       (s.startedAt ? ' · ' + Math.round((s.now - s.startedAt) / 1000) + ' / ' + Math.round(s.durationMs / 1000) + ' s' : '');
     $('requests').textContent = s.totals.requests;
     $('failed').textContent = s.totals.failed;

@@ -9,7 +9,8 @@ import type { CheckpointStore } from '../recovery/store.js';
 import { FileCheckpointStore } from '../recovery/stores/file.js';
 import { FileJournal } from '../recovery/journals/file.js';
 import type { Journal } from '../recovery/journal.js';
-import { DEMO_NODE_ENV, type DemoNodeConfig } from './config.js';
+import { DEMO_NODE_ENV, DEMO_ROLES, type DemoNodeConfig } from './config.js';
+import { createGatewayNode } from './gateway-node.js';
 import { DbClient } from './db-client.js';
 import { createDbNode, type DbEntry } from './db-node.js';
 import { createWebNode } from './web-node.js';
@@ -26,7 +27,7 @@ export function nodeConfigFromEnv(env = process.env): DemoNodeConfig {
   const raw = env[DEMO_NODE_ENV];
   if (!raw) throw new Error(`${DEMO_NODE_ENV} is not set: demo nodes are started by 'steadfast demo', which passes their configuration there`);
   const cfg = JSON.parse(raw) as DemoNodeConfig;
-  if (cfg.role !== 'db' && cfg.role !== 'web') throw new Error(`${DEMO_NODE_ENV}: role must be db or web, got ${JSON.stringify(cfg.role)}`);
+  if (!DEMO_ROLES.includes(cfg.role)) throw new Error(`${DEMO_NODE_ENV}: role must be ${DEMO_ROLES.join(', ')}, got ${JSON.stringify(cfg.role)}`);
   return cfg;
 }
 
@@ -55,7 +56,7 @@ async function electionFor(cfg: DemoNodeConfig): Promise<Election> {
 }
 
 /**
- * Runs one demo node (db or web) in this process: starts it, registers it with a TTL check that
+ * Runs one demo node (db, web or gateway) in this process: starts it, registers it with a TTL check that
  * stays critical until the node is ready (a db node: restored and caught up), then renews the
  * check every heartbeatMs. Prints `ready <id> <json>` when it is, for the supervisor's log.
  */
@@ -83,6 +84,11 @@ export async function runDemoNode(cfg: DemoNodeConfig): Promise<void> {
       await node.shutdown();
       await store.close();
     };
+  } else if (cfg.role === 'gateway') {
+    const node = createGatewayNode(cfg, registry);
+    server = node.gateway.httpServer;
+    await node.start();
+    close = () => node.close();
   } else {
     const db = new DbClient({ nodes: cfg.dbNodes, replicas: cfg.replicas, writeQuorum: cfg.writeQuorum, perTryTimeoutMs: cfg.dbTimeoutMs, hedgeAfterMs: 100, registry, secret: cfg.secret });
     const election = await electionFor(cfg);

@@ -19,6 +19,8 @@ export interface DemoOptions {
   dbNodes?: number;
   /** web replicas. Default 3. */
   webNodes?: number;
+  /** Gateways in front of web, each its own process; the load's client knows them all and fails over between them. Default 2. */
+  gateways?: number;
   /** Replicas per key (R). Default 2. */
   replicas?: number;
   /** Acknowledgements a write needs (W). Default: R. */
@@ -37,8 +39,8 @@ export interface DemoOptions {
   faultIntervalMs?: number;
   /**
    * How many faults may be open at once, at most one per replica group (the db nodes, the web
-   * nodes): with 2, a db node and a web node can be down together. Default 1: the next fault
-   * waits until the system is whole again.
+   * nodes, the gateways): with 3, a db node, a web node and a gateway can be down together.
+   * Default 1: the next fault waits until the system is whole again.
    */
   maxConcurrentFaults?: number;
   /** Default ['kill', 'pause']; 'restart' adds graceful restarts (SIGTERM), walking the nodes one by one — a rolling deploy. */
@@ -53,7 +55,7 @@ export interface DemoOptions {
   store?: string;
   /** Where file checkpoints go. Default: a new temporary folder, removed at the end. */
   dataDir?: string;
-  /** The gateway's port. Default 0 (any free port). */
+  /** The dashboard's port (the gateways listen on free ports, printed at the start). Default 0 (any free port). */
   port?: number;
   /** Availability objective. Default 0.999. */
   slo?: number;
@@ -62,8 +64,8 @@ export interface DemoOptions {
   /** The command that runs a node: it is given `demo-node` and reads STEADFAST_DEMO_NODE. Default: this package's CLI. */
   nodeCommand?: string[];
   /**
-   * For comparisons: send the load through another front instead of steadfast's gateway (the
-   * dashboard stays on the gateway). Called once the web replicas are up, with their names and
+   * For comparisons: send the load through another front instead of steadfast's gateways (they
+   * still run, and are not faulted: they are off the load's path). Called once the web replicas are up, with their names and
    * ports; bench:demo starts a real HAProxy here (bench/haproxy.mjs).
    */
   front?: (webs: { name: string; port: number }[]) => Promise<DemoFront>;
@@ -74,13 +76,14 @@ export const DEMO_RANGES = Object.freeze({
   durationMs: { min: 1000, max: 86_400_000 },
   dbNodes: { min: 1, max: 9 },
   webNodes: { min: 1, max: 9 },
+  gateways: { min: 1, max: 4 },
   replicas: { min: 1, max: 9 },
   ratePerSec: { min: 1, max: 50_000 },
   writeShare: { min: 0, max: 1 },
   carts: { min: 1, max: 1_000_000 },
   seed: { min: 0, max: 2 ** 32 - 1 },
   faultIntervalMs: { min: 100, max: 86_400_000 },
-  maxConcurrentFaults: { min: 1, max: 2 },
+  maxConcurrentFaults: { min: 1, max: 3 },
   pauseMs: { min: 1, max: 600_000 },
   restartDelayMs: { min: 0, max: 600_000 },
   port: { min: 0, max: 65535 },
@@ -91,6 +94,7 @@ export const DEMO_RANGES = Object.freeze({
 export const DEMO_DEFAULTS = Object.freeze({
   dbNodes: 3,
   webNodes: 3,
+  gateways: 2,
   replicas: 2,
   ratePerSec: 100,
   writeShare: 0.3,
@@ -116,7 +120,7 @@ export function resolveDemoOptions(options: DemoOptions): ResolvedDemoOptions {
   const scope = 'runDemo';
   if (options === undefined) throw new InvalidOptionError(`${scope}: options { durationMs } are required`);
   const o = checkOptions<DemoOptions>(scope, options, [
-    'durationMs', 'dbNodes', 'webNodes', 'replicas', 'writeQuorum', 'ratePerSec', 'writeShare', 'carts', 'seed', 'chaos', 'faultIntervalMs', 'maxConcurrentFaults', 'faults', 'pauseMs', 'restartDelayMs', 'registry', 'store', 'dataDir', 'port', 'slo', 'ttlMs', 'nodeCommand', 'front',
+    'durationMs', 'dbNodes', 'webNodes', 'gateways', 'replicas', 'writeQuorum', 'ratePerSec', 'writeShare', 'carts', 'seed', 'chaos', 'faultIntervalMs', 'maxConcurrentFaults', 'faults', 'pauseMs', 'restartDelayMs', 'registry', 'store', 'dataDir', 'port', 'slo', 'ttlMs', 'nodeCommand', 'front',
   ]);
   const d = DEMO_DEFAULTS;
   const dbNodes = checkInteger(scope, 'dbNodes', o.dbNodes ?? d.dbNodes, DEMO_RANGES.dbNodes);
@@ -137,6 +141,7 @@ export function resolveDemoOptions(options: DemoOptions): ResolvedDemoOptions {
     durationMs: checkInteger(scope, 'durationMs', o.durationMs, DEMO_RANGES.durationMs),
     dbNodes,
     webNodes: checkInteger(scope, 'webNodes', o.webNodes ?? d.webNodes, DEMO_RANGES.webNodes),
+    gateways: checkInteger(scope, 'gateways', o.gateways ?? d.gateways, DEMO_RANGES.gateways),
     replicas,
     writeQuorum: checkInteger(scope, 'writeQuorum', o.writeQuorum ?? replicas, { min: 1, max: replicas }),
     ratePerSec: checkNumber(scope, 'ratePerSec', o.ratePerSec ?? d.ratePerSec, DEMO_RANGES.ratePerSec),

@@ -4,12 +4,11 @@ import type http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { request } from 'undici';
-import { Gateway } from '../balance/gateway.js';
 import { LoadGenerator, type LoadResult } from '../chaos/load-generator.js';
 import { claimDemoDir, DEMO_DIR_PREFIX, sweepDemoLeftovers } from './leftovers.js';
 import { ProcessChaos } from '../chaos/process-chaos.js';
 import { Emitter, type Disposable, type Listener } from '../core/events.js';
-import { freePort, sendJson } from '../core/http.js';
+import { boundedServer, browserRefusal, defaultMaxConnections, freePort, listen, sendJson } from '../core/http.js';
 import { seededRandom } from '../core/random.js';
 import { HashRing } from '../hashing/ring.js';
 import { AvailabilityTracker } from '../metrics/availability.js';
@@ -17,7 +16,8 @@ import { EmbeddedRegistry } from '../registry/embedded.js';
 import { EtcdRegistry } from '../registry/etcd.js';
 import type { Registry } from '../registry/registry.js';
 import { RegistryServer } from '../registry/server.js';
-import { DEMO_NODE_ENV, DEMO_REQUEST_TIMEOUT_MS, DEMO_WEB_TRY_TIMEOUT_MS, type DemoNodeConfig } from './config.js';
+import { DEMO_GATEWAY_TRY_TIMEOUT_MS, DEMO_NODE_ENV, DEMO_ROLES, type DemoNodeConfig, type DemoRole } from './config.js';
+import { GATEWAY_STATUS_PATH } from './gateway-node.js';
 import { dashboardHtml, ringSummary, type RingView } from './dashboard.js';
 import { IncidentBook } from './incidents.js';
 import { countsBetween, TierCounters, type CountsSnapshot } from './tier-counters.js';
@@ -38,12 +38,13 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 const WARM_UP_MS = 4000;
 
 /**
- * The seed's web application, fault tolerant, on one machine: db nodes (a replicated key-value
- * service on a consistent-hash ring, checkpointing every acknowledged write), web replicas (a
- * carts API using the db through quorum reads and writes, one of them leader-elected for a
- * maintenance task with fencing tokens), a registry every node heartbeats to, a gateway in
- * front of web, and — while an open-loop load of reads and writes runs — a seeded chaos
- * schedule that SIGKILLs or SIGSTOPs one process at a time. Every request's outcome goes to an
+ * A web application and its database, fault tolerant, on one machine: db nodes (a replicated
+ * key-value service on a consistent-hash ring, checkpointing every acknowledged write), web
+ * replicas (a carts API using the db through quorum reads and writes, one of them leader-elected
+ * for a maintenance task with fencing tokens), gateways in front of web, each in its own process,
+ * a registry every process heartbeats to, and — while an open-loop load of reads and writes runs,
+ * from a client that knows every gateway — a seeded chaos schedule that SIGKILLs, SIGSTOPs or
+ * gracefully restarts any of those processes. Every request's outcome goes to an
  * AvailabilityTracker; every write to a HistoryChecker, settled by reading everything back at
  * the end.
  */
@@ -53,16 +54,14 @@ export class DemoSystem {
   private readonly events = new Emitter<{ event: DemoEvent }>();
   private registry: Registry | undefined;
   private registryServer: RegistryServer | undefined;
-  private gateway: Gateway | undefined;
+  /** The supervisor's own server: the dashboard and its state (the API is on the gateways). */
+  private dashboard: http.Server | undefined;
   private chaos: ProcessChaos | undefined;
   private dataDir: string | undefined;
   private ownsDataDir = false;
   private readonly runId = `${Date.now().toString(36)}${process.pid.toString(36)}`;
-  private nodes: { name: string; role: 'db' | 'web'; port: number }[] = [];
-  private readonly healthy = new Map<string, Set<string>>([
-    ['db', new Set()],
-    ['web', new Set()],
-  ]);
+  private nodes: { name: string; role: DemoRole; port: number }[] = [];
+  private readonly healthy = new Map<string, Set<string>>(DEMO_ROLES.map((r) => [r, new Set<string>()]));
   private readonly running = new Map<string, { pid: number | null; restarts: number; paused: boolean }>();
   private readonly detail = new Map<string, Record<string, unknown>>();
   private readonly counters = new TierCounters();
@@ -92,11 +91,12 @@ export class DemoSystem {
     this.events.emit('event', e);
   }
 
-  get gatewayUrl(): string {
-    return this.gateway!.url;
+  /** Every gateway's address: the load's client knows them all. */
+  get gatewayUrls(): string[] {
+    return this.nodes.filter((n) => n.role === 'gateway').map((n) => `http://127.0.0.1:${n.port}`);
   }
 
-  /** Starts the registry, every node and the gateway; resolves when all nodes are healthy. */
+  /** Starts the registry, every node and the gateways; resolves when all are healthy. */
   async start(): Promise<void> {
     const o = this.options;
     let nodeRegistry: DemoNodeConfig['registry'];
@@ -132,9 +132,10 @@ export class DemoSystem {
       this.ring.add(`db-${i}`);
     }
     for (let i = 1; i <= o.webNodes; i++) this.nodes.push({ name: `web-${i}`, role: 'web', port: await freePort() });
+    for (let i = 1; i <= o.gateways; i++) this.nodes.push({ name: `gateway-${i}`, role: 'gateway', port: await freePort() });
     const base = { dbNodes, replicas: o.replicas, writeQuorum: o.writeQuorum, registry: nodeRegistry, store, ttlMs: o.ttlMs, heartbeatMs: Math.max(50, Math.round(o.ttlMs / 3)), electionTtlMs: nodeRegistry.kind === 'etcd' ? 2000 : 1000, dbTimeoutMs: 800, secret: randomBytes(24).toString('hex') };
 
-    for (const service of ['db', 'web']) {
+    for (const service of DEMO_ROLES) {
       this.watches.push(this.registry.watch(service, (list) => this.onHealth(service, new Set(list.map((h) => h.instance.id)))));
     }
     this.chaos = new ProcessChaos({
@@ -149,12 +150,15 @@ export class DemoSystem {
       restartDelayMs: o.restartDelayMs,
       // Faults every faultIntervalMs × 0.75–1.25, one at a time — the fault model R = 2 is built
       // for: a due fault waits until every process is healthy and no incident is open. With
-      // maxConcurrentFaults 2, one per replica group: a db node and a web node may be down at once.
+      // maxConcurrentFaults 2 or 3, one per replica group: a db node, a web node and a gateway
+      // may be down at once.
       schedule: { kind: 'jittered', intervalMs: o.faultIntervalMs, jitter: 0.25 },
+      // With a comparison's front the load bypasses the gateways: they are not faulted (a fault
+      // off the load's path would be free for the front).
       gate:
         o.maxConcurrentFaults === 1
-          ? { ready: () => this.allHealthy() && this.incidents.openCount === 0 }
-          : { eligible: (name) => this.incidents.openCount < o.maxConcurrentFaults && this.groupWhole(this.nodes.find((n) => n.name === name)!.role) },
+          ? { ready: () => this.allHealthy() && this.incidents.openCount === 0, ...(o.front ? { eligible: (name: string) => this.roleOf(name) !== 'gateway' } : {}) }
+          : { eligible: (name) => this.incidents.openCount < o.maxConcurrentFaults && this.groupWhole(this.roleOf(name)) && !(o.front && this.roleOf(name) === 'gateway') },
       random: seededRandom(o.seed ^ 0x5f3759df),
     });
     // The reaper removes it even if this supervisor is SIGKILLed (and kills every node, paused or not).
@@ -181,34 +185,42 @@ export class DemoSystem {
     this.chaos.on('message', ({ message }) => {
       if (isNodeMessage(message) && message.type === 'elected') this.incidents.elected(message.id, message.fencingToken, Date.now());
     });
-    this.emit({ type: 'phase', text: `starting ${o.dbNodes} db nodes and ${o.webNodes} web replicas` });
+    this.emit({ type: 'phase', text: `starting ${o.dbNodes} db nodes, ${o.webNodes} web replicas and ${o.gateways} gateway${o.gateways === 1 ? '' : 's'}` });
     this.chaos.start({ inject: false });
     await this.waitAllHealthy(30_000, 'to start');
 
-    // The route's AIMD limit comes down on what says overload — a web node's 503/429, every try
-    // timed out, a request slower than its whole budget — and not on a slow try that failed over:
-    // with a drop per request that outlasted one per-try timeout, a single paused web node
-    // (hundreds of such requests within a second) took the limit to its floor and the gateway
-    // shed 4–15 % of the load at 0.77× capacity (measured in docs/benchmarks.md).
-    this.gateway = await new Gateway({
-      routes: [{ path: '/api', service: 'web', perTryTimeoutMs: DEMO_WEB_TRY_TIMEOUT_MS, timeoutMs: DEMO_REQUEST_TIMEOUT_MS, maxAttempts: 3, outlier: { consecutiveFailures: 3, baseEjectionMs: 1000, maxEjectionMs: 10_000 }, concurrencyLimit: { algorithm: 'aimd', timeoutMs: DEMO_REQUEST_TIMEOUT_MS } }],
-      registry: this.registry,
-      port: o.port,
-      admin: (req, res) => this.admin(req, res),
-    }).listen();
+    // Bounded like every server here, and refusing pages of other origins (it is read-only, but
+    // its state names every process and port).
+    this.dashboard = boundedServer({ headersTimeoutMs: 10_000, requestTimeoutMs: 10_000, keepAliveTimeoutMs: 5000, maxConnections: Math.min(256, defaultMaxConnections()) }, (req, res) => {
+      const refusal = browserRefusal(req);
+      if (refusal) return sendJson(res, 403, { error: refusal });
+      if (req.method !== 'GET' && req.method !== 'HEAD') return sendJson(res, 405, { error: 'the dashboard answers GET only' });
+      if (!this.admin(req, res)) sendJson(res, 404, { error: `no page at ${req.url}; the dashboard is at /_steadfast/ and its state at /_steadfast/state` });
+    });
+    await listen(this.dashboard, o.port, '127.0.0.1');
     this.poller = setInterval(() => void this.poll(), 1000);
     if (o.front) this.front = await o.front(this.nodes.filter((n) => n.role === 'web').map((n) => ({ name: n.name, port: n.port })));
-    this.emit({ type: 'started', gateway: this.gateway.url, dashboard: `${this.gateway.url}/_steadfast/`, registry: registryUrl, dataDir: this.ownsDataDir || o.store === 'file' ? this.dataDir : undefined });
+    this.emit({ type: 'started', gateways: this.gatewayUrls, dashboard: `${this.dashboardUrl}/_steadfast/`, registry: registryUrl, dataDir: this.ownsDataDir || o.store === 'file' ? this.dataDir : undefined });
+  }
+
+  /** Where the dashboard is served (the supervisor's server on `port`). */
+  get dashboardUrl(): string {
+    const a = this.dashboard?.address();
+    return `http://127.0.0.1:${a && typeof a === 'object' ? a.port : this.options.port}`;
+  }
+
+  private roleOf(name: string): DemoRole {
+    return this.nodes.find((n) => n.name === name)!.role;
   }
 
   /** Every node of `role` running, healthy and without an open incident. */
-  private groupWhole(role: 'db' | 'web'): boolean {
+  private groupWhole(role: DemoRole): boolean {
     const group = this.nodes.filter((n) => n.role === role);
     return this.healthy.get(role)!.size === group.length && group.every((n) => !this.incidents.isOpen(n.name) && this.running.get(n.name)?.pid != null && !this.running.get(n.name)!.paused);
   }
 
   private allHealthy(): boolean {
-    return this.healthy.get('db')!.size === this.options.dbNodes && this.healthy.get('web')!.size === this.options.webNodes && [...this.running.values()].every((r) => r.pid !== null && !r.paused);
+    return this.nodes.every((n) => this.healthy.get(n.role)!.has(n.name)) && [...this.running.values()].every((r) => r.pid !== null && !r.paused);
   }
 
   private async waitAllHealthy(timeoutMs: number, why: string): Promise<boolean> {
@@ -244,7 +256,7 @@ export class DemoSystem {
         if (!r || r.pid === null || r.paused) return;
         const pid = r.pid;
         try {
-          const res = await request(`http://127.0.0.1:${n.port}/status`, { headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
+          const res = await request(`http://127.0.0.1:${n.port}${n.role === 'gateway' ? GATEWAY_STATUS_PATH : '/status'}`, { headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
           if (res.statusCode === 200) {
             const detail = (await res.body.json()) as Record<string, unknown>;
             this.detail.set(n.name, detail);
@@ -258,7 +270,7 @@ export class DemoSystem {
   }
 
   private countsNow(): CountsSnapshot {
-    return this.counters.snapshot(this.gateway?.routeStats()[0]?.shed ?? 0);
+    return this.counters.snapshot();
   }
 
   /** Runs the load (and the chaos) for durationMs, then settles, reads everything back and reports. */
@@ -268,13 +280,14 @@ export class DemoSystem {
     this.workload = workload;
     const tracker = new AvailabilityTracker({ slo: o.slo, bucketMs: Math.max(250, Math.round(o.durationMs / 120)) });
     this.incidents.attach(tracker);
-    const front = this.front?.url ?? this.gateway!.url;
+    // The client knows every gateway and fails over between them (or goes through the comparison's front).
+    const front = this.front?.url ?? this.gatewayUrls;
     // The load warms up first, unmeasured, on the same connections: the same mix at the offered
     // rate on carts of its own (never read back), so connections and JIT reach their steady
     // state — from cold, a queue builds for the first seconds even well below capacity — and
     // the run starts once the warm-up's last answer is in, so that queue is not measured.
     const warm = new CartWorkload({ seed: o.seed + 1, carts: o.carts, writeShare: o.writeShare, cartPrefix: 'warm-' });
-    const load = new LoadGenerator({ url: front, ratePerSec: o.ratePerSec, durationMs: o.durationMs, timeoutMs: 5000, next: (seq) => workload.next(seq), warmUp: { durationMs: WARM_UP_MS, next: (seq) => warm.next(seq) } });
+    const load = new LoadGenerator({ url: front, failover: { perTryTimeoutMs: DEMO_GATEWAY_TRY_TIMEOUT_MS }, ratePerSec: o.ratePerSec, durationMs: o.durationMs, timeoutMs: 5000, next: (seq) => workload.next(seq), warmUp: { durationMs: WARM_UP_MS, next: (seq) => warm.next(seq) } });
     load.on('result', (r: LoadResult) => workload.record(r, tracker));
     this.emit({ type: 'phase', text: `warming up for ${WARM_UP_MS / 1000} s at ${o.ratePerSec} req/s (not measured)` });
     let progress: ReturnType<typeof setInterval> | undefined;
@@ -316,7 +329,7 @@ export class DemoSystem {
     // Settle: the last fault heals, then every acknowledged write must be readable.
     this.emit({ type: 'phase', text: 'load done; waiting for every process to be healthy, then reading every cart back' });
     await this.waitAllHealthy(30_000, 'after the run');
-    const historyResult = await readBack(this.gateway!.url, workload.carts, workload.history);
+    const historyResult = await readBack(this.gatewayUrls[0]!, workload.carts, workload.history);
     const report = tracker.report(endedAt);
     const { shedding, cpu } = countsBetween(this.countsAtStart ?? counted, counted, report.requests);
     // Restores seen after the load stopped still count (recorded above, before report()).
@@ -330,7 +343,7 @@ export class DemoSystem {
       faults: [...this.chaos!.records],
       failures: workload.failures,
       degradedReads: workload.totals.degradedReads,
-      amplification: this.amplification(),
+      amplification: this.amplification(counted),
       shedding,
       cpu,
       load: {
@@ -341,6 +354,7 @@ export class DemoSystem {
         shed: workload.overload.shed,
         deadline: workload.overload.deadline,
         servedMs: workload.servedLatency(),
+        ...(loadSummary.failover ? { failover: loadSummary.failover } : {}),
       },
       ...(this.front ? { front: { events: [...(this.front.events ?? [])] } } : {}),
     };
@@ -360,7 +374,7 @@ export class DemoSystem {
       now,
       startedAt: this.startedAt || null,
       durationMs: this.options.durationMs,
-      config: { dbNodes: this.options.dbNodes, webNodes: this.options.webNodes, replicas: this.options.replicas, writeQuorum: this.options.writeQuorum, ratePerSec: this.options.ratePerSec, registry: this.options.registry, store: this.options.store, seed: this.options.seed, chaos: this.options.chaos },
+      config: { dbNodes: this.options.dbNodes, webNodes: this.options.webNodes, gateways: this.options.gateways, replicas: this.options.replicas, writeQuorum: this.options.writeQuorum, ratePerSec: this.options.ratePerSec, registry: this.options.registry, store: this.options.store, seed: this.options.seed, chaos: this.options.chaos },
       totals: { requests, failed, ...(this.workload?.totals ?? { writes: 0, acknowledged: 0, degradedReads: 0 }), availability: requests ? (requests - failed) / requests : 1 },
       leader: this.incidents.leaderChanges.at(-1) ?? null,
       processes: this.processes(),
@@ -379,8 +393,8 @@ export class DemoSystem {
     });
   }
 
-  private amplification(): DemoResult['amplification'] {
-    const g = this.gateway!.routeStats()[0]!;
+  private amplification(counted: CountsSnapshot): DemoResult['amplification'] {
+    const g = counted.gateway;
     const db = { calls: 0, requests: 0, hedges: 0, failovers: 0 };
     for (const n of this.nodes) {
       const s = (this.detail.get(n.name)?.db ?? undefined) as { reads?: number; writes?: number; requests?: number; hedges?: number; failovers?: number } | undefined;
@@ -412,7 +426,13 @@ export class DemoSystem {
     if (this.poller) clearInterval(this.poller);
     await this.front?.stop();
     for (const w of this.watches) w.dispose();
-    await this.gateway?.close().catch(() => {});
+    const dashboard = this.dashboard;
+    if (dashboard) {
+      await new Promise<void>((resolve) => {
+        dashboard.close(() => resolve());
+        dashboard.closeAllConnections();
+      });
+    }
     await this.chaos?.stop().catch(() => {});
     await this.registryServer?.close().catch(() => {});
     await this.registry?.close().catch(() => {});

@@ -1,32 +1,39 @@
-import { cpuMicros } from './config.js';
+import { cpuMicros, type DemoRole } from './config.js';
 import type { CpuUse, DemoResult, SheddingTotals } from './views.js';
 
 type AdmissionCounts = SheddingTotals['db'];
-/** A node's admission counters and the CPU time (user + system, µs) its process reported. */
-type NodeCounts = AdmissionCounts & { cpuMicros: number };
+type RouteCounts = DemoResult['amplification']['gateway'] & { shed: number };
+/**
+ * What one process counted, as numbers: a db or web node's admission counters, a gateway's
+ * route counters, and the CPU time (user + system, µs) its process reported. Fields a process
+ * does not have are 0.
+ */
+export type NodeCounts = AdmissionCounts & RouteCounts & { cpuMicros: number };
+const FIELDS = ['admitted', 'shedByLimit', 'shedByHealth', 'expired', 'requests', 'attempts', 'retries', 'markedRetries', 'budgetExhausted', 'shed', 'cpuMicros'] as const satisfies readonly (keyof NodeCounts)[];
 
 /** The counts of every tier at one moment, and this (the supervisor's) process's CPU time. */
 export interface CountsSnapshot {
   /** When it was taken (ms, Date.now()). */
   at: number;
-  gatewayShed: number;
-  web: NodeCounts;
   db: NodeCounts;
+  web: NodeCounts;
+  gateway: NodeCounts;
   supervisorMicros: number;
 }
 
 /**
- * What the demo's nodes counted — requests admitted and shed, CPU time — from their /status,
- * added up per tier and kept across restarts: a new process counts from 0, so what the old one
- * counted (as of its last poll) is carried over.
+ * What the demo's processes counted — requests admitted and shed, a gateway's requests, retries
+ * and sheds, CPU time — from their status, added up per tier and kept across restarts: a new
+ * process counts from 0, so what the old one counted (as of its last poll) is carried over.
  */
 export class TierCounters {
-  private readonly nodes = new Map<string, { role: 'web' | 'db'; pid: number; base: NodeCounts; last: NodeCounts }>();
+  private readonly nodes = new Map<string, { role: DemoRole; pid: number; base: NodeCounts; last: NodeCounts }>();
 
-  /** One poll of a node's /status (fields it lacks count as 0). */
-  record(name: string, role: 'web' | 'db', pid: number, status: Record<string, unknown>): void {
-    const admission = typeof status.admission === 'object' && status.admission !== null ? (status.admission as Partial<NodeCounts>) : {};
-    const now = pickCounts({ ...admission, cpuMicros: status.cpuMicros as number });
+  /** One poll of a process's status: a node's `admission`, a gateway's `route`, and `cpuMicros` (fields it lacks count as 0). */
+  record(name: string, role: DemoRole, pid: number, status: Record<string, unknown>): void {
+    const part = role === 'gateway' ? status.route : status.admission;
+    const counts = typeof part === 'object' && part !== null ? (part as Partial<NodeCounts>) : {};
+    const now = pickCounts({ ...counts, cpuMicros: status.cpuMicros as number });
     const seen = this.nodes.get(name);
     if (!seen) return void this.nodes.set(name, { role, pid, base: zeroCounts(), last: now });
     if (pid !== seen.pid) {
@@ -36,8 +43,8 @@ export class TierCounters {
     seen.last = now;
   }
 
-  snapshot(gatewayShed: number, at = Date.now()): CountsSnapshot {
-    const s: CountsSnapshot = { at, gatewayShed, web: zeroCounts(), db: zeroCounts(), supervisorMicros: cpuMicros() };
+  snapshot(at = Date.now()): CountsSnapshot {
+    const s: CountsSnapshot = { at, db: zeroCounts(), web: zeroCounts(), gateway: zeroCounts(), supervisorMicros: cpuMicros() };
     for (const n of this.nodes.values()) s[n.role] = addCounts(s[n.role], addCounts(n.base, n.last));
     return s;
   }
@@ -45,27 +52,26 @@ export class TierCounters {
 
 /** What was shed and the CPU each tier used between two snapshots, for `requests` measured between them. */
 export function countsBetween(start: CountsSnapshot, end: CountsSnapshot, requests: number): { shedding: SheddingTotals; cpu: DemoResult['cpu'] } {
-  const web = addCounts(end.web, start.web, -1);
-  const db = addCounts(end.db, start.db, -1);
+  const [db, web, gateway] = (['db', 'web', 'gateway'] as const).map((role) => addCounts(end[role], start[role], -1)) as [NodeCounts, NodeCounts, NodeCounts];
   const ms = Math.max(1, end.at - start.at);
   const use = (micros: number): CpuUse => ({ cpuMs: micros / 1000, perRequestMs: requests > 0 ? micros / 1000 / requests : null, cores: micros / 1000 / ms });
   return {
-    shedding: { gateway: end.gatewayShed - start.gatewayShed, web: admissionOnly(web), db: admissionOnly(db) },
-    cpu: { requests, measuredMs: ms, db: use(db.cpuMicros), web: use(web.cpuMicros), supervisor: use(end.supervisorMicros - start.supervisorMicros) },
+    shedding: { gateway: gateway.shed, web: admissionOnly(web), db: admissionOnly(db) },
+    cpu: { requests, measuredMs: ms, db: use(db.cpuMicros), web: use(web.cpuMicros), gateway: use(gateway.cpuMicros), supervisor: use(end.supervisorMicros - start.supervisorMicros) },
   };
 }
 
-function zeroCounts(): NodeCounts {
-  return { admitted: 0, shedByLimit: 0, shedByHealth: 0, expired: 0, cpuMicros: 0 };
+export function zeroCounts(): NodeCounts {
+  return pickCounts({});
 }
 
-function pickCounts(s: Partial<NodeCounts>): NodeCounts {
+function pickCounts(s: Partial<Record<keyof NodeCounts, unknown>>): NodeCounts {
   const n = (x: unknown): number => (typeof x === 'number' && Number.isFinite(x) ? x : 0);
-  return { admitted: n(s.admitted), shedByLimit: n(s.shedByLimit), shedByHealth: n(s.shedByHealth), expired: n(s.expired), cpuMicros: n(s.cpuMicros) };
+  return Object.fromEntries(FIELDS.map((f) => [f, n(s[f])])) as NodeCounts;
 }
 
 function addCounts(a: NodeCounts, b: NodeCounts, sign = 1): NodeCounts {
-  return { admitted: a.admitted + sign * b.admitted, shedByLimit: a.shedByLimit + sign * b.shedByLimit, shedByHealth: a.shedByHealth + sign * b.shedByHealth, expired: a.expired + sign * b.expired, cpuMicros: a.cpuMicros + sign * b.cpuMicros };
+  return Object.fromEntries(FIELDS.map((f) => [f, a[f] + sign * b[f]])) as NodeCounts;
 }
 
 function admissionOnly(c: NodeCounts): AdmissionCounts {

@@ -1,3 +1,4 @@
+import type { DemoRole } from './config.js';
 import type { FaultRecord } from '../chaos/process-chaos.js';
 import type { AvailabilityReport } from '../metrics/availability.js';
 import type { HistoryResult } from '../metrics/history.js';
@@ -6,7 +7,7 @@ import type { IncidentEvent, LeaderChange } from './incidents.js';
 
 export interface ProcessView {
   name: string;
-  role: 'db' | 'web';
+  role: DemoRole;
   pid: number | null;
   /** passing / critical in the registry; down = not running; paused = SIGSTOPped by the chaos. */
   status: 'passing' | 'critical' | 'down' | 'paused';
@@ -21,7 +22,7 @@ export interface DemoState {
   now: number;
   startedAt: number | null;
   durationMs: number;
-  config: { dbNodes: number; webNodes: number; replicas: number; writeQuorum: number; ratePerSec: number; registry: string; store: string; seed: number; chaos: boolean };
+  config: { dbNodes: number; webNodes: number; gateways: number; replicas: number; writeQuorum: number; ratePerSec: number; registry: string; store: string; seed: number; chaos: boolean };
   totals: { requests: number; failed: number; writes: number; acknowledged: number; degradedReads: number; availability: number };
   leader: LeaderChange | null;
   processes: ProcessView[];
@@ -55,7 +56,8 @@ export interface DemoResult {
    */
   degradedReads: number;
   /**
-   * Retry amplification, hop by hop: the gateway's attempts per request (retries included), and
+   * Retry amplification, hop by hop: the gateways' attempts per request (retries included; all
+   * gateways together, kept across their restarts, as of each one's last poll), and
    * the web tier's db requests per db call (R per call by design, plus failovers and hedges) —
    * the latter from the web nodes' own counters, since each one's last start.
    */
@@ -65,7 +67,7 @@ export interface DemoResult {
   };
   /**
    * What each tier refused at its own door during the measured run (the client sees a shed only
-   * when no retry got through): the gateway's route limit, and per tier of nodes what their
+   * when no retry got through): the gateways' route limits (all gateways together), and per tier of nodes what their
    * admission let in, shed past its concurrency limit, shed on the process's own health (event
    * loop, heap) and dropped as already past the caller's deadline. Node figures come from their
    * /status, polled every second and kept across restarts; what a node counted after its last
@@ -73,8 +75,8 @@ export interface DemoResult {
    */
   shedding: SheddingTotals;
   /**
-   * CPU time (user + system) over the measured run, per tier and for the supervisor process that
-   * runs the gateway, the registry and the load generator: in all, per request answered or failed
+   * CPU time (user + system) over the measured run, per tier (db, web, gateway) and for the
+   * supervisor process that runs the registry and the load generator: in all, per request answered or failed
    * (report.requests) and as cores kept busy. Nodes report theirs in /status, read when the run
    * starts and when its load ends (waiting up to 3 s for a busy node) and every second between,
    * and kept across restarts.
@@ -85,6 +87,7 @@ export interface DemoResult {
     measuredMs: number;
     db: CpuUse;
     web: CpuUse;
+    gateway: CpuUse;
     supervisor: CpuUse;
   };
   /** The load generator's own lag: how late requests left compared with their schedule. */
@@ -100,6 +103,8 @@ export interface DemoResult {
     deadline: number;
     /** Latency of the 2xx answers only. */
     servedMs: { p50: number; p99: number };
+    /** The client knows every gateway: tries it sent again to another one, and requests each one answered. */
+    failover?: { retries: number; answeredBy: Record<string, number> };
   };
 }
 
@@ -118,7 +123,7 @@ export interface SheddingTotals {
 }
 
 export type DemoEvent =
-  | { type: 'started'; gateway: string; dashboard: string; registry: string; dataDir: string | undefined }
+  | { type: 'started'; gateways: string[]; dashboard: string; registry: string; dataDir: string | undefined }
   | IncidentEvent
   | { type: 'progress'; elapsedMs: number; requests: number; failed: number; availability: number; faults: number; leader: string | undefined }
   | { type: 'phase'; text: string };

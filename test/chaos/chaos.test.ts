@@ -317,6 +317,26 @@ describe('LoadGenerator (open loop)', () => {
       expect([t.sent, t.ok, t.failover!.retries, posts]).toEqual([1, 1, 1, 1]);
     });
 
+    it('tries again the address that failed longest ago once every address has failed, up to maxTries', async () => {
+      // A gateway that was paused holds the first request past its try; the other gateway has
+      // just been killed and refuses. By the third try the first one answers again.
+      const held: http.ServerResponse[] = [];
+      const resumed = await listen((_q, res) => (held.length === 0 ? void held.push(res) : res.end('ok')));
+      const dead = `http://127.0.0.1:${await freePort()}/`;
+      const one = { ratePerSec: 10, durationMs: 100, timeoutMs: 30_000 };
+      const gen = new LoadGenerator({ ...one, url: [resumed.url, dead], failover: { perTryTimeoutMs: 200 } });
+      const seen: (number | undefined)[] = [];
+      gen.on('result', (r) => seen.push(r.failovers));
+      const s = await gen.run();
+      expect([s.sent, s.ok, s.failover!.retries, s.failover!.answeredBy[resumed.url]]).toEqual([1, 1, 2, 1]);
+      expect(seen).toEqual([2]);
+      // With maxTries 2 the same request fails on the refusal.
+      held.length = 0;
+      const t = await new LoadGenerator({ ...one, url: [resumed.url, dead], failover: { perTryTimeoutMs: 200, maxTries: 2 } }).run();
+      stop(resumed.server);
+      expect([t.sent, t.ok, t.failed, t.failover!.retries]).toEqual([1, 0, 1, 1]);
+    });
+
     it('probes an address again once it has been down for downMs, and sends it its share when it answers', async () => {
       let failing = 3;
       const flaky = await listen((req, res) => {
@@ -336,6 +356,7 @@ describe('LoadGenerator (open loop)', () => {
       expect(() => new LoadGenerator({ url: [], ratePerSec: 1, durationMs: 1 })).toThrow(/list of 1 to 16 URLs/);
       expect(() => new LoadGenerator({ url: ['http://a', 'ftp://b'], ratePerSec: 1, durationMs: 1 })).toThrow(/url must be http/);
       expect(() => new LoadGenerator({ url: ['http://a', 'http://b'], ratePerSec: 1, durationMs: 1, failover: { perTryTimeoutMs: 0 } })).toThrow(/perTryTimeoutMs/);
+      expect(() => new LoadGenerator({ url: ['http://a', 'http://b'], ratePerSec: 1, durationMs: 1, failover: { maxTries: 0 } })).toThrow(/maxTries/);
       expect(() => new LoadGenerator({ url: ['http://a', 'http://b'], ratePerSec: 1, durationMs: 1, failover: { downMs: 5, other: 1 } as never })).toThrow(/other/);
     });
   });

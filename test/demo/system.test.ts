@@ -112,8 +112,8 @@ describeNeeding(CHROMIUM, 'steadfast demo (embedded registry, file checkpoints) 
       try {
         const page = await browser.newPage({ viewport: { width: 1280, height: 1100 } });
         await page.goto(dashboard);
-        // Six processes with their health, the ring with three owners, a live chart, the leader.
-        await page.waitForFunction(() => document.querySelectorAll('#processes tbody tr').length === 6, undefined, { timeout: 15_000 });
+        // Eight processes with their health, the ring with three owners, a live chart, the leader.
+        await page.waitForFunction(() => document.querySelectorAll('#processes tbody tr').length === 8, undefined, { timeout: 15_000 });
         await page.waitForFunction(() => document.querySelector('#chart-throughput path') !== null, undefined, { timeout: 15_000 });
         await page.waitForFunction(() => /^web-\d \(token \d+\)$/.test(document.getElementById('leader')?.textContent ?? ''), undefined, { timeout: 15_000 });
         await page.waitForFunction(() => document.querySelectorAll('#incidents li:not(.muted)').length >= 2, undefined, { timeout: 20_000 });
@@ -124,11 +124,11 @@ describeNeeding(CHROMIUM, 'steadfast demo (embedded registry, file checkpoints) 
           requests: Number(document.getElementById('requests')!.textContent),
           incidents: Array.from(document.querySelectorAll('#incidents li')).map((li) => li.textContent),
         }));
-        expect(view.processes).toEqual(['db-1', 'db-2', 'db-3', 'web-1', 'web-2', 'web-3']);
+        expect(view.processes).toEqual(['db-1', 'db-2', 'db-3', 'web-1', 'web-2', 'web-3', 'gateway-1', 'gateway-2']);
         expect(view.ring).toBe(180);
         for (const n of ['db-1', 'db-2', 'db-3']) expect(view.legend).toContain(n);
         expect(view.requests).toBeGreaterThan(100);
-        expect(view.incidents.join('\n')).toMatch(/#1 (kill|pause) (db|web)-\d/);
+        expect(view.incidents.join('\n')).toMatch(/#1 (kill|pause) (db|web|gateway)-\d/);
         await page.screenshot({ path: path.join(ARTIFACTS, 'dashboard.png'), fullPage: true });
       } finally {
         await browser.close();
@@ -138,10 +138,17 @@ describeNeeding(CHROMIUM, 'steadfast demo (embedded registry, file checkpoints) 
       writeFileSync(path.join(ARTIFACTS, 'demo.log'), out + '\n');
       expect(out).toMatch(/writes\s+\d+ acknowledged, 0 lost/);
       expect(out).toMatch(/cpu per request +db tier \d+\.\d+ ms \(\d+\.\d+ cores\), web tier \d+\.\d+ ms .*; \d+\.\d+ of \d+ cores busy/);
-      expect(out).toMatch(/shed inside the system +gateway \d+; web \d+ of \d+ \(\d+ by the limit, \d+ on health\), \d+ past deadline; db \d+ of \d+/);
+      expect(out).toMatch(/shed inside the system +gateways \d+; web \d+ of \d+ \(\d+ by the limit, \d+ on health\), \d+ past deadline; db \d+ of \d+/);
       expect(out).toMatch(/documented defaults +\(not measured here\) HAProxy ~6 s · Kubernetes readiness ~30 s · Consul ~10 s/);
       const result = JSON.parse(readFileSync(json, 'utf8')) as DemoResult;
       checkResult(result, 4);
+      // No tier is exempt: this seed faults both gateways, one after the other, and a db and a web node.
+      const targets = result.faults.map((f) => f.target);
+      for (const t of ['gateway-1', 'gateway-2']) expect(targets).toContain(t);
+      expect(new Set(targets.map((t) => t.split('-')[0]))).toEqual(new Set(['db', 'web', 'gateway']));
+      expect(result.load.failover!.retries).toBeGreaterThan(0); // the client moved requests off a faulted gateway
+      expect(Object.values(result.load.failover!.answeredBy).every((n) => n > 0)).toBe(true);
+      expect(result.cpu.gateway.cpuMs).toBeGreaterThan(0);
       expect(readFileSync(html, 'utf8')).toContain('<svg');
     } finally {
       if (run.child.exitCode === null) run.child.kill('SIGKILL');
@@ -166,7 +173,7 @@ describeNeeding(REDIS, 'steadfast demo on Redis checkpoints and an etcd registry
     await etcd?.stop();
   });
 
-  it('with --max-concurrent-faults 2 faults a db node and a web node at once, never two of a group, and keeps the same promises', async () => {
+  it('with --max-concurrent-faults 2 faults two processes of different groups at once (db, web, gateway), never two of a group, and keeps the same promises', async () => {
     // Pauses last 1500 ms and come every 750–1250 ms: the next fault falls due while one is open,
     // so it must go to the other group (a slower machine only keeps incidents open longer).
     const result = await runDemo('concurrent', ['--duration', '20', '--seed', '5', '--rate', '200', '--faults', 'pause', '--fault-interval', '1000', '--max-concurrent-faults', '2']);
@@ -236,7 +243,7 @@ describe('steadfast demo leaves nothing behind', () => {
     const dashboard = (await run.lines.waitFor(/dashboard\s+(http:\S+)/, 60_000))[1]!;
     const state = (await (await fetch(new URL('state', dashboard))).json()) as { processes: { pid: number | null }[] };
     const pids = state.processes.map((p) => p.pid).filter((p): p is number => p !== null);
-    expect(pids).toHaveLength(6);
+    expect(pids).toHaveLength(8); // 3 db, 3 web, 2 gateways
     return pids;
   }
 
