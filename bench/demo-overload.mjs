@@ -1,14 +1,16 @@
 #!/usr/bin/env node
-// The whole demo (db ×3, web ×3, registry, gateway on these 2 cores) without faults, under open-loop
+// The whole demo (db ×3, web ×3, gateways ×2, registry on these 2 cores) without faults, under open-loop
 // load past what it can serve. First a sweep finds its capacity (the most 2xx answers per second
 // any offered rate got); then it is offered 0.8× and 2.5× that capacity — this build, and, with
 // --baseline-dist, an earlier build (for example the tree before overload protection) in the same
 // run, alternating. With --faults, the 0.8× cell runs a second time with a process fault (kill or
-// pause of a db or web node) every --fault-interval ms. Goodput counts 2xx answers per second;
-// sheds (503/429) and 504s are failures; "shed inside" is what the gateway's route limit and the
-// web and db nodes' admission refused at their own door (a retry may still have got through);
-// CPU is per request measured, for the db tier, the web tier and the supervisor process (gateway,
-// registry and load generator), with the cores they kept busy together.
+// pause of a db node, a web node or — from the build with gateway processes on — a gateway) every
+// --fault-interval ms. Goodput counts 2xx answers per second; sheds (503/429) and 504s are
+// failures; "shed inside" is what the gateways' route limits and the web and db nodes' admission
+// refused at their own door (a retry may still have got through); CPU is per request measured,
+// for the db tier, the web tier, the gateways and the supervisor process (registry and load
+// generator; in builds before the gateway processes, the gateway too), with the cores they kept
+// busy together.
 // Usage: npm run bench:demo-overload [-- --seconds 15 --sweep 150,300,450,600,800 --baseline-dist /tmp/base/dist --faults --fault-interval 4000]
 import os from 'node:os';
 import path from 'node:path';

@@ -183,7 +183,7 @@ export class FailoverClient {
         perTryTimeoutMs: this.perTryTimeoutMs,
         bodyTimeoutMs: this.bodyTimeoutMs,
         endpoint,
-        req: withDeadline(req, spec.deadline, this.clock.now(), spec.prior),
+        req: withDeadline(req, this.tryDeadline(spec.deadline), this.clock.now(), spec.prior),
         method: spec.method,
         deadline: spec.deadline,
         first: spec.first,
@@ -199,6 +199,16 @@ export class FailoverClient {
     if (this.ownsDispatcher) await this.dispatcher.close();
   }
 
+  /**
+   * The deadline an attempt tells its upstream: the sooner of the request's and the try's own
+   * (this client waits perTryTimeoutMs for an answer, then tries elsewhere). An upstream told the
+   * whole request's time kept working for a try that had been given up on: a web node resumed
+   * after a 1.5 s pause worked through every request it held, each already retried elsewhere.
+   */
+  private tryDeadline(deadline: number): number {
+    return Math.min(deadline, this.clock.now() + this.perTryTimeoutMs);
+  }
+
   /** One attempt of request() or stream(): on undici's `request`, with the attempt's signal (hedging aborts losers). */
   private requestDispatch(req: FailoverRequest, buffered: boolean): Dispatch<RequestAnswer> {
     return (endpoint, spec) =>
@@ -206,7 +216,7 @@ export class FailoverClient {
         dispatcher: this.dispatcher,
         clock: this.clock,
         endpoint,
-        req: withDeadline(spec.signal === req.signal ? req : { ...req, signal: spec.signal }, spec.deadline, this.clock.now(), spec.prior),
+        req: withDeadline(spec.signal === req.signal ? req : { ...req, signal: spec.signal }, this.tryDeadline(spec.deadline), this.clock.now(), spec.prior),
         method: spec.method,
         budgetMs: Math.max(1, Math.min(this.perTryTimeoutMs, spec.deadline - this.clock.now())),
         buffered,

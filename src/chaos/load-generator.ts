@@ -20,8 +20,14 @@ export interface LoadGeneratorOptions {
    * address whose try failed is down for `downMs`; then one request probes it, and it is up
    * again once that request is answered. Defaults: perTryTimeoutMs 2000, downMs 2000, maxTries
    * one more than the addresses.
+   *
+   * `probe` checks every address on its own, as a client with health checks does: a GET of
+   * `path` every `intervalMs`; one that gets no answer (any status is one) within `timeoutMs`
+   * marks the address down at once and sends the tries waiting on it to another address
+   * (idempotent ones: the others fail), so a stopped server holds requests for about
+   * intervalMs + timeoutMs instead of perTryTimeoutMs. An answered probe marks it up again.
    */
-  failover?: { perTryTimeoutMs?: number; downMs?: number; maxTries?: number };
+  failover?: { perTryTimeoutMs?: number; downMs?: number; maxTries?: number; probe?: { path: string; intervalMs?: number; timeoutMs?: number } };
   /** Requests per second, sent on schedule whatever the answers (open loop). */
   ratePerSec: number;
   durationMs: number;
@@ -70,7 +76,12 @@ export const LOAD_GENERATOR_DEFAULTS = Object.freeze({ timeoutMs: 2000, maxInFli
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE']);
 
 /** One address: down until (performance.now() ms; 0 = up), whether a probe is out, measured answers. */
-type Target = { url: string; downUntil: number; probing: boolean; answered: number };
+type Target = { url: string; downUntil: number; probing: boolean; answered: number; waiting: Set<AbortController> };
+
+/** The reason a try is aborted when a probe finds its address down. */
+class AddressDown extends Error {
+  readonly code = 'ADDRESS_DOWN';
+}
 
 export interface LoadResult {
   /** When the request was due (latency is measured from here: no coordinated omission). */
@@ -127,6 +138,7 @@ export class LoadGenerator {
   private readonly perTryTimeoutMs: number;
   private readonly downMs: number;
   private readonly maxTries: number;
+  private readonly probe: { path: string; intervalMs: number; timeoutMs: number } | undefined;
   private readonly targets: Target[];
   private turn = 0;
   private failoverRetries = 0;
@@ -144,8 +156,14 @@ export class LoadGenerator {
       return url;
     });
     this.url = this.urls[0]!;
-    this.targets = this.urls.map((url) => ({ url, downUntil: 0, probing: false, answered: 0 }));
-    const f = checkOptions<NonNullable<LoadGeneratorOptions['failover']>>(`${scope}.failover`, o.failover ?? {}, ['perTryTimeoutMs', 'downMs', 'maxTries']);
+    this.targets = this.urls.map((url) => ({ url, downUntil: 0, probing: false, answered: 0, waiting: new Set<AbortController>() }));
+    const f = checkOptions<NonNullable<LoadGeneratorOptions['failover']>>(`${scope}.failover`, o.failover ?? {}, ['perTryTimeoutMs', 'downMs', 'maxTries', 'probe']);
+    if (f.probe !== undefined) {
+      const p = checkOptions<NonNullable<NonNullable<LoadGeneratorOptions['failover']>['probe']>>(`${scope}.failover.probe`, f.probe, ['path', 'intervalMs', 'timeoutMs']);
+      const probePath = checkString(`${scope}.failover.probe`, 'path', p.path);
+      if (!probePath.startsWith('/')) throw new InvalidOptionError(`${scope}.failover.probe: path must start with '/', got ${JSON.stringify(p.path)}`);
+      this.probe = { path: probePath, intervalMs: checkInteger(`${scope}.failover.probe`, 'intervalMs', p.intervalMs ?? 100, { min: 10, max: 60_000 }), timeoutMs: checkInteger(`${scope}.failover.probe`, 'timeoutMs', p.timeoutMs ?? 500, { min: 1, max: 60_000 }) };
+    }
     this.maxTries = checkInteger(`${scope}.failover`, 'maxTries', f.maxTries ?? this.urls.length + 1, { min: 1, max: 100 });
     this.perTryTimeoutMs = checkInteger(`${scope}.failover`, 'perTryTimeoutMs', f.perTryTimeoutMs ?? LOAD_GENERATOR_DEFAULTS.perTryTimeoutMs, { min: 1, max: 600_000 });
     this.downMs = checkInteger(`${scope}.failover`, 'downMs', f.downMs ?? LOAD_GENERATOR_DEFAULTS.downMs, { min: 0, max: 600_000 });
@@ -176,6 +194,55 @@ export class LoadGenerator {
   }
 
   async run(): Promise<LoadSummary> {
+    const stopProbes = this.targets.length > 1 && this.probe ? this.startProbes(this.probe) : () => {};
+    try {
+      return await this.runSchedule();
+    } finally {
+      stopProbes();
+    }
+  }
+
+  /** Probes every address until stopped (see `failover.probe`). */
+  private startProbes(p: { path: string; intervalMs: number; timeoutMs: number }): () => void {
+    let stopped = false;
+    const timers = new Set<NodeJS.Timeout>();
+    // Their own connection per address: a probe must not wait behind the load for a pooled one.
+    const probes = new (undici().Agent)({ connections: 1, keepAliveTimeout: Math.max(1000, p.intervalMs * 4) });
+    for (const t of this.targets) {
+      const once = async (): Promise<void> => {
+        let up = false;
+        try {
+          const res = await undici().request(new URL(p.path, t.url), { method: 'GET', dispatcher: probes, headersTimeout: p.timeoutMs, bodyTimeout: p.timeoutMs });
+          await res.body.dump();
+          up = true;
+        } catch {
+          // no answer in time: down
+        }
+        if (stopped) return;
+        if (up) {
+          t.downUntil = 0;
+          t.probing = false;
+        } else {
+          t.downUntil = performance.now() + this.downMs;
+          for (const ac of t.waiting) ac.abort(new AddressDown(`${t.url} did not answer a probe within ${p.timeoutMs} ms`));
+          t.waiting.clear();
+        }
+        const timer = setTimeout(() => {
+          timers.delete(timer);
+          void once();
+        }, p.intervalMs);
+        timers.add(timer);
+      };
+      void once();
+    }
+    return () => {
+      stopped = true;
+      for (const timer of timers) clearTimeout(timer);
+      void probes.destroy().catch(() => {});
+    };
+  }
+
+  private async runSchedule(): Promise<LoadSummary> {
     const interval = 1000 / this.ratePerSec;
     const warmTotal = this.warmUp ? Math.floor((this.warmUp.durationMs / 1000) * this.ratePerSec) : 0;
     // Slot i of the warm-up is due at t0 + i × interval; measured request j at start + j × interval.
@@ -293,9 +360,13 @@ export class LoadGenerator {
       const left = this.timeoutMs - (performance.now() - due);
       const wait = single ? this.timeoutMs : Math.max(1, Math.min(this.perTryTimeoutMs, left));
       let answered = false;
+      // A probe that finds the address down aborts this try (only while no answer has begun).
+      const ac = this.probe && !single ? new AbortController() : undefined;
+      if (ac) t.waiting.add(ac);
       try {
         const target = req ? new URL(req.path, t.url) : t.url;
-        const res = await undici().request(target, { method, dispatcher: this.dispatcher, headersTimeout: wait, bodyTimeout: single ? wait : this.timeoutMs, ...(req?.headers ? { headers: req.headers } : {}), ...(req?.body !== undefined ? { body: req.body } : {}) });
+        const res = await undici().request(target, { method, dispatcher: this.dispatcher, headersTimeout: wait, bodyTimeout: single ? wait : this.timeoutMs, ...(ac ? { signal: ac.signal } : {}), ...(req?.headers ? { headers: req.headers } : {}), ...(req?.body !== undefined ? { body: req.body } : {}) });
+        if (ac) t.waiting.delete(ac);
         answered = true;
         t.downUntil = 0;
         t.probing = false;
@@ -303,10 +374,11 @@ export class LoadGenerator {
         await res.body.dump();
         return { statusCode: res.statusCode, body: undefined, target: t };
       } catch (err) {
+        if (ac) t.waiting.delete(ac);
         if (single || answered) throw err;
         t.downUntil = performance.now() + this.downMs;
         t.probing = false;
-        const code = (err as { code?: string }).code;
+        const code = (ac?.signal.aborted ? (ac.signal.reason as { code?: string } | undefined) : (err as { code?: string }))?.code;
         const again = attempt < this.maxTries && performance.now() - due < this.timeoutMs && (IDEMPOTENT.has(method) || code === 'ECONNREFUSED');
         if (!again) throw err;
         failovers.n++;

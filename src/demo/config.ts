@@ -104,14 +104,24 @@ export function demoGatewayRoute(): GatewayRoute {
  * What the demo's web and db nodes admit with (see createAdmission): a caller's expired
  * deadline is answered 504 before any work; the event-loop shedder's defaults; and an AIMD
  * concurrency limit whose drops are calls slower than the node's caller waits for one try
- * (web: the gateway's per-try timeout; db: the web tier's `dbTimeoutMs`) — so the limit comes
+ * (web: the gateway's per-try timeout, starting at DEMO_WEB_INITIAL_LIMIT; db: the web tier's
+ * `dbTimeoutMs`) — so the limit comes
  * down only when a node's own work outlasts its callers, and not on the latency noise of eight
  * processes sharing the machine's cores (a Gradient2 limit here shed a third of the requests at
  * 0.8× capacity: docs/benchmarks.md).
  */
-export function demoAdmission(cfg: Pick<DemoNodeConfig, 'role' | 'dbTimeoutMs'>): { limit: { algorithm: 'aimd'; timeoutMs: number }; shedder: Record<string, never> } {
-  return { limit: { algorithm: 'aimd', timeoutMs: cfg.role === 'db' ? cfg.dbTimeoutMs : DEMO_WEB_TRY_TIMEOUT_MS }, shedder: {} };
+export function demoAdmission(cfg: Pick<DemoNodeConfig, 'role' | 'dbTimeoutMs'>): { limit: { algorithm: 'aimd'; timeoutMs: number; initialLimit?: number }; shedder: Record<string, never> } {
+  if (cfg.role === 'db') return { limit: { algorithm: 'aimd', timeoutMs: cfg.dbTimeoutMs }, shedder: {} };
+  return { limit: { algorithm: 'aimd', timeoutMs: DEMO_WEB_TRY_TIMEOUT_MS, initialLimit: DEMO_WEB_INITIAL_LIMIT }, shedder: {} };
 }
+
+/**
+ * Where a web node's limit starts. Like a gateway's, it grows only while half used, so from 20 a
+ * lightly loaded web node stayed near 40 — and a paused db node, which holds the web tier's db
+ * calls for up to 800 ms, filled it: 3 requests of 4000 failed 503 at 200 req/s with two faults
+ * open at once (every gateway try shed).
+ */
+export const DEMO_WEB_INITIAL_LIMIT = 100;
 
 /** This process's CPU time so far (user + system, µs), as a node reports it in /status. */
 export function cpuMicros(): number {

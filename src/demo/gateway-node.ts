@@ -4,6 +4,12 @@ import { sendJson } from '../core/http.js';
 import type { Registry } from '../registry/registry.js';
 import { cpuMicros, demoGatewayRoute, type DemoNodeConfig } from './config.js';
 
+/**
+ * What the load's client probes on every gateway (any answer is "up"): the gateway's own health
+ * page, answered by the gateway process itself, never shed.
+ */
+export const GATEWAY_PROBE_PATH = '/_steadfast/health';
+
 /** Where a demo gateway answers the supervisor's poll (under the gateway's admin prefix). */
 export const GATEWAY_STATUS_PATH = '/_steadfast/status';
 

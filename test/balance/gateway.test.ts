@@ -455,7 +455,7 @@ describe('Gateway shedding with a route concurrency limit', () => {
 });
 
 describe('Gateway and deadlines that travel (x-steadfast-deadline-ms)', () => {
-  it('tells the upstream what is left, drops a request whose deadline passed, and ends one by the caller’s deadline rather than its own', async () => {
+  it('tells the upstream what is left of the request or of the try, whichever is sooner, drops a request whose deadline passed, and ends one by the caller’s deadline rather than its own', async () => {
     const http = await import('node:http');
     const seen: (string | undefined)[] = [];
     const held: (() => void)[] = [];
@@ -489,6 +489,15 @@ describe('Gateway and deadlines that travel (x-steadfast-deadline-ms)', () => {
       const slow = await request(`${gateway.url}/slow`, { headers: { 'x-steadfast-deadline-ms': '300' } });
       expect(slow.statusCode).toBe(504);
       await slow.body.dump();
+      // A try waits perTryTimeoutMs, then goes elsewhere: the upstream is told the try's time, not the request's.
+      const perTry = await new Gateway({ routes: [{ path: '/', upstreams: [`http://127.0.0.1:${port}`], timeoutMs: 10_000, perTryTimeoutMs: 2000 }] }).listen();
+      try {
+        await (await request(`${perTry.url}/d`)).body.dump();
+        expect(Number(seen.at(-1))).toBeGreaterThan(1000);
+        expect(Number(seen.at(-1))).toBeLessThanOrEqual(2000);
+      } finally {
+        await perTry.close();
+      }
     } finally {
       for (const h of held) h();
       await gateway.close();

@@ -352,6 +352,28 @@ describe('LoadGenerator (open loop)', () => {
       expect(s.failover!.answeredBy[flaky.url]).toBeGreaterThan(0);
     });
 
+    it('with a probe, finds an address that stopped answering and moves the tries waiting on it at once, then takes it back when it answers', async () => {
+      // A SIGSTOPped gateway for the first 300 ms: it accepts and holds everything, probes included.
+      let stoppedUntil = performance.now() + 300;
+      const held: http.ServerResponse[] = [];
+      const paused = await listen((_q, res) => (performance.now() < stoppedUntil ? void held.push(res) : res.end('ok')));
+      const live = await listen((_q, res) => res.end('ok'));
+      const perTryTimeoutMs = 10_000; // without the probe, a held request would wait this long
+      const gen = new LoadGenerator({ url: [paused.url, live.url], ratePerSec: 100, durationMs: 1500, timeoutMs: 30_000, failover: { perTryTimeoutMs, downMs: 100, probe: { path: '/health', intervalMs: 20, timeoutMs: 100 } } });
+      const latencies: number[] = [];
+      gen.on('result', (r) => latencies.push(r.latencyMs));
+      const s = await gen.run();
+      stoppedUntil = 0;
+      stop(paused.server);
+      stop(live.server);
+      expect([s.sent, s.ok, s.failed]).toEqual([150, 150, 0]);
+      expect(held.length).toBeGreaterThan(0);
+      expect(s.failover!.retries).toBeGreaterThan(0);
+      expect(Math.max(...latencies)).toBeLessThan(perTryTimeoutMs); // moved by the probe, not by the try's timeout
+      expect(s.failover!.answeredBy[paused.url]).toBeGreaterThan(0); // back once it answered
+      expect(() => new LoadGenerator({ url: [paused.url, live.url], ratePerSec: 1, durationMs: 1, failover: { probe: { path: 'health' } } })).toThrow(/path must start with '\/'/);
+    }, 60_000);
+
     it('rejects a bad list or failover option, naming it', () => {
       expect(() => new LoadGenerator({ url: [], ratePerSec: 1, durationMs: 1 })).toThrow(/list of 1 to 16 URLs/);
       expect(() => new LoadGenerator({ url: ['http://a', 'ftp://b'], ratePerSec: 1, durationMs: 1 })).toThrow(/url must be http/);

@@ -39,7 +39,7 @@ function runCli(args: string[]): { child: ChildProcess; lines: Lines; exit: Prom
 
 /** Runs `steadfast demo … --json <file> --quiet` to its exit (killed if the test fails first) and reads its result. */
 async function runDemo(name: string, args: string[]): Promise<DemoResult> {
-  const json = path.join(work, `${name}.json`);
+  const json = path.join(ARTIFACTS, `demo-${name}.json`); // kept, so a failed run can be read
   const run = runCli(['demo', ...args, '--json', json, '--quiet']);
   try {
     expect(await run.exit, run.stderr()).toBe(0);
