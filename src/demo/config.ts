@@ -81,13 +81,15 @@ export const DEMO_WEB_TRY_TIMEOUT_MS = 1000;
 export const DEMO_GATEWAY_TRY_TIMEOUT_MS = 2500;
 
 /**
- * Where a gateway's route limit starts (AIMD grows it only while at least half of it is in use).
- * A gateway starts open and closes on evidence of overload: from 20 (the AIMD default), a
- * gateway that was just restarted, or one that had only seen light load, shed at its limit as
- * soon as a paused web node held a third of its requests for a second (measured: 36 and 79
- * requests in flight, 100 requests shed, at 200 req/s split over two gateways).
+ * Where a gateway's route limit starts: at AIMD's ceiling. AIMD grows a limit only while at
+ * least half of it is in use, so a gateway starts open and closes on evidence of overload (an
+ * upstream's 503/429, every try timed out). From 20 (the AIMD default), a gateway that was just
+ * restarted, or one that had only seen light load, shed at its limit as soon as a paused web
+ * node held a third of its requests for a second (36 and 79 in flight, 100 requests shed, at
+ * 200 req/s over two gateways); from 200, at 1000 req/s a paused db node took one to 215 in
+ * flight and it shed 39.
  */
-export const DEMO_GATEWAY_INITIAL_LIMIT = 200;
+export const DEMO_GATEWAY_INITIAL_LIMIT = 1000;
 
 /**
  * The gateways' route to the web tier. Its AIMD limit comes down on what says overload — a web

@@ -240,6 +240,8 @@ describe('DemoSystem options', () => {
     expect(() => new DemoSystem({ durationMs: 5000, store: 's3://x' })).toThrow(/store must be 'file' or redis:\/\/host:port/);
     expect(() => new DemoSystem({ durationMs: 5000, faults: ['explode' as never] })).toThrow(/faults must be a non-empty list of kill, pause and restart/);
     expect(() => new DemoSystem({ durationMs: 5000, colour: 'red' } as never)).toThrow(/colour/);
+    expect(() => new DemoSystem({ durationMs: 5000, gateways: 0 })).toThrow(/gateways must be an integer ≥ 1 and ≤ 4, got 0/);
+    expect(() => new DemoSystem({ durationMs: 5000, maxConcurrentFaults: 4 })).toThrow(/maxConcurrentFaults must be an integer ≥ 1 and ≤ 3, got 4/);
   });
 });
 
