@@ -223,10 +223,32 @@ export class HealthCheck {
 
   private armTtl(): void {
     if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
+    const ttl = this.opts.ttlMs!;
+    const due = this.clock.now() + ttl;
     const t = this.clock.setTimeout(() => {
       this.timer = undefined;
-      this.apply('critical', `TTL expired (no update within ${this.opts.ttlMs} ms)`);
-    }, this.opts.ttlMs!);
+      // Fired more than half a TTL late: this process was stopped or its event loop blocked, and
+      // updates sent meanwhile may be waiting unread in its sockets (they are read after the
+      // timers). One more TTL before judging — otherwise a registry resumed after a pause marks
+      // every instance critical at once.
+      const late = this.clock.now() - due;
+      if (late > ttl / 2) {
+        this.lastOutput = `TTL expiry deferred: this check's timer fired ${Math.round(late)} ms late (the process was stalled); one more ${ttl} ms for an update`;
+        return this.armTtlFromNow();
+      }
+      this.apply('critical', `TTL expired (no update within ${ttl} ms)`);
+    }, ttl);
+    t.unref?.();
+    this.timer = t;
+  }
+
+  /** Re-arms after a stall; a second late expiry in a row is judged (the process kept stalling). */
+  private armTtlFromNow(): void {
+    const ttl = this.opts.ttlMs!;
+    const t = this.clock.setTimeout(() => {
+      this.timer = undefined;
+      this.apply('critical', `TTL expired (no update within ${ttl} ms, after a stall of this process)`);
+    }, ttl);
     t.unref?.();
     this.timer = t;
   }

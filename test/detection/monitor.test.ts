@@ -113,6 +113,51 @@ describe('healthCheck', () => {
     expect(seen).toEqual(['passing', 'passing', 'warning', 'critical', 'critical', 'passing']);
   });
 
+  it('TTL: after a stall of its own process, waits one more TTL for the updates it could not read', () => {
+    // A clock whose timers fire only when told, with now() wherever the test puts it: a timer
+    // that fires 2 s late is what a SIGSTOPped or blocked registry sees when it runs again.
+    let now = 0;
+    type T = { due: number; cb: () => void };
+    let timers: T[] = [];
+    const clock = {
+      now: () => now,
+      setTimeout: (cb: () => void, ms: number): T => {
+        const t = { due: now + ms, cb };
+        timers.push(t);
+        return t;
+      },
+      clearTimeout: (t: T) => void (timers = timers.filter((x) => x !== t)),
+    };
+    const fireDue = (): void => {
+      const due = timers.filter((t) => t.due <= now);
+      timers = timers.filter((t) => t.due > now);
+      for (const t of due) t.cb();
+    };
+    const check = healthCheck({ ttlMs: 500, clock: clock as never }).start();
+    check.pass('ok');
+    now = 2500; // stalled for 2 s: the renewals sent meanwhile are still unread
+    fireDue();
+    expect(check.status).toBe('passing');
+    expect(check.output).toMatch(/TTL expiry deferred: .*2000 ms late/);
+    check.pass('read after the stall'); // the heartbeat that was waiting in the socket
+    now = 2999;
+    fireDue();
+    expect(check.status).toBe('passing');
+    // On time, no update: critical as usual (and after a stall with no update either).
+    now = 3100; // 100 ms late: a busy loop, not a stall
+    fireDue();
+    expect(check.status).toBe('critical');
+    check.pass('back');
+    now = 6000;
+    fireDue(); // late again: deferred once …
+    expect(check.status).toBe('passing');
+    now = 6500;
+    fireDue(); // … and judged when no update came within that TTL
+    expect(check.status).toBe('critical');
+    expect(check.output).toMatch(/after a stall of this process/);
+    check.stop();
+  });
+
   it('TTL: turns critical unless renewed in time', async () => {
     const clock = new ManualClock();
     const check = healthCheck({ ttlMs: 1000, clock }).start();
