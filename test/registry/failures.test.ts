@@ -64,3 +64,47 @@ describeNeeding(ETCD, 'EtcdRegistry when etcd is stopped and restarted', () => {
     }
   }, 60_000);
 });
+
+describe('steadfast registry SIGSTOPped for longer than the TTLs it holds', () => {
+  let fixture: { file: string; cleanup: () => void };
+  beforeAll(async () => {
+    fixture = await bundleFixture(path.join(import.meta.dirname, 'fixtures/instance.ts'));
+  });
+  afterAll(() => fixture.cleanup());
+
+  it('does not mark the instances that kept heartbeating critical when it runs again', async () => {
+    const registryProcess = spawn(process.execPath, ['--import', 'tsx', 'src/cli/index.ts', 'registry', '--port', '0', '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const regLines = new Lines();
+    registryProcess.stdout!.on('data', (c: Buffer) => regLines.feed(c));
+    const instances: ReturnType<typeof spawn>[] = [];
+    let client: HttpRegistry | undefined;
+    try {
+      const url = (JSON.parse((await regLines.waitFor(/^\{.*\}$/, 60_000))[0]!) as { url: string }).url;
+      for (const id of ['worker-1', 'worker-2']) {
+        const child = spawn(process.execPath, [fixture.file, url, id, '500', '150'], { stdio: ['ignore', 'pipe', 'pipe'] });
+        instances.push(child);
+        const lines = new Lines();
+        child.stdout!.on('data', (c: Buffer) => lines.feed(c));
+        await lines.waitFor(/^pass$/, 30_000);
+      }
+      client = new HttpRegistry({ url, watchWaitMs: 5000 });
+      const seen: number[] = [];
+      const sub = client.watch('worker', (healthy) => seen.push(healthy.length));
+      await eventually(async () => seen.at(-1) === 2, 20_000, 'both healthy');
+      // Stopped for 2 s (four TTLs): the instances' heartbeats wait unread in its sockets.
+      process.kill(registryProcess.pid!, 'SIGSTOP');
+      await new Promise((r) => setTimeout(r, 2000));
+      process.kill(registryProcess.pid!, 'SIGCONT');
+      // Past one more TTL after it runs again: a wrong expiry would have been seen by now.
+      await eventually(async () => (await client!.healthy('worker')).length === 2, 20_000, 'healthy after the stall');
+      await new Promise((r) => setTimeout(r, 1000));
+      sub.dispose();
+      expect(seen.slice(seen.indexOf(2)).every((n) => n === 2), `healthy counts seen: ${seen.join(', ')}`).toBe(true);
+    } finally {
+      for (const c of instances) c.kill('SIGKILL');
+      process.kill(registryProcess.pid!, 'SIGCONT');
+      registryProcess.kill('SIGKILL');
+      await client?.close();
+    }
+  }, 90_000);
+});
