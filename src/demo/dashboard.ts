@@ -64,12 +64,15 @@ export function dashboardHtml(): string {
   <div class="figure">availability<b id="availability">—</b></div>
   <div class="figure">writes acknowledged<b id="acked">—</b></div>
   <div class="figure">faults injected<b id="faults">—</b></div>
+  <div class="figure">degraded reads<b id="degraded">—</b></div>
   <div class="figure">maintenance leader<b id="leader" class="leader">—</b></div>
 </div>
 <div class="grid" style="margin-top:16px">
   <div class="card">
     <h2>Processes</h2>
     <table id="processes"><thead><tr><th>process</th><th>health</th><th>pid</th><th>restarts</th><th>data / role</th></tr></thead><tbody></tbody></table>
+    <h2 style="margin-top:12px">Tiers</h2>
+    <table id="tiers"><thead><tr><th>tier</th><th>processes</th><th>faults</th><th>restarts</th><th>shed at its door</th></tr></thead><tbody></tbody></table>
   </div>
   <div class="card">
     <h2>Consistent-hash ring (R = <span id="r">?</span>)</h2>
@@ -144,6 +147,8 @@ async function tick() {
     $('availability').textContent = (s.totals.availability * 100).toFixed(3) + ' %';
     $('acked').textContent = s.totals.acknowledged + ' / ' + s.totals.writes;
     $('faults').textContent = s.incidents.length;
+    $('degraded').textContent = s.totals.degradedReads;
+    $('tiers').tBodies[0].innerHTML = s.tiers.map((t) => '<tr data-tier="' + esc(t.role) + '"><td>' + esc(t.role) + '</td><td>' + t.processes + '</td><td>' + t.faults + '</td><td>' + t.restarts + '</td><td>' + t.shed + '</td></tr>').join('');
     $('leader').textContent = s.leader ? s.leader.leader + ' (token ' + s.leader.token + ')' : '—';
     $('r').textContent = s.ring.replicas;
     const names = s.processes.map((p) => p.name);

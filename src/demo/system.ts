@@ -187,7 +187,8 @@ export class DemoSystem {
     });
     this.emit({ type: 'phase', text: `starting ${o.dbNodes} db nodes, ${o.webNodes} web replicas and ${o.gateways} gateway${o.gateways === 1 ? '' : 's'}` });
     this.chaos.start({ inject: false });
-    await this.waitAllHealthy(30_000, 'to start');
+    // Generous: eight processes importing their clients (etcd's gRPC is heavy) on a busy machine.
+    await this.waitAllHealthy(60_000, 'to start');
 
     // Bounded like every server here, and refusing pages of other origins (it is read-only, but
     // its state names every process and port).
@@ -382,7 +383,23 @@ export class DemoSystem {
       series,
       incidents: (live?.incidents ?? []).map((i) => ({ ...i, t: sinceStart(i.at) })),
       failovers: this.incidents.failovers,
+      tiers: this.tiers(live?.incidents ?? []),
     };
+  }
+
+  private tiers(incidents: { target: string }[]): DemoState['tiers'] {
+    const counts = this.counters.snapshot();
+    return DEMO_ROLES.map((role) => {
+      const names = new Set(this.nodes.filter((n) => n.role === role).map((n) => n.name));
+      const c = counts[role];
+      return {
+        role,
+        processes: names.size,
+        faults: incidents.filter((i) => names.has(i.target)).length,
+        restarts: [...names].reduce((sum, n) => sum + (this.running.get(n)?.restarts ?? 0), 0),
+        shed: role === 'gateway' ? c.shed : c.shedByLimit + c.shedByHealth + c.expired,
+      };
+    });
   }
 
   processes(): ProcessView[] {

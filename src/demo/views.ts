@@ -32,6 +32,12 @@ export interface DemoState {
   /** Faults so far; `t` is seconds since the start. */
   incidents: { id: number; target: string; kind: string; at: number; detectedMs: number | null; restoredMs: number | null; t: number }[];
   failovers: { faultId: number; from: string; to: string; ms: number }[];
+  /**
+   * Per tier (db, web, gateway): its processes, the faults injected into them and their restarts
+   * so far, and the requests it shed at its own door since the start (a gateway: its route
+   * limit; a node: its limit, its health and past-deadline drops) as of the last poll.
+   */
+  tiers: { role: DemoRole; processes: number; faults: number; restarts: number; shed: number }[];
 }
 
 export type { LeaderChange } from './incidents.js';

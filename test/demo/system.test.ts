@@ -123,12 +123,16 @@ describeNeeding(CHROMIUM, 'steadfast demo (embedded registry, file checkpoints) 
           legend: document.getElementById('ring')!.textContent,
           requests: Number(document.getElementById('requests')!.textContent),
           incidents: Array.from(document.querySelectorAll('#incidents li')).map((li) => li.textContent),
+          tiers: Array.from(document.querySelectorAll('#tiers tbody tr')).map((tr) => Array.from(tr.children).map((td) => td.textContent)),
         }));
         expect(view.processes).toEqual(['db-1', 'db-2', 'db-3', 'web-1', 'web-2', 'web-3', 'gateway-1', 'gateway-2']);
         expect(view.ring).toBe(180);
         for (const n of ['db-1', 'db-2', 'db-3']) expect(view.legend).toContain(n);
         expect(view.requests).toBeGreaterThan(100);
         expect(view.incidents.join('\n')).toMatch(/#1 (kill|pause) (db|web|gateway)-\d/);
+        // One row per tier: its processes, and faults that add up to the incidents shown.
+        expect(view.tiers.map((r) => [r[0], r[1]])).toEqual([['db', '3'], ['web', '3'], ['gateway', '2']]);
+        expect(view.tiers.reduce((n, r) => n + Number(r[2]), 0)).toBe(view.incidents.length);
         await page.screenshot({ path: path.join(ARTIFACTS, 'dashboard.png'), fullPage: true });
       } finally {
         await browser.close();
