@@ -138,6 +138,9 @@ export class DemoSystem {
     for (const service of DEMO_ROLES) {
       this.watches.push(this.registry.watch(service, (list) => this.onHealth(service, new Set(list.map((h) => h.instance.id)))));
     }
+    // With a comparison's front the load bypasses the gateways: they are not faulted (a fault
+    // off the load's path would be free for the front).
+    const onPath = (name: string): boolean => !o.front || this.roleOf(name) !== 'gateway';
     this.chaos = new ProcessChaos({
       processes: this.nodes.map((n) => ({
         name: n.name,
@@ -153,12 +156,10 @@ export class DemoSystem {
       // maxConcurrentFaults 2 or 3, one per replica group: a db node, a web node and a gateway
       // may be down at once.
       schedule: { kind: 'jittered', intervalMs: o.faultIntervalMs, jitter: 0.25 },
-      // With a comparison's front the load bypasses the gateways: they are not faulted (a fault
-      // off the load's path would be free for the front).
       gate:
         o.maxConcurrentFaults === 1
-          ? { ready: () => this.allHealthy() && this.incidents.openCount === 0, ...(o.front ? { eligible: (name: string) => this.roleOf(name) !== 'gateway' } : {}) }
-          : { eligible: (name) => this.incidents.openCount < o.maxConcurrentFaults && this.groupWhole(this.roleOf(name)) && !(o.front && this.roleOf(name) === 'gateway') },
+          ? { ready: () => this.allHealthy() && this.incidents.openCount === 0, ...(o.front ? { eligible: (name: string) => onPath(name) } : {}) }
+          : { eligible: (name) => onPath(name) && this.incidents.openCount < o.maxConcurrentFaults && this.groupWhole(this.roleOf(name)) },
       random: seededRandom(o.seed ^ 0x5f3759df),
     });
     // The reaper removes it even if this supervisor is SIGKILLed (and kills every node, paused or not).
