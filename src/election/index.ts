@@ -8,7 +8,7 @@ import { defaultEmbeddedLeases, EmbeddedElection, type EmbeddedLeases } from './
 import { ConsulElection } from './consul.js';
 import { EtcdElection } from './etcd.js';
 import { RedisElection } from './redis.js';
-import { redisOptionsFromUrl } from '../recovery/stores/redis.js';
+import { redisClientFromUrl } from '../recovery/stores/redis.js';
 import { InvalidOptionError, OptionRangeError } from '../core/errors.js';
 
 export * from './election.js';
@@ -64,8 +64,7 @@ export function elect(options: ElectOptions): Election {
       if ((o.url === undefined) === (o.redis === undefined)) throw new InvalidOptionError(`${scope}: the redis backend needs exactly one of url or redis`);
       let client = o.redis;
       if (!client) {
-        const { sentinel: _s, ...ro } = redisOptionsFromUrl(o.url!, `${scope}: url`);
-        client = new (loadPackage<typeof import('ioredis')>('ioredis', "elect({ backend: 'redis' })").Redis)({ ...ro, maxRetriesPerRequest: 1 });
+        client = redisClientFromUrl(loadPackage<typeof import('ioredis')>('ioredis', "elect({ backend: 'redis' })"), o.url!, `${scope}: url`, { maxRetriesPerRequest: 1 });
         client.on('error', () => {});
       }
       return new RedisElection(name, candidateId, ttlMs, client, o.prefix ?? ELECT_DEFAULTS.prefix, o.clock);

@@ -5,7 +5,7 @@ import { checkInteger, checkOptions, checkString } from '../../core/options.js';
 import type { Codec } from '../codec.js';
 import { crc32Range } from '../internal.js';
 import { checkAfter, codecTable, GroupCommit, JournalCorruptError, JournalFailedError, JournalOutcomeUnknownError, type Journal, type JournalRecord } from '../journal.js';
-import { redisOptionsFromUrl } from '../stores/redis.js';
+import { redisClientFromUrl } from '../stores/redis.js';
 
 export interface RedisJournalOptions {
   /** redis://, rediss:// or redis+sentinel://…/masterName (as RedisCheckpointStore takes). */
@@ -69,8 +69,7 @@ export class RedisJournal<T = unknown> implements Journal<T> {
       this.redis = o.redis;
       this.owned = false;
     } else {
-      const { sentinel: _s, ...redisOptions } = redisOptionsFromUrl(checkString(scope, 'url', o.url), scope);
-      this.redis = new this.ioredis.Redis({ ...redisOptions, maxRetriesPerRequest: 2 });
+      this.redis = redisClientFromUrl(this.ioredis, checkString(scope, 'url', o.url), scope, { maxRetriesPerRequest: 2 });
       this.owned = true;
     }
     // One WAIT covers every append sent before it on this connection: appends share it.

@@ -127,6 +127,41 @@ export function redisOptionsFromUrl(url: string, scope = 'RedisCheckpointStore')
 }
 
 /**
+ * A client for a redis:// or redis+sentinel:// URL, with `extra` options on top. Through
+ * Sentinel, ioredis 5 ends a client for good when its failover detector announces a failover
+ * while the client is asking a Sentinel for the master (after losing the old one): the connect
+ * rejects with "Connection is closed.", the status becomes "end" and every later command fails.
+ * A failover announced during a connect means "ask again", so the client's connects here do that
+ * — unless the client itself is being closed.
+ */
+export function redisClientFromUrl(ioredis: typeof import('ioredis'), url: string, scope: string, extra: RedisOptions): Redis {
+  const { sentinel, ...options } = redisOptionsFromUrl(url, scope);
+  const client = new ioredis.Redis({ ...options, ...extra });
+  if (sentinel) askAgainOnFailover(client);
+  return client;
+}
+
+const CONNECTION_CLOSED = 'Connection is closed.';
+
+function askAgainOnFailover(client: Redis): void {
+  const inner = client as unknown as { connector?: { connect?: (emit: unknown) => Promise<unknown> }; manuallyClosing?: boolean };
+  const connector = inner.connector;
+  if (typeof connector?.connect !== 'function') return;
+  const connect = connector.connect.bind(connector);
+  connector.connect = async (emit: unknown): Promise<unknown> => {
+    for (;;) {
+      try {
+        return await connect(emit);
+      } catch (err) {
+        if (inner.manuallyClosing || (err as Error | undefined)?.message !== CONNECTION_CLOSED) throw err;
+        await new Promise((r) => setTimeout(r, 50));
+        if (inner.manuallyClosing) throw err;
+      }
+    }
+  };
+}
+
+/**
  * Checkpoints in Redis (the seed's 4.2.1/4.2.2), one atomic script per save. With Redis
  * run as `appendonly yes, appendfsync always`, a save that resolved survives a crash of
  * Redis itself; with `waitReplicas: N` it is also on N replicas. A save whose outcome is
@@ -160,8 +195,7 @@ export class RedisCheckpointStore extends FramedCheckpointStore {
       client = o.redis;
       this.owned = false;
     } else {
-      const { sentinel: _s, ...redisOptions } = redisOptionsFromUrl(checkString(scope, 'url', o.url));
-      client = new this.ioredis.Redis({ ...redisOptions, lazyConnect: false, maxRetriesPerRequest: 2 });
+      client = redisClientFromUrl(this.ioredis, checkString(scope, 'url', o.url), scope, { lazyConnect: false, maxRetriesPerRequest: 2 });
       this.owned = true;
     }
     client.defineCommand('steadfastCheckpointSave', { numberOfKeys: 3, lua: SAVE_SCRIPT });
