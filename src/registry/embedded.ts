@@ -56,6 +56,8 @@ export interface EmbeddedRegistryEvents {
 interface Snapshot {
   instances: (ServiceInstance & { statuses?: Record<string, CheckStatus> })[];
   kv: { key: string; value: string; flags: number }[];
+  /** The index when it was taken (older checkpoints lack it). */
+  index?: number;
 }
 
 /**
@@ -294,6 +296,10 @@ export class EmbeddedRegistry implements Registry {
     if (skipped.length > 0) this.events.emit('restoredOlder', { id: cp.id, skipped });
     this.restoring = true;
     try {
+      // The index never goes back across a restart: a lock's ModifyIndex is an election's
+      // fencing token, and a token handed out before the restart (its write was acknowledged,
+      // so it is in this checkpoint) must stay below every one handed out after.
+      if (typeof cp.data.index === 'number' && Number.isSafeInteger(cp.data.index) && cp.data.index > this.indexValue) this.indexValue = cp.data.index;
       this.kv.restore(cp.data.kv);
       for (const saved of cp.data.instances) {
         const { statuses, ...instance } = saved;
@@ -418,6 +424,7 @@ export class EmbeddedRegistry implements Registry {
         statuses: Object.fromEntries([...e.checks.values()].map((c) => [c.state.id, c.state.status])),
       })),
       kv: this.kv.snapshot(),
+      index: this.indexValue,
     };
   }
 

@@ -242,6 +242,30 @@ describe('RegistryServer under a fuzz of malformed and oversized requests (seede
 });
 
 describe('EmbeddedRegistry with a checkpoint store', () => {
+  it('never hands out a lock index (a fencing token) again after a restart', async () => {
+    // Before: the index started at 1 after a restart, so the next leader's token could be
+    // lower than the one the old leader still held.
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'steadfast-reg-'));
+    try {
+      const a = await EmbeddedRegistry.open({ store: new FileCheckpointStore({ dir }) });
+      for (let i = 0; i < 20; i++) a.kv.put(`noise/${i}`, Buffer.from('x'));
+      const s1 = a.kv.createSession({ ttlMs: 60_000 });
+      expect(a.kv.put('election/leader', Buffer.from('web-1'), { acquire: s1.id })).toBe(true);
+      const before = a.kv.get('election/leader')!.modifyIndex;
+      await a.sync();
+      const indexBefore = a.index;
+      await a.close();
+      const b = await EmbeddedRegistry.open({ store: new FileCheckpointStore({ dir }) });
+      expect(b.index).toBeGreaterThan(indexBefore);
+      const s2 = b.kv.createSession({ ttlMs: 60_000 });
+      expect(b.kv.put('election/leader', Buffer.from('web-2'), { acquire: s2.id })).toBe(true); // sessions do not survive: the lock is free
+      expect(b.kv.get('election/leader')!.modifyIndex).toBeGreaterThan(before);
+      await b.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('remembers its services and KV across a restart', async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'steadfast-reg-'));
     try {
