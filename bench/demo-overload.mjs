@@ -48,9 +48,10 @@ async function cell(build, rate, chaos = false) {
   // A build before the per-tier shed counts has no r.shedding.
   const sh = r.shedding;
   const inside = sh ? `${sh.gateway} / ${sh.web.shedByLimit + sh.web.shedByHealth + sh.web.expired} / ${sh.db.shedByLimit + sh.db.shedByHealth + sh.db.expired}` : null;
-  // CPU ms per request: db tier / web tier / gateways / the supervisor (registry, load generator; before the gateways had their own processes, they ran here too), and the cores all kept busy.
+  // CPU ms per request: db tier / web tier / gateways / registry / the supervisor (load generator; before the gateways and the registry had their own processes, they ran here too), and the cores all kept busy.
   const c = r.cpu;
-  const tiers = c ? [c.db, c.web, c.gateway ?? { perRequestMs: null, cores: 0 }, c.supervisor] : [];
+  const none = { perRequestMs: null, cores: 0 };
+  const tiers = c ? [c.db, c.web, c.gateway ?? none, c.registry ?? none, c.supervisor] : [];
   const cpu = c ? `${tiers.map((u) => (u.perRequestMs === null ? '—' : u.perRequestMs.toFixed(3))).join(' / ')} (${tiers.reduce((a, u) => a + u.cores, 0).toFixed(2)})` : null;
   return { build: build.name, rate, requests: rep.requests, failed: rep.failedRequests, availability: rep.requestAvailability, goodput, shed: r.load.shed ?? null, inside, cpu, faults: r.faults.length, servedP50: servedMs.p50, servedP99: servedMs.p99, p99: rep.latencyMs.p99, lost: r.lostWrites };
 }
@@ -71,7 +72,7 @@ const f = (x, d = 1) => (x === null || Number.isNaN(x) ? '—' : x.toFixed(d));
 console.log(`Node ${process.version}, ${os.cpus().length} × ${os.cpus()[0].model.trim()}; every process of the demo on these cores; ${seconds} s of open-loop load per cell, ${faults ? `no faults except in the "faults" cells (one every ${faultIntervalMs} ms)` : 'no faults'}, seed ${seed}.`);
 console.log(`Command: npm run bench:demo-overload${args.length ? ` -- ${args.join(' ')}` : ''}`);
 console.log(`Capacity (the most 2xx/s of the sweep, this build): ${capacity.toFixed(0)} req/s.\n`);
-console.log('| phase | build | offered req/s | faults | goodput req/s | goodput × capacity | failed | of which shed (503/429) | shed inside: gateways / web / db | availability | served p50 ms | served p99 ms | all p99 ms | lost writes | CPU ms per request: db / web / gateways / supervisor (cores busy) |');
+console.log('| phase | build | offered req/s | faults | goodput req/s | goodput × capacity | failed | of which shed (503/429) | shed inside: gateways / web / db | availability | served p50 ms | served p99 ms | all p99 ms | lost writes | CPU ms per request: db / web / gateways / registry / supervisor (cores busy) |');
 console.log('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
 for (const r of rows) {
   console.log(`| ${r.phase} | ${r.build} | ${r.rate} | ${r.faults} | ${f(r.goodput, 0)} | ${f(r.goodput / capacity, 2)} | ${r.failed} | ${r.shed ?? '—'} | ${r.inside ?? '—'} | ${f(r.availability * 100, 2)} % | ${f(r.servedP50)} | ${f(r.servedP99)} | ${f(r.p99)} | ${r.lost} | ${r.cpu ?? '—'} |`);

@@ -163,7 +163,8 @@ export function formatDemoResult(r: DemoResult): string {
   const c = r.cpu;
   if (c !== undefined) {
     const use = (u: DemoResult['cpu']['db']): string => `${u.perRequestMs === null ? '—' : `${u.perRequestMs.toFixed(3)} ms`} (${u.cores.toFixed(2)} cores)`;
-    lines.push(`cpu per request           db tier ${use(c.db)}, web tier ${use(c.web)}, gateways ${use(c.gateway)}, supervisor — registry, load generator — ${use(c.supervisor)}; ${(c.db.cores + c.web.cores + c.gateway.cores + c.supervisor.cores).toFixed(2)} of ${availableParallelism()} cores busy`);
+    const cores = c.db.cores + c.web.cores + c.gateway.cores + (c.registry?.cores ?? 0) + c.supervisor.cores;
+    lines.push(`cpu per request           db tier ${use(c.db)}, web tier ${use(c.web)}, gateways ${use(c.gateway)}, ${c.registry ? `registry ${use(c.registry)}, ` : ''}supervisor — load generator, dashboard — ${use(c.supervisor)}; ${cores.toFixed(2)} of ${availableParallelism()} cores busy`);
   }
   if (l.failover) {
     const by = Object.entries(l.failover.answeredBy).map(([u, n]) => `${new URL(u).port} ${n}`).join(', ');

@@ -1,9 +1,12 @@
 import { timingSafeEqual } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import type { GatewayRoute } from '../balance/gateway.js';
 
 /** The demo's process kinds: each runs as its own processes, registered as the service of that name. */
 export type DemoRole = 'db' | 'web' | 'gateway';
 export const DEMO_ROLES: readonly DemoRole[] = ['db', 'web', 'gateway'];
+/** Every kind of process the demo runs: the registered roles, and the registry itself. */
+export type DemoProcessRole = DemoRole | 'registry';
 
 /** What the demo's supervisor tells each node process (as JSON in STEADFAST_DEMO_NODE). */
 export interface DemoNodeConfig {
@@ -44,6 +47,21 @@ export function hasSecret(header: string | undefined, secret: string): boolean {
 }
 
 export const DEMO_NODE_ENV = 'STEADFAST_DEMO_NODE';
+
+/** The registry's process name (and the role of its process). */
+export const DEMO_REGISTRY_ID = 'registry';
+
+/**
+ * The demo's registry in its own process: steadfast's Consul-compatible server on a port that
+ * stays the same across restarts, its services and KV checkpointed in `dir` (every write answered
+ * once saved), so a restarted registry starts from what it had.
+ */
+export interface DemoRegistryConfig {
+  role: typeof DEMO_REGISTRY_ID;
+  id: typeof DEMO_REGISTRY_ID;
+  port: number;
+  dir: string;
+}
 
 /** An item in a cart: the demo's unit of data. */
 export interface CartItem {
@@ -124,6 +142,23 @@ export function demoAdmission(cfg: Pick<DemoNodeConfig, 'role' | 'dbTimeoutMs'>)
  * open at once (every gateway try shed).
  */
 export const DEMO_WEB_INITIAL_LIMIT = 100;
+
+/**
+ * Another process's CPU time so far (user + system, µs), from /proc/<pid>/stat; undefined where
+ * there is no /proc (not Linux) or the process is gone. utime and stime are in USER_HZ ticks,
+ * 100 a second on every Linux ABI Node runs on.
+ */
+export function procCpuMicros(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // After "pid (comm) ": state is field 3, utime 14, stime 15 (comm may hold spaces).
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const ticks = Number(fields[11]) + Number(fields[12]);
+    return Number.isFinite(ticks) ? ticks * 10_000 : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 /** This process's CPU time so far (user + system, µs), as a node reports it in /status. */
 export function cpuMicros(): number {

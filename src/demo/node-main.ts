@@ -4,12 +4,13 @@ import path from 'node:path';
 import { ConsulElection } from '../election/consul.js';
 import type { Election } from '../election/election.js';
 import { HttpRegistry } from '../registry/http-client.js';
+import { RegistryNotFoundError } from '../registry/errors.js';
 import type { Registry } from '../registry/registry.js';
 import type { CheckpointStore } from '../recovery/store.js';
 import { FileCheckpointStore } from '../recovery/stores/file.js';
 import { FileJournal } from '../recovery/journals/file.js';
 import type { Journal } from '../recovery/journal.js';
-import { DEMO_NODE_ENV, DEMO_ROLES, type DemoNodeConfig } from './config.js';
+import { DEMO_NODE_ENV, DEMO_REGISTRY_ID, DEMO_ROLES, type DemoNodeConfig, type DemoRegistryConfig } from './config.js';
 import { createGatewayNode } from './gateway-node.js';
 import { DbClient } from './db-client.js';
 import { createDbNode, type DbEntry } from './db-node.js';
@@ -19,16 +20,67 @@ import { lifecycle } from '../lifecycle/lifecycle.js';
 
 /** `steadfast demo-node`: runs the node described by STEADFAST_DEMO_NODE until it is stopped. */
 export async function runDemoNodeFromEnv(): Promise<void> {
-  await runDemoNode(nodeConfigFromEnv());
+  const cfg = nodeConfigFromEnv();
+  if (cfg.role === DEMO_REGISTRY_ID) await runDemoRegistry(cfg);
+  else await runDemoNode(cfg);
 }
 
 /** Reads the node's configuration from STEADFAST_DEMO_NODE; the message says what is wrong. */
-export function nodeConfigFromEnv(env = process.env): DemoNodeConfig {
+export function nodeConfigFromEnv(env = process.env): DemoNodeConfig | DemoRegistryConfig {
   const raw = env[DEMO_NODE_ENV];
   if (!raw) throw new Error(`${DEMO_NODE_ENV} is not set: demo nodes are started by 'steadfast demo', which passes their configuration there`);
-  const cfg = JSON.parse(raw) as DemoNodeConfig;
-  if (!DEMO_ROLES.includes(cfg.role)) throw new Error(`${DEMO_NODE_ENV}: role must be ${DEMO_ROLES.join(', ')}, got ${JSON.stringify(cfg.role)}`);
+  const cfg = JSON.parse(raw) as DemoNodeConfig | DemoRegistryConfig;
+  if (cfg.role !== DEMO_REGISTRY_ID && !DEMO_ROLES.includes(cfg.role)) throw new Error(`${DEMO_NODE_ENV}: role must be ${[...DEMO_ROLES, DEMO_REGISTRY_ID].join(', ')}, got ${JSON.stringify(cfg.role)}`);
   return cfg;
+}
+
+/** An orphan must not live on: if the supervisor dies (even by SIGKILL), this process exits. */
+function exitWithSupervisor(): void {
+  const parent = process.ppid;
+  setInterval(() => {
+    if (process.ppid !== parent) process.exit(0);
+  }, 250).unref();
+}
+
+/**
+ * Runs the demo's registry in this process: restores what its folder holds (services, their
+ * last check statuses, KV; the index, so fencing tokens never repeat), then serves the Consul
+ * HTTP API on the port it always has. SIGTERM: pending blocking queries are answered, the server
+ * closes, the last checkpoint is kept, and the process exits 0.
+ */
+export async function runDemoRegistry(cfg: DemoRegistryConfig): Promise<void> {
+  exitWithSupervisor();
+  const [{ EmbeddedRegistry }, { RegistryServer }] = await Promise.all([import('../registry/embedded.js'), import('../registry/server.js')]);
+  const store = new FileCheckpointStore({ dir: cfg.dir });
+  const registry = await EmbeddedRegistry.open({ store });
+  registry.on('persistFailed', (e) => process.stderr.write(`registry: ${e.error.message}; writes are refused until a save succeeds\n`));
+  const server = await new RegistryServer({ registry, port: cfg.port }).listen();
+  tellSupervisor({ type: 'ready', id: cfg.id, info: { index: registry.index } });
+  const stop = async (): Promise<void> => {
+    // Every node holds a blocking query: close() answers them; a socket still open after a
+    // second goes with the process.
+    await Promise.race([server.close(), new Promise((r) => setTimeout(r, 1000))]);
+    await registry.close();
+    await store.close();
+    process.exit(0);
+  };
+  process.once('SIGTERM', () => void stop());
+  process.once('SIGINT', () => void stop());
+}
+
+/**
+ * Registers `instance`, trying again until the registry answers: a node started (or restarted)
+ * while the registry is down or restarting waits for it instead of exiting, which the supervisor
+ * would count as a crash. Backs off from 100 ms to 1 s.
+ */
+async function registerPatiently(registry: Registry, instance: Parameters<Registry['register']>[0]): Promise<void> {
+  for (let wait = 100; ; wait = Math.min(1000, wait * 2)) {
+    try {
+      return await registry.register(instance);
+    } catch {
+      await new Promise((r) => setTimeout(r, wait));
+    }
+  }
 }
 
 async function registryFor(cfg: DemoNodeConfig): Promise<Registry> {
@@ -61,11 +113,7 @@ async function electionFor(cfg: DemoNodeConfig): Promise<Election> {
  * check every heartbeatMs. Prints `ready <id> <json>` when it is, for the supervisor's log.
  */
 export async function runDemoNode(cfg: DemoNodeConfig): Promise<void> {
-  // An orphan must not live on: if the supervisor dies (even by SIGKILL), this node exits.
-  const parent = process.ppid;
-  setInterval(() => {
-    if (process.ppid !== parent) process.exit(0);
-  }, 250).unref();
+  exitWithSupervisor();
   const registry = await registryFor(cfg);
   const checkId = `service:${cfg.id}`;
   const instance = { id: cfg.id, service: cfg.role, address: '127.0.0.1', port: cfg.port, meta: { pid: String(process.pid) }, checks: [{ ttlMs: cfg.ttlMs, status: 'critical' as const }] };
@@ -73,7 +121,7 @@ export async function runDemoNode(cfg: DemoNodeConfig): Promise<void> {
   let server: import('node:http').Server;
   let info: unknown = {};
   // Register first (critical): the registry sees a restarted node at once, as not yet serving.
-  await registry.register(instance);
+  await registerPatiently(registry, instance);
   if (cfg.role === 'db') {
     const { store, journal } = await storageFor(cfg);
     const node = createDbNode(cfg, store, journal);
@@ -106,9 +154,15 @@ export async function runDemoNode(cfg: DemoNodeConfig): Promise<void> {
   const beat = async (): Promise<void> => {
     try {
       await registry.pass(checkId, 'ready');
-    } catch {
-      // The registry restarted or forgot us (etcd lease lost): register again.
-      await registry.register(instance).catch(() => {});
+    } catch (err) {
+      // Down, paused or slow: the next beat tries again (re-registering would mark this node
+      // critical in a registry that still has it passing). Forgotten (a registry that restarted
+      // without it): register again and pass at once.
+      if (!(err instanceof RegistryNotFoundError)) return;
+      await registry
+        .register(instance)
+        .then(() => registry.pass(checkId, 'ready'))
+        .catch(() => {});
     }
   };
   await beat();

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import type http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
@@ -12,11 +12,10 @@ import { boundedServer, browserRefusal, defaultMaxConnections, freePort, listen,
 import { seededRandom } from '../core/random.js';
 import { HashRing } from '../hashing/ring.js';
 import { AvailabilityTracker } from '../metrics/availability.js';
-import { EmbeddedRegistry } from '../registry/embedded.js';
 import { EtcdRegistry } from '../registry/etcd.js';
+import { HttpRegistry } from '../registry/http-client.js';
 import type { Registry } from '../registry/registry.js';
-import { RegistryServer } from '../registry/server.js';
-import { DEMO_GATEWAY_TRY_TIMEOUT_MS, DEMO_NODE_ENV, DEMO_ROLES, type DemoNodeConfig, type DemoRole } from './config.js';
+import { DEMO_GATEWAY_TRY_TIMEOUT_MS, DEMO_NODE_ENV, DEMO_REGISTRY_ID, DEMO_ROLES, procCpuMicros, type DemoNodeConfig, type DemoRegistryConfig, type DemoRole } from './config.js';
 import { GATEWAY_PROBE_PATH, GATEWAY_STATUS_PATH } from './gateway-node.js';
 import { dashboardHtml, ringSummary, type RingView } from './dashboard.js';
 import { IncidentBook } from './incidents.js';
@@ -36,6 +35,9 @@ export * from './views.js';
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 /** How long the demo warms up, unmeasured, before the run. */
 const WARM_UP_MS = 4000;
+/** How often the supervisor asks the registry process whether it answers, and how long it waits. */
+const REGISTRY_PROBE_MS = 100;
+const REGISTRY_PROBE_TIMEOUT_MS = 300;
 
 /**
  * A web application and its database, fault tolerant, on one machine: db nodes (a replicated
@@ -52,8 +54,13 @@ export class DemoSystem {
   readonly options: ResolvedDemoOptions;
   private front: DemoFront | undefined;
   private readonly events = new Emitter<{ event: DemoEvent }>();
+  /** The supervisor's client of the registry (its watches tell which processes are healthy). */
   private registry: Registry | undefined;
-  private registryServer: RegistryServer | undefined;
+  /** The embedded registry's process (with etcd there is none: the cluster is the user's). */
+  private registryProc: { name: string; port: number; url: string } | undefined;
+  /** Whether the registry process answered its last probe. */
+  private registryUp = false;
+  private registryProbe: NodeJS.Timeout | undefined;
   /** The supervisor's own server: the dashboard and its state (the API is on the gateways). */
   private dashboard: http.Server | undefined;
   private chaos: ProcessChaos | undefined;
@@ -102,27 +109,33 @@ export class DemoSystem {
     let nodeRegistry: DemoNodeConfig['registry'];
     let registryUrl: string;
     if (o.registry === 'embedded') {
-      const embedded = new EmbeddedRegistry();
-      this.registry = embedded;
-      this.registryServer = await new RegistryServer({ registry: embedded, port: 0 }).listen();
-      nodeRegistry = { kind: 'consul', url: this.registryServer.url };
-      registryUrl = this.registryServer.url;
+      const port = await freePort();
+      registryUrl = `http://127.0.0.1:${port}`;
+      this.registryProc = { name: DEMO_REGISTRY_ID, port, url: registryUrl };
+      this.registry = new HttpRegistry({ url: registryUrl, timeoutMs: 2000 });
+      nodeRegistry = { kind: 'consul', url: registryUrl };
     } else {
       const endpoints = parseEtcd(o.registry);
       this.registry = new EtcdRegistry({ endpoints, ttlMs: 1000 });
       nodeRegistry = { kind: 'etcd', endpoints };
       registryUrl = o.registry;
     }
-    let store: DemoNodeConfig['store'];
-    if (o.store === 'file') {
-      if (!this.dataDir) {
-        for (const d of sweepDemoLeftovers()) this.emit({ type: 'phase', text: `removed ${d}, left by an earlier run whose supervisor was killed` });
-        this.dataDir = mkdtempSync(path.join(os.tmpdir(), DEMO_DIR_PREFIX));
-        claimDemoDir(this.dataDir);
-        this.ownsDataDir = true;
-      }
-      store = { kind: 'file', dir: this.dataDir };
-    } else store = { kind: 'redis', url: o.store, prefix: `steadfast:demo:${this.runId}:` };
+    // The run's folder: the db nodes' checkpoints and journals (with the file store) and the
+    // registry's checkpoints.
+    if (!this.dataDir && (o.store === 'file' || this.registryProc)) {
+      for (const d of sweepDemoLeftovers()) this.emit({ type: 'phase', text: `removed ${d}, left by an earlier run whose supervisor was killed` });
+      this.dataDir = mkdtempSync(path.join(os.tmpdir(), DEMO_DIR_PREFIX));
+      claimDemoDir(this.dataDir);
+      this.ownsDataDir = true;
+    }
+    const store: DemoNodeConfig['store'] = o.store === 'file' ? { kind: 'file', dir: this.dataDir! } : { kind: 'redis', url: o.store, prefix: `steadfast:demo:${this.runId}:` };
+    // A registry restarted during the run starts from what it saved; a new run starts empty
+    // ('.registry' cannot be a checkpoint stream's folder: stream names start with a letter or digit).
+    const registryDir = this.dataDir ? path.join(this.dataDir, '.registry') : undefined;
+    if (registryDir && this.registryProc) {
+      rmSync(registryDir, { recursive: true, force: true });
+      mkdirSync(registryDir, { recursive: true });
+    }
 
     const dbNodes: { id: string; url: string }[] = [];
     for (let i = 1; i <= o.dbNodes; i++) {
@@ -140,31 +153,44 @@ export class DemoSystem {
     }
     // With a comparison's front the load bypasses the gateways: they are not faulted (a fault
     // off the load's path would be free for the front).
-    const onPath = (name: string): boolean => !o.front || this.roleOf(name) !== 'gateway';
+    const onPath = (name: string): boolean => !o.front || name === DEMO_REGISTRY_ID || this.roleOf(name) !== 'gateway';
+    const command = [...o.nodeCommand, 'demo-node'];
+    const registryProcess = this.registryProc
+      ? [{ name: this.registryProc.name, command, ipc: true, env: { [DEMO_NODE_ENV]: JSON.stringify({ role: DEMO_REGISTRY_ID, id: DEMO_REGISTRY_ID, port: this.registryProc.port, dir: registryDir! } satisfies DemoRegistryConfig) } }]
+      : [];
     this.chaos = new ProcessChaos({
-      processes: this.nodes.map((n) => ({
-        name: n.name,
-        command: [...o.nodeCommand, 'demo-node'],
-        ipc: true,
-        env: { [DEMO_NODE_ENV]: JSON.stringify({ ...base, role: n.role, id: n.name, port: n.port } satisfies DemoNodeConfig) },
-      })),
+      processes: [
+        ...registryProcess,
+        ...this.nodes.map((n) => ({
+          name: n.name,
+          command,
+          ipc: true,
+          env: { [DEMO_NODE_ENV]: JSON.stringify({ ...base, role: n.role, id: n.name, port: n.port } satisfies DemoNodeConfig) },
+        })),
+      ],
       faults: o.faults,
       pauseMs: o.pauseMs,
       restartDelayMs: o.restartDelayMs,
       // Faults every faultIntervalMs × 0.75–1.25, one at a time — the fault model R = 2 is built
       // for: a due fault waits until every process is healthy and no incident is open. With
       // maxConcurrentFaults 2 or 3, one per replica group: a db node, a web node and a gateway
-      // may be down at once.
+      // may be down at once. The registry is faulted only alone: while it is out, no process
+      // can be seen to leave or come back.
       schedule: { kind: 'jittered', intervalMs: o.faultIntervalMs, jitter: 0.25 },
       gate:
         o.maxConcurrentFaults === 1
           ? { ready: () => this.allHealthy() && this.incidents.openCount === 0, ...(o.front ? { eligible: (name: string) => onPath(name) } : {}) }
-          : { eligible: (name) => onPath(name) && this.incidents.openCount < o.maxConcurrentFaults && this.groupWhole(this.roleOf(name)) },
+          : {
+              eligible: (name) =>
+                name === DEMO_REGISTRY_ID
+                  ? this.incidents.openCount === 0 && this.allHealthy()
+                  : onPath(name) && this.incidents.openCount < o.maxConcurrentFaults && this.registryWhole() && this.groupWhole(this.roleOf(name)),
+            },
       random: seededRandom(o.seed ^ 0x5f3759df),
     });
     // The reaper removes it even if this supervisor is SIGKILLed (and kills every node, paused or not).
     if (this.ownsDataDir) this.chaos.removeOnCrash(this.dataDir!);
-    for (const n of this.nodes) this.running.set(n.name, { pid: null, restarts: 0, paused: false });
+    for (const n of this.processNames()) this.running.set(n, { pid: null, restarts: 0, paused: false });
     this.chaos.on('start', (e) => this.running.set(e.name, { pid: e.pid, restarts: e.restarts, paused: false }));
     this.chaos.on('exit', (e) => {
       const r = this.running.get(e.name);
@@ -186,8 +212,9 @@ export class DemoSystem {
     this.chaos.on('message', ({ message }) => {
       if (isNodeMessage(message) && message.type === 'elected') this.incidents.elected(message.id, message.fencingToken, Date.now());
     });
-    this.emit({ type: 'phase', text: `starting ${o.dbNodes} db nodes, ${o.webNodes} web replicas and ${o.gateways} gateway${o.gateways === 1 ? '' : 's'}` });
+    this.emit({ type: 'phase', text: `starting ${this.registryProc ? 'the registry, ' : ''}${o.dbNodes} db nodes, ${o.webNodes} web replicas and ${o.gateways} gateway${o.gateways === 1 ? '' : 's'}` });
     this.chaos.start({ inject: false });
+    if (this.registryProc) this.probeRegistry();
     // Generous: eight processes importing their clients (etcd's gRPC is heavy) on a busy machine.
     await this.waitAllHealthy(60_000, 'to start');
 
@@ -215,6 +242,45 @@ export class DemoSystem {
     return this.nodes.find((n) => n.name === name)!.role;
   }
 
+  /** Every process the chaos runs: the registry (when embedded) and every node. */
+  private processNames(): string[] {
+    return [...(this.registryProc ? [this.registryProc.name] : []), ...this.nodes.map((n) => n.name)];
+  }
+
+  /**
+   * Asks the registry process every 100 ms whether it answers (300 ms at most): not answering is
+   * its incident's detection, answering again its restore — as a monitor outside it would see.
+   */
+  private probeRegistry(): void {
+    const r = this.registryProc!;
+    let inFlight = false;
+    this.registryProbe = setInterval(() => {
+      if (inFlight) return;
+      inFlight = true;
+      void request(`${r.url}/v1/catalog/services`, { headersTimeout: REGISTRY_PROBE_TIMEOUT_MS, bodyTimeout: REGISTRY_PROBE_TIMEOUT_MS })
+        .then(async (res) => {
+          const services = res.statusCode === 200 ? Object.keys((await res.body.json()) as object).length : (await res.body.dump(), undefined);
+          if (services !== undefined) this.detail.set(r.name, { services, index: Number(res.headers['x-consul-index'] ?? 0) });
+          return services !== undefined;
+        })
+        .catch(() => false)
+        .then((up) => {
+          inFlight = false;
+          if (up === this.registryUp) return;
+          this.registryUp = up;
+          if (up) this.incidents.back(r.name, Date.now());
+          else this.incidents.left(r.name, Date.now());
+        });
+    }, REGISTRY_PROBE_MS);
+  }
+
+  /** No registry process, or it answers, runs unpaused and has no open incident. */
+  private registryWhole(): boolean {
+    if (!this.registryProc) return true;
+    const r = this.running.get(this.registryProc.name);
+    return this.registryUp && !this.incidents.isOpen(this.registryProc.name) && r?.pid != null && !r.paused;
+  }
+
   /** Every node of `role` running, healthy and without an open incident. */
   private groupWhole(role: DemoRole): boolean {
     const group = this.nodes.filter((n) => n.role === role);
@@ -222,14 +288,14 @@ export class DemoSystem {
   }
 
   private allHealthy(): boolean {
-    return this.nodes.every((n) => this.healthy.get(n.role)!.has(n.name)) && [...this.running.values()].every((r) => r.pid !== null && !r.paused);
+    return (!this.registryProc || this.registryUp) && this.nodes.every((n) => this.healthy.get(n.role)!.has(n.name)) && [...this.running.values()].every((r) => r.pid !== null && !r.paused);
   }
 
   private async waitAllHealthy(timeoutMs: number, why: string): Promise<boolean> {
     const until = Date.now() + timeoutMs;
     while (!this.allHealthy()) {
       if (Date.now() > until) {
-        const missing = this.nodes.filter((n) => !this.healthy.get(n.role)!.has(n.name)).map((n) => n.name);
+        const missing = [...(this.registryProc && !this.registryUp ? [this.registryProc.name] : []), ...this.nodes.filter((n) => !this.healthy.get(n.role)!.has(n.name)).map((n) => n.name)];
         if (why === 'to start') throw new Error(`steadfast demo: ${missing.join(', ')} did not become healthy within ${timeoutMs} ms ${why}`);
         return false;
       }
@@ -252,6 +318,12 @@ export class DemoSystem {
 
   /** Reads every running node's /status; timeoutMs is longer for the counts at either end of the run, when a node under load may answer late. */
   private async poll(timeoutMs = 400): Promise<void> {
+    // The registry serves no status page of ours: its CPU time comes from /proc.
+    const reg = this.registryProc && this.running.get(this.registryProc.name);
+    if (reg && reg.pid !== null) {
+      const micros = procCpuMicros(reg.pid);
+      if (micros !== undefined) this.counters.record(this.registryProc!.name, DEMO_REGISTRY_ID, reg.pid, { cpuMicros: micros });
+    }
     await Promise.all(
       this.nodes.map(async (n) => {
         const r = this.running.get(n.name);
@@ -333,14 +405,14 @@ export class DemoSystem {
     await this.waitAllHealthy(30_000, 'after the run');
     const historyResult = await readBack(this.gatewayUrls[0]!, workload.carts, workload.history);
     const report = tracker.report(endedAt);
-    const { shedding, cpu } = countsBetween(this.countsAtStart ?? counted, counted, report.requests);
+    const { shedding, cpu } = countsBetween(this.countsAtStart ?? counted, counted, report.requests, this.registryProc !== undefined);
     // Restores seen after the load stopped still count (recorded above, before report()).
     return {
       config: { ...o, nodeCommand: undefined, runId: this.runId },
       report,
       history: historyResult,
       lostWrites: historyResult.lost.length,
-      processes: this.nodes.map((n) => ({ name: n.name, restarts: this.running.get(n.name)!.restarts, healthyAtEnd: this.healthy.get(n.role)!.has(n.name), ...(this.gaveUp.has(n.name) ? { gaveUp: this.gaveUp.get(n.name)! } : {}) })),
+      processes: this.processes().map((p) => ({ name: p.name, restarts: p.restarts, healthyAtEnd: p.status === 'passing', ...(this.gaveUp.has(p.name) ? { gaveUp: this.gaveUp.get(p.name)! } : {}) })),
       leadership: { changes: this.incidents.leaderChanges, failovers: this.incidents.failovers },
       faults: [...this.chaos!.records],
       failures: workload.failures,
@@ -390,7 +462,10 @@ export class DemoSystem {
 
   private tiers(incidents: { target: string }[]): DemoState['tiers'] {
     const counts = this.counters.snapshot();
-    return DEMO_ROLES.map((role) => {
+    const registry: DemoState['tiers'] = this.registryProc
+      ? [{ role: DEMO_REGISTRY_ID, processes: 1, faults: incidents.filter((i) => i.target === DEMO_REGISTRY_ID).length, restarts: this.running.get(DEMO_REGISTRY_ID)?.restarts ?? 0, shed: 0 }]
+      : [];
+    return [...registry, ...DEMO_ROLES.map((role) => {
       const names = new Set(this.nodes.filter((n) => n.role === role).map((n) => n.name));
       const c = counts[role];
       return {
@@ -400,15 +475,21 @@ export class DemoSystem {
         restarts: [...names].reduce((sum, n) => sum + (this.running.get(n)?.restarts ?? 0), 0),
         shed: role === 'gateway' ? c.shed : c.shedByLimit + c.shedByHealth + c.expired,
       };
-    });
+    })];
   }
 
   processes(): ProcessView[] {
-    return this.nodes.map((n) => {
+    const registry: ProcessView[] = [];
+    if (this.registryProc) {
+      const r = this.running.get(this.registryProc.name)!;
+      const status: ProcessView['status'] = r.pid === null ? 'down' : r.paused ? 'paused' : this.registryUp ? 'passing' : 'critical';
+      registry.push({ name: this.registryProc.name, role: DEMO_REGISTRY_ID, pid: r.pid, status, restarts: r.restarts, port: this.registryProc.port, detail: this.detail.get(this.registryProc.name) ?? null });
+    }
+    return [...registry, ...this.nodes.map((n) => {
       const r = this.running.get(n.name)!;
       const status: ProcessView['status'] = r.pid === null ? 'down' : r.paused ? 'paused' : this.healthy.get(n.role)!.has(n.name) ? 'passing' : 'critical';
       return { name: n.name, role: n.role, pid: r.pid, status, restarts: r.restarts, port: n.port, detail: this.detail.get(n.name) ?? null };
-    });
+    })];
   }
 
   private amplification(counted: CountsSnapshot): DemoResult['amplification'] {
@@ -442,6 +523,7 @@ export class DemoSystem {
 
   async stop(): Promise<void> {
     if (this.poller) clearInterval(this.poller);
+    if (this.registryProbe) clearInterval(this.registryProbe);
     await this.front?.stop();
     for (const w of this.watches) w.dispose();
     const dashboard = this.dashboard;
@@ -452,7 +534,6 @@ export class DemoSystem {
       });
     }
     await this.chaos?.stop().catch(() => {});
-    await this.registryServer?.close().catch(() => {});
     await this.registry?.close().catch(() => {});
     if (this.ownsDataDir && this.dataDir) rmSync(this.dataDir, { recursive: true, force: true });
   }

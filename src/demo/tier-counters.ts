@@ -1,4 +1,4 @@
-import { cpuMicros, type DemoRole } from './config.js';
+import { cpuMicros, type DemoProcessRole } from './config.js';
 import type { CpuUse, DemoResult, SheddingTotals } from './views.js';
 
 type AdmissionCounts = SheddingTotals['db'];
@@ -18,6 +18,8 @@ export interface CountsSnapshot {
   db: NodeCounts;
   web: NodeCounts;
   gateway: NodeCounts;
+  /** The registry's process (only its CPU time). */
+  registry: NodeCounts;
   supervisorMicros: number;
 }
 
@@ -27,10 +29,10 @@ export interface CountsSnapshot {
  * process counts from 0, so what the old one counted (as of its last poll) is carried over.
  */
 export class TierCounters {
-  private readonly nodes = new Map<string, { role: DemoRole; pid: number; base: NodeCounts; last: NodeCounts }>();
+  private readonly nodes = new Map<string, { role: DemoProcessRole; pid: number; base: NodeCounts; last: NodeCounts }>();
 
   /** One poll of a process's status: a node's `admission`, a gateway's `route`, and `cpuMicros` (fields it lacks count as 0). */
-  record(name: string, role: DemoRole, pid: number, status: Record<string, unknown>): void {
+  record(name: string, role: DemoProcessRole, pid: number, status: Record<string, unknown>): void {
     const part = role === 'gateway' ? status.route : status.admission;
     const counts = typeof part === 'object' && part !== null ? (part as Partial<NodeCounts>) : {};
     const now = pickCounts({ ...counts, cpuMicros: status.cpuMicros as number });
@@ -44,20 +46,20 @@ export class TierCounters {
   }
 
   snapshot(at = Date.now()): CountsSnapshot {
-    const s: CountsSnapshot = { at, db: zeroCounts(), web: zeroCounts(), gateway: zeroCounts(), supervisorMicros: cpuMicros() };
+    const s: CountsSnapshot = { at, db: zeroCounts(), web: zeroCounts(), gateway: zeroCounts(), registry: zeroCounts(), supervisorMicros: cpuMicros() };
     for (const n of this.nodes.values()) s[n.role] = addCounts(s[n.role], addCounts(n.base, n.last));
     return s;
   }
 }
 
 /** What was shed and the CPU each tier used between two snapshots, for `requests` measured between them. */
-export function countsBetween(start: CountsSnapshot, end: CountsSnapshot, requests: number): { shedding: SheddingTotals; cpu: DemoResult['cpu'] } {
-  const [db, web, gateway] = (['db', 'web', 'gateway'] as const).map((role) => addCounts(end[role], start[role], -1)) as [NodeCounts, NodeCounts, NodeCounts];
+export function countsBetween(start: CountsSnapshot, end: CountsSnapshot, requests: number, hasRegistry = false): { shedding: SheddingTotals; cpu: DemoResult['cpu'] } {
+  const [db, web, gateway, registry] = (['db', 'web', 'gateway', 'registry'] as const).map((role) => addCounts(end[role], start[role], -1)) as [NodeCounts, NodeCounts, NodeCounts, NodeCounts];
   const ms = Math.max(1, end.at - start.at);
   const use = (micros: number): CpuUse => ({ cpuMs: micros / 1000, perRequestMs: requests > 0 ? micros / 1000 / requests : null, cores: micros / 1000 / ms });
   return {
     shedding: { gateway: gateway.shed, web: admissionOnly(web), db: admissionOnly(db) },
-    cpu: { requests, measuredMs: ms, db: use(db.cpuMicros), web: use(web.cpuMicros), gateway: use(gateway.cpuMicros), supervisor: use(end.supervisorMicros - start.supervisorMicros) },
+    cpu: { requests, measuredMs: ms, db: use(db.cpuMicros), web: use(web.cpuMicros), gateway: use(gateway.cpuMicros), registry: hasRegistry ? use(registry.cpuMicros) : null, supervisor: use(end.supervisorMicros - start.supervisorMicros) },
   };
 }
 

@@ -1,4 +1,4 @@
-import type { DemoRole } from './config.js';
+import type { DemoProcessRole } from './config.js';
 import type { FaultRecord } from '../chaos/process-chaos.js';
 import type { AvailabilityReport } from '../metrics/availability.js';
 import type { HistoryResult } from '../metrics/history.js';
@@ -7,7 +7,7 @@ import type { IncidentEvent, LeaderChange } from './incidents.js';
 
 export interface ProcessView {
   name: string;
-  role: DemoRole;
+  role: DemoProcessRole;
   pid: number | null;
   /** passing / critical in the registry; down = not running; paused = SIGSTOPped by the chaos. */
   status: 'passing' | 'critical' | 'down' | 'paused';
@@ -37,7 +37,7 @@ export interface DemoState {
    * so far, and the requests it shed at its own door since the start (a gateway: its route
    * limit; a node: its limit, its health and past-deadline drops) as of the last poll.
    */
-  tiers: { role: DemoRole; processes: number; faults: number; restarts: number; shed: number }[];
+  tiers: { role: DemoProcessRole; processes: number; faults: number; restarts: number; shed: number }[];
 }
 
 export type { LeaderChange } from './incidents.js';
@@ -81,11 +81,12 @@ export interface DemoResult {
    */
   shedding: SheddingTotals;
   /**
-   * CPU time (user + system) over the measured run, per tier (db, web, gateway) and for the
-   * supervisor process that runs the registry and the load generator: in all, per request answered or failed
-   * (report.requests) and as cores kept busy. Nodes report theirs in /status, read when the run
-   * starts and when its load ends (waiting up to 3 s for a busy node) and every second between,
-   * and kept across restarts.
+   * CPU time (user + system) over the measured run, per tier (db, web, gateway), for the
+   * registry's process (null with etcd, which is not the demo's) and for the supervisor process
+   * that runs the load generator and the dashboard: in all, per request answered or failed
+   * (report.requests) and as cores kept busy. Nodes report theirs in /status, the registry's is
+   * read from /proc, when the run starts and when its load ends (waiting up to 3 s for a busy
+   * node) and every second between, and kept across restarts.
    */
   cpu: {
     requests: number;
@@ -94,6 +95,7 @@ export interface DemoResult {
     db: CpuUse;
     web: CpuUse;
     gateway: CpuUse;
+    registry: CpuUse | null;
     supervisor: CpuUse;
   };
   /** The load generator's own lag: how late requests left compared with their schedule. */

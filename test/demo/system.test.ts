@@ -65,6 +65,9 @@ function checkResult(result: DemoResult, expectedMinFaults: number): void {
   for (const i of result.report.incidents) expect(i.timeToDetectMs, `incident #${i.id} never detected`).not.toBeNull();
   expect(result.report.requestAvailability).toBeGreaterThanOrEqual(0.999);
   expect(result.leadership.changes.length).toBeGreaterThanOrEqual(1);
+  // Fencing tokens only go up, also across restarts of the registry that hands them out.
+  const tokens = result.leadership.changes.map((c) => c.token);
+  for (const [k, t] of tokens.entries()) if (k > 0) expect(t, `token ${k} after ${tokens[k - 1]}`).toBeGreaterThan(tokens[k - 1]!);
   // Retries stay within the budget (20 % of requests plus 10 a second) and the figures add up.
   const g = result.amplification.gateway;
   expect(g.attempts).toBeLessThanOrEqual(g.requests + g.retries); // less: a request with no upstream to try makes none
@@ -88,7 +91,8 @@ function checkResult(result: DemoResult, expectedMinFaults: number): void {
     expect(u.cpuMs).toBeGreaterThan(0);
     expect(u.perRequestMs!).toBeCloseTo(u.cpuMs / c.requests, 6);
   }
-  expect(c.db.cores + c.web.cores + c.supervisor.cores).toBeLessThanOrEqual(2 * os.availableParallelism());
+  if (c.registry) expect(c.registry.cpuMs).toBeGreaterThan(0);
+  expect(c.db.cores + c.web.cores + c.supervisor.cores + (c.registry?.cores ?? 0)).toBeLessThanOrEqual(2 * os.availableParallelism());
 }
 
 describeNeeding(CHROMIUM, 'steadfast demo (embedded registry, file checkpoints) with chaos, and its dashboard in Chromium', () => {
@@ -106,14 +110,14 @@ describeNeeding(CHROMIUM, 'steadfast demo (embedded registry, file checkpoints) 
       headless: true, // and a fresh temporary profile (playwright's default for launch())
       args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
     });
-    const run = runCli(['demo', '--duration', '30', '--seed', '7', '--rate', '100', '--fault-interval', '3000', '--json', json, '--html', html]);
+    const run = runCli(['demo', '--duration', '30', '--seed', '38', '--rate', '300', '--fault-interval', '3000', '--json', json, '--html', html]);
     try {
       const dashboard = (await run.lines.waitFor(/dashboard\s+(http:\S+)/, 60_000))[1]!;
       try {
         const page = await browser.newPage({ viewport: { width: 1280, height: 1100 } });
         await page.goto(dashboard);
-        // Eight processes with their health, the ring with three owners, a live chart, the leader.
-        await page.waitForFunction(() => document.querySelectorAll('#processes tbody tr').length === 8, undefined, { timeout: 15_000 });
+        // Nine processes with their health, the ring with three owners, a live chart, the leader.
+        await page.waitForFunction(() => document.querySelectorAll('#processes tbody tr').length === 9, undefined, { timeout: 15_000 });
         await page.waitForFunction(() => document.querySelector('#chart-throughput path') !== null, undefined, { timeout: 15_000 });
         await page.waitForFunction(() => /^web-\d \(token \d+\)$/.test(document.getElementById('leader')?.textContent ?? ''), undefined, { timeout: 15_000 });
         await page.waitForFunction(() => document.querySelectorAll('#incidents li:not(.muted)').length >= 2, undefined, { timeout: 20_000 });
@@ -125,13 +129,13 @@ describeNeeding(CHROMIUM, 'steadfast demo (embedded registry, file checkpoints) 
           incidents: Array.from(document.querySelectorAll('#incidents li')).map((li) => li.textContent),
           tiers: Array.from(document.querySelectorAll('#tiers tbody tr')).map((tr) => Array.from(tr.children).map((td) => td.textContent)),
         }));
-        expect(view.processes).toEqual(['db-1', 'db-2', 'db-3', 'web-1', 'web-2', 'web-3', 'gateway-1', 'gateway-2']);
+        expect(view.processes).toEqual(['registry', 'db-1', 'db-2', 'db-3', 'web-1', 'web-2', 'web-3', 'gateway-1', 'gateway-2']);
         expect(view.ring).toBe(180);
         for (const n of ['db-1', 'db-2', 'db-3']) expect(view.legend).toContain(n);
         expect(view.requests).toBeGreaterThan(100);
-        expect(view.incidents.join('\n')).toMatch(/#1 (kill|pause) (db|web|gateway)-\d/);
+        expect(view.incidents.join('\n')).toMatch(/#1 (kill|pause) (registry|(db|web|gateway)-\d)/);
         // One row per tier: its processes, and faults that add up to the incidents shown.
-        expect(view.tiers.map((r) => [r[0], r[1]])).toEqual([['db', '3'], ['web', '3'], ['gateway', '2']]);
+        expect(view.tiers.map((r) => [r[0], r[1]])).toEqual([['registry', '1'], ['db', '3'], ['web', '3'], ['gateway', '2']]);
         expect(view.tiers.reduce((n, r) => n + Number(r[2]), 0)).toBe(view.incidents.length);
         await page.screenshot({ path: path.join(ARTIFACTS, 'dashboard.png'), fullPage: true });
       } finally {
@@ -146,10 +150,11 @@ describeNeeding(CHROMIUM, 'steadfast demo (embedded registry, file checkpoints) 
       expect(out).toMatch(/documented defaults +\(not measured here\) HAProxy ~6 s · Kubernetes readiness ~30 s · Consul ~10 s/);
       const result = JSON.parse(readFileSync(json, 'utf8')) as DemoResult;
       checkResult(result, 4);
-      // No tier is exempt: this seed faults both gateways, one after the other, and a db and a web node.
+      // No process is exempt: this seed faults the registry, both gateways one after the other, and a db and a web node.
       const targets = result.faults.map((f) => f.target);
-      for (const t of ['gateway-1', 'gateway-2']) expect(targets).toContain(t);
-      expect(new Set(targets.map((t) => t.split('-')[0]))).toEqual(new Set(['db', 'web', 'gateway']));
+      for (const t of ['registry', 'gateway-1', 'gateway-2']) expect(targets).toContain(t);
+      expect(new Set(targets.map((t) => t.split('-')[0]))).toEqual(new Set(['registry', 'db', 'web', 'gateway']));
+      expect(result.cpu.registry!.cpuMs).toBeGreaterThan(0);
       expect(result.load.failover!.retries).toBeGreaterThan(0); // the client moved requests off a faulted gateway
       expect(Object.values(result.load.failover!.answeredBy).every((n) => n > 0)).toBe(true);
       expect(result.cpu.gateway.cpuMs).toBeGreaterThan(0);
