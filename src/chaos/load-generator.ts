@@ -4,6 +4,7 @@ import { undici } from '../core/packages.js';
 import { Emitter, type Disposable, type Listener } from '../core/events.js';
 import { checkInteger, checkNumber, checkOptions, checkString } from '../core/options.js';
 import { InvalidOptionError } from '../core/errors.js';
+import { requestDeadline } from '../core/http.js';
 
 export interface LoadGeneratorOptions {
   /**
@@ -16,16 +17,20 @@ export interface LoadGeneratorOptions {
    * answer — refused, reset, or no response headers within `perTryTimeoutMs` — is sent again to
    * the next address (idempotent methods only, unless the connection was refused: then the
    * request never left), within the request's `timeoutMs` and at most `maxTries` tries in all;
-   * once every address has been tried, the one that failed longest ago is tried again. An
+   * once every address has been tried, one that failed without refusing the connection (a
+   * timeout or a reset: it may be slow, not gone) is tried again before one that refused, and
+   * among those the one that failed longest ago. An
    * address whose try failed is down for `downMs`; then one request probes it, and it is up
    * again once that request is answered. Defaults: perTryTimeoutMs 2000, downMs 2000, maxTries
    * one more than the addresses.
    *
    * `probe` checks every address on its own, as a client with health checks does: a GET of
    * `path` every `intervalMs`; one that gets no answer (any status is one) within `timeoutMs`
-   * marks the address down at once and sends the tries waiting on it to another address
-   * (idempotent ones: the others fail), so a stopped server holds requests for about
-   * intervalMs + timeoutMs instead of perTryTimeoutMs. An answered probe marks it up again.
+   * marks the address down at once and sends the tries that were waiting on it when the probe
+   * was sent to another address (idempotent ones: the others fail) — tries sent after it have
+   * not waited as long as the probe, and are left to the next probe — so a stopped server holds
+   * requests for about 2 × intervalMs + timeoutMs instead of perTryTimeoutMs. An answered probe
+   * marks it up again.
    */
   failover?: { perTryTimeoutMs?: number; downMs?: number; maxTries?: number; probe?: { path: string; intervalMs?: number; timeoutMs?: number } };
   /** Requests per second, sent on schedule whatever the answers (open loop). */
@@ -76,7 +81,8 @@ export const LOAD_GENERATOR_DEFAULTS = Object.freeze({ timeoutMs: 2000, maxInFli
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE']);
 
 /** One address: down until (performance.now() ms; 0 = up), whether a probe is out, measured answers. */
-type Target = { url: string; downUntil: number; probing: boolean; answered: number; waiting: Set<AbortController> };
+/** An address: `waiting` holds its tries in flight with when each was sent; `refused`, whether its last failure was a refused connection. */
+type Target = { url: string; downUntil: number; probing: boolean; answered: number; refused: boolean; waiting: Map<AbortController, number> };
 
 /** The reason a try is aborted when a probe finds its address down. */
 class AddressDown extends Error {
@@ -156,7 +162,7 @@ export class LoadGenerator {
       return url;
     });
     this.url = this.urls[0]!;
-    this.targets = this.urls.map((url) => ({ url, downUntil: 0, probing: false, answered: 0, waiting: new Set<AbortController>() }));
+    this.targets = this.urls.map((url) => ({ url, downUntil: 0, probing: false, answered: 0, refused: false, waiting: new Map<AbortController, number>() }));
     const f = checkOptions<NonNullable<LoadGeneratorOptions['failover']>>(`${scope}.failover`, o.failover ?? {}, ['perTryTimeoutMs', 'downMs', 'maxTries', 'probe']);
     if (f.probe !== undefined) {
       const p = checkOptions<NonNullable<NonNullable<LoadGeneratorOptions['failover']>['probe']>>(`${scope}.failover.probe`, f.probe, ['path', 'intervalMs', 'timeoutMs']);
@@ -210,22 +216,31 @@ export class LoadGenerator {
     const probes = new (undici().Agent)({ connections: 1, keepAliveTimeout: Math.max(1000, p.intervalMs * 4) });
     for (const t of this.targets) {
       const once = async (): Promise<void> => {
+        const sentAt = performance.now();
         let up = false;
+        // On a timer of its own: undici's headersTimeout would end it after about a second.
+        const deadline = requestDeadline(p.timeoutMs);
         try {
-          const res = await undici().request(new URL(p.path, t.url), { method: 'GET', dispatcher: probes, headersTimeout: p.timeoutMs, bodyTimeout: p.timeoutMs });
+          const res = await undici().request(new URL(p.path, t.url), { method: 'GET', dispatcher: probes, signal: deadline.signal, headersTimeout: p.timeoutMs + 1000, bodyTimeout: p.timeoutMs + 1000 });
           await res.body.dump();
           up = true;
         } catch {
           // no answer in time: down
+        } finally {
+          deadline.clear();
         }
         if (stopped) return;
         if (up) {
           t.downUntil = 0;
           t.probing = false;
+          t.refused = false;
         } else {
           t.downUntil = performance.now() + this.downMs;
-          for (const ac of t.waiting) ac.abort(new AddressDown(`${t.url} did not answer a probe within ${p.timeoutMs} ms`));
-          t.waiting.clear();
+          for (const [ac, since] of t.waiting) {
+            if (since > sentAt) continue;
+            ac.abort(new AddressDown(`${t.url} did not answer a probe within ${p.timeoutMs} ms`));
+            t.waiting.delete(ac);
+          }
         }
         const timer = setTimeout(() => {
           timers.delete(timer);
@@ -343,7 +358,8 @@ export class LoadGenerator {
         t.probing = true;
         return i;
       }
-      if (fallback < 0 || t.downUntil < this.targets[fallback]!.downUntil) fallback = i;
+      const f = fallback < 0 ? undefined : this.targets[fallback]!;
+      if (!f || (f.refused && !t.refused) || (f.refused === t.refused && t.downUntil < f.downUntil)) fallback = i;
     }
     return fallback;
   }
@@ -362,26 +378,35 @@ export class LoadGenerator {
       let answered = false;
       // A probe that finds the address down aborts this try (only while no answer has begun).
       const ac = this.probe && !single ? new AbortController() : undefined;
-      if (ac) t.waiting.add(ac);
+      if (ac) t.waiting.set(ac, performance.now());
+      // The try's wait for headers (the whole request when single), on its own timer: undici's
+      // headersTimeout fires up to a second late. undici's timeouts stay as a backstop.
+      const deadline = requestDeadline(wait, ac?.signal);
       try {
         const target = req ? new URL(req.path, t.url) : t.url;
-        const res = await undici().request(target, { method, dispatcher: this.dispatcher, headersTimeout: wait, bodyTimeout: single ? wait : this.timeoutMs, ...(ac ? { signal: ac.signal } : {}), ...(req?.headers ? { headers: req.headers } : {}), ...(req?.body !== undefined ? { body: req.body } : {}) });
+        const res = await undici().request(target, { method, dispatcher: this.dispatcher, signal: deadline.signal, headersTimeout: wait + 1000, bodyTimeout: this.timeoutMs + 1000, ...(req?.headers ? { headers: req.headers } : {}), ...(req?.body !== undefined ? { body: req.body } : {}) });
+        if (!single) deadline.clear();
         if (ac) t.waiting.delete(ac);
         answered = true;
         t.downUntil = 0;
         t.probing = false;
+        t.refused = false;
         if (req) return { statusCode: res.statusCode, body: await res.body.text(), target: t };
         await res.body.dump();
         return { statusCode: res.statusCode, body: undefined, target: t };
       } catch (err) {
         if (ac) t.waiting.delete(ac);
+        if (deadline.timedOut() && !answered) err = deadline.signal.reason;
         if (single || answered) throw err;
         t.downUntil = performance.now() + this.downMs;
         t.probing = false;
         const code = (ac?.signal.aborted ? (ac.signal.reason as { code?: string } | undefined) : (err as { code?: string }))?.code;
+        t.refused = code === 'ECONNREFUSED';
         const again = attempt < this.maxTries && performance.now() - due < this.timeoutMs && (IDEMPOTENT.has(method) || code === 'ECONNREFUSED');
         if (!again) throw err;
         failovers.n++;
+      } finally {
+        deadline.clear();
       }
     }
   }

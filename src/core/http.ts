@@ -168,3 +168,35 @@ export function defaultMaxConnections(): number {
   }
   return Math.max(16, Math.min(4096, Math.floor(limit * 0.75)));
 }
+
+/**
+ * A deadline for one HTTP request made with undici, on a timer of its own. undici's
+ * `headersTimeout` and `bodyTimeout` run on a timer wheel of about a second (undici 7: asked for
+ * 100 ms, a request to a server that never answers fails after ~1000 ms; asked for 2500 ms, after
+ * up to ~3500 ms), so a deadline below a few seconds must not rely on them. Pass `signal` to the
+ * request; when it fires the request rejects with an error whose code is
+ * UND_ERR_HEADERS_TIMEOUT (undici's own, so callers keep one code for "no answer in time").
+ * `clear()` once the answer (or the part the deadline covers) is in. An `outer` signal, aborted,
+ * aborts the request too.
+ */
+export function requestDeadline(ms: number, outer?: AbortSignal): { signal: AbortSignal; timedOut: () => boolean; clear: () => void } {
+  const ac = new AbortController();
+  let fired = false;
+  const timer = setTimeout(() => {
+    fired = true;
+    ac.abort(Object.assign(new Error(`no answer within ${ms} ms`), { code: 'UND_ERR_HEADERS_TIMEOUT' }));
+  }, ms);
+  const onOuter = (): void => ac.abort(outer!.reason);
+  if (outer) {
+    if (outer.aborted) onOuter();
+    else outer.addEventListener('abort', onOuter, { once: true });
+  }
+  return {
+    signal: ac.signal,
+    timedOut: () => fired,
+    clear: () => {
+      clearTimeout(timer);
+      outer?.removeEventListener('abort', onOuter);
+    },
+  };
+}

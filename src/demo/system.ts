@@ -8,7 +8,7 @@ import { LoadGenerator, type LoadResult } from '../chaos/load-generator.js';
 import { claimDemoDir, DEMO_DIR_PREFIX, sweepDemoLeftovers } from './leftovers.js';
 import { ProcessChaos } from '../chaos/process-chaos.js';
 import { Emitter, type Disposable, type Listener } from '../core/events.js';
-import { boundedServer, browserRefusal, defaultMaxConnections, freePort, listen, sendJson } from '../core/http.js';
+import { boundedServer, browserRefusal, defaultMaxConnections, freePort, listen, requestDeadline, sendJson } from '../core/http.js';
 import { seededRandom } from '../core/random.js';
 import { HashRing } from '../hashing/ring.js';
 import { AvailabilityTracker } from '../metrics/availability.js';
@@ -257,7 +257,9 @@ export class DemoSystem {
     this.registryProbe = setInterval(() => {
       if (inFlight) return;
       inFlight = true;
-      void request(`${r.url}/v1/catalog/services`, { headersTimeout: REGISTRY_PROBE_TIMEOUT_MS, bodyTimeout: REGISTRY_PROBE_TIMEOUT_MS })
+      // On its own timer: undici's headersTimeout would make 300 ms about a second.
+      const deadline = requestDeadline(REGISTRY_PROBE_TIMEOUT_MS);
+      void request(`${r.url}/v1/catalog/services`, { signal: deadline.signal, headersTimeout: REGISTRY_PROBE_TIMEOUT_MS + 1000, bodyTimeout: REGISTRY_PROBE_TIMEOUT_MS + 1000 })
         .then(async (res) => {
           const services = res.statusCode === 200 ? Object.keys((await res.body.json()) as object).length : (await res.body.dump(), undefined);
           if (services !== undefined) this.detail.set(r.name, { services, index: Number(res.headers['x-consul-index'] ?? 0) });
@@ -265,6 +267,7 @@ export class DemoSystem {
         })
         .catch(() => false)
         .then((up) => {
+          deadline.clear();
           inFlight = false;
           if (up === this.registryUp) return;
           this.registryUp = up;

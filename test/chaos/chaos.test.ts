@@ -337,6 +337,28 @@ describe('LoadGenerator (open loop)', () => {
       expect([t.sent, t.ok, t.failed, t.failover!.retries]).toEqual([1, 0, 1, 1]);
     });
 
+    it('once every address has failed, tries one that timed out before one that refused, even if it failed later', async () => {
+      // The killed gateway is tried first and refuses; the paused one holds the try past its
+      // timeout; the third try goes back to the paused one (resumed by now), not to the refusal.
+      const held: http.ServerResponse[] = [];
+      const resumed = await listen((_q, res) => (held.length === 0 ? void held.push(res) : res.end('ok')));
+      const dead = `http://127.0.0.1:${await freePort()}/`;
+      const gen = new LoadGenerator({ ratePerSec: 10, durationMs: 100, timeoutMs: 30_000, url: [dead, resumed.url], failover: { perTryTimeoutMs: 200 } });
+      const s = await gen.run();
+      stop(resumed.server);
+      expect([s.sent, s.ok, s.failover!.retries, s.failover!.answeredBy[resumed.url]]).toEqual([1, 1, 2, 1]);
+    });
+
+    it('with a probe, lets a try sent after the probe wait: a slow address is not a stopped one', async () => {
+      // Just resumed and catching up: every answer takes 150 ms, longer than the probe's 100 ms.
+      // The other address refuses. The try sent to the slow one after its probe went out is answered.
+      const slow = await listen((_q, res) => void setTimeout(() => res.end('ok'), 150));
+      const dead = `http://127.0.0.1:${await freePort()}/`;
+      const s = await new LoadGenerator({ ratePerSec: 10, durationMs: 100, timeoutMs: 30_000, url: [dead, slow.url], failover: { perTryTimeoutMs: 5000, maxTries: 2, probe: { path: '/health', intervalMs: 1000, timeoutMs: 100 } } }).run();
+      stop(slow.server);
+      expect([s.sent, s.ok, s.failed, s.failover!.retries]).toEqual([1, 1, 0, 1]);
+    });
+
     it('probes an address again once it has been down for downMs, and sends it its share when it answers', async () => {
       let failing = 3;
       const flaky = await listen((req, res) => {
@@ -353,23 +375,31 @@ describe('LoadGenerator (open loop)', () => {
     });
 
     it('with a probe, finds an address that stopped answering and moves the tries waiting on it at once, then takes it back when it answers', async () => {
-      // A SIGSTOPped gateway for the first 300 ms: it accepts and holds everything, probes included.
-      let stoppedUntil = performance.now() + 300;
+      // A SIGSTOPped gateway for the first 1500 ms: it accepts and holds everything, probes
+      // included, and answers what it holds when it resumes.
+      const stopMs = 1500;
+      let stoppedUntil = performance.now() + stopMs;
       const held: http.ServerResponse[] = [];
       const paused = await listen((_q, res) => (performance.now() < stoppedUntil ? void held.push(res) : res.end('ok')));
+      const resume = setTimeout(() => {
+        for (const res of held) res.end('late');
+      }, stopMs);
       const live = await listen((_q, res) => res.end('ok'));
       const perTryTimeoutMs = 10_000; // without the probe, a held request would wait this long
-      const gen = new LoadGenerator({ url: [paused.url, live.url], ratePerSec: 100, durationMs: 1500, timeoutMs: 30_000, failover: { perTryTimeoutMs, downMs: 100, probe: { path: '/health', intervalMs: 20, timeoutMs: 100 } } });
+      const gen = new LoadGenerator({ url: [paused.url, live.url], ratePerSec: 100, durationMs: 2500, timeoutMs: 30_000, failover: { perTryTimeoutMs, downMs: 100, probe: { path: '/health', intervalMs: 20, timeoutMs: 100 } } });
       const latencies: number[] = [];
       gen.on('result', (r) => latencies.push(r.latencyMs));
       const s = await gen.run();
+      clearTimeout(resume);
       stoppedUntil = 0;
       stop(paused.server);
       stop(live.server);
-      expect([s.sent, s.ok, s.failed]).toEqual([150, 150, 0]);
+      expect([s.sent, s.ok, s.failed]).toEqual([250, 250, 0]);
       expect(held.length).toBeGreaterThan(0);
       expect(s.failover!.retries).toBeGreaterThan(0);
-      expect(Math.max(...latencies)).toBeLessThan(perTryTimeoutMs); // moved by the probe, not by the try's timeout
+      // Moved by a probe (after at most two probes' intervals and a timeout), not by the resume
+      // or by the try's timeout; bounded loosely, a slow machine only delays timers.
+      expect(Math.max(...latencies)).toBeLessThan(stopMs * 0.8);
       expect(s.failover!.answeredBy[paused.url]).toBeGreaterThan(0); // back once it answered
       expect(() => new LoadGenerator({ url: [paused.url, live.url], ratePerSec: 1, durationMs: 1, failover: { probe: { path: 'health' } } })).toThrow(/path must start with '\/'/);
     }, 60_000);

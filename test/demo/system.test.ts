@@ -252,7 +252,7 @@ describe('steadfast demo leaves nothing behind', () => {
     const dashboard = (await run.lines.waitFor(/dashboard\s+(http:\S+)/, 60_000))[1]!;
     const state = (await (await fetch(new URL('state', dashboard))).json()) as { processes: { pid: number | null }[] };
     const pids = state.processes.map((p) => p.pid).filter((p): p is number => p !== null);
-    expect(pids).toHaveLength(8); // 3 db, 3 web, 2 gateways
+    expect(pids).toHaveLength(9); // the registry, 3 db, 3 web, 2 gateways
     return pids;
   }
 
