@@ -7,8 +7,8 @@ import { formatReport } from '../metrics/report/terminal.js';
 import { numberIn } from './args.js';
 
 function registryUrl(value: string): string {
-  if (value === 'embedded' || /^etcd:\/\/[^/:]+:\d+(,[^/:]+:\d+)*\/?$/.test(value)) return value;
-  throw new InvalidArgumentError(`must be 'embedded' or etcd://host:port[,host:port…], got '${value}'`);
+  if (value === 'embedded' || value === 'etcd-cluster' || /^etcd:\/\/[^/:]+:\d+(,[^/:]+:\d+)*\/?$/.test(value)) return value;
+  throw new InvalidArgumentError(`must be 'embedded', 'etcd-cluster' or etcd://host:port[,host:port…], got '${value}'`);
 }
 function storeUrl(value: string): string {
   if (value === 'file' || /^rediss?:\/\/.+/.test(value)) return value;
@@ -38,7 +38,7 @@ export function registerDemo(program: Command): void {
     .option('--faults <list>', 'faults to draw from: kill,pause,restart (restart: graceful SIGTERM, node by node — a rolling deploy)', faultList)
     .option('--fault-interval <ms>', 'mean time between faults', numberIn(DEMO_RANGES.faultIntervalMs.min, DEMO_RANGES.faultIntervalMs.max, { integer: true }), DEMO_DEFAULTS.faultIntervalMs)
     .option('--max-concurrent-faults <n>', 'faults open at once, at most one per replica group (3: a db node, a web node and a gateway down together)', numberIn(DEMO_RANGES.maxConcurrentFaults.min, DEMO_RANGES.maxConcurrentFaults.max, { integer: true }), DEMO_DEFAULTS.maxConcurrentFaults)
-    .option('--registry <url>', "'embedded' (steadfast's Consul-compatible registry) or etcd://host:port", registryUrl, DEMO_DEFAULTS.registry)
+    .option('--registry <url>', "'embedded' (steadfast's Consul-compatible registry, its own process, faulted too), 'etcd-cluster' (3 etcd members the demo runs and faults) or etcd://host:port (yours, not faulted)", registryUrl, DEMO_DEFAULTS.registry)
     .option('--store <url>', "checkpoints: 'file' (a temporary folder) or redis://host:port", storeUrl, DEMO_DEFAULTS.store)
     .option('--db <n>', 'db nodes', numberIn(DEMO_RANGES.dbNodes.min, DEMO_RANGES.dbNodes.max, { integer: true }), DEMO_DEFAULTS.dbNodes)
     .option('--web <n>', 'web replicas', numberIn(DEMO_RANGES.webNodes.min, DEMO_RANGES.webNodes.max, { integer: true }), DEMO_DEFAULTS.webNodes)

@@ -5,8 +5,8 @@ import type { GatewayRoute } from '../balance/gateway.js';
 /** The demo's process kinds: each runs as its own processes, registered as the service of that name. */
 export type DemoRole = 'db' | 'web' | 'gateway';
 export const DEMO_ROLES: readonly DemoRole[] = ['db', 'web', 'gateway'];
-/** Every kind of process the demo runs: the registered roles, and the registry itself. */
-export type DemoProcessRole = DemoRole | 'registry';
+/** Every kind of process the demo runs: the registered roles, the registry itself, and the members of its own etcd cluster. */
+export type DemoProcessRole = DemoRole | 'registry' | 'etcd';
 
 /** What the demo's supervisor tells each node process (as JSON in STEADFAST_DEMO_NODE). */
 export interface DemoNodeConfig {

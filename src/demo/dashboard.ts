@@ -132,6 +132,7 @@ function ring(el, r, procs) {
 function detailText(p) {
   const d = p.detail || {};
   if (p.role === 'db') return (d.items ?? '?') + ' items · checkpoint #' + ((d.checkpoint && d.checkpoint.lastId) ?? '—') + (d.caughtUpItems ? ' · caught up ' + d.caughtUpItems : '');
+  if (p.role === 'etcd') return d.health ? 'member of a cluster with a leader' : 'no answer, or no leader';
   if (p.role === 'registry') return 'index ' + (d.index ?? '—') + ' · ' + (d.services ?? '?') + ' services';
   if (p.role === 'gateway') return ((d.route && d.route.requests) ?? 0) + ' requests · ' + ((d.route && d.route.retries) ?? 0) + ' retries · ' + ((d.route && d.route.shed) ?? 0) + ' shed · limit ' + ((d.route && d.route.limit) ?? '—');
   return (d.leader ? '<span class="leader">leader (token ' + d.fencingToken + ')</span> · ' : '') + (d.requests ?? 0) + ' requests';

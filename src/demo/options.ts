@@ -2,6 +2,7 @@ import { fileURLToPath } from 'node:url';
 import type { ProcessFault } from '../chaos/process-chaos.js';
 import { InvalidOptionError } from '../core/errors.js';
 import { loadPackage } from '../core/packages.js';
+import { findEtcd } from './infra.js';
 import { checkBoolean, checkInteger, checkNumber, checkOptions, checkString } from '../core/options.js';
 
 /** A front the load goes through instead of the gateway (see DemoOptions.front). */
@@ -49,7 +50,12 @@ export interface DemoOptions {
   pauseMs?: number;
   /** A killed process is restarted after this long. Default 300. */
   restartDelayMs?: number;
-  /** 'embedded' (steadfast's Consul-compatible registry in this process) or etcd://host:port[,host:port…]. Default 'embedded'. */
+  /**
+   * 'embedded' (steadfast's Consul-compatible registry, in a process of its own that the chaos
+   * faults too), 'etcd-cluster' (a 3-member etcd cluster the demo starts, each member faulted
+   * too; needs the etcd binary, Debian's etcd-server) or etcd://host:port[,host:port…] (your
+   * etcd, not faulted). Default 'embedded'.
+   */
   registry?: string;
   /** 'file' (a folder per run) or redis://host:port[/db]. Default 'file'. */
   store?: string;
@@ -126,8 +132,9 @@ export function resolveDemoOptions(options: DemoOptions): ResolvedDemoOptions {
   const dbNodes = checkInteger(scope, 'dbNodes', o.dbNodes ?? d.dbNodes, DEMO_RANGES.dbNodes);
   const replicas = checkInteger(scope, 'replicas', o.replicas ?? Math.min(d.replicas, dbNodes), { min: DEMO_RANGES.replicas.min, max: dbNodes });
   const registry = checkString(scope, 'registry', o.registry ?? d.registry);
-  if (registry !== 'embedded' && !registry.startsWith('etcd://')) throw new InvalidOptionError(`${scope}: registry must be 'embedded' or etcd://host:port, got ${JSON.stringify(registry)}`);
-  if (registry !== 'embedded') parseEtcd(registry);
+  if (registry !== 'embedded' && registry !== 'etcd-cluster' && !registry.startsWith('etcd://')) throw new InvalidOptionError(`${scope}: registry must be 'embedded', 'etcd-cluster' or etcd://host:port, got ${JSON.stringify(registry)}`);
+  if (registry.startsWith('etcd://')) parseEtcd(registry);
+  if (registry === 'etcd-cluster' && !findEtcd()) throw new InvalidOptionError(`${scope}: registry 'etcd-cluster' runs etcd members, and no etcd binary was found on PATH or in /usr/bin: install it (apt-get install -y etcd-server) or set STEADFAST_ETCD to its path`);
   const store = checkString(scope, 'store', o.store ?? d.store);
   if (store !== 'file' && !/^rediss?:\/\//.test(store)) throw new InvalidOptionError(`${scope}: store must be 'file' or redis://host:port, got ${JSON.stringify(store)}`);
   // Say so now, not from inside six node processes: the backends are optional packages.

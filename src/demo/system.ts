@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import type http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
@@ -8,14 +8,15 @@ import { LoadGenerator, type LoadResult } from '../chaos/load-generator.js';
 import { claimDemoDir, DEMO_DIR_PREFIX, sweepDemoLeftovers } from './leftovers.js';
 import { ProcessChaos } from '../chaos/process-chaos.js';
 import { Emitter, type Disposable, type Listener } from '../core/events.js';
-import { boundedServer, browserRefusal, defaultMaxConnections, freePort, listen, requestDeadline, sendJson } from '../core/http.js';
+import { boundedServer, browserRefusal, defaultMaxConnections, freePort, listen, sendJson } from '../core/http.js';
 import { seededRandom } from '../core/random.js';
 import { HashRing } from '../hashing/ring.js';
 import { AvailabilityTracker } from '../metrics/availability.js';
 import { EtcdRegistry } from '../registry/etcd.js';
 import { HttpRegistry } from '../registry/http-client.js';
 import type { Registry } from '../registry/registry.js';
-import { DEMO_GATEWAY_TRY_TIMEOUT_MS, DEMO_NODE_ENV, DEMO_REGISTRY_ID, DEMO_ROLES, procCpuMicros, type DemoNodeConfig, type DemoRegistryConfig, type DemoRole } from './config.js';
+import { DEMO_GATEWAY_TRY_TIMEOUT_MS, DEMO_NODE_ENV, DEMO_ROLES, procCpuMicros, type DemoNodeConfig, type DemoRole } from './config.js';
+import { etcdClusterProcesses, findEtcd, InfraProbes, registryProcess, type InfraProcess } from './infra.js';
 import { GATEWAY_PROBE_PATH, GATEWAY_STATUS_PATH } from './gateway-node.js';
 import { dashboardHtml, ringSummary, type RingView } from './dashboard.js';
 import { IncidentBook } from './incidents.js';
@@ -35,9 +36,6 @@ export * from './views.js';
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 /** How long the demo warms up, unmeasured, before the run. */
 const WARM_UP_MS = 4000;
-/** How often the supervisor asks the registry process whether it answers, and how long it waits. */
-const REGISTRY_PROBE_MS = 100;
-const REGISTRY_PROBE_TIMEOUT_MS = 300;
 
 /**
  * A web application and its database, fault tolerant, on one machine: db nodes (a replicated
@@ -56,11 +54,11 @@ export class DemoSystem {
   private readonly events = new Emitter<{ event: DemoEvent }>();
   /** The supervisor's client of the registry (its watches tell which processes are healthy). */
   private registry: Registry | undefined;
-  /** The embedded registry's process (with etcd there is none: the cluster is the user's). */
-  private registryProc: { name: string; port: number; url: string } | undefined;
-  /** Whether the registry process answered its last probe. */
-  private registryUp = false;
-  private registryProbe: NodeJS.Timeout | undefined;
+  /**
+   * The processes behind the registry that the demo runs — the embedded registry's, or the
+   * members of its own etcd cluster — and whether each answers (none with a user's etcd).
+   */
+  private infra: InfraProbes | undefined;
   /** The supervisor's own server: the dashboard and its state (the API is on the gateways). */
   private dashboard: http.Server | undefined;
   private chaos: ProcessChaos | undefined;
@@ -106,36 +104,33 @@ export class DemoSystem {
   /** Starts the registry, every node and the gateways; resolves when all are healthy. */
   async start(): Promise<void> {
     const o = this.options;
-    let nodeRegistry: DemoNodeConfig['registry'];
-    let registryUrl: string;
-    if (o.registry === 'embedded') {
-      const port = await freePort();
-      registryUrl = `http://127.0.0.1:${port}`;
-      this.registryProc = { name: DEMO_REGISTRY_ID, port, url: registryUrl };
-      this.registry = new HttpRegistry({ url: registryUrl, timeoutMs: 2000 });
-      nodeRegistry = { kind: 'consul', url: registryUrl };
-    } else {
-      const endpoints = parseEtcd(o.registry);
-      this.registry = new EtcdRegistry({ endpoints, ttlMs: 1000 });
-      nodeRegistry = { kind: 'etcd', endpoints };
-      registryUrl = o.registry;
-    }
-    // The run's folder: the db nodes' checkpoints and journals (with the file store) and the
-    // registry's checkpoints.
-    if (!this.dataDir && (o.store === 'file' || this.registryProc)) {
+    // The run's folder: the db nodes' checkpoints and journals (with the file store), and the
+    // registry's checkpoints or the etcd members' data.
+    if (!this.dataDir && (o.store === 'file' || o.registry === 'embedded' || o.registry === 'etcd-cluster')) {
       for (const d of sweepDemoLeftovers()) this.emit({ type: 'phase', text: `removed ${d}, left by an earlier run whose supervisor was killed` });
       this.dataDir = mkdtempSync(path.join(os.tmpdir(), DEMO_DIR_PREFIX));
       claimDemoDir(this.dataDir);
       this.ownsDataDir = true;
     }
     const store: DemoNodeConfig['store'] = o.store === 'file' ? { kind: 'file', dir: this.dataDir! } : { kind: 'redis', url: o.store, prefix: `steadfast:demo:${this.runId}:` };
-    // A registry restarted during the run starts from what it saved; a new run starts empty
-    // ('.registry' cannot be a checkpoint stream's folder: stream names start with a letter or digit).
-    const registryDir = this.dataDir ? path.join(this.dataDir, '.registry') : undefined;
-    if (registryDir && this.registryProc) {
-      rmSync(registryDir, { recursive: true, force: true });
-      mkdirSync(registryDir, { recursive: true });
+    let nodeRegistry: DemoNodeConfig['registry'];
+    let registryUrl: string;
+    let infra: InfraProcess[] = [];
+    // A restarted registry or etcd member starts from what it saved; a new run starts empty
+    // ('.registry' and '.etcd' cannot be checkpoint streams' folders: stream names start with a
+    // letter or digit).
+    if (o.registry === 'embedded') {
+      infra = [await registryProcess(o.nodeCommand, path.join(this.dataDir!, '.registry'))];
+      registryUrl = `http://127.0.0.1:${infra[0]!.port}`;
+      this.registry = new HttpRegistry({ url: registryUrl, timeoutMs: 2000 });
+      nodeRegistry = { kind: 'consul', url: registryUrl };
+    } else {
+      const endpoints = o.registry === 'etcd-cluster' ? (infra = await etcdClusterProcesses(findEtcd()!, path.join(this.dataDir!, '.etcd'))).map((m) => `http://127.0.0.1:${m.port}`) : parseEtcd(o.registry);
+      this.registry = new EtcdRegistry({ endpoints, ttlMs: 1000 });
+      nodeRegistry = { kind: 'etcd', endpoints };
+      registryUrl = `etcd://${endpoints.map((e) => new URL(e).host).join(',')}`;
     }
+    if (infra.length > 0) this.infra = new InfraProbes(infra, (name, up, at) => (up ? this.incidents.back(name, at) : this.incidents.left(name, at)));
 
     const dbNodes: { id: string; url: string }[] = [];
     for (let i = 1; i <= o.dbNodes; i++) {
@@ -153,14 +148,11 @@ export class DemoSystem {
     }
     // With a comparison's front the load bypasses the gateways: they are not faulted (a fault
     // off the load's path would be free for the front).
-    const onPath = (name: string): boolean => !o.front || name === DEMO_REGISTRY_ID || this.roleOf(name) !== 'gateway';
+    const onPath = (name: string): boolean => !o.front || this.infra?.has(name) === true || this.roleOf(name) !== 'gateway';
     const command = [...o.nodeCommand, 'demo-node'];
-    const registryProcess = this.registryProc
-      ? [{ name: this.registryProc.name, command, ipc: true, env: { [DEMO_NODE_ENV]: JSON.stringify({ role: DEMO_REGISTRY_ID, id: DEMO_REGISTRY_ID, port: this.registryProc.port, dir: registryDir! } satisfies DemoRegistryConfig) } }]
-      : [];
     this.chaos = new ProcessChaos({
       processes: [
-        ...registryProcess,
+        ...infra.map((p) => p.process),
         ...this.nodes.map((n) => ({
           name: n.name,
           command,
@@ -174,17 +166,17 @@ export class DemoSystem {
       // Faults every faultIntervalMs × 0.75–1.25, one at a time — the fault model R = 2 is built
       // for: a due fault waits until every process is healthy and no incident is open. With
       // maxConcurrentFaults 2 or 3, one per replica group: a db node, a web node and a gateway
-      // may be down at once. The registry is faulted only alone: while it is out, no process
-      // can be seen to leave or come back.
+      // may be down at once. The registry (or an etcd member) is faulted only alone: while it is
+      // out, no process may be seen to leave or come back.
       schedule: { kind: 'jittered', intervalMs: o.faultIntervalMs, jitter: 0.25 },
       gate:
         o.maxConcurrentFaults === 1
           ? { ready: () => this.allHealthy() && this.incidents.openCount === 0, ...(o.front ? { eligible: (name: string) => onPath(name) } : {}) }
           : {
               eligible: (name) =>
-                name === DEMO_REGISTRY_ID
+                this.infra?.has(name)
                   ? this.incidents.openCount === 0 && this.allHealthy()
-                  : onPath(name) && this.incidents.openCount < o.maxConcurrentFaults && this.registryWhole() && this.groupWhole(this.roleOf(name)),
+                  : onPath(name) && this.incidents.openCount < o.maxConcurrentFaults && this.infraWhole() && this.groupWhole(this.roleOf(name)),
             },
       random: seededRandom(o.seed ^ 0x5f3759df),
     });
@@ -212,9 +204,10 @@ export class DemoSystem {
     this.chaos.on('message', ({ message }) => {
       if (isNodeMessage(message) && message.type === 'elected') this.incidents.elected(message.id, message.fencingToken, Date.now());
     });
-    this.emit({ type: 'phase', text: `starting ${this.registryProc ? 'the registry, ' : ''}${o.dbNodes} db nodes, ${o.webNodes} web replicas and ${o.gateways} gateway${o.gateways === 1 ? '' : 's'}` });
+    const infraText = o.registry === 'embedded' ? 'the registry, ' : o.registry === 'etcd-cluster' ? `${infra.length} etcd members, ` : '';
+    this.emit({ type: 'phase', text: `starting ${infraText}${o.dbNodes} db nodes, ${o.webNodes} web replicas and ${o.gateways} gateway${o.gateways === 1 ? '' : 's'}` });
     this.chaos.start({ inject: false });
-    if (this.registryProc) this.probeRegistry();
+    this.infra?.start();
     // Generous: eight processes importing their clients (etcd's gRPC is heavy) on a busy machine.
     await this.waitAllHealthy(60_000, 'to start');
 
@@ -242,46 +235,17 @@ export class DemoSystem {
     return this.nodes.find((n) => n.name === name)!.role;
   }
 
-  /** Every process the chaos runs: the registry (when embedded) and every node. */
+  /** Every process the chaos runs: the registry's (or etcd members) when the demo runs them, and every node. */
   private processNames(): string[] {
-    return [...(this.registryProc ? [this.registryProc.name] : []), ...this.nodes.map((n) => n.name)];
+    return [...(this.infra?.processes.map((p) => p.name) ?? []), ...this.nodes.map((n) => n.name)];
   }
 
-  /**
-   * Asks the registry process every 100 ms whether it answers (300 ms at most): not answering is
-   * its incident's detection, answering again its restore — as a monitor outside it would see.
-   */
-  private probeRegistry(): void {
-    const r = this.registryProc!;
-    let inFlight = false;
-    this.registryProbe = setInterval(() => {
-      if (inFlight) return;
-      inFlight = true;
-      // On its own timer: undici's headersTimeout would make 300 ms about a second.
-      const deadline = requestDeadline(REGISTRY_PROBE_TIMEOUT_MS);
-      void request(`${r.url}/v1/catalog/services`, { signal: deadline.signal, headersTimeout: REGISTRY_PROBE_TIMEOUT_MS + 1000, bodyTimeout: REGISTRY_PROBE_TIMEOUT_MS + 1000 })
-        .then(async (res) => {
-          const services = res.statusCode === 200 ? Object.keys((await res.body.json()) as object).length : (await res.body.dump(), undefined);
-          if (services !== undefined) this.detail.set(r.name, { services, index: Number(res.headers['x-consul-index'] ?? 0) });
-          return services !== undefined;
-        })
-        .catch(() => false)
-        .then((up) => {
-          deadline.clear();
-          inFlight = false;
-          if (up === this.registryUp) return;
-          this.registryUp = up;
-          if (up) this.incidents.back(r.name, Date.now());
-          else this.incidents.left(r.name, Date.now());
-        });
-    }, REGISTRY_PROBE_MS);
-  }
-
-  /** No registry process, or it answers, runs unpaused and has no open incident. */
-  private registryWhole(): boolean {
-    if (!this.registryProc) return true;
-    const r = this.running.get(this.registryProc.name);
-    return this.registryUp && !this.incidents.isOpen(this.registryProc.name) && r?.pid != null && !r.paused;
+  /** Every registry process or etcd member the demo runs answers, runs unpaused and has no open incident. */
+  private infraWhole(): boolean {
+    return (this.infra?.processes ?? []).every((p) => {
+      const r = this.running.get(p.name);
+      return this.infra!.isUp(p.name) && !this.incidents.isOpen(p.name) && r?.pid != null && !r.paused;
+    });
   }
 
   /** Every node of `role` running, healthy and without an open incident. */
@@ -291,14 +255,14 @@ export class DemoSystem {
   }
 
   private allHealthy(): boolean {
-    return (!this.registryProc || this.registryUp) && this.nodes.every((n) => this.healthy.get(n.role)!.has(n.name)) && [...this.running.values()].every((r) => r.pid !== null && !r.paused);
+    return (this.infra?.allUp ?? true) && this.nodes.every((n) => this.healthy.get(n.role)!.has(n.name)) && [...this.running.values()].every((r) => r.pid !== null && !r.paused);
   }
 
   private async waitAllHealthy(timeoutMs: number, why: string): Promise<boolean> {
     const until = Date.now() + timeoutMs;
     while (!this.allHealthy()) {
       if (Date.now() > until) {
-        const missing = [...(this.registryProc && !this.registryUp ? [this.registryProc.name] : []), ...this.nodes.filter((n) => !this.healthy.get(n.role)!.has(n.name)).map((n) => n.name)];
+        const missing = [...(this.infra?.down ?? []), ...this.nodes.filter((n) => !this.healthy.get(n.role)!.has(n.name)).map((n) => n.name)];
         if (why === 'to start') throw new Error(`steadfast demo: ${missing.join(', ')} did not become healthy within ${timeoutMs} ms ${why}`);
         return false;
       }
@@ -321,11 +285,12 @@ export class DemoSystem {
 
   /** Reads every running node's /status; timeoutMs is longer for the counts at either end of the run, when a node under load may answer late. */
   private async poll(timeoutMs = 400): Promise<void> {
-    // The registry serves no status page of ours: its CPU time comes from /proc.
-    const reg = this.registryProc && this.running.get(this.registryProc.name);
-    if (reg && reg.pid !== null) {
-      const micros = procCpuMicros(reg.pid);
-      if (micros !== undefined) this.counters.record(this.registryProc!.name, DEMO_REGISTRY_ID, reg.pid, { cpuMicros: micros });
+    // The registry's process and etcd members serve no status page of ours: their CPU time
+    // comes from /proc, counted as the registry tier's.
+    for (const p of this.infra?.processes ?? []) {
+      const r = this.running.get(p.name);
+      const micros = r && r.pid !== null ? procCpuMicros(r.pid) : undefined;
+      if (micros !== undefined) this.counters.record(p.name, 'registry', r!.pid!, { cpuMicros: micros });
     }
     await Promise.all(
       this.nodes.map(async (n) => {
@@ -408,7 +373,7 @@ export class DemoSystem {
     await this.waitAllHealthy(30_000, 'after the run');
     const historyResult = await readBack(this.gatewayUrls[0]!, workload.carts, workload.history);
     const report = tracker.report(endedAt);
-    const { shedding, cpu } = countsBetween(this.countsAtStart ?? counted, counted, report.requests, this.registryProc !== undefined);
+    const { shedding, cpu } = countsBetween(this.countsAtStart ?? counted, counted, report.requests, this.infra !== undefined);
     // Restores seen after the load stopped still count (recorded above, before report()).
     return {
       config: { ...o, nodeCommand: undefined, runId: this.runId },
@@ -465,8 +430,9 @@ export class DemoSystem {
 
   private tiers(incidents: { target: string }[]): DemoState['tiers'] {
     const counts = this.counters.snapshot();
-    const registry: DemoState['tiers'] = this.registryProc
-      ? [{ role: DEMO_REGISTRY_ID, processes: 1, faults: incidents.filter((i) => i.target === DEMO_REGISTRY_ID).length, restarts: this.running.get(DEMO_REGISTRY_ID)?.restarts ?? 0, shed: 0 }]
+    const infra = this.infra?.processes ?? [];
+    const registry: DemoState['tiers'] = infra.length
+      ? [{ role: infra[0]!.role, processes: infra.length, faults: incidents.filter((i) => this.infra!.has(i.target)).length, restarts: infra.reduce((sum, p) => sum + (this.running.get(p.name)?.restarts ?? 0), 0), shed: 0 }]
       : [];
     return [...registry, ...DEMO_ROLES.map((role) => {
       const names = new Set(this.nodes.filter((n) => n.role === role).map((n) => n.name));
@@ -482,12 +448,11 @@ export class DemoSystem {
   }
 
   processes(): ProcessView[] {
-    const registry: ProcessView[] = [];
-    if (this.registryProc) {
-      const r = this.running.get(this.registryProc.name)!;
-      const status: ProcessView['status'] = r.pid === null ? 'down' : r.paused ? 'paused' : this.registryUp ? 'passing' : 'critical';
-      registry.push({ name: this.registryProc.name, role: DEMO_REGISTRY_ID, pid: r.pid, status, restarts: r.restarts, port: this.registryProc.port, detail: this.detail.get(this.registryProc.name) ?? null });
-    }
+    const registry: ProcessView[] = (this.infra?.processes ?? []).map((p) => {
+      const r = this.running.get(p.name)!;
+      const status: ProcessView['status'] = r.pid === null ? 'down' : r.paused ? 'paused' : this.infra!.isUp(p.name) ? 'passing' : 'critical';
+      return { name: p.name, role: p.role, pid: r.pid, status, restarts: r.restarts, port: p.port, detail: this.infra!.detail(p.name) ?? null };
+    });
     return [...registry, ...this.nodes.map((n) => {
       const r = this.running.get(n.name)!;
       const status: ProcessView['status'] = r.pid === null ? 'down' : r.paused ? 'paused' : this.healthy.get(n.role)!.has(n.name) ? 'passing' : 'critical';
@@ -526,7 +491,7 @@ export class DemoSystem {
 
   async stop(): Promise<void> {
     if (this.poller) clearInterval(this.poller);
-    if (this.registryProbe) clearInterval(this.registryProbe);
+    this.infra?.stop();
     await this.front?.stop();
     for (const w of this.watches) w.dispose();
     const dashboard = this.dashboard;

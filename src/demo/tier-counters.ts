@@ -1,4 +1,7 @@
 import { cpuMicros, type DemoProcessRole } from './config.js';
+
+/** The tiers counted: an etcd member the demo runs counts as the registry tier. */
+type CountedRole = Exclude<DemoProcessRole, 'etcd'>;
 import type { CpuUse, DemoResult, SheddingTotals } from './views.js';
 
 type AdmissionCounts = SheddingTotals['db'];
@@ -29,10 +32,10 @@ export interface CountsSnapshot {
  * process counts from 0, so what the old one counted (as of its last poll) is carried over.
  */
 export class TierCounters {
-  private readonly nodes = new Map<string, { role: DemoProcessRole; pid: number; base: NodeCounts; last: NodeCounts }>();
+  private readonly nodes = new Map<string, { role: CountedRole; pid: number; base: NodeCounts; last: NodeCounts }>();
 
   /** One poll of a process's status: a node's `admission`, a gateway's `route`, and `cpuMicros` (fields it lacks count as 0). */
-  record(name: string, role: DemoProcessRole, pid: number, status: Record<string, unknown>): void {
+  record(name: string, role: CountedRole, pid: number, status: Record<string, unknown>): void {
     const part = role === 'gateway' ? status.route : status.admission;
     const counts = typeof part === 'object' && part !== null ? (part as Partial<NodeCounts>) : {};
     const now = pickCounts({ ...counts, cpuMicros: status.cpuMicros as number });

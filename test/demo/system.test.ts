@@ -224,6 +224,17 @@ describeNeeding(REDIS, 'steadfast demo on Redis checkpoints and an etcd registry
   }, 150_000);
 });
 
+describeNeeding(ETCD, 'steadfast demo on an etcd cluster of its own (--registry etcd-cluster)', () => {
+  it('faults the etcd members too (a kill and a pause here), and keeps the same promises', async () => {
+    const result = await runDemo('etcd-cluster', ['--duration', '20', '--seed', '19', '--rate', '200', '--fault-interval', '3000', '--registry', 'etcd-cluster']);
+    checkResult(result, 3);
+    expect(result.processes.map((p) => p.name).slice(0, 3)).toEqual(['etcd-1', 'etcd-2', 'etcd-3']);
+    const members = result.faults.filter((f) => f.target.startsWith('etcd-'));
+    expect(members.map((f) => f.kind)).toEqual(expect.arrayContaining(['kill', 'pause']));
+    expect(result.cpu.registry!.cpuMs).toBeGreaterThan(0); // the members' CPU, from /proc
+  }, 150_000);
+});
+
 describe('steadfast demo with rolling restarts (--faults restart)', () => {
   it('restarts every node gracefully in turn, fails no request and loses no write', async () => {
     const result = await runDemo('restart', ['--duration', '20', '--seed', '5', '--rate', '100', '--faults', 'restart', '--fault-interval', '1500']);

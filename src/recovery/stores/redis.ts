@@ -134,7 +134,7 @@ export function redisOptionsFromUrl(url: string, scope = 'RedisCheckpointStore')
  * A failover announced during a connect means "ask again", so the client's connects here do that
  * — unless the client itself is being closed.
  */
-export function redisClientFromUrl(ioredis: typeof import('ioredis'), url: string, scope: string, extra: RedisOptions): Redis {
+export function redisClientFromUrl(ioredis: { Redis: new (options: RedisOptions) => Redis }, url: string, scope: string, extra: RedisOptions): Redis {
   const { sentinel, ...options } = redisOptionsFromUrl(url, scope);
   const client = new ioredis.Redis({ ...options, ...extra });
   if (sentinel) askAgainOnFailover(client);
