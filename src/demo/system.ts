@@ -329,7 +329,7 @@ export class DemoSystem {
     // state — from cold, a queue builds for the first seconds even well below capacity — and
     // the run starts once the warm-up's last answer is in, so that queue is not measured.
     const warm = new CartWorkload({ seed: o.seed + 1, carts: o.carts, writeShare: o.writeShare, cartPrefix: 'warm-' });
-    const load = new LoadGenerator({ url: front, failover: { perTryTimeoutMs: DEMO_GATEWAY_TRY_TIMEOUT_MS, probe: { path: GATEWAY_PROBE_PATH, intervalMs: 100, timeoutMs: 300 } }, ratePerSec: o.ratePerSec, durationMs: o.durationMs, timeoutMs: 5000, next: (seq) => workload.next(seq), warmUp: { durationMs: WARM_UP_MS, next: (seq) => warm.next(seq) } });
+    const load = new LoadGenerator({ url: front, failover: { perTryTimeoutMs: DEMO_GATEWAY_TRY_TIMEOUT_MS, probe: { path: GATEWAY_PROBE_PATH, intervalMs: 100, timeoutMs: 1000 } }, ratePerSec: o.ratePerSec, durationMs: o.durationMs, timeoutMs: 5000, next: (seq) => workload.next(seq), warmUp: { durationMs: WARM_UP_MS, next: (seq) => warm.next(seq) } });
     load.on('result', (r: LoadResult) => workload.record(r, tracker));
     this.emit({ type: 'phase', text: `warming up for ${WARM_UP_MS / 1000} s at ${o.ratePerSec} req/s (not measured)` });
     let progress: ReturnType<typeof setInterval> | undefined;
