@@ -71,6 +71,8 @@ export class DemoSystem {
   private readonly detail = new Map<string, Record<string, unknown>>();
   private readonly counters = new TierCounters();
   private countsAtStart: CountsSnapshot | undefined;
+  /** The last lines each process printed, for an error that says why one did not start. */
+  private readonly lastLines = new Map<string, string[]>();
   /** Processes the supervisor left down after a crash loop, and why. */
   private readonly gaveUp = new Map<string, string>();
   private readonly watches: Disposable[] = [];
@@ -188,6 +190,12 @@ export class DemoSystem {
       const r = this.running.get(e.name);
       if (r && r.pid === e.pid) r.pid = null;
     });
+    this.chaos.on('output', ({ name, line }) => {
+      const lines = this.lastLines.get(name) ?? [];
+      lines.push(line.slice(0, 500));
+      if (lines.length > 5) lines.shift();
+      this.lastLines.set(name, lines);
+    });
     this.chaos.on('gaveUp', (g) => {
       this.gaveUp.set(g.name, g.reason);
       this.emit({ type: 'phase', text: `${g.name} left down after ${g.restarts} restarts: ${g.reason}` });
@@ -263,7 +271,10 @@ export class DemoSystem {
     while (!this.allHealthy()) {
       if (Date.now() > until) {
         const missing = [...(this.infra?.down ?? []), ...this.nodes.filter((n) => !this.healthy.get(n.role)!.has(n.name)).map((n) => n.name)];
-        if (why === 'to start') throw new Error(`steadfast demo: ${missing.join(', ')} did not become healthy within ${timeoutMs} ms ${why}`);
+        if (why === 'to start') {
+          const said = missing.map((m) => `${m}${this.running.get(m)?.pid == null ? ' (not running)' : ''}: ${this.gaveUp.get(m) ?? (this.lastLines.get(m)?.join(' | ') || 'printed nothing')}`);
+          throw new Error(`steadfast demo: ${missing.join(', ')} did not become healthy within ${timeoutMs} ms ${why}; last output — ${said.join('; ')}`);
+        }
         return false;
       }
       await sleep(50);
