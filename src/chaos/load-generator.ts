@@ -263,7 +263,9 @@ export class LoadGenerator {
     // Slot i of the warm-up is due at t0 + i × interval; measured request j at start + j × interval.
     const t0 = performance.now();
     let start = t0;
-    const epoch = Date.now() - t0; // wall-clock time of performance.now() == 0
+    // The time of performance.now() == 0 on systemClock's scale (what ProcessChaos and the
+    // tracker stamp faults with): Date.now() drifts from it by tens of ms in a long-lived process.
+    const epoch = performance.timeOrigin;
     const total = Math.floor((this.durationMs / 1000) * this.ratePerSec);
     let slot = 0;
     let sent = 0;

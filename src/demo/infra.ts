@@ -2,6 +2,7 @@ import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { request } from 'undici';
 import type { SupervisedProcess } from '../chaos/process-chaos.js';
+import { systemClock } from '../core/clock.js';
 import { freePort, requestDeadline } from '../core/http.js';
 import { DEMO_NODE_ENV, DEMO_REGISTRY_ID, type DemoRegistryConfig } from './config.js';
 
@@ -113,7 +114,7 @@ export class InfraProbes {
             inFlight = false;
             if (up === this.upNow.get(p.name)) return;
             this.upNow.set(p.name, up);
-            this.onChange(p.name, up, Date.now());
+            this.onChange(p.name, up, systemClock.now());
           });
         }, INFRA_PROBE_MS),
       );

@@ -10,6 +10,7 @@ import { ProcessChaos } from '../chaos/process-chaos.js';
 import { Emitter, type Disposable, type Listener } from '../core/events.js';
 import { boundedServer, browserRefusal, defaultMaxConnections, freePort, listen, sendJson } from '../core/http.js';
 import { seededRandom } from '../core/random.js';
+import { systemClock } from '../core/clock.js';
 import { HashRing } from '../hashing/ring.js';
 import { AvailabilityTracker } from '../metrics/availability.js';
 import { EtcdRegistry } from '../registry/etcd.js';
@@ -203,14 +204,14 @@ export class DemoSystem {
     this.chaos.on('resumed', (e) => {
       const r = this.running.get(e.name);
       if (r) r.paused = false;
-      this.incidents.resumed(e.name, Date.now());
+      this.incidents.resumed(e.name, systemClock.now());
     });
     this.chaos.on('fault', (rec) => {
       if (rec.kind === 'pause') this.running.get(rec.target)!.paused = true;
       this.incidents.fault(rec);
     });
     this.chaos.on('message', ({ message }) => {
-      if (isNodeMessage(message) && message.type === 'elected') this.incidents.elected(message.id, message.fencingToken, Date.now());
+      if (isNodeMessage(message) && message.type === 'elected') this.incidents.elected(message.id, message.fencingToken, systemClock.now());
     });
     const infraText = o.registry === 'embedded' ? 'the registry, ' : o.registry === 'etcd-cluster' ? `${infra.length} etcd members, ` : '';
     this.emit({ type: 'phase', text: `starting ${infraText}${o.dbNodes} db nodes, ${o.webNodes} web replicas and ${o.gateways} gateway${o.gateways === 1 ? '' : 's'}` });
@@ -285,7 +286,7 @@ export class DemoSystem {
   private onHealth(service: string, now: Set<string>): void {
     const before = this.healthy.get(service)!;
     this.healthy.set(service, now);
-    const at = Date.now();
+    const at = systemClock.now();
     for (const id of before) if (!now.has(id)) this.incidents.left(id, at);
     for (const id of now) if (!before.has(id)) this.incidents.back(id, at);
   }
@@ -356,7 +357,7 @@ export class DemoSystem {
         const live = tracker.live();
         this.emit({
           type: 'progress',
-          elapsedMs: Date.now() - this.startedAt,
+          elapsedMs: systemClock.now() - this.startedAt,
           requests: live.requests,
           failed: live.failed,
           availability: live.requests ? (live.requests - live.failed) / live.requests : 1,
@@ -367,7 +368,7 @@ export class DemoSystem {
     });
     const loadSummary = await load.run();
     clearInterval(progress);
-    const endedAt = Date.now();
+    const endedAt = systemClock.now();
     // The end of the measured run, for the sheds and CPU time (a paused node: as of its last poll).
     await this.poll(COUNTS_POLL_TIMEOUT_MS);
     const counted = this.countsNow();
@@ -415,7 +416,7 @@ export class DemoSystem {
 
   /** What the dashboard shows. */
   state(): DemoState {
-    const now = Date.now();
+    const now = systemClock.now();
     const ring = (this.ringView ??= ringSummary(this.ring, this.options.replicas));
     // Live figures, incidents and the per-second series come from the tracker (one p99 formula).
     const live = this.tracker?.live(now);
