@@ -80,8 +80,11 @@ export const LOAD_GENERATOR_DEFAULTS = Object.freeze({ timeoutMs: 2000, maxInFli
 
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE']);
 
-/** One address: down until (performance.now() ms; 0 = up), whether a probe is out, measured answers. */
-/** An address: `waiting` holds its tries in flight with when each was sent; `refused`, whether its last failure was a refused connection. */
+/**
+ * One address: down until (performance.now() ms; 0 = up), whether a probe is out, measured
+ * answers, whether its last failure was a refused connection, and its tries in flight with when
+ * each was sent (for the probe).
+ */
 type Target = { url: string; downUntil: number; probing: boolean; answered: number; refused: boolean; waiting: Map<AbortController, number> };
 
 /** The reason a try is aborted when a probe finds its address down. */

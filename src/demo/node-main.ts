@@ -5,6 +5,8 @@ import { ConsulElection } from '../election/consul.js';
 import type { Election } from '../election/election.js';
 import { HttpRegistry } from '../registry/http-client.js';
 import { RegistryNotFoundError } from '../registry/errors.js';
+import { exponentialBackoff } from '../policy/backoff.js';
+import { retry } from '../policy/retry.js';
 import type { Registry } from '../registry/registry.js';
 import type { CheckpointStore } from '../recovery/store.js';
 import { FileCheckpointStore } from '../recovery/stores/file.js';
@@ -69,18 +71,14 @@ export async function runDemoRegistry(cfg: DemoRegistryConfig): Promise<void> {
 }
 
 /**
- * Registers `instance`, trying again until the registry answers: a node started (or restarted)
- * while the registry is down or restarting waits for it instead of exiting, which the supervisor
- * would count as a crash. Backs off from 100 ms to 1 s.
+ * Registers `instance`, trying again while the registry does not answer: a node started (or
+ * restarted) while the registry is down or restarting waits for it instead of exiting, which the
+ * supervisor would count as a crash. Backs off from 100 ms to 1 s (jittered), up to 1000 tries;
+ * an error the registry answers with (a 400) is not retried.
  */
-async function registerPatiently(registry: Registry, instance: Parameters<Registry['register']>[0]): Promise<void> {
-  for (let wait = 100; ; wait = Math.min(1000, wait * 2)) {
-    try {
-      return await registry.register(instance);
-    } catch {
-      await new Promise((r) => setTimeout(r, wait));
-    }
-  }
+const patiently = retry({ maxAttempts: 1000, backoff: exponentialBackoff({ initialDelayMs: 100, maxDelayMs: 1000 }) });
+function registerPatiently(registry: Registry, instance: Parameters<Registry['register']>[0]): Promise<void> {
+  return patiently.execute(() => registry.register(instance));
 }
 
 async function registryFor(cfg: DemoNodeConfig): Promise<Registry> {
