@@ -144,7 +144,7 @@ export function formatDemoResult(r: DemoResult): string {
   lines.push('', `processes                 ${r.processes.length} (${r.processes.filter((p) => p.healthyAtEnd).length} healthy at the end); restarted: ${restarts.length ? restarts.join(', ') : 'none'}`);
   for (const p of r.processes.filter((x) => x.gaveUp !== undefined)) lines.push(`left down                 ${p.name}: ${p.gaveUp}`);
   const fo = r.leadership.failovers;
-  lines.push(`maintenance leader        ${r.leadership.changes.length} elections${fo.length ? `; after a fault on the leader a new one led in ${fo.map((f) => secs(f.ms)).join(', ')}` : ''}`);
+  lines.push(`maintenance leader        ${r.leadership.changes.length} elections${r.leadership.staleClaims?.length ? ` (${r.leadership.staleClaims.length} stale claims of a replica that had lost its lease, with a lower token: refused by the db nodes)` : ''}${fo.length ? `; after a fault on the leader a new one led in ${fo.map((f) => secs(f.ms)).join(', ')}` : ''}`);
   lines.push(`degraded reads            ${r.degradedReads} answered from fewer than R replicas (counted as available)`);
   const l = r.load;
   if (l.offeredPerSec !== undefined) {
@@ -163,8 +163,9 @@ export function formatDemoResult(r: DemoResult): string {
   const c = r.cpu;
   if (c !== undefined) {
     const use = (u: DemoResult['cpu']['db']): string => `${u.perRequestMs === null ? '—' : `${u.perRequestMs.toFixed(3)} ms`} (${u.cores.toFixed(2)} cores)`;
-    const cores = c.db.cores + c.web.cores + c.gateway.cores + (c.registry?.cores ?? 0) + c.supervisor.cores;
-    lines.push(`cpu per request           db tier ${use(c.db)}, web tier ${use(c.web)}, gateways ${use(c.gateway)}, ${c.registry ? `registry ${use(c.registry)}, ` : ''}supervisor — load generator, dashboard — ${use(c.supervisor)}; ${cores.toFixed(2)} of ${availableParallelism()} cores busy`);
+    // A report saved by an older build has no client row (the supervisor ran the load then).
+    const cores = c.db.cores + c.web.cores + c.gateway.cores + (c.registry?.cores ?? 0) + c.supervisor.cores + (c.client?.cores ?? 0);
+    lines.push(`cpu per request           db tier ${use(c.db)}, web tier ${use(c.web)}, gateways ${use(c.gateway)}, ${c.registry ? `registry ${use(c.registry)}, ` : ''}supervisor — chaos, probes, dashboard — ${use(c.supervisor)}${c.client ? `, load's client ${use(c.client)}` : ''}; ${cores.toFixed(2)} of ${availableParallelism()} cores busy`);
   }
   if (l.failover) {
     const by = Object.entries(l.failover.answeredBy).map(([u, n]) => `${new URL(u).port} ${n}`).join(', ');

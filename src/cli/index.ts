@@ -10,6 +10,15 @@ if (process.argv[2] === 'demo-node') {
     process.stderr.write(`steadfast demo-node: ${err instanceof Error ? err.message : String(err)}\n`);
     process.exit(2);
   }
+} else if (process.argv[2] === 'demo-client') {
+  // internal: the load of `steadfast demo`, in a process of its own
+  const { runDemoClientFromEnv } = await import('../demo/client-main.js');
+  try {
+    await runDemoClientFromEnv(); // runs until the supervisor goes
+  } catch (err) {
+    process.stderr.write(`steadfast demo-client: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(2);
+  }
 } else {
   const { main } = await import('./main.js');
   process.exit(await main(process.argv));

@@ -31,6 +31,12 @@ interface Open {
  */
 export class IncidentBook {
   readonly leaderChanges: LeaderChange[] = [];
+  /**
+   * Claims that came with a token no higher than the current leader's: a replica that won, was
+   * paused (or cut off) before it said so, and lost its lease meanwhile. The db nodes refuse its
+   * writes (they have seen the higher token); it is not a leader change.
+   */
+  readonly staleClaims: LeaderChange[] = [];
   readonly failovers: { faultId: number; from: string; to: string; ms: number }[] = [];
   private readonly open = new Map<string, Open>();
   private tracker: AvailabilityTracker | undefined;
@@ -91,6 +97,7 @@ export class IncidentBook {
 
   elected(leader: string, token: number, at: number): void {
     const prev = this.leaderChanges.at(-1);
+    if (prev && token <= prev.token) return void this.staleClaims.push({ at, leader, token });
     this.leaderChanges.push({ at, leader, token });
     this.emit({ type: 'leader', leader, token });
     // A fault on the leader: how long until someone else led?

@@ -4,7 +4,6 @@ import type http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { request } from 'undici';
-import { LoadGenerator, type LoadResult } from '../chaos/load-generator.js';
 import { claimDemoDir, DEMO_DIR_PREFIX, sweepDemoLeftovers } from './leftovers.js';
 import { ProcessChaos } from '../chaos/process-chaos.js';
 import { Emitter, type Disposable, type Listener } from '../core/events.js';
@@ -23,8 +22,7 @@ import { dashboardHtml, ringSummary, type RingView } from './dashboard.js';
 import { IncidentBook } from './incidents.js';
 import { countsBetween, TierCounters, type CountsSnapshot } from './tier-counters.js';
 import { isNodeMessage } from './protocol.js';
-import { readBack } from './read-back.js';
-import { CartWorkload } from './workload.js';
+import { DemoClient } from './client.js';
 import { parseEtcd, resolveDemoOptions, type DemoFront, type DemoOptions, type ResolvedDemoOptions } from './options.js';
 import type { DemoEvent, DemoResult, DemoState, ProcessView } from './views.js';
 
@@ -79,7 +77,10 @@ export class DemoSystem {
   private readonly watches: Disposable[] = [];
   private tracker: AvailabilityTracker | undefined;
   private readonly incidents = new IncidentBook((e) => this.emit(e));
-  private workload: CartWorkload | undefined;
+  /** The load's client process, while the run is on. */
+  private client: DemoClient | undefined;
+  /** The client's running write totals, for the dashboard. */
+  private writeTotals = { writes: 0, acknowledged: 0, degradedReads: 0 };
   private startedAt = 0;
   private poller: NodeJS.Timeout | undefined;
   private readonly ring = new HashRing();
@@ -324,28 +325,36 @@ export class DemoSystem {
   }
 
   private countsNow(): CountsSnapshot {
-    return this.counters.snapshot();
+    const pid = this.client?.pid;
+    return this.counters.snapshot(Date.now(), (pid !== undefined ? procCpuMicros(pid) : undefined) ?? 0);
   }
 
   /** Runs the load (and the chaos) for durationMs, then settles, reads everything back and reports. */
   async run(): Promise<DemoResult> {
     const o = this.options;
-    const workload = new CartWorkload({ seed: o.seed, carts: o.carts, writeShare: o.writeShare });
-    this.workload = workload;
     const tracker = new AvailabilityTracker({ slo: o.slo, bucketMs: Math.max(250, Math.round(o.durationMs / 120)) });
     this.incidents.attach(tracker);
-    // The client knows every gateway and fails over between them (or goes through the comparison's front).
-    const front = this.front?.url ?? this.gatewayUrls;
-    // The load warms up first, unmeasured, on the same connections: the same mix at the offered
-    // rate on carts of its own (never read back), so connections and JIT reach their steady
-    // state — from cold, a queue builds for the first seconds even well below capacity — and
-    // the run starts once the warm-up's last answer is in, so that queue is not measured.
-    const warm = new CartWorkload({ seed: o.seed + 1, carts: o.carts, writeShare: o.writeShare, cartPrefix: 'warm-' });
-    const load = new LoadGenerator({ url: front, failover: { perTryTimeoutMs: DEMO_GATEWAY_TRY_TIMEOUT_MS, probe: { path: GATEWAY_PROBE_PATH, intervalMs: 100, timeoutMs: 1000 } }, ratePerSec: o.ratePerSec, durationMs: o.durationMs, timeoutMs: 5000, next: (seq) => workload.next(seq), warmUp: { durationMs: WARM_UP_MS, next: (seq) => warm.next(seq) } });
-    load.on('result', (r: LoadResult) => workload.record(r, tracker));
+    // The client is a process of its own, as a real one is; it knows every gateway and fails
+    // over between them (or goes through the comparison's front). It warms up first,
+    // unmeasured, on the same connections: the same mix at the offered rate on carts of its own
+    // (never read back), so connections and JIT reach their steady state — from cold, a queue
+    // builds for the first seconds even well below capacity — and the run starts once the
+    // warm-up's last answer is in, so that queue is not measured.
+    const client = await DemoClient.start(o.nodeCommand, {
+      urls: this.front?.url ?? this.gatewayUrls,
+      ratePerSec: o.ratePerSec,
+      durationMs: o.durationMs,
+      warmUpMs: WARM_UP_MS,
+      seed: o.seed,
+      carts: o.carts,
+      writeShare: o.writeShare,
+      perTryTimeoutMs: DEMO_GATEWAY_TRY_TIMEOUT_MS,
+      probe: { path: GATEWAY_PROBE_PATH, intervalMs: 100, timeoutMs: 1000 },
+    });
+    this.client = client;
     this.emit({ type: 'phase', text: `warming up for ${WARM_UP_MS / 1000} s at ${o.ratePerSec} req/s (not measured)` });
     let progress: ReturnType<typeof setInterval> | undefined;
-    load.on('started', ({ at }) => {
+    const started = (at: number): void => {
       this.startedAt = at;
       // Sheds and CPU are reported for the measured run only: counted from the first poll once it starts.
       void this.poll(COUNTS_POLL_TIMEOUT_MS).then(() => (this.countsAtStart ??= this.countsNow()));
@@ -365,8 +374,8 @@ export class DemoSystem {
           leader: this.leader,
         });
       }, 1000);
-    });
-    const loadSummary = await load.run();
+    };
+    const loadSummary = await client.run({ started, answer: (ok, latencyMs, at) => tracker.recordRequest(ok, latencyMs, at), totals: (t) => (this.writeTotals = t) });
     clearInterval(progress);
     const endedAt = systemClock.now();
     // The end of the measured run, for the sheds and CPU time (a paused node: as of its last poll).
@@ -383,7 +392,7 @@ export class DemoSystem {
     // Settle: the last fault heals, then every acknowledged write must be readable.
     this.emit({ type: 'phase', text: 'load done; waiting for every process to be healthy, then reading every cart back' });
     await this.waitAllHealthy(30_000, 'after the run');
-    const historyResult = await readBack(this.gatewayUrls[0]!, workload.carts, workload.history);
+    const historyResult = await client.readBack(this.gatewayUrls[0]!);
     const report = tracker.report(endedAt);
     const { shedding, cpu } = countsBetween(this.countsAtStart ?? counted, counted, report.requests, this.infra !== undefined);
     // Restores seen after the load stopped still count (recorded above, before report()).
@@ -393,10 +402,10 @@ export class DemoSystem {
       history: historyResult,
       lostWrites: historyResult.lost.length,
       processes: this.processes().map((p) => ({ name: p.name, restarts: p.restarts, healthyAtEnd: p.status === 'passing', ...(this.gaveUp.has(p.name) ? { gaveUp: this.gaveUp.get(p.name)! } : {}) })),
-      leadership: { changes: this.incidents.leaderChanges, failovers: this.incidents.failovers },
+      leadership: { changes: this.incidents.leaderChanges, staleClaims: this.incidents.staleClaims, failovers: this.incidents.failovers },
       faults: [...this.chaos!.records],
-      failures: workload.failures,
-      degradedReads: workload.totals.degradedReads,
+      failures: loadSummary.failures,
+      degradedReads: loadSummary.totals.degradedReads,
       amplification: this.amplification(counted),
       shedding,
       cpu,
@@ -404,10 +413,10 @@ export class DemoSystem {
         sent: loadSummary.sent,
         sendLagMs: loadSummary.sendLagMs,
         offeredPerSec: o.ratePerSec,
-        goodputPerSec: workload.overload.served / (loadSummary.durationMs / 1000),
-        shed: workload.overload.shed,
-        deadline: workload.overload.deadline,
-        servedMs: workload.servedLatency(),
+        goodputPerSec: loadSummary.overload.served / (loadSummary.durationMs / 1000),
+        shed: loadSummary.overload.shed,
+        deadline: loadSummary.overload.deadline,
+        servedMs: loadSummary.servedMs,
         ...(loadSummary.failover ? { failover: loadSummary.failover } : {}),
       },
       ...(this.front ? { front: { events: [...(this.front.events ?? [])] } } : {}),
@@ -429,7 +438,7 @@ export class DemoSystem {
       startedAt: this.startedAt || null,
       durationMs: this.options.durationMs,
       config: { dbNodes: this.options.dbNodes, webNodes: this.options.webNodes, gateways: this.options.gateways, replicas: this.options.replicas, writeQuorum: this.options.writeQuorum, ratePerSec: this.options.ratePerSec, registry: this.options.registry, store: this.options.store, seed: this.options.seed, chaos: this.options.chaos },
-      totals: { requests, failed, ...(this.workload?.totals ?? { writes: 0, acknowledged: 0, degradedReads: 0 }), availability: requests ? (requests - failed) / requests : 1 },
+      totals: { requests, failed, ...this.writeTotals, availability: requests ? (requests - failed) / requests : 1 },
       leader: this.incidents.leaderChanges.at(-1) ?? null,
       processes: this.processes(),
       ring,
@@ -503,6 +512,7 @@ export class DemoSystem {
 
   async stop(): Promise<void> {
     if (this.poller) clearInterval(this.poller);
+    this.client?.kill();
     this.infra?.stop();
     await this.front?.stop();
     for (const w of this.watches) w.dispose();

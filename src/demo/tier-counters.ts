@@ -24,6 +24,8 @@ export interface CountsSnapshot {
   /** The registry's process (only its CPU time). */
   registry: NodeCounts;
   supervisorMicros: number;
+  /** The load's client process. */
+  clientMicros: number;
 }
 
 /**
@@ -48,8 +50,9 @@ export class TierCounters {
     seen.last = now;
   }
 
-  snapshot(at = Date.now()): CountsSnapshot {
-    const s: CountsSnapshot = { at, db: zeroCounts(), web: zeroCounts(), gateway: zeroCounts(), registry: zeroCounts(), supervisorMicros: cpuMicros() };
+  /** `clientMicros`: the load's client process's CPU time so far (it serves no status page). */
+  snapshot(at = Date.now(), clientMicros = 0): CountsSnapshot {
+    const s: CountsSnapshot = { at, db: zeroCounts(), web: zeroCounts(), gateway: zeroCounts(), registry: zeroCounts(), supervisorMicros: cpuMicros(), clientMicros };
     for (const n of this.nodes.values()) s[n.role] = addCounts(s[n.role], addCounts(n.base, n.last));
     return s;
   }
@@ -62,7 +65,7 @@ export function countsBetween(start: CountsSnapshot, end: CountsSnapshot, reques
   const use = (micros: number): CpuUse => ({ cpuMs: micros / 1000, perRequestMs: requests > 0 ? micros / 1000 / requests : null, cores: micros / 1000 / ms });
   return {
     shedding: { gateway: gateway.shed, web: admissionOnly(web), db: admissionOnly(db) },
-    cpu: { requests, measuredMs: ms, db: use(db.cpuMicros), web: use(web.cpuMicros), gateway: use(gateway.cpuMicros), registry: hasRegistry ? use(registry.cpuMicros) : null, supervisor: use(end.supervisorMicros - start.supervisorMicros) },
+    cpu: { requests, measuredMs: ms, db: use(db.cpuMicros), web: use(web.cpuMicros), gateway: use(gateway.cpuMicros), registry: hasRegistry ? use(registry.cpuMicros) : null, supervisor: use(end.supervisorMicros - start.supervisorMicros), client: use(end.clientMicros - start.clientMicros) },
   };
 }
 

@@ -50,7 +50,12 @@ export interface DemoResult {
   lostWrites: number;
   /** `gaveUp`: why the supervisor left the process down (a crash loop), if it did. */
   processes: { name: string; restarts: number; healthyAtEnd: boolean; gaveUp?: string }[];
-  leadership: { changes: LeaderChange[]; failovers: { faultId: number; from: string; to: string; ms: number }[] };
+  /**
+   * Who led the maintenance task, in token order; `staleClaims`: a replica's word that it won,
+   * arriving with a token no higher than the leader's then (it was paused before it said so, and
+   * lost its lease meanwhile): the db nodes refuse its writes. Absent in older reports.
+   */
+  leadership: { changes: LeaderChange[]; staleClaims?: LeaderChange[]; failovers: { faultId: number; from: string; to: string; ms: number }[] };
   faults: FaultRecord[];
   /** With the front option: when the front's health checks marked each web replica down or up. */
   front?: { events: { at: number; server: string; state: 'DOWN' | 'UP' }[] };
@@ -82,11 +87,12 @@ export interface DemoResult {
   shedding: SheddingTotals;
   /**
    * CPU time (user + system) over the measured run, per tier (db, web, gateway), for the
-   * registry's process (null with etcd, which is not the demo's) and for the supervisor process
-   * that runs the load generator and the dashboard: in all, per request answered or failed
-   * (report.requests) and as cores kept busy. Nodes report theirs in /status, the registry's is
-   * read from /proc, when the run starts and when its load ends (waiting up to 3 s for a busy
-   * node) and every second between, and kept across restarts.
+   * registry's process or the demo's etcd members (null with an etcd the demo did not start),
+   * the supervisor and the load's client process: in all, per request answered or failed
+   * (report.requests) and as cores kept busy. Nodes report theirs in /status; the registry's,
+   * the etcd members' and the client's are read from /proc. Read when the run starts and when
+   * its load ends (waiting up to 3 s for a busy node) and every second between, and kept across
+   * restarts.
    */
   cpu: {
     requests: number;
@@ -96,7 +102,10 @@ export interface DemoResult {
     web: CpuUse;
     gateway: CpuUse;
     registry: CpuUse | null;
+    /** The supervisor: the chaos, the probes, the availability tracker and the dashboard. */
     supervisor: CpuUse;
+    /** The load's client process: the load generator, its failover, the write history (absent in a report saved before it was its own process). */
+    client?: CpuUse;
   };
   /** The load generator's own lag: how late requests left compared with their schedule. */
   load: {

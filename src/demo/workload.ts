@@ -54,7 +54,7 @@ export class CartWorkload {
   }
 
   /** One answer: the tracker's availability and latency, the write history, the degraded-read count. */
-  record(r: LoadResult, tracker: AvailabilityTracker): void {
+  record(r: LoadResult, tracker: Pick<AvailabilityTracker, 'recordRequest'>): void {
     const at = r.scheduledAt + r.latencyMs;
     tracker.recordRequest(r.ok, r.latencyMs, at);
     if (r.ok) this.servedMs[this.overload.served++ % MAX_SERVED] = r.latencyMs;

@@ -48,6 +48,18 @@ describe('IncidentBook: the demo incidents from fault to restore', () => {
     expect(book.failovers).toEqual([{ faultId: 1, from: 'web-1', to: 'web-3', ms: 1200 }]);
   });
 
+  it('a claim that arrives with a token no higher than the leader\'s is stale: kept apart, not a leader change', () => {
+    const { book, events } = setup();
+    book.elected('web-1', 37, 500);
+    book.elected('web-2', 39, 2000);
+    book.elected('web-1', 37, 2100); // paused after it won, it says so after losing its lease
+    book.elected('web-3', 39, 2200);
+    expect(book.leader).toBe('web-2');
+    expect(book.leaderChanges.map((c) => c.token)).toEqual([37, 39]);
+    expect(book.staleClaims).toEqual([{ at: 2100, leader: 'web-1', token: 37 }, { at: 2200, leader: 'web-3', token: 39 }]);
+    expect(events.filter((e) => e.type === 'leader')).toHaveLength(2);
+  });
+
   it('records nothing before the measured run starts (no tracker attached)', () => {
     const events: IncidentEvent[] = [];
     const book = new IncidentBook((e) => events.push(e));
