@@ -1,7 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { InvalidArgumentError, type Command } from 'commander';
-import { DEMO_DEFAULTS, DEMO_RANGES, DemoSystem, type DemoEvent, type DemoResult, type SheddingTotals } from '../demo/system.js';
+import { CAPACITY_BOUNDS, CAPACITY_RATES, DEMO_DEFAULTS, DEMO_RANGES, DemoSystem, findCapacity, type CapacityResult, type DemoEvent, type DemoOptions, type DemoResult, type SheddingTotals } from '../demo/system.js';
 import { renderHtmlReport } from '../metrics/report/html.js';
 import { formatReport } from '../metrics/report/terminal.js';
 import { numberIn } from './args.js';
@@ -13,6 +13,12 @@ function registryUrl(value: string): string {
 function storeUrl(value: string): string {
   if (value === 'file' || /^rediss?:\/\/.+/.test(value)) return value;
   throw new InvalidArgumentError(`must be 'file' or redis://host:port[/db], got '${value}'`);
+}
+function rateList(value: string): number[] {
+  const list = value.split(',').map((s) => Number(s.trim()));
+  const bad = list.findIndex((r, i) => !Number.isFinite(r) || r < DEMO_RANGES.ratePerSec.min || r > DEMO_RANGES.ratePerSec.max || (i > 0 && r <= list[i - 1]!));
+  if (bad >= 0) throw new InvalidArgumentError(`must be increasing rates from ${DEMO_RANGES.ratePerSec.min} to ${DEMO_RANGES.ratePerSec.max} req/s, comma separated; got '${value}'`);
+  return list;
 }
 function faultList(value: string): ('kill' | 'pause' | 'restart')[] {
   const list = value.split(',').map((s) => s.trim()).filter(Boolean);
@@ -51,7 +57,10 @@ export function registerDemo(program: Command): void {
     .option('--json <file>', 'write the result (report, writes, leadership, faults) as JSON')
     .option('--html <file>', 'write a self-contained HTML report')
     .option('-q, --quiet', 'no progress lines')
-    .action(async (opts: { duration: number; rate: number; seed: number; chaos: boolean; faults?: ('kill' | 'pause' | 'restart')[]; faultInterval: number; maxConcurrentFaults: number; registry: string; store: string; db: number; web: number; gateways: number; replicas: number; writeQuorum?: number; port: number; dataDir?: string; slo: number; json?: string; html?: string; quiet?: boolean }) => {
+    .option('--find-capacity', `instead of one run: the highest rate at which the system, without faults, keeps p99 ≤ ${CAPACITY_BOUNDS.p99Ms} ms and answers ≥ ${CAPACITY_BOUNDS.answered * 100} % — one fresh system per rate, in increasing order, until one misses`)
+    .option('--rates <list>', 'with --find-capacity: the rates to try, increasing', rateList, [...CAPACITY_RATES])
+    .option('--step <seconds>', 'with --find-capacity: how long each rate runs (after the 4 s warm-up)', numberIn(DEMO_RANGES.durationMs.min / 1000, DEMO_RANGES.durationMs.max / 1000), 10)
+    .action(async (opts: { findCapacity?: boolean; rates: number[]; step: number; duration: number; rate: number; seed: number; chaos: boolean; faults?: ('kill' | 'pause' | 'restart')[]; faultInterval: number; maxConcurrentFaults: number; registry: string; store: string; db: number; web: number; gateways: number; replicas: number; writeQuorum?: number; port: number; dataDir?: string; slo: number; json?: string; html?: string; quiet?: boolean }) => {
       const out = process.stdout;
       if (opts.replicas > opts.db) {
         process.stderr.write(`steadfast demo: --replicas ${opts.replicas} is more than --db ${opts.db}; use at most ${opts.db}\n`);
@@ -89,29 +98,32 @@ export function registerDemo(program: Command): void {
             break;
         }
       };
+      const options: DemoOptions = {
+        durationMs: Math.round(opts.duration * 1000),
+        ratePerSec: opts.rate,
+        seed: opts.seed,
+        chaos: opts.chaos,
+        ...(opts.faults ? { faults: opts.faults } : {}),
+        faultIntervalMs: opts.faultInterval,
+        maxConcurrentFaults: opts.maxConcurrentFaults,
+        registry: opts.registry,
+        store: opts.store,
+        dbNodes: opts.db,
+        webNodes: opts.web,
+        gateways: opts.gateways,
+        replicas: opts.replicas,
+        ...(opts.writeQuorum !== undefined ? { writeQuorum: opts.writeQuorum } : {}),
+        port: opts.port,
+        ...(opts.dataDir ? { dataDir: opts.dataDir } : {}),
+        slo: opts.slo,
+        nodeCommand: [process.execPath, process.argv[1]!],
+      };
+      if (opts.findCapacity) {
+        process.exitCode = await runFindCapacity(options, opts.rates, opts.step, opts.json, say);
+        return;
+      }
       out.write(`steadfast demo: ${opts.duration} s at ${opts.rate} req/s, seed ${opts.seed}, ${opts.chaos ? `a fault every ~${opts.faultInterval / 1000} s` : 'no faults'}; registry ${opts.registry}, store ${opts.store}\n`);
-      const system = new DemoSystem(
-        {
-          durationMs: Math.round(opts.duration * 1000),
-          ratePerSec: opts.rate,
-          seed: opts.seed,
-          chaos: opts.chaos,
-          ...(opts.faults ? { faults: opts.faults } : {}),
-          faultIntervalMs: opts.faultInterval,
-          maxConcurrentFaults: opts.maxConcurrentFaults,
-          registry: opts.registry,
-          store: opts.store,
-          dbNodes: opts.db,
-          webNodes: opts.web,
-          gateways: opts.gateways,
-          replicas: opts.replicas,
-          ...(opts.writeQuorum !== undefined ? { writeQuorum: opts.writeQuorum } : {}),
-          port: opts.port,
-          ...(opts.dataDir ? { dataDir: opts.dataDir } : {}),
-          slo: opts.slo,
-          nodeCommand: [process.execPath, process.argv[1]!],
-        },
-      );
+      const system = new DemoSystem(options);
       system.on('event', onEvent);
       // Ctrl-C stops every node before exiting.
       const interrupt = (signal: NodeJS.Signals): void => {
@@ -174,4 +186,55 @@ export function formatDemoResult(r: DemoResult): string {
   lines.push(`load generator lag        p99 ${r.load.sendLagMs.p99.toFixed(1)} ms, max ${r.load.sendLagMs.max.toFixed(1)} ms behind its schedule`);
   lines.push(`history check             ${r.history.valid ? 'valid' : 'INVALID'}: ${r.history.confirmed} acknowledged writes read back, ${r.history.lost.length} lost, ${r.history.unknown} unknown (${r.history.recovered.length} of them applied), ${r.history.failedButPresent.length} failed-but-present`);
   return lines.join('\n');
+}
+
+/**
+ * `steadfast demo --find-capacity`: one fresh, fault-free system per rate, in increasing order,
+ * until a rate misses a bound; prints each step as it ends, then the capacity and where the CPU
+ * went at it. Exit code 0, or 1 if an acknowledged write was lost.
+ */
+async function runFindCapacity(base: DemoOptions, rates: number[], stepSeconds: number, json: string | undefined, say: (line: string) => void): Promise<number> {
+  const out = process.stdout;
+  out.write(`steadfast demo --find-capacity: ${rates.join(', ')} req/s, ${stepSeconds} s each after a 4 s warm-up, no faults; bounds p99 ≤ ${CAPACITY_BOUNDS.p99Ms} ms and ≥ ${CAPACITY_BOUNDS.answered * 100} % answered (2xx)\n\n`);
+  out.write('  offered req/s   requests   answered     p99 ms   goodput req/s   lag p99 ms   within bounds\n');
+  let current: DemoSystem | undefined;
+  const interrupt = (signal: NodeJS.Signals): void => {
+    process.stderr.write(`\nsteadfast demo: ${signal}, stopping every process…\n`);
+    void (current?.stop() ?? Promise.resolve()).finally(() => process.exit(130));
+  };
+  process.once('SIGINT', interrupt);
+  process.once('SIGTERM', interrupt);
+  let result: CapacityResult;
+  try {
+    result = await findCapacity(
+      async (rate) => {
+        say(`  … ${rate} req/s`);
+        const system = (current = new DemoSystem({ ...base, ratePerSec: rate, durationMs: Math.round(stepSeconds * 1000), chaos: false }));
+        try {
+          await system.start();
+          return await system.run();
+        } finally {
+          await system.stop();
+          current = undefined;
+        }
+      },
+      rates,
+      {
+        onStep: (s) =>
+          out.write(`  ${String(s.rate).padStart(13)}   ${String(s.requests).padStart(8)}   ${(s.answered * 100).toFixed(3).padStart(7)} %   ${s.p99Ms.toFixed(1).padStart(8)}   ${s.goodputPerSec.toFixed(0).padStart(13)}   ${s.sendLagP99Ms.toFixed(1).padStart(10)}   ${s.holds ? 'yes' : 'no'}\n`),
+      },
+    );
+  } catch (err) {
+    process.stderr.write(`steadfast demo: ${err instanceof Error ? err.message : String(err)}\n`);
+    return 1;
+  }
+  const held = result.steps.filter((s) => s.holds).at(-1);
+  const capacity = result.capacity === null ? `below ${rates[0]} req/s (the lowest rate tried missed a bound)` : `${result.capacity} req/s${result.atHighestRate ? ' or more (the highest rate tried still held)' : ''}`;
+  out.write(`\ncapacity                  ${capacity}\n`);
+  if (held) out.write(`cpu per request there     ${Object.entries(held.cpuPerRequestMs).map(([k, v]) => `${k} ${v === null ? '—' : `${v.toFixed(3)} ms`}`).join(', ')}\n`);
+  if (json) {
+    writeFileSync(json, JSON.stringify(result, null, 2) + '\n');
+    out.write(`result written to ${json}\n`);
+  }
+  return 0;
 }

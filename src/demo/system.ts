@@ -31,6 +31,7 @@ const COUNTS_POLL_TIMEOUT_MS = 3000;
 
 export * from './options.js';
 export * from './views.js';
+export * from './capacity.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 /** How long the demo warms up, unmeasured, before the run. */
@@ -274,7 +275,7 @@ export class DemoSystem {
       if (Date.now() > until) {
         const missing = [...(this.infra?.down ?? []), ...this.nodes.filter((n) => !this.healthy.get(n.role)!.has(n.name)).map((n) => n.name)];
         if (why === 'to start') {
-          const said = missing.map((m) => `${m}${this.running.get(m)?.pid == null ? ' (not running)' : ''}: ${this.gaveUp.get(m) ?? (this.lastLines.get(m)?.join(' | ') || 'printed nothing')}`);
+          const said = missing.map((m) => `${m}${this.running.get(m)?.pid == null ? ' (not running)' : ''}: ${[this.gaveUp.get(m), this.lastLines.get(m)?.join(' | ') || 'printed nothing'].filter(Boolean).join('; it printed: ')}`);
           throw new Error(`steadfast demo: ${missing.join(', ')} did not become healthy within ${timeoutMs} ms ${why}; last output — ${said.join('; ')}`);
         }
         return false;
@@ -441,6 +442,7 @@ export class DemoSystem {
       totals: { requests, failed, ...this.writeTotals, availability: requests ? (requests - failed) / requests : 1 },
       leader: this.incidents.leaderChanges.at(-1) ?? null,
       processes: this.processes(),
+      client: this.client ? { pid: this.client.pid ?? null } : null,
       ring,
       series,
       incidents: (live?.incidents ?? []).map((i) => ({ ...i, t: sinceStart(i.at) })),

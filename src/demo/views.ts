@@ -26,6 +26,8 @@ export interface DemoState {
   totals: { requests: number; failed: number; writes: number; acknowledged: number; degradedReads: number; availability: number };
   leader: LeaderChange | null;
   processes: ProcessView[];
+  /** The load's client process (not faulted: it is the users), once the run has started it. */
+  client: { pid: number | null } | null;
   ring: RingView;
   /** The last 120 seconds, one point per second; p99 by nearest rank. */
   series: { t: number; requests: number; failed: number; p99: number }[];

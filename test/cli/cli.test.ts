@@ -42,6 +42,12 @@ describe('steadfast CLI', () => {
     expect(r.err).toMatch(/--duration <seconds>' argument 'soon' is invalid\. must be a number from 1 to 86400/);
   });
 
+  it('--find-capacity: exits 2 on rates that do not increase, naming the accepted form', () => {
+    const r = steadfast('demo', '--find-capacity', '--rates', '500,250');
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/--rates <list>' argument '500,250' is invalid\. must be increasing rates from 1 to 50000 req\/s, comma separated/);
+  });
+
   it('exits 2 on an unknown command or option', () => {
     expect(steadfast('explode').code).toBe(2);
     const r = steadfast('demo', '--durration', '5');

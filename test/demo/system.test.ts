@@ -9,7 +9,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { DemoResult } from '../../src/demo/system.js';
+import type { CapacityResult, DemoResult } from '../../src/demo/system.js';
 import { bundleFixture, Lines } from '../support/bundle.js';
 import { CHROMIUM, describeNeeding, ETCD, findServer, REDIS, startEtcd, startRedis, type RunningServer } from '../support/servers.js';
 
@@ -238,6 +238,33 @@ describeNeeding(ETCD, 'steadfast demo on an etcd cluster of its own (--registry 
   }, 150_000);
 });
 
+describe('steadfast demo --find-capacity', () => {
+  it('runs a fresh fault-free system per rate, in order, until one misses a bound, and reports each step with its CPU per request', async () => {
+    const json = path.join(ARTIFACTS, 'demo-capacity.json');
+    const run = runCli(['demo', '--find-capacity', '--rates', '50,100', '--step', '2', '--json', json, '--quiet']);
+    try {
+      expect(await run.exit, run.stderr()).toBe(0);
+    } finally {
+      if (run.child.exitCode === null) run.child.kill('SIGKILL');
+    }
+    const r = JSON.parse(readFileSync(json, 'utf8')) as CapacityResult;
+    expect(r.bounds).toEqual({ p99Ms: 50, answered: 0.9999 });
+    // Speed is the benchmark's to judge: here, that the search is consistent with its steps.
+    expect(r.steps.map((s) => s.rate)).toEqual([50, 100].slice(0, r.steps.length));
+    for (const [i, s] of r.steps.entries()) {
+      expect(s.holds).toBe(s.p99Ms <= 50 && s.answered >= 0.9999);
+      if (i < r.steps.length - 1) expect(s.holds).toBe(true);
+      expect(s.lostWrites).toBe(0);
+      expect(s.requests).toBeGreaterThan(0);
+      for (const part of ['db', 'web', 'gateway', 'supervisor']) expect(s.cpuPerRequestMs[part], part).toBeGreaterThan(0);
+      // read from /proc in 10 ms ticks: a short, light step may round to none
+      for (const part of ['registry', 'client']) expect(s.cpuPerRequestMs[part], part).toBeGreaterThanOrEqual(0);
+    }
+    expect(r.capacity).toBe(r.steps.filter((s) => s.holds).at(-1)?.rate ?? null);
+    expect(run.lines.all.join('\n')).toMatch(/capacity {2,}(\d+ req\/s|below 50 req\/s)/);
+  }, 120_000);
+});
+
 describe('steadfast demo with rolling restarts (--faults restart)', () => {
   it('restarts every node gracefully in turn, fails no request and loses no write', async () => {
     const result = await runDemo('restart', ['--duration', '20', '--seed', '5', '--rate', '100', '--faults', 'restart', '--fault-interval', '1500']);
@@ -267,7 +294,10 @@ describe('steadfast demo leaves nothing behind', () => {
     const state = (await (await fetch(new URL('state', dashboard))).json()) as { processes: { pid: number | null }[] };
     const pids = state.processes.map((p) => p.pid).filter((p): p is number => p !== null);
     expect(pids).toHaveLength(9); // the registry, 3 db, 3 web, 2 gateways
-    return pids;
+    // and the load's client, started once the system is up
+    let client: number | null = null;
+    await expect.poll(async () => (client = ((await (await fetch(new URL('state', dashboard))).json()) as { client: { pid: number | null } | null }).client?.pid ?? null), { timeout: 30_000, interval: 100 }).not.toBeNull();
+    return [...pids, client!];
   }
 
   it('stops every node on Ctrl-C (SIGINT), and every node exits by itself when the supervisor is SIGKILLed', async () => {
