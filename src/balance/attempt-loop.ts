@@ -15,7 +15,9 @@ export interface FailoverEvents {
 export interface LoopCounts {
   requests: number;
   attempts: number;
+  /** Retries, and of them the hedges: sent while the attempt before was still running. */
   retries: number;
+  hedges: number;
   budgetExhausted: number;
   failures: number;
   /** Requests that arrived marked as a retry (RETRY_HEADER) and so were given one attempt. */
@@ -51,6 +53,12 @@ export interface AttemptSpec {
   retryOn: ReadonlySet<number>;
   /** Aborts this attempt: the caller's signal, or (hedging) the caller's and the loser's. */
   signal: AbortSignal | undefined;
+  /**
+   * Hedged streaming only: called when this attempt's answer would start to pass on. true: it is
+   * the one, and the other attempts are cancelled; false: another attempt passes its answer on
+   * already, so this one must drop its answer and end.
+   */
+  claim?: () => boolean;
 }
 
 export interface LoopAnswer<R> {
@@ -64,6 +72,12 @@ export interface LoopAnswer<R> {
 export interface LoopOptions<R> {
   /** Send a hedge to the next upstream when no answer came after this long (idempotent requests only). */
   hedgeAfterMs?: number | undefined;
+  /**
+   * Attempts pass their answer on as it arrives (proxy()): of hedged attempts, only the first
+   * whose headers arrive may pass on (AttemptSpec.claim), and a retryable 5xx passes on only
+   * from the last candidate.
+   */
+  streaming?: boolean;
   /** A retryable 5xx answer kept while the next upstream is tried: free what it holds, return what to keep. */
   keep?: (response: R) => R;
 }
@@ -93,7 +107,7 @@ export async function runAttempts<R>(ctx: LoopContext, req: FailoverRequest, dis
   if (marked) ctx.counts.markedRetries++;
   const limit = marked ? 1 : Math.min(ctx.maxAttempts, candidates.length);
   const run = { req, method, idempotent, deadline, candidates, attempts, limit };
-  if (options.hedgeAfterMs !== undefined && idempotent && limit > 1) return hedged(ctx, run, dispatch, options.hedgeAfterMs);
+  if (options.hedgeAfterMs !== undefined && idempotent && limit > 1) return hedged(ctx, run, dispatch, options.hedgeAfterMs, options.streaming === true);
   return sequential(ctx, run, dispatch, options.keep);
 }
 
@@ -134,20 +148,42 @@ async function sequential<R>(ctx: LoopContext, run: Run, dispatch: Dispatch<R>, 
   throw unavailable(ctx, run);
 }
 
-/** Idempotent: the first attempt, then a hedge on the next upstream after hedgeAfterMs (at once on a failure). */
-async function hedged<R>(ctx: LoopContext, run: Run, dispatch: Dispatch<R>, hedgeAfterMs: number): Promise<LoopAnswer<R>> {
+/**
+ * Idempotent: the first attempt, then a hedge on the next upstream after hedgeAfterMs (at once on
+ * a failure). Streaming, the first attempt whose answer starts to pass on holds the response:
+ * the others are cancelled then and no more start, unless it fails before anything reached the
+ * caller (then the race goes on).
+ */
+async function hedged<R>(ctx: LoopContext, run: Run, dispatch: Dispatch<R>, hedgeAfterMs: number, streaming: boolean): Promise<LoopAnswer<R>> {
   const { req } = run;
+  const cancels = new Map<number, () => void>();
+  let holder = -1;
+  const claimFor = (index: number) => (): boolean => {
+    if (holder >= 0) return holder === index;
+    holder = index;
+    for (const [i, cancel] of cancels) if (i !== index) cancel();
+    return true;
+  };
   const outcome = await hedgeRace<Endpoint, AttemptResult<R>>({
     candidates: run.candidates.slice(0, run.limit),
     delayMs: hedgeAfterMs,
     clock: ctx.clock,
     signal: req.signal,
-    mayStart: (_index, cause) => withdraw(ctx, run, cause === undefined ? 'hedge' : reasonOf(cause.value)),
+    mayStart: (_index, cause) => holder < 0 && withdraw(ctx, run, cause === undefined ? 'hedge' : reasonOf(cause.value)),
     start: (endpoint, index) => {
       const ac = new AbortController();
+      const cancel = (): void => ac.abort();
+      cancels.set(index, cancel);
       const signal = req.signal ? AbortSignal.any([req.signal, ac.signal]) : ac.signal;
-      const result = attempt(ctx, run, dispatch, endpoint, { method: run.method, deadline: run.deadline, first: index === 0, prior: index, canRetry: true, retryOn: ctx.retryOn, signal });
-      return { result, cancel: () => ac.abort() };
+      const spec: AttemptSpec = { method: run.method, deadline: run.deadline, first: index === 0, prior: index, canRetry: !streaming || index + 1 < run.limit, retryOn: ctx.retryOn, signal };
+      if (streaming) spec.claim = claimFor(index);
+      const result = attempt(ctx, run, dispatch, endpoint, spec).then((r) => {
+        cancels.delete(index);
+        // Failed before anything reached the caller: another attempt may still answer.
+        if (holder === index && !r.ok && !r.passedOn) holder = -1;
+        return r;
+      });
+      return { result, cancel };
     },
     accept: (r) => r.ok && !ctx.retryOn.has(r.status),
   });
@@ -214,6 +250,7 @@ function withdraw(ctx: LoopContext, run: Run, reason: string): boolean {
     return false;
   }
   ctx.counts.retries++;
+  if (reason === 'hedge') ctx.counts.hedges++;
   const last = run.attempts[run.attempts.length - 1];
   ctx.events.emit('retry', { from: last?.endpoint ?? run.candidates[0]!.id, reason });
   return true;

@@ -40,7 +40,12 @@ export interface FailoverClientOptions {
    */
   retryOn?: readonly number[];
   retryBudget?: RetryBudgetOptions;
-  /** Buffered requests only: send a hedge to the next endpoint when no answer came after this long. */
+  /**
+   * request() and proxy(), idempotent requests only: when no answer (response headers) came
+   * after this long, send a hedge to the next endpoint as well; each hedge takes a token from
+   * the retry budget. proxy() passes on the first answer whose headers arrive and cancels the
+   * other attempts. Default: no hedges.
+   */
   hedgeAfterMs?: number;
   /** Largest response body `request()` buffers. Default 16 MiB. */
   maxResponseBytes?: number;
@@ -85,7 +90,7 @@ export class FailoverClient {
   private readonly ownsDispatcher: boolean;
   private readonly clock: Clock;
   private readonly events = new Emitter<FailoverEvents>();
-  private readonly counts = { requests: 0, attempts: 0, retries: 0, budgetExhausted: 0, failures: 0, markedRetries: 0 };
+  private readonly counts = { requests: 0, attempts: 0, retries: 0, hedges: 0, budgetExhausted: 0, failures: 0, markedRetries: 0 };
   readonly retryOn: ReadonlySet<number>;
   /** What the attempt loop shares across requests. */
   private readonly loop: LoopContext;
@@ -183,14 +188,17 @@ export class FailoverClient {
         perTryTimeoutMs: this.perTryTimeoutMs,
         bodyTimeoutMs: this.bodyTimeoutMs,
         endpoint,
-        req: withDeadline(req, this.tryDeadline(spec.deadline), this.clock.now(), spec.prior),
+        // A hedged attempt's signal aborts it when another attempt answers first.
+        req: withDeadline(spec.signal === req.signal ? req : { ...req, signal: spec.signal }, this.tryDeadline(spec.deadline), this.clock.now(), spec.prior),
         method: spec.method,
         deadline: spec.deadline,
         first: spec.first,
         canRetry: spec.canRetry,
         retryOn: spec.retryOn,
         respond,
+        claim: spec.claim,
       }),
+      { hedgeAfterMs: this.hedgeAfterMs, streaming: true },
     );
     return { statusCode: a.status, endpoint: a.endpoint, attempts: a.attempts };
   }

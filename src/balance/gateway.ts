@@ -28,6 +28,13 @@ export interface GatewayRoute {
   /** Per-attempt deadline (to response headers). Default 1000. */
   perTryTimeoutMs?: number;
   maxAttempts?: number;
+  /**
+   * Idempotent requests: when an upstream has not answered (headers) after this long, send the
+   * request to the next upstream as well and pass on whichever answers first; the other is
+   * cancelled. Each hedge takes a token from the route's retry budget (20 % of requests, plus 10
+   * a second). Default: no hedges.
+   */
+  hedgeAfterMs?: number;
   strategy?: Strategy;
   /** consistent-hash: the request header whose value is the key. Default 'x-session-key' (setting it alone selects consistent-hash). */
   hashHeader?: string;
@@ -163,10 +170,11 @@ export class Gateway {
   private buildRoute(r: GatewayRoute, i: number, registry: Registry | undefined): LiveRoute {
     const scope = `Gateway: routes[${i}]`;
     const def = checkOptions<GatewayRoute>(scope, r, [
-      'path', 'upstreams', 'service', 'stripPrefix', 'timeoutMs', 'perTryTimeoutMs', 'maxAttempts', 'strategy', 'hashHeader', 'outlier', 'bodyTimeoutMs', 'maxQueued', 'connections', 'concurrencyLimit',
+      'path', 'upstreams', 'service', 'stripPrefix', 'timeoutMs', 'perTryTimeoutMs', 'maxAttempts', 'hedgeAfterMs', 'strategy', 'hashHeader', 'outlier', 'bodyTimeoutMs', 'maxQueued', 'connections', 'concurrencyLimit',
     ]) as GatewayRoute;
     if (def.concurrencyLimit !== undefined && (def.concurrencyLimit === null || typeof def.concurrencyLimit !== 'object')) throw new InvalidOptionError(`${scope}.concurrencyLimit must be adaptiveLimit options, e.g. {} or { algorithm: 'aimd' }`);
     const limit = def.concurrencyLimit === undefined ? undefined : new AdaptiveLimitPolicy({ ...def.concurrencyLimit, clock: this.clock });
+    if (def.hedgeAfterMs !== undefined) checkInteger(scope, 'hedgeAfterMs', def.hedgeAfterMs, { min: 0, max: 600_000 });
     if (typeof def.path !== 'string' || !def.path.startsWith('/')) throw new InvalidOptionError(`${scope}.path must start with '/', got ${JSON.stringify(def.path)}`);
     if ((def.upstreams === undefined) === (def.service === undefined)) throw new InvalidOptionError(`${scope}: give either upstreams or service`);
     if (def.service !== undefined && !registry) throw new InvalidOptionError(`${scope}: service ${JSON.stringify(def.service)} needs the gateway's registry option`);
@@ -187,6 +195,7 @@ export class Gateway {
       ...(def.timeoutMs !== undefined ? { timeoutMs: def.timeoutMs } : {}),
       ...(def.perTryTimeoutMs !== undefined ? { perTryTimeoutMs: def.perTryTimeoutMs } : {}),
       ...(def.maxAttempts !== undefined ? { maxAttempts: def.maxAttempts } : {}),
+      ...(def.hedgeAfterMs !== undefined ? { hedgeAfterMs: def.hedgeAfterMs } : {}),
       ...(def.bodyTimeoutMs !== undefined ? { bodyTimeoutMs: def.bodyTimeoutMs } : {}),
       ...(def.maxQueued !== undefined ? { maxQueued: def.maxQueued } : {}),
       ...(def.connections !== undefined ? { connections: def.connections } : {}),

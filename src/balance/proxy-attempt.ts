@@ -53,6 +53,8 @@ export interface ProxyAttemptOptions {
   /** Statuses dropped (when canRetry) so the next upstream is tried. */
   retryOn: ReadonlySet<number>;
   respond: (statusCode: number, headers: Record<string, string | string[] | undefined>, endpoint: Endpoint) => ProxySink;
+  /** Hedged: asked before the answer passes on; false means another attempt's answer passes on already (AttemptSpec.claim). */
+  claim?: (() => boolean) | undefined;
 }
 
 /** An endpoint's origin and path prefix, parsed once. */
@@ -186,6 +188,12 @@ export function proxyAttempt(o: ProxyAttemptOptions): Promise<AttemptResult<unde
         status = statusCode;
         retryAfterMs = shedRetryAfter(statusCode, headers, Date.now());
         if (o.canRetry && o.retryOn.has(statusCode)) return; // dropped; the next upstream is tried
+        if (o.claim !== undefined && !o.claim()) {
+          const err = Object.assign(new Error('another attempt of this request answered first'), { name: 'AbortError' });
+          controller?.abort(err);
+          failWith('error', err);
+          return;
+        }
         passedOn = true;
         sink = o.respond(statusCode, headers, endpoint);
         // A client that leaves while the upstream is paused for backpressure would never

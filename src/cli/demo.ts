@@ -165,7 +165,7 @@ export function formatDemoResult(r: DemoResult): string {
   const a = r.amplification;
   if (a !== undefined) {
     const per = (x: number, n: number): string => (n > 0 ? `${(x / n).toFixed(2)}×` : '—');
-    lines.push(`attempts per request      gateways → web ${per(a.gateway.attempts, a.gateway.requests)} (${a.gateway.retries} retries, ${a.gateway.budgetExhausted} refused by the budget); web → db ${per(a.db.requests, a.db.calls)} per db call (R fan-out included; ${a.db.hedges} hedges, ${a.db.failovers} failovers)`);
+    lines.push(`attempts per request      gateways → web ${per(a.gateway.attempts, a.gateway.requests)} (${a.gateway.retries} retries, of them ${a.gateway.hedges} hedges; ${a.gateway.budgetExhausted} refused by the budget); web → db ${per(a.db.requests, a.db.calls)} per db call (R fan-out included; ${a.db.hedges} hedges, ${a.db.failovers} failovers)`);
   }
   const sh = r.shedding;
   if (sh !== undefined) {

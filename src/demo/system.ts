@@ -494,7 +494,7 @@ export class DemoSystem {
       db.hedges += s.hedges ?? 0;
       db.failovers += s.failovers ?? 0;
     }
-    return { gateway: { requests: g.requests, attempts: g.attempts, retries: g.retries, markedRetries: g.markedRetries, budgetExhausted: g.budgetExhausted }, db };
+    return { gateway: { requests: g.requests, attempts: g.attempts, retries: g.retries, hedges: g.hedges, markedRetries: g.markedRetries, budgetExhausted: g.budgetExhausted }, db };
   }
 
   private admin(req: http.IncomingMessage, res: http.ServerResponse): boolean {

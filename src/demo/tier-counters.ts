@@ -12,7 +12,7 @@ type RouteCounts = DemoResult['amplification']['gateway'] & { shed: number };
  * does not have are 0.
  */
 export type NodeCounts = AdmissionCounts & RouteCounts & { cpuMicros: number };
-const FIELDS = ['admitted', 'shedByLimit', 'shedByHealth', 'expired', 'requests', 'attempts', 'retries', 'markedRetries', 'budgetExhausted', 'shed', 'cpuMicros'] as const satisfies readonly (keyof NodeCounts)[];
+const FIELDS = ['admitted', 'shedByLimit', 'shedByHealth', 'expired', 'requests', 'attempts', 'retries', 'hedges', 'markedRetries', 'budgetExhausted', 'shed', 'cpuMicros'] as const satisfies readonly (keyof NodeCounts)[];
 
 /** The counts of every tier at one moment, and this (the supervisor's) process's CPU time. */
 export interface CountsSnapshot {

@@ -75,7 +75,7 @@ export interface DemoResult {
    * the latter from the web nodes' own counters, since each one's last start.
    */
   amplification: {
-    gateway: { requests: number; attempts: number; retries: number; markedRetries: number; budgetExhausted: number };
+    gateway: { requests: number; attempts: number; retries: number; hedges: number; markedRetries: number; budgetExhausted: number };
     db: { calls: number; requests: number; hedges: number; failovers: number };
   };
   /**

@@ -56,7 +56,7 @@ function setup(options: { maxAttempts?: number; ratio?: number; minPerSec?: numb
     maxAttempts: options.maxAttempts ?? 3,
     retryOn: RETRY_STATUS,
     events,
-    counts: { requests: 0, attempts: 0, retries: 0, budgetExhausted: 0, failures: 0, markedRetries: 0 },
+    counts: { requests: 0, attempts: 0, retries: 0, hedges: 0, budgetExhausted: 0, failures: 0, markedRetries: 0 },
   };
   return { clock, balancer, ctx, seen };
 }

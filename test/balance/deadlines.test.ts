@@ -29,6 +29,19 @@ async function hung(clock: ManualClock) {
   return { url: `http://127.0.0.1:${port}`, seen };
 }
 
+/** An upstream that holds every request until the test answers it; records when (clock time) each arrived and was closed. */
+async function held(clock: ManualClock, id: string) {
+  const seen: { at: number; method: string; closedAt: number | null; answer: (body: string) => void }[] = [];
+  const server = http.createServer((req, res) => {
+    const entry = { at: clock.now(), method: req.method ?? '', closedAt: null as number | null, answer: (body: string) => res.end(`${body} from ${id}`) };
+    seen.push(entry);
+    res.on('close', () => (entry.closedAt = clock.now()));
+  });
+  servers.push(server);
+  const port = await new Promise<number>((r) => server.listen(0, '127.0.0.1', () => r((server.address() as { port: number }).port)));
+  return { url: `http://127.0.0.1:${port}`, seen };
+}
+
 async function answering(body: string) {
   const server = http.createServer((_req, res) => res.end(body));
   servers.push(server);
@@ -112,5 +125,83 @@ describe('deadlines on ManualClock, real sockets', () => {
     } finally {
       await client.close();
     }
+  });
+
+  describe('the gateway hedges idempotent requests (hedgeAfterMs)', () => {
+    // A per-try deadline of a minute: undici's own headersTimeout (perTryTimeoutMs + 1 s of real
+    // time) cannot close the losing attempt within the test, only its cancellation can.
+    const route = (a: string, b: string, perTryTimeoutMs = 60_000) => ({ path: '/', upstreams: [a, b], strategy: 'round-robin' as const, hedgeAfterMs: 50, perTryTimeoutMs, timeoutMs: 120_000 });
+
+    it('a GET the first upstream holds goes to the next after hedgeAfterMs of clock time; the first answer passes on, the other attempt is cancelled', async () => {
+      const clock = new ManualClock();
+      const a = await held(clock, 'a');
+      const b = await held(clock, 'b');
+      const gateway = await new Gateway({ clock, routes: [route(a.url, b.url)] }).listen();
+      try {
+        let answer: { status: number; body: string; upstream: unknown } | undefined;
+        void request(gateway.url + '/x').then(async (r) => (answer = { status: r.statusCode, body: await r.body.text(), upstream: r.headers['x-steadfast-upstream'] }));
+        while (a.seen.length + b.seen.length === 0) await tick();
+        const [first, second] = a.seen.length > 0 ? [a, b] : [b, a];
+        const start = clock.now();
+        await advanceUntil(clock, () => false, 40);
+        expect(second.seen).toHaveLength(0); // not before hedgeAfterMs
+        await advanceUntil(clock, () => second.seen.length > 0, 1000);
+        expect(second.seen[0]!.at - start).toBeGreaterThanOrEqual(50);
+        expect(second.seen[0]!.at - start).toBeLessThanOrEqual(60);
+        second.seen[0]!.answer('hedge');
+        while (answer === undefined || first.seen[0]!.closedAt === null) await tick();
+        expect(answer.status).toBe(200);
+        expect(answer.body).toBe(`hedge from ${second === a ? 'a' : 'b'}`);
+        const stats = gateway.routeStats()[0]!;
+        expect(stats).toMatchObject({ requests: 1, attempts: 2, hedges: 1, retries: 1 });
+      } finally {
+        await gateway.close();
+      }
+    });
+
+    it('when the first upstream answers after the hedge went out, its answer passes on and the hedge is cancelled', async () => {
+      const clock = new ManualClock();
+      const a = await held(clock, 'a');
+      const b = await held(clock, 'b');
+      const gateway = await new Gateway({ clock, routes: [route(a.url, b.url)] }).listen();
+      try {
+        let body: string | undefined;
+        void request(gateway.url + '/x').then(async (r) => (body = await r.body.text()));
+        while (a.seen.length + b.seen.length === 0) await tick();
+        const [first, second] = a.seen.length > 0 ? [a, b] : [b, a];
+        await advanceUntil(clock, () => second.seen.length > 0, 1000);
+        first.seen[0]!.answer('original');
+        while (body === undefined || second.seen[0]!.closedAt === null) await tick();
+        expect(body).toBe(`original from ${first === a ? 'a' : 'b'}`);
+        expect(first.seen).toHaveLength(1);
+        expect(second.seen).toHaveLength(1);
+      } finally {
+        await gateway.close();
+      }
+    });
+
+    it('a POST is not hedged: it waits for its one upstream, up to the per-try deadline', async () => {
+      const clock = new ManualClock();
+      const a = await held(clock, 'a');
+      const b = await held(clock, 'b');
+      const gateway = await new Gateway({ clock, routes: [route(a.url, b.url, 1000)] }).listen();
+      try {
+        let status: number | undefined;
+        void request(gateway.url + '/x', { method: 'POST', body: '{}' }).then(async (r) => (await r.body.text(), (status = r.statusCode)));
+        while (a.seen.length + b.seen.length === 0) await tick();
+        const [first, second] = a.seen.length > 0 ? [a, b] : [b, a];
+        await advanceUntil(clock, () => status !== undefined, 5000);
+        expect(status).toBe(504);
+        expect(first.seen[0]!.closedAt! - first.seen[0]!.at).toBeGreaterThanOrEqual(990);
+        expect(second.seen).toHaveLength(0);
+        expect(gateway.routeStats()[0]!.hedges).toBe(0);
+      } finally {
+        await gateway.close();
+      }
+    });
+
+    it('refuses a hedgeAfterMs that is not a whole number of ms, naming the route and the field', () => {
+      expect(() => new Gateway({ routes: [{ path: '/', upstreams: ['http://127.0.0.1:1'], hedgeAfterMs: -1 }] })).toThrow(/routes\[0\].*hedgeAfterMs/);
+    });
   });
 });
