@@ -3,7 +3,7 @@ import { hedgeRace, type RaceEntry } from '../policy/hedge.js';
 import type { Emitter } from '../core/events.js';
 import { classify, IDEMPOTENT, retriedOf, UpstreamUnavailableError, type AttemptRecord, type AttemptResult, type FailoverRequest } from './attempt.js';
 import type { Balancer, Endpoint } from './balancer.js';
-import type { RetryBudget } from './retry-budget.js';
+import type { RetryBudget } from '../policy/retry-budget.js';
 
 export interface FailoverEvents {
   attempt: AttemptRecord;

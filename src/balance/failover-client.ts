@@ -11,13 +11,13 @@ import { runAttempts, type Dispatch, type FailoverEvents, type LoopContext } fro
 import type { Balancer, Endpoint } from './balancer.js';
 import { proxyAttempt, type ProxySink, type QueueState } from './proxy-attempt.js';
 import { requestAttempt, type RequestAnswer } from './request-attempt.js';
-import { RetryBudget } from './retry-budget.js';
+import { RetryBudget } from '../policy/retry-budget.js';
 import { InvalidOptionError } from '../core/errors.js';
 
 export type { ProxySink } from './proxy-attempt.js';
 export { DEADLINE_HEADER, deadlineOf, RETRY_HEADER, retriedOf, RETRY_STATUS, UpstreamUnavailableError, type AttemptRecord, type FailoverRequest, type FailoverResponse } from './attempt.js';
 export type { FailoverEvents } from './attempt-loop.js';
-export { RetryBudget } from './retry-budget.js';
+export { RetryBudget } from '../policy/retry-budget.js';
 
 export interface RetryBudgetOptions {
   /** Retries may add at most this share of extra load. Default 0.2 (Finagle's and Envoy's 20 %). */

@@ -4,7 +4,7 @@ import { Emitter } from '../../src/core/events.js';
 import { RETRY_STATUS, type AttemptResult } from '../../src/balance/attempt.js';
 import { runAttempts, type AttemptSpec, type FailoverEvents, type LoopContext } from '../../src/balance/attempt-loop.js';
 import { Balancer, type Endpoint } from '../../src/balance/balancer.js';
-import { RetryBudget } from '../../src/balance/retry-budget.js';
+import { RetryBudget } from '../../src/policy/retry-budget.js';
 
 describe('RetryBudget', () => {
   // Each row: ratio, floor per second, then steps — 'r' a request (deposit), a number a retry
