@@ -5,6 +5,7 @@ import { Emitter, type Disposable, type Listener } from '../core/events.js';
 import { checkInteger, checkNumber, checkOptions, checkString } from '../core/options.js';
 import { InvalidOptionError } from '../core/errors.js';
 import { requestDeadline } from '../core/http.js';
+import { RetryBudget } from '../policy/retry-budget.js';
 
 export interface LoadGeneratorOptions {
   /**
@@ -31,8 +32,14 @@ export interface LoadGeneratorOptions {
    * not waited as long as the probe, and are left to the next probe — so a stopped server holds
    * requests for about 2 × intervalMs + timeoutMs instead of perTryTimeoutMs. An answered probe
    * marks it up again.
+   *
+   * `hedgeAfterMs` (idempotent methods): a request with no response headers after that long is
+   * sent to another address that is up as well, and the first complete answer wins; the other
+   * try is aborted, and its address is not marked down for it. Hedges are bounded by a budget of
+   * `hedgeRatio` of the requests (default 0.1) plus 10 a second, as a gRPC client's hedging
+   * policy is by its retry throttling. Default: no hedges.
    */
-  failover?: { perTryTimeoutMs?: number; downMs?: number; maxTries?: number; probe?: { path: string; intervalMs?: number; timeoutMs?: number } };
+  failover?: { perTryTimeoutMs?: number; downMs?: number; maxTries?: number; hedgeAfterMs?: number; hedgeRatio?: number; probe?: { path: string; intervalMs?: number; timeoutMs?: number } };
   /** Requests per second, sent on schedule whatever the answers (open loop). */
   ratePerSec: number;
   durationMs: number;
@@ -76,7 +83,7 @@ export interface LoadRequest {
   tag?: unknown;
 }
 
-export const LOAD_GENERATOR_DEFAULTS = Object.freeze({ timeoutMs: 2000, maxInFlight: 1000, connections: 256, perTryTimeoutMs: 2000, downMs: 2000 });
+export const LOAD_GENERATOR_DEFAULTS = Object.freeze({ timeoutMs: 2000, maxInFlight: 1000, connections: 256, perTryTimeoutMs: 2000, downMs: 2000, hedgeRatio: 0.1 });
 
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE']);
 
@@ -85,6 +92,8 @@ const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE']);
  * answers, whether its last failure was a refused connection, and its tries in flight with when
  * each was sent (for the probe).
  */
+/** One of a hedged request's two send()s: aborted by `cancel` when the other wins; `at` is the address it waits on now; `avoid`, one not to start on. */
+type Hedge = { cancel: AbortSignal; at: number; avoid?: number };
 type Target = { url: string; downUntil: number; probing: boolean; answered: number; refused: boolean; waiting: Map<AbortController, number> };
 
 /** The reason a try is aborted when a probe finds its address down. */
@@ -120,8 +129,11 @@ export interface LoadSummary {
    * late, and only this shows it.
    */
   sendLagMs: { p50: number; p99: number; max: number };
-  /** With several urls: tries sent again to another address, and measured requests answered per address. */
-  failover?: { retries: number; answeredBy: Record<string, number> };
+  /**
+   * With several urls: tries sent again to another address (after a failure), hedges (sent while
+   * the first try still ran; with `failover.hedgeAfterMs`), and measured requests answered per address.
+   */
+  failover?: { retries: number; hedges: number; answeredBy: Record<string, number> };
 }
 
 /**
@@ -148,6 +160,9 @@ export class LoadGenerator {
   private readonly downMs: number;
   private readonly maxTries: number;
   private readonly probe: { path: string; intervalMs: number; timeoutMs: number } | undefined;
+  private readonly hedgeAfterMs: number | undefined;
+  private readonly hedgeBudget: RetryBudget | undefined;
+  private hedges = 0;
   private readonly targets: Target[];
   private turn = 0;
   private failoverRetries = 0;
@@ -166,7 +181,7 @@ export class LoadGenerator {
     });
     this.url = this.urls[0]!;
     this.targets = this.urls.map((url) => ({ url, downUntil: 0, probing: false, answered: 0, refused: false, waiting: new Map<AbortController, number>() }));
-    const f = checkOptions<NonNullable<LoadGeneratorOptions['failover']>>(`${scope}.failover`, o.failover ?? {}, ['perTryTimeoutMs', 'downMs', 'maxTries', 'probe']);
+    const f = checkOptions<NonNullable<LoadGeneratorOptions['failover']>>(`${scope}.failover`, o.failover ?? {}, ['perTryTimeoutMs', 'downMs', 'maxTries', 'hedgeAfterMs', 'hedgeRatio', 'probe']);
     if (f.probe !== undefined) {
       const p = checkOptions<NonNullable<NonNullable<LoadGeneratorOptions['failover']>['probe']>>(`${scope}.failover.probe`, f.probe, ['path', 'intervalMs', 'timeoutMs']);
       const probePath = checkString(`${scope}.failover.probe`, 'path', p.path);
@@ -176,6 +191,11 @@ export class LoadGenerator {
     this.maxTries = checkInteger(`${scope}.failover`, 'maxTries', f.maxTries ?? this.urls.length + 1, { min: 1, max: 100 });
     this.perTryTimeoutMs = checkInteger(`${scope}.failover`, 'perTryTimeoutMs', f.perTryTimeoutMs ?? LOAD_GENERATOR_DEFAULTS.perTryTimeoutMs, { min: 1, max: 600_000 });
     this.downMs = checkInteger(`${scope}.failover`, 'downMs', f.downMs ?? LOAD_GENERATOR_DEFAULTS.downMs, { min: 0, max: 600_000 });
+    if (f.hedgeAfterMs !== undefined) {
+      this.hedgeAfterMs = checkInteger(`${scope}.failover`, 'hedgeAfterMs', f.hedgeAfterMs, { min: 1, max: 600_000 });
+      const ratio = checkNumber(`${scope}.failover`, 'hedgeRatio', f.hedgeRatio ?? LOAD_GENERATOR_DEFAULTS.hedgeRatio, { min: 0, max: 1 });
+      this.hedgeBudget = new RetryBudget(ratio, 10, performance.now());
+    } else if (f.hedgeRatio !== undefined) throw new InvalidOptionError(`${scope}.failover: hedgeRatio needs hedgeAfterMs (when to hedge)`);
     this.ratePerSec = checkNumber(scope, 'ratePerSec', o.ratePerSec, { min: 0, minExclusive: true, max: 100_000 });
     this.durationMs = checkInteger(scope, 'durationMs', o.durationMs, { min: 1 });
     this.method = o.method ?? 'GET';
@@ -300,7 +320,7 @@ export class LoadGenerator {
         const failovers = { n: 0 };
         const extra = this.targets.length > 1 ? failovers : undefined;
         try {
-          const { statusCode, body, target } = await this.send(req, due, failovers);
+          const { statusCode, body, target } = await this.sendHedged(req, due, failovers);
           if (!warm) target.answered++;
           record({ scheduledAt, sendLagMs, latencyMs: performance.now() - due, ok: this.isSuccess(statusCode), status: statusCode, error: null, ...(req ? { request: req, body: body! } : {}), ...(extra ? { failovers: extra.n } : {}) }, warm);
         } catch (err) {
@@ -337,7 +357,7 @@ export class LoadGenerator {
     const durationMs = Math.max(0, performance.now() - start);
     const sorted = lags.subarray(0, sent).sort();
     const at = (p: number): number => nearestRank(sorted, p);
-    const failover = this.targets.length > 1 ? { failover: { retries: this.failoverRetries, answeredBy: Object.fromEntries(this.targets.map((t) => [t.url, t.answered])) } } : {};
+    const failover = this.targets.length > 1 ? { failover: { retries: this.failoverRetries, hedges: this.hedges, answeredBy: Object.fromEntries(this.targets.map((t) => [t.url, t.answered])) } } : {};
     return { sent, ok, failed, durationMs, achievedRatePerSec: durationMs > 0 ? sent / (durationMs / 1000) : 0, sendLagMs: { p50: at(50), p99: at(99), max: at(100) }, ...failover };
   }
 
@@ -369,14 +389,52 @@ export class LoadGenerator {
     return fallback;
   }
 
+  /**
+   * send(), and with `failover.hedgeAfterMs` a second send() to another address that is up when
+   * the first has no answer after that long (idempotent methods, within the hedge budget): the
+   * first to end with an answer wins and the other is aborted; it fails only if both fail.
+   */
+  private sendHedged(req: LoadRequest | undefined, due: number, failovers: { n: number }): Promise<{ statusCode: number; body: string | undefined; target: Target }> {
+    const budget = this.hedgeBudget;
+    if (budget === undefined || !IDEMPOTENT.has((req?.method ?? this.method).toUpperCase())) return this.send(req, due, failovers);
+    budget.deposit();
+    const cancels = [new AbortController(), new AbortController()];
+    const first: Hedge = { cancel: cancels[0]!.signal, at: -1 };
+    return new Promise((resolve, reject) => {
+      let running = 1;
+      let settled = false;
+      let timer: NodeJS.Timeout | undefined;
+      const end = (index: number, answer: Awaited<ReturnType<LoadGenerator['send']>> | undefined, err?: unknown): void => {
+        if (settled) return;
+        running--;
+        if (answer === undefined && running > 0) return; // the other try may still answer
+        settled = true;
+        clearTimeout(timer);
+        cancels[1 - index]!.abort(new Error('the other try answered first'));
+        if (answer !== undefined) resolve(answer);
+        else reject(err);
+      };
+      this.send(req, due, failovers, first).then((a) => end(0, a), (e: unknown) => end(0, undefined, e));
+      timer = setTimeout(() => {
+        if (settled) return;
+        // Only to an address that is up, other than the one the first try waits on.
+        if (!this.targets.some((t, i) => i !== first.at && t.downUntil === 0) || !budget.withdraw(performance.now())) return;
+        this.hedges++;
+        running++;
+        this.send(req, due, failovers, { cancel: cancels[1]!.signal, at: -1, avoid: first.at }).then((a) => end(1, a), (e: unknown) => end(1, undefined, e));
+      }, this.hedgeAfterMs);
+    });
+  }
+
   /** Sends one request, over the addresses in turn when a try gets no answer (see `failover`). */
-  private async send(req: LoadRequest | undefined, due: number, failovers: { n: number }): Promise<{ statusCode: number; body: string | undefined; target: Target }> {
+  private async send(req: LoadRequest | undefined, due: number, failovers: { n: number }, hedge?: Hedge): Promise<{ statusCode: number; body: string | undefined; target: Target }> {
     const method = (req?.method ?? this.method) as Dispatcher.HttpMethod;
     const single = this.targets.length === 1;
-    const tried = new Set<number>();
+    const tried = new Set<number>(hedge?.avoid === undefined ? [] : [hedge.avoid]);
     for (let attempt = 1; ; attempt++) {
       const i = this.pick(tried);
       tried.add(i);
+      if (hedge) hedge.at = i;
       const t = this.targets[i]!;
       const left = this.timeoutMs - (performance.now() - due);
       const wait = single ? this.timeoutMs : Math.max(1, Math.min(this.perTryTimeoutMs, left));
@@ -385,8 +443,10 @@ export class LoadGenerator {
       const ac = this.probe && !single ? new AbortController() : undefined;
       if (ac) t.waiting.set(ac, performance.now());
       // The try's wait for headers (the whole request when single), on its own timer: undici's
-      // headersTimeout fires up to a second late. undici's timeouts stay as a backstop.
-      const deadline = requestDeadline(wait, ac?.signal);
+      // headersTimeout fires up to a second late. undici's timeouts stay as a backstop. A hedge
+      // race's loser is aborted through `hedge.cancel`.
+      const outer = ac && hedge ? AbortSignal.any([ac.signal, hedge.cancel]) : (ac?.signal ?? hedge?.cancel);
+      const deadline = requestDeadline(wait, outer);
       try {
         const target = req ? new URL(req.path, t.url) : t.url;
         const res = await undici().request(target, { method, dispatcher: this.dispatcher, signal: deadline.signal, headersTimeout: wait + 1000, bodyTimeout: this.timeoutMs + 1000, ...(req?.headers ? { headers: req.headers } : {}), ...(req?.body !== undefined ? { body: req.body } : {}) });
@@ -402,7 +462,7 @@ export class LoadGenerator {
       } catch (err) {
         if (ac) t.waiting.delete(ac);
         if (deadline.timedOut() && !answered) err = deadline.signal.reason;
-        if (single || answered) throw err;
+        if (single || answered || hedge?.cancel.aborted) throw err;
         t.downUntil = performance.now() + this.downMs;
         t.probing = false;
         const code = (ac?.signal.aborted ? (ac.signal.reason as { code?: string } | undefined) : (err as { code?: string }))?.code;

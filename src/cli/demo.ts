@@ -181,7 +181,7 @@ export function formatDemoResult(r: DemoResult): string {
   }
   if (l.failover) {
     const by = Object.entries(l.failover.answeredBy).map(([u, n]) => `${new URL(u).port} ${n}`).join(', ');
-    lines.push(`client failover           ${l.failover.retries} requests sent again to another gateway; answered per gateway port: ${by}`);
+    lines.push(`client failover           ${l.failover.retries} requests sent again to another gateway after a failed try, ${l.failover.hedges ?? 0} hedged to the other gateway while the first try ran; answered per gateway port: ${by}`);
   }
   lines.push(`load generator lag        p99 ${r.load.sendLagMs.p99.toFixed(1)} ms, max ${r.load.sendLagMs.max.toFixed(1)} ms behind its schedule`);
   lines.push(`history check             ${r.history.valid ? 'valid' : 'INVALID'}: ${r.history.confirmed} acknowledged writes read back, ${r.history.lost.length} lost, ${r.history.unknown} unknown (${r.history.recovered.length} of them applied), ${r.history.failedButPresent.length} failed-but-present`);

@@ -29,7 +29,7 @@ export async function runDemoClientFromEnv(env = process.env): Promise<void> {
   const warm = new CartWorkload({ seed: cfg.seed + 1, carts: cfg.carts, writeShare: cfg.writeShare, cartPrefix: 'warm-' });
   const load = new LoadGenerator({
     url: cfg.urls,
-    failover: { perTryTimeoutMs: cfg.perTryTimeoutMs, probe: cfg.probe },
+    failover: { perTryTimeoutMs: cfg.perTryTimeoutMs, hedgeAfterMs: cfg.hedgeAfterMs, probe: cfg.probe },
     ratePerSec: cfg.ratePerSec,
     durationMs: cfg.durationMs,
     timeoutMs: 5000,

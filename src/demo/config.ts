@@ -100,6 +100,15 @@ export const DEMO_WEB_TRY_TIMEOUT_MS = 1000;
 export const DEMO_GATEWAY_HEDGE_MS = 50;
 
 /**
+ * When the load's client sends a request one gateway has not answered to the other gateway as
+ * well (its `failover.hedgeAfterMs`; 10 % of requests at most, plus 10 a second): a paused
+ * gateway otherwise holds half the requests until the client's probe finds it silent (about
+ * 1.1–1.5 s). Longer than a gateway's own hedge at the web tier (DEMO_GATEWAY_HEDGE_MS) and a
+ * try there, so the client does not hedge what its gateway is already hedging.
+ */
+export const DEMO_CLIENT_HEDGE_MS = 100;
+
+/**
  * How long the load generator — a client that knows both gateways — waits for one gateway's
  * answer before it sends the request to the other: longer than a gateway's own try at a web
  * replica and its retry on another, so a gateway riding out a paused web node is not given up on.

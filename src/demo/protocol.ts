@@ -37,6 +37,8 @@ export interface DemoClientConfig {
   writeShare: number;
   /** How long a try waits for an answer before the next address gets it. */
   perTryTimeoutMs: number;
+  /** A request a gateway has not answered after this long goes to the other gateway as well. */
+  hedgeAfterMs: number;
   probe: { path: string; intervalMs: number; timeoutMs: number };
 }
 
@@ -72,7 +74,7 @@ export interface ClientLoad {
   sent: number;
   durationMs: number;
   sendLagMs: { p50: number; p99: number; max: number };
-  failover?: { retries: number; answeredBy: Record<string, number> };
+  failover?: { retries: number; hedges: number; answeredBy: Record<string, number> };
   failures: { at: number; method: string; path: string; status: number | null; error: string | null; body: string | undefined }[];
   totals: { writes: number; acknowledged: number; degradedReads: number };
   overload: { served: number; shed: number; deadline: number };

@@ -15,7 +15,7 @@ import { AvailabilityTracker } from '../metrics/availability.js';
 import { EtcdRegistry } from '../registry/etcd.js';
 import { HttpRegistry } from '../registry/http-client.js';
 import type { Registry } from '../registry/registry.js';
-import { DEMO_GATEWAY_TRY_TIMEOUT_MS, DEMO_NODE_ENV, DEMO_ROLES, procCpuMicros, type DemoNodeConfig, type DemoRole } from './config.js';
+import { DEMO_CLIENT_HEDGE_MS, DEMO_GATEWAY_TRY_TIMEOUT_MS, DEMO_NODE_ENV, DEMO_ROLES, procCpuMicros, type DemoNodeConfig, type DemoRole } from './config.js';
 import { etcdClusterProcesses, findEtcd, InfraProbes, registryProcess, type InfraProcess } from './infra.js';
 import { GATEWAY_PROBE_PATH, GATEWAY_STATUS_PATH } from './gateway-node.js';
 import { dashboardHtml, ringSummary, type RingView } from './dashboard.js';
@@ -350,6 +350,7 @@ export class DemoSystem {
       carts: o.carts,
       writeShare: o.writeShare,
       perTryTimeoutMs: DEMO_GATEWAY_TRY_TIMEOUT_MS,
+      hedgeAfterMs: DEMO_CLIENT_HEDGE_MS,
       probe: { path: GATEWAY_PROBE_PATH, intervalMs: 100, timeoutMs: 1000 },
     });
     this.client = client;

@@ -123,7 +123,7 @@ export interface DemoResult {
     /** Latency of the 2xx answers only. */
     servedMs: { p50: number; p99: number };
     /** The client knows every gateway: tries it sent again to another one, and requests each one answered. */
-    failover?: { retries: number; answeredBy: Record<string, number> };
+    failover?: { retries: number; hedges?: number; answeredBy: Record<string, number> };
   };
 }
 

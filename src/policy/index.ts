@@ -14,3 +14,5 @@ export * from './rate-limit.js';
 export * from './wrap.js';
 /** Deadlines for many calls of one timeout on one timer (used by timeout() and the failover client). */
 export { DeadlineWheel, DeadlineSlot, type WheelMember } from './deadline-wheel.js';
+/** How many retries and hedges may go out (the failover client's and the load generator's budget). */
+export { RetryBudget } from './retry-budget.js';

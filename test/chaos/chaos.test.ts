@@ -404,10 +404,58 @@ describe('LoadGenerator (open loop)', () => {
       expect(() => new LoadGenerator({ url: [paused.url, live.url], ratePerSec: 1, durationMs: 1, failover: { probe: { path: 'health' } } })).toThrow(/path must start with '\/'/);
     }, 60_000);
 
+    it('with hedgeAfterMs, sends a request one address holds to the other as well; the first answer wins, the held try is aborted and its address stays up', async () => {
+      const held: http.ServerResponse[] = [];
+      let closed = 0;
+      const hung = await listen((_q, res) => {
+        held.push(res);
+        res.on('close', () => closed++);
+      });
+      const live = await listen((_q, res) => res.end('ok'));
+      const gen = new LoadGenerator({ url: [hung.url, live.url], ratePerSec: 20, durationMs: 500, timeoutMs: 30_000, failover: { perTryTimeoutMs: 10_000, downMs: 600_000, hedgeAfterMs: 50 } });
+      const latencies: number[] = [];
+      gen.on('result', (r) => latencies.push(r.latencyMs));
+      const s = await gen.run();
+      while (closed < held.length) await new Promise((r) => setTimeout(r, 5));
+      stop(hung.server);
+      expect([s.sent, s.ok, s.failed]).toEqual([10, 10, 0]);
+      expect(s.failover!.answeredBy[hung.url]).toBe(0);
+      // Not marked down by a hedge it lost: the held address keeps getting its turn.
+      expect(held.length).toBeGreaterThanOrEqual(2);
+      expect(s.failover!.hedges).toBe(held.length);
+      expect(s.failover!.retries).toBe(0); // no try failed: each was hedged, not timed out
+      // Each hedged request waited out hedgeAfterMs first (a slow machine only delays timers).
+      expect(latencies.filter((ms) => ms >= 45).length).toBeGreaterThanOrEqual(held.length);
+      // A POST is never hedged: it waits for its try, which times out, and fails.
+      const hungAgain = await listen((_q, res) => void held.push(res));
+      const t = await new LoadGenerator({ url: [hungAgain.url, live.url], method: 'POST', ratePerSec: 10, durationMs: 100, timeoutMs: 30_000, failover: { perTryTimeoutMs: 200, hedgeAfterMs: 50 } }).run();
+      stop(hungAgain.server);
+      stop(live.server);
+      expect([t.sent, t.ok, t.failed, t.failover!.hedges]).toEqual([1, 0, 1, 0]);
+    });
+
+    it('hedges no more than the budget allows: 10 at the start, 10 a second and hedgeRatio of the requests', async () => {
+      const hung = await listen(() => {}); // holds every request
+      const live = await listen((_q, res) => res.end('ok'));
+      const started = performance.now();
+      const s = await new LoadGenerator({ url: [hung.url, live.url], ratePerSec: 200, durationMs: 1000, timeoutMs: 30_000, failover: { perTryTimeoutMs: 300, downMs: 0, hedgeAfterMs: 20, hedgeRatio: 0 } }).run();
+      const seconds = (performance.now() - started) / 1000;
+      stop(hung.server);
+      stop(live.server);
+      expect([s.sent, s.ok]).toEqual([200, 200]);
+      expect(s.failover!.hedges).toBeGreaterThanOrEqual(10);
+      expect(s.failover!.hedges).toBeLessThanOrEqual(10 + Math.ceil(10 * seconds));
+      // The rest of the held requests waited out their try and went to the other address.
+      expect(s.failover!.retries).toBeGreaterThan(0);
+    });
+
     it('rejects a bad list or failover option, naming it', () => {
       expect(() => new LoadGenerator({ url: [], ratePerSec: 1, durationMs: 1 })).toThrow(/list of 1 to 16 URLs/);
       expect(() => new LoadGenerator({ url: ['http://a', 'ftp://b'], ratePerSec: 1, durationMs: 1 })).toThrow(/url must be http/);
       expect(() => new LoadGenerator({ url: ['http://a', 'http://b'], ratePerSec: 1, durationMs: 1, failover: { perTryTimeoutMs: 0 } })).toThrow(/perTryTimeoutMs/);
+      expect(() => new LoadGenerator({ url: ['http://a', 'http://b'], ratePerSec: 1, durationMs: 1, failover: { hedgeAfterMs: 0 } })).toThrow(/failover.*hedgeAfterMs/);
+      expect(() => new LoadGenerator({ url: ['http://a', 'http://b'], ratePerSec: 1, durationMs: 1, failover: { hedgeRatio: 0.5 } })).toThrow(/hedgeRatio needs hedgeAfterMs/);
+      expect(() => new LoadGenerator({ url: ['http://a', 'http://b'], ratePerSec: 1, durationMs: 1, failover: { hedgeAfterMs: 10, hedgeRatio: 2 } })).toThrow(/hedgeRatio/);
       expect(() => new LoadGenerator({ url: ['http://a', 'http://b'], ratePerSec: 1, durationMs: 1, failover: { maxTries: 0 } })).toThrow(/maxTries/);
       expect(() => new LoadGenerator({ url: ['http://a', 'http://b'], ratePerSec: 1, durationMs: 1, failover: { downMs: 5, other: 1 } as never })).toThrow(/other/);
     });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { DemoClient } from '../../src/demo/client.js';
 
-const cfg = { urls: 'http://127.0.0.1:9', ratePerSec: 10, durationMs: 100, warmUpMs: 0, seed: 1, carts: 1, writeShare: 0, perTryTimeoutMs: 100, probe: { path: '/', intervalMs: 100, timeoutMs: 100 } };
+const cfg = { urls: 'http://127.0.0.1:9', ratePerSec: 10, durationMs: 100, warmUpMs: 0, seed: 1, carts: 1, writeShare: 0, perTryTimeoutMs: 100, hedgeAfterMs: 50, probe: { path: '/', intervalMs: 100, timeoutMs: 100 } };
 
 describe("the demo's client process", () => {
   it('a client that dies before it is ready is named with its exit and last output', async () => {
