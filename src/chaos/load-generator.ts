@@ -37,7 +37,12 @@ export interface LoadGeneratorOptions {
    * sent to another address that is up as well, and the first complete answer wins; the other
    * try is aborted, and its address is not marked down for it. Hedges are bounded by a budget of
    * `hedgeRatio` of the requests (default 0.1) plus 10 a second, as a gRPC client's hedging
-   * policy is by its retry throttling. Default: no hedges.
+   * policy is by its retry throttling; a request the budget refuses asks again every
+   * hedgeAfterMs. With a `probe` as well, an address whose probe has gone unanswered for
+   * hedgeAfterMs is suspect: while another address that is up is not, it gets no new tries, and
+   * the tries waiting on it are hedged past the budget — a stopped server costs its requests
+   * about hedgeAfterMs instead of the probe's timeout; when every address is slow (overload),
+   * none is shunned and only the budget hedges. Default: no hedges.
    */
   failover?: { perTryTimeoutMs?: number; downMs?: number; maxTries?: number; hedgeAfterMs?: number; hedgeRatio?: number; probe?: { path: string; intervalMs?: number; timeoutMs?: number } };
   /** Requests per second, sent on schedule whatever the answers (open loop). */
@@ -94,7 +99,7 @@ const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE']);
  */
 /** One of a hedged request's two send()s: aborted by `cancel` when the other wins; `at` is the address it waits on now; `avoid`, one not to start on. */
 type Hedge = { cancel: AbortSignal; at: number; avoid?: number };
-type Target = { url: string; downUntil: number; probing: boolean; answered: number; refused: boolean; waiting: Map<AbortController, number> };
+type Target = { url: string; downUntil: number; probing: boolean; answered: number; refused: boolean; /** When the probe still unanswered was sent (0: none). */ probeSentAt: number; waiting: Map<AbortController, number> };
 
 /** The reason a try is aborted when a probe finds its address down. */
 class AddressDown extends Error {
@@ -180,7 +185,7 @@ export class LoadGenerator {
       return url;
     });
     this.url = this.urls[0]!;
-    this.targets = this.urls.map((url) => ({ url, downUntil: 0, probing: false, answered: 0, refused: false, waiting: new Map<AbortController, number>() }));
+    this.targets = this.urls.map((url) => ({ url, downUntil: 0, probing: false, answered: 0, refused: false, probeSentAt: 0, waiting: new Map<AbortController, number>() }));
     const f = checkOptions<NonNullable<LoadGeneratorOptions['failover']>>(`${scope}.failover`, o.failover ?? {}, ['perTryTimeoutMs', 'downMs', 'maxTries', 'hedgeAfterMs', 'hedgeRatio', 'probe']);
     if (f.probe !== undefined) {
       const p = checkOptions<NonNullable<NonNullable<LoadGeneratorOptions['failover']>['probe']>>(`${scope}.failover.probe`, f.probe, ['path', 'intervalMs', 'timeoutMs']);
@@ -240,6 +245,7 @@ export class LoadGenerator {
     for (const t of this.targets) {
       const once = async (): Promise<void> => {
         const sentAt = performance.now();
+        t.probeSentAt = sentAt;
         let up = false;
         // On a timer of its own: undici's headersTimeout would end it after about a second.
         const deadline = requestDeadline(p.timeoutMs);
@@ -251,6 +257,7 @@ export class LoadGenerator {
           // no answer in time: down
         } finally {
           deadline.clear();
+          t.probeSentAt = 0;
         }
         if (stopped) return;
         if (up) {
@@ -371,11 +378,18 @@ export class LoadGenerator {
     const now = performance.now();
     const all = tried.size >= n;
     let fallback = -1;
+    // A suspect address gets no new tries while another that is up is not suspect.
+    const shun = this.hedgeAfterMs !== undefined && this.targets.some((t) => t.downUntil === 0 && !this.suspect(t, now));
+    let suspectUp = -1;
     for (let k = 0; k < n; k++) {
       const i = (this.turn + k) % n;
       if (!all && tried.has(i)) continue;
       const t = this.targets[i]!;
       if (t.downUntil === 0) {
+        if (shun && this.suspect(t, now)) {
+          if (suspectUp < 0) suspectUp = i;
+          continue;
+        }
         this.turn = (i + 1) % n;
         return i;
       }
@@ -386,7 +400,12 @@ export class LoadGenerator {
       const f = fallback < 0 ? undefined : this.targets[fallback]!;
       if (!f || (f.refused && !t.refused) || (f.refused === t.refused && t.downUntil < f.downUntil)) fallback = i;
     }
-    return fallback;
+    return suspectUp >= 0 ? suspectUp : fallback;
+  }
+
+  /** With a probe and hedgeAfterMs: the address's probe has gone unanswered for hedgeAfterMs. */
+  private suspect(t: Target, now: number): boolean {
+    return this.hedgeAfterMs !== undefined && t.probeSentAt > 0 && now - t.probeSentAt >= this.hedgeAfterMs;
   }
 
   /**
@@ -415,14 +434,23 @@ export class LoadGenerator {
         else reject(err);
       };
       this.send(req, due, failovers, first).then((a) => end(0, a), (e: unknown) => end(0, undefined, e));
-      timer = setTimeout(() => {
+      const hedge = (): void => {
         if (settled) return;
-        // Only to an address that is up, other than the one the first try waits on.
-        if (!this.targets.some((t, i) => i !== first.at && t.downUntil === 0) || !budget.withdraw(performance.now())) return;
+        const now = performance.now();
+        // Only to an address that is up, other than the one the first try waits on; past the
+        // budget only away from a suspect address to one that is not. Else ask again later.
+        const others = this.targets.filter((t, i) => i !== first.at && t.downUntil === 0);
+        const waitingOn = this.targets[first.at];
+        const stalled = waitingOn !== undefined && this.suspect(waitingOn, now) && others.some((t) => !this.suspect(t, now));
+        if (others.length === 0 || (!stalled && !budget.withdraw(now))) {
+          timer = setTimeout(hedge, this.hedgeAfterMs);
+          return;
+        }
         this.hedges++;
         running++;
         this.send(req, due, failovers, { cancel: cancels[1]!.signal, at: -1, avoid: first.at }).then((a) => end(1, a), (e: unknown) => end(1, undefined, e));
-      }, this.hedgeAfterMs);
+      };
+      timer = setTimeout(hedge, this.hedgeAfterMs);
     });
   }
 

@@ -37,12 +37,25 @@ export class QuorumError extends SteadfastError {
   }
 }
 
+/** Quorums in a row met without a node's answer after which it is suspect (see DbClient.quorum). */
+const OUTRUN_SUSPECT = 3;
+
+/** A db call whose caller went away before it ended (CallContext.signal): nobody waits for its answer. */
+export class CallerGoneError extends Error {
+  constructor() {
+    super('the caller went away; the db calls were stopped');
+    this.name = 'CallerGoneError';
+  }
+}
+
 /** What the request a db call serves says of itself. */
 export interface CallContext {
   /** Time the caller still gives it (ms): each try waits at most that, and none starts after it. */
   deadlineMs?: number | undefined;
   /** The request is a retry made by the hop before: no hedges (failures still move on). */
   retried?: boolean;
+  /** The caller went away (a gateway's hedge that lost, a client that closed): stop the calls. */
+  signal?: AbortSignal | undefined;
 }
 
 interface Attempt<T> {
@@ -67,10 +80,12 @@ export class DbClient {
   private readonly urls = new Map<string, string>();
   private healthy: Set<string>;
   private readonly suspectUntil = new Map<string, number>();
+  /** Calls in a row each node has not answered before the quorum was met without it (reset by an answer). */
+  private readonly outrun = new Map<string, number>();
   private readonly agent = new Agent({ connections: 64, keepAliveTimeout: 10_000 });
   private readonly watch: Disposable | undefined;
   /** `requests`: to db nodes, for reads and writes (R per call, plus failovers and hedges). */
-  readonly stats = { writes: 0, reads: 0, requests: 0, failovers: 0, hedges: 0, repairs: 0, quorumFailures: 0 };
+  readonly stats = { writes: 0, reads: 0, requests: 0, failovers: 0, hedges: 0, repairs: 0, quorumFailures: 0, outrunSuspects: 0 };
 
   private readonly clock: Clock;
 
@@ -109,14 +124,16 @@ export class DbClient {
    * overloaded node should not hold the request up); resolves when `want` succeeded or the list
    * ran out. The same hedging engine as HedgePolicy and the failover client's hedged requests.
    */
-  private async quorum<T>(list: string[], want: number, ctx: CallContext, call: (node: string, url: string, budgetMs: number) => Promise<T>): Promise<{ ok: Attempt<T>[]; failed: Attempt<T>[] }> {
+  private async quorum<T>(list: string[], want: number, ctx: CallContext, call: (node: string, url: string, budgetMs: number, signal: AbortSignal | undefined) => Promise<T>): Promise<{ ok: Attempt<T>[]; failed: Attempt<T>[] }> {
     const deadline = ctx.deadlineMs === undefined ? Infinity : this.clock.now() + ctx.deadlineMs;
     const left = (): number => Math.min(this.o.perTryTimeoutMs, Math.floor(deadline - this.clock.now()));
+    const started: string[] = [];
     const outcome = await hedgeRace<string, T>({
       candidates: list,
       want,
       delayMs: this.o.hedgeAfterMs ?? Math.max(1, Math.round(this.o.perTryTimeoutMs / 3)),
       clock: this.clock,
+      signal: ctx.signal,
       mayStart: (_index, cause) => {
         if (left() <= 0) return false; // the caller's time is up: start nothing more
         if (cause === undefined) {
@@ -127,24 +144,42 @@ export class DbClient {
       },
       start: (node) => {
         this.stats.requests++;
+        started.push(node);
         return {
-          result: call(node, this.urls.get(node)!, Math.max(1, left())).catch((err: unknown) => {
+          result: call(node, this.urls.get(node)!, Math.max(1, left()), ctx.signal).then((v) => (this.outrun.set(node, 0), v), (err: unknown) => {
             // Passive detection: a node that failed goes to the end of preference lists for a while.
-            this.suspectUntil.set(node, this.clock.now() + (this.o.suspectMs ?? 1000));
+            if (!ctx.signal?.aborted) this.suspectUntil.set(node, this.clock.now() + (this.o.suspectMs ?? 1000));
             throw err;
           }),
           cancel: () => {}, // a write that reaches one more replica does no harm
         };
       },
     });
+    if (outcome.aborted) throw new CallerGoneError();
     this.stats.failovers += outcome.lost.length;
+    // Passive detection of a node that stopped (paused, or stuck) rather than failed: one that
+    // the quorum did without OUTRUN_SUSPECT times in a row, answering none of them, is suspect
+    // too — at once, instead of after its calls' timeouts (800 ms and up).
+    if (outcome.won.length >= want) {
+      const ended = new Set([...outcome.won, ...outcome.lost].map((e) => e.candidate));
+      for (const node of started) {
+        if (ended.has(node)) continue;
+        const n = (this.outrun.get(node) ?? 0) + 1;
+        this.outrun.set(node, n);
+        if (n >= OUTRUN_SUSPECT) {
+          this.outrun.set(node, 0);
+          this.suspectUntil.set(node, this.clock.now() + (this.o.suspectMs ?? 1000));
+          this.stats.outrunSuspects++;
+        }
+      }
+    }
     return {
       ok: outcome.won.map((w) => ({ node: w.candidate, ok: true, value: w.value as T })),
       failed: outcome.lost.map((l) => ({ node: l.candidate, ok: false, error: (l.error as { code?: string }).code ?? (l.error as Error).message })),
     };
   }
 
-  private async send(url: string, method: 'GET' | 'PUT' | 'POST', body?: string, budgetMs?: number): Promise<{ status: number; text: string }> {
+  private async send(url: string, method: 'GET' | 'PUT' | 'POST', body?: string, budgetMs?: number, signal?: AbortSignal): Promise<{ status: number; text: string }> {
     const t = budgetMs ?? this.o.perTryTimeoutMs;
     const headers: Record<string, string> = body !== undefined ? { 'content-type': 'application/json' } : {};
     // The db node drops the work if it arrives after the caller stopped waiting.
@@ -154,7 +189,7 @@ export class DbClient {
     // of our own (requestDeadline), tried, ended them at t — and at 1400 req/s, with two cores
     // busy, loaded calls past 800 ms failed over and took goodput from 1394–1396 to 1299–1301
     // req/s (two interleaved 15 s rounds each). Hedges (after 100 ms) keep reads off a stopped node.
-    const r = await request(url, { method, dispatcher: this.agent, headersTimeout: t, bodyTimeout: t, headers, ...(body !== undefined ? { body } : {}) });
+    const r = await request(url, { method, dispatcher: this.agent, headersTimeout: t, bodyTimeout: t, headers, ...(body !== undefined ? { body } : {}), ...(signal ? { signal } : {}) });
     const text = await r.body.text();
     if (r.statusCode >= 500) throw new Error(`HTTP ${r.statusCode}`);
     return { status: r.statusCode, text };
@@ -164,8 +199,8 @@ export class DbClient {
   async write(key: string, itemId: string, item: CartItem, ctx: CallContext = {}): Promise<string[]> {
     this.stats.writes++;
     const body = JSON.stringify(item);
-    const { ok, failed } = await this.quorum(this.preferenceList(key), this.o.replicas, ctx, async (_node, url, budgetMs) => {
-      const r = await this.send(`${url}/kv/${key}/${itemId}`, 'PUT', body, budgetMs);
+    const { ok, failed } = await this.quorum(this.preferenceList(key), this.o.replicas, ctx, async (_node, url, budgetMs, signal) => {
+      const r = await this.send(`${url}/kv/${key}/${itemId}`, 'PUT', body, budgetMs, signal);
       if (r.status !== 204) throw Object.assign(new Error(`HTTP ${r.status}: ${r.text}`), { code: `HTTP_${r.status}` });
     });
     if (ok.length < this.o.writeQuorum) {
@@ -178,8 +213,8 @@ export class DbClient {
   /** Reads a key from R nodes (fewer only if fewer answer), returns the union, repairs stale replicas. */
   async read(key: string, ctx: CallContext = {}): Promise<{ items: Record<string, CartItem>; nodes: string[]; complete: boolean }> {
     this.stats.reads++;
-    const { ok, failed } = await this.quorum(this.preferenceList(key), this.o.replicas, ctx, async (_node, url, budgetMs) => {
-      const r = await this.send(`${url}/kv/${key}`, 'GET', undefined, budgetMs);
+    const { ok, failed } = await this.quorum(this.preferenceList(key), this.o.replicas, ctx, async (_node, url, budgetMs, signal) => {
+      const r = await this.send(`${url}/kv/${key}`, 'GET', undefined, budgetMs, signal);
       if (r.status !== 200) throw new Error(`HTTP ${r.status}`);
       return (JSON.parse(r.text) as { items: Record<string, CartItem> }).items;
     });

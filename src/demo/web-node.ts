@@ -4,7 +4,7 @@ import { httpStatusOf } from '../core/errors.js';
 import { createAdmission } from '../balance/admission.js';
 import { retriedOf } from '../balance/attempt.js';
 import type { Election } from '../election/election.js';
-import { DbClient, QuorumError } from './db-client.js';
+import { CallerGoneError, DbClient, QuorumError, type CallContext } from './db-client.js';
 import { cpuMicros, demoAdmission, ID_RE, itemError, type CartItem, type DemoNodeConfig } from './config.js';
 
 export interface WebNode {
@@ -26,7 +26,8 @@ export interface WebNode {
  */
 export function createWebNode(cfg: DemoNodeConfig, db: DbClient, election: Election): WebNode {
   const maintenance = { runs: 0, rejected: 0, lastTotals: null as Record<string, number> | null, since: undefined as number | undefined };
-  const counts = { requests: 0, writes: 0, reads: 0, errors: 0 };
+  // abandoned: requests whose caller went away before the answer (their db calls were stopped).
+  const counts = { requests: 0, writes: 0, reads: 0, errors: 0, abandoned: 0 };
   let timer: NodeJS.Timeout | undefined;
   // Drops requests whose caller stopped waiting (x-steadfast-deadline-ms), and counts them. No
   // limit and no shedder here yet: measured with every process of the demo on two cores
@@ -75,8 +76,13 @@ export function createWebNode(cfg: DemoNodeConfig, db: DbClient, election: Elect
     counts.requests++;
     const admitted = door.admit(req, res);
     if (!admitted) return;
+    // A caller that goes away before the answer (a gateway's hedge that lost) stops the db calls.
+    const gone = new AbortController();
+    res.once('close', () => {
+      if (!res.writableFinished) gone.abort();
+    });
     try {
-      const outcome = await api(req, res, url, { deadlineMs: admitted.deadlineMs, retried: retriedOf(req.headers) });
+      const outcome = await api(req, res, url, { deadlineMs: admitted.deadlineMs, retried: retriedOf(req.headers), signal: gone.signal });
       admitted.done({ dropped: outcome === 'dropped' });
     } catch (error) {
       admitted.done({ error });
@@ -84,7 +90,7 @@ export function createWebNode(cfg: DemoNodeConfig, db: DbClient, election: Elect
     }
   }
 
-  async function api(req: http.IncomingMessage, res: http.ServerResponse, url: URL, call: { deadlineMs: number | undefined; retried: boolean }): Promise<'dropped' | void> {
+  async function api(req: http.IncomingMessage, res: http.ServerResponse, url: URL, call: CallContext): Promise<'dropped' | void> {
     const parts = url.pathname.split('/').filter(Boolean);
     if (parts[0] !== 'api' || parts[1] !== 'carts' || parts.length < 3) return sendJson(res, 404, { error: `no route ${req.method} ${url.pathname}; try GET /api/carts/:cart or PUT /api/carts/:cart/items/:item` });
     const cart = parts[2]!;
@@ -112,6 +118,10 @@ export function createWebNode(cfg: DemoNodeConfig, db: DbClient, election: Elect
       }
       return sendJson(res, 405, { error: `${req.method} not allowed on ${url.pathname}` });
     } catch (err) {
+      if (err instanceof CallerGoneError) {
+        counts.abandoned++;
+        return; // nobody to answer; not a failure of this node
+      }
       counts.errors++;
       if (err instanceof QuorumError) {
         sendJson(res, httpStatusOf(err), { error: err.message, failures: err.failures });
