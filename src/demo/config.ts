@@ -92,19 +92,14 @@ export const DEMO_REQUEST_TIMEOUT_MS = 5000;
 export const DEMO_WEB_TRY_TIMEOUT_MS = 1000;
 
 /**
- * When a gateway sends a request a web replica has not answered to the next replica as well (its
- * route's hedgeAfterMs): a paused or stalled web node would otherwise hold a third of a gateway's
- * requests for a whole try (DEMO_WEB_TRY_TIMEOUT_MS). About the served p95 at 0.8× capacity on
- * two cores; the route's retry budget (20 % of requests) bounds what hedges add under load.
- */
-export const DEMO_GATEWAY_HEDGE_MS = 50;
-
-/**
  * When the load's client sends a request one gateway has not answered to the other gateway as
  * well (its `failover.hedgeAfterMs`; 10 % of requests at most, plus 10 a second): a paused
  * gateway otherwise holds half the requests until the client's probe finds it silent (about
- * 1.1–1.5 s). Longer than a gateway's own hedge at the web tier (DEMO_GATEWAY_HEDGE_MS) and a
- * try there, so the client does not hedge what its gateway is already hedging.
+ * 1.1–1.5 s), and a paused web node a third of a gateway's for a whole 1 s try. The gateways
+ * do not hedge their tries at the web tier themselves (`hedgeAfterMs`): measured with 50 and
+ * 300 ms on top of this, their hedges — marked as retries, so the web tier does not hedge their
+ * db calls — made a paused db node's requests queue (p99 0.4–1.4 s against 61–98 ms without;
+ * docs/benchmarks.md).
  */
 export const DEMO_CLIENT_HEDGE_MS = 100;
 
@@ -134,7 +129,7 @@ export const DEMO_GATEWAY_INITIAL_LIMIT = 1000;
  * floor and the gateway shed 4–15 % of the load at 0.77× capacity (docs/benchmarks.md).
  */
 export function demoGatewayRoute(): GatewayRoute {
-  return { path: '/api', service: 'web', perTryTimeoutMs: DEMO_WEB_TRY_TIMEOUT_MS, hedgeAfterMs: DEMO_GATEWAY_HEDGE_MS, timeoutMs: DEMO_REQUEST_TIMEOUT_MS, maxAttempts: 3, outlier: { consecutiveFailures: 3, baseEjectionMs: 1000, maxEjectionMs: 10_000 }, concurrencyLimit: { algorithm: 'aimd', timeoutMs: DEMO_REQUEST_TIMEOUT_MS, initialLimit: DEMO_GATEWAY_INITIAL_LIMIT } };
+  return { path: '/api', service: 'web', perTryTimeoutMs: DEMO_WEB_TRY_TIMEOUT_MS, timeoutMs: DEMO_REQUEST_TIMEOUT_MS, maxAttempts: 3, outlier: { consecutiveFailures: 3, baseEjectionMs: 1000, maxEjectionMs: 10_000 }, concurrencyLimit: { algorithm: 'aimd', timeoutMs: DEMO_REQUEST_TIMEOUT_MS, initialLimit: DEMO_GATEWAY_INITIAL_LIMIT } };
 }
 
 /**

@@ -434,6 +434,26 @@ describe('LoadGenerator (open loop)', () => {
       expect([t.sent, t.ok, t.failed, t.failover!.hedges]).toEqual([1, 0, 1, 0]);
     });
 
+    it('with hedgeAfterMs and a probe, sends no new requests to an address whose probe has gone unanswered that long, while the other answers its own', async () => {
+      // A SIGSTOPped gateway: it holds every request, its probes too. The probe's timeout is
+      // long, so only the unanswered probe's age can move the load.
+      let requests = 0;
+      const paused = await listen((req) => {
+        if (req.url !== '/health') requests++;
+      });
+      const live = await listen((_q, res) => res.end('ok'));
+      const s = await new LoadGenerator({ url: [paused.url, live.url], ratePerSec: 100, durationMs: 2000, timeoutMs: 30_000, failover: { perTryTimeoutMs: 20_000, downMs: 600_000, hedgeAfterMs: 50, probe: { path: '/health', intervalMs: 20, timeoutMs: 20_000 } } }).run();
+      stop(paused.server);
+      stop(live.server);
+      expect([s.sent, s.ok, s.failed]).toEqual([200, 200, 0]);
+      expect(s.failover!.answeredBy[paused.url]).toBe(0);
+      // Round robin would have sent it half (100); it gets those picked in its probe's first
+      // 50 ms (a few), and a few more only if the live address's own probe is ever that slow.
+      expect(requests).toBeGreaterThanOrEqual(1);
+      expect(requests).toBeLessThan(50);
+      expect(s.failover!.hedges).toBe(requests);
+    });
+
     it('hedges no more than the budget allows: 10 at the start, 10 a second and hedgeRatio of the requests', async () => {
       const hung = await listen(() => {}); // holds every request
       const live = await listen((_q, res) => res.end('ok'));

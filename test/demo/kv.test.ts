@@ -9,7 +9,9 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { freePort } from '../../src/core/http.js';
 import type { DemoNodeConfig } from '../../src/demo/config.js';
-import { DbClient, QuorumError } from '../../src/demo/db-client.js';
+import { CallerGoneError, DbClient, QuorumError } from '../../src/demo/db-client.js';
+import http from 'node:http';
+import { ManualClock } from '../../src/core/clock.js';
 import { createDbNode, type DbEntry, type DbNode } from '../../src/demo/db-node.js';
 import { FileJournal } from '../../src/recovery/journals/file.js';
 import { createWebNode } from '../../src/demo/web-node.js';
@@ -97,6 +99,69 @@ describe('demo db tier (real HTTP servers, file checkpoints)', () => {
     expect(Object.keys(r.items)).toEqual(['i1']);
     expect(client.stats.failovers).toBeGreaterThan(0);
     await client.close();
+  });
+
+  describe('a db node that stops answering (SIGSTOP), before any of its calls fails', () => {
+    // db-3 is replaced by a server that accepts requests and never answers, as a stopped
+    // process does. Its calls are given a minute, so none can fail during the test: what moves
+    // the node is only that quorums were met without it. Hedges run on a ManualClock.
+    async function stoppedNode(): Promise<{ url: string; held: http.ServerResponse[]; close: () => void }> {
+      await stopNode('db-3');
+      const held: http.ServerResponse[] = [];
+      const server = http.createServer((_q, res) => void held.push(res));
+      await new Promise<void>((r) => server.listen(nodes.find((n) => n.id === 'db-3')!.port, '127.0.0.1', r));
+      return { url: nodes.find((n) => n.id === 'db-3')!.url, held, close: () => (server.closeAllConnections(), server.close()) };
+    }
+    const tick = (): Promise<void> => new Promise((r) => setTimeout(r, 1));
+
+    it('is moved to the end of preference lists after three quorums in a row did without it', async () => {
+      const stopped = await stoppedNode();
+      const clock = new ManualClock();
+      const client = new DbClient({ secret: SECRET, nodes, replicas: 2, writeQuorum: 2, perTryTimeoutMs: 60_000, hedgeAfterMs: 50, clock });
+      try {
+        const keys = Array.from({ length: 200 }, (_, i) => `k${i}`).filter((k) => client.preferenceList(k).slice(0, 2).includes('db-3')).slice(0, 4);
+        expect(keys).toHaveLength(4);
+        for (const [i, key] of keys.slice(0, 3).entries()) {
+          expect(client.preferenceList(key).indexOf('db-3')).toBeLessThan(2); // still an owner it asks first
+          let done = false;
+          const read = client.read(key).then((r) => ((done = true), r));
+          while (stopped.held.length <= i) await tick();
+          while (!done) {
+            clock.advance(10); // past hedgeAfterMs: the third node is asked too
+            await tick();
+          }
+          expect((await read).nodes).not.toContain('db-3');
+        }
+        expect(client.stats.outrunSuspects).toBe(1);
+        expect(client.preferenceList(keys[3]!).at(-1)).toBe('db-3');
+        // Suspect for suspectMs (1 s of the clock), like a node that failed.
+        clock.advance(1001);
+        expect(client.preferenceList(keys[3]!).indexOf('db-3')).toBeLessThan(2);
+      } finally {
+        stopped.close();
+        await client.close();
+      }
+    });
+
+    it('a call whose caller went away stops, without making the node suspect', async () => {
+      const stopped = await stoppedNode();
+      const clock = new ManualClock();
+      const client = new DbClient({ secret: SECRET, nodes, replicas: 2, writeQuorum: 2, perTryTimeoutMs: 60_000, hedgeAfterMs: 50, clock });
+      try {
+        const key = Array.from({ length: 200 }, (_, i) => `k${i}`).find((k) => client.preferenceList(k)[0] === 'db-3')!;
+        const gone = new AbortController();
+        const read = client.read(key, { signal: gone.signal }).catch((e: unknown) => e);
+        while (stopped.held.length === 0) await tick();
+        gone.abort();
+        expect(await read).toBeInstanceOf(CallerGoneError);
+        // The stopped node saw its request closed: the call did not go on holding a connection.
+        while (!stopped.held[0]!.destroyed) await tick();
+        expect(client.preferenceList(key)[0]).toBe('db-3');
+      } finally {
+        stopped.close();
+        await client.close();
+      }
+    });
   });
 
   it('fails a write that cannot reach W nodes, with the reasons', async () => {
