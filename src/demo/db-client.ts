@@ -37,9 +37,6 @@ export class QuorumError extends SteadfastError {
   }
 }
 
-/** Quorums in a row met without a node's answer after which it is suspect (see DbClient.quorum). */
-const OUTRUN_SUSPECT = 3;
-
 /** A db call whose caller went away before it ended (CallContext.signal): nobody waits for its answer. */
 export class CallerGoneError extends Error {
   constructor() {
@@ -80,12 +77,10 @@ export class DbClient {
   private readonly urls = new Map<string, string>();
   private healthy: Set<string>;
   private readonly suspectUntil = new Map<string, number>();
-  /** Calls in a row each node has not answered before the quorum was met without it (reset by an answer). */
-  private readonly outrun = new Map<string, number>();
   private readonly agent = new Agent({ connections: 64, keepAliveTimeout: 10_000 });
   private readonly watch: Disposable | undefined;
   /** `requests`: to db nodes, for reads and writes (R per call, plus failovers and hedges). */
-  readonly stats = { writes: 0, reads: 0, requests: 0, failovers: 0, hedges: 0, repairs: 0, quorumFailures: 0, outrunSuspects: 0 };
+  readonly stats = { writes: 0, reads: 0, requests: 0, failovers: 0, hedges: 0, repairs: 0, quorumFailures: 0 };
 
   private readonly clock: Clock;
 
@@ -127,7 +122,6 @@ export class DbClient {
   private async quorum<T>(list: string[], want: number, ctx: CallContext, call: (node: string, url: string, budgetMs: number, signal: AbortSignal | undefined) => Promise<T>): Promise<{ ok: Attempt<T>[]; failed: Attempt<T>[] }> {
     const deadline = ctx.deadlineMs === undefined ? Infinity : this.clock.now() + ctx.deadlineMs;
     const left = (): number => Math.min(this.o.perTryTimeoutMs, Math.floor(deadline - this.clock.now()));
-    const started: string[] = [];
     const outcome = await hedgeRace<string, T>({
       candidates: list,
       want,
@@ -144,9 +138,8 @@ export class DbClient {
       },
       start: (node) => {
         this.stats.requests++;
-        started.push(node);
         return {
-          result: call(node, this.urls.get(node)!, Math.max(1, left()), ctx.signal).then((v) => (this.outrun.set(node, 0), v), (err: unknown) => {
+          result: call(node, this.urls.get(node)!, Math.max(1, left()), ctx.signal).catch((err: unknown) => {
             // Passive detection: a node that failed goes to the end of preference lists for a while.
             if (!ctx.signal?.aborted) this.suspectUntil.set(node, this.clock.now() + (this.o.suspectMs ?? 1000));
             throw err;
@@ -157,22 +150,6 @@ export class DbClient {
     });
     if (outcome.aborted) throw new CallerGoneError();
     this.stats.failovers += outcome.lost.length;
-    // Passive detection of a node that stopped (paused, or stuck) rather than failed: one that
-    // the quorum did without OUTRUN_SUSPECT times in a row, answering none of them, is suspect
-    // too — at once, instead of after its calls' timeouts (800 ms and up).
-    if (outcome.won.length >= want) {
-      const ended = new Set([...outcome.won, ...outcome.lost].map((e) => e.candidate));
-      for (const node of started) {
-        if (ended.has(node)) continue;
-        const n = (this.outrun.get(node) ?? 0) + 1;
-        this.outrun.set(node, n);
-        if (n >= OUTRUN_SUSPECT) {
-          this.outrun.set(node, 0);
-          this.suspectUntil.set(node, this.clock.now() + (this.o.suspectMs ?? 1000));
-          this.stats.outrunSuspects++;
-        }
-      }
-    }
     return {
       ok: outcome.won.map((w) => ({ node: w.candidate, ok: true, value: w.value as T })),
       failed: outcome.lost.map((l) => ({ node: l.candidate, ok: false, error: (l.error as { code?: string }).code ?? (l.error as Error).message })),

@@ -101,10 +101,9 @@ describe('demo db tier (real HTTP servers, file checkpoints)', () => {
     await client.close();
   });
 
-  describe('a db node that stops answering (SIGSTOP), before any of its calls fails', () => {
+  describe('a db node that stops answering (SIGSTOP)', () => {
     // db-3 is replaced by a server that accepts requests and never answers, as a stopped
-    // process does. Its calls are given a minute, so none can fail during the test: what moves
-    // the node is only that quorums were met without it. Hedges run on a ManualClock.
+    // process does. Its calls are given a minute, so none can fail by itself during the test.
     async function stoppedNode(): Promise<{ url: string; held: http.ServerResponse[]; close: () => void }> {
       await stopNode('db-3');
       const held: http.ServerResponse[] = [];
@@ -113,35 +112,6 @@ describe('demo db tier (real HTTP servers, file checkpoints)', () => {
       return { url: nodes.find((n) => n.id === 'db-3')!.url, held, close: () => (server.closeAllConnections(), server.close()) };
     }
     const tick = (): Promise<void> => new Promise((r) => setTimeout(r, 1));
-
-    it('is moved to the end of preference lists after three quorums in a row did without it', async () => {
-      const stopped = await stoppedNode();
-      const clock = new ManualClock();
-      const client = new DbClient({ secret: SECRET, nodes, replicas: 2, writeQuorum: 2, perTryTimeoutMs: 60_000, hedgeAfterMs: 50, clock });
-      try {
-        const keys = Array.from({ length: 200 }, (_, i) => `k${i}`).filter((k) => client.preferenceList(k).slice(0, 2).includes('db-3')).slice(0, 4);
-        expect(keys).toHaveLength(4);
-        for (const [i, key] of keys.slice(0, 3).entries()) {
-          expect(client.preferenceList(key).indexOf('db-3')).toBeLessThan(2); // still an owner it asks first
-          let done = false;
-          const read = client.read(key).then((r) => ((done = true), r));
-          while (stopped.held.length <= i) await tick();
-          while (!done) {
-            clock.advance(10); // past hedgeAfterMs: the third node is asked too
-            await tick();
-          }
-          expect((await read).nodes).not.toContain('db-3');
-        }
-        expect(client.stats.outrunSuspects).toBe(1);
-        expect(client.preferenceList(keys[3]!).at(-1)).toBe('db-3');
-        // Suspect for suspectMs (1 s of the clock), like a node that failed.
-        clock.advance(1001);
-        expect(client.preferenceList(keys[3]!).indexOf('db-3')).toBeLessThan(2);
-      } finally {
-        stopped.close();
-        await client.close();
-      }
-    });
 
     it('a call whose caller went away stops, without making the node suspect', async () => {
       const stopped = await stoppedNode();
