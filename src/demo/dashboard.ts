@@ -154,7 +154,9 @@ async function tick() {
     $('leader').textContent = s.leader ? s.leader.leader + ' (token ' + s.leader.token + ')' : '—';
     $('r').textContent = s.ring.replicas;
     const names = s.processes.map((p) => p.name);
-    $('processes').tBodies[0].innerHTML = s.processes.map((p) => '<tr data-process="' + esc(p.name) + '"><td>' + esc(p.name) + '</td><td><span class="st ' + p.status + '">' + p.status + '</span></td><td>' + (p.pid ?? '—') + '</td><td>' + p.restarts + '</td><td>' + detailText(p) + '</td></tr>').join('');
+    $('processes').tBodies[0].innerHTML = s.processes.map((p) => '<tr data-process="' + esc(p.name) + '"><td>' + esc(p.name) + '</td><td><span class="st ' + p.status + '">' + p.status + '</span></td><td>' + (p.pid ?? '—') + '</td><td>' + p.restarts + '</td><td>' + detailText(p) + '</td></tr>').join('') +
+      // The load's client: a process of its own, the one that measures, so never faulted.
+      (s.client ? '<tr data-process="client"><td>load&#39;s client</td><td><span class="st passing">running</span></td><td>' + (s.client.pid ?? '—') + '</td><td>—</td><td>' + c.ratePerSec + ' req/s over ' + c.gateways + ' gateway' + (c.gateways === 1 ? '' : 's') + ', hedged and failed over between them; not faulted</td></tr>' : '');
     ring($('ring'), s.ring, s.processes);
     chart($('chart-throughput'), s.series, 'requests', s.incidents, '#1c7ed6');
     chart($('chart-errors'), s.series, 'failed', s.incidents, '#e03131');

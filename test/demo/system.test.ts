@@ -119,20 +119,22 @@ describeNeeding(CHROMIUM, 'steadfast demo (embedded registry, file checkpoints) 
       try {
         const page = await browser.newPage({ viewport: { width: 1280, height: 1100 } });
         await page.goto(dashboard);
-        // Nine processes with their health, the ring with three owners, a live chart, the leader.
-        await page.waitForFunction(() => document.querySelectorAll('#processes tbody tr').length === 9, undefined, { timeout: 15_000 });
+        // Nine processes with their health and the load's client, the ring with three owners, a live chart, the leader.
+        await page.waitForFunction(() => document.querySelectorAll('#processes tbody tr').length === 10, undefined, { timeout: 15_000 });
         await page.waitForFunction(() => document.querySelector('#chart-throughput path') !== null, undefined, { timeout: 15_000 });
         await page.waitForFunction(() => /^web-\d \(token \d+\)$/.test(document.getElementById('leader')?.textContent ?? ''), undefined, { timeout: 15_000 });
         await page.waitForFunction(() => document.querySelectorAll('#incidents li:not(.muted)').length >= 2, undefined, { timeout: 20_000 });
         const view = await page.evaluate(() => ({
           processes: Array.from(document.querySelectorAll('#processes tbody tr')).map((tr) => tr.getAttribute('data-process')),
+          clientPid: Number(document.querySelector('#processes tr[data-process="client"] td:nth-child(3)')?.textContent),
           ring: document.querySelectorAll('#ring path').length,
           legend: document.getElementById('ring')!.textContent,
           requests: Number(document.getElementById('requests')!.textContent),
           incidents: Array.from(document.querySelectorAll('#incidents li')).map((li) => li.textContent),
           tiers: Array.from(document.querySelectorAll('#tiers tbody tr')).map((tr) => Array.from(tr.children).map((td) => td.textContent)),
         }));
-        expect(view.processes).toEqual(['registry', 'db-1', 'db-2', 'db-3', 'web-1', 'web-2', 'web-3', 'gateway-1', 'gateway-2']);
+        expect(view.processes).toEqual(['registry', 'db-1', 'db-2', 'db-3', 'web-1', 'web-2', 'web-3', 'gateway-1', 'gateway-2', 'client']);
+        expect(view.clientPid).toBeGreaterThan(1);
         expect(view.ring).toBe(180);
         for (const n of ['db-1', 'db-2', 'db-3']) expect(view.legend).toContain(n);
         expect(view.requests).toBeGreaterThan(100);
