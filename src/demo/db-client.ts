@@ -1,7 +1,7 @@
 import { Agent, request } from 'undici';
 import type { Disposable } from '../core/events.js';
 import { systemClock, type Clock } from '../core/clock.js';
-import { ErrorCode, SteadfastError } from '../core/errors.js';
+import { AbortedError, ErrorCode, SteadfastError } from '../core/errors.js';
 import { HashRing } from '../hashing/ring.js';
 import { hedgeRace } from '../policy/hedge.js';
 import type { Registry } from '../registry/registry.js';
@@ -34,14 +34,6 @@ export class QuorumError extends SteadfastError {
     readonly failures: { node: string; error: string }[],
   ) {
     super(ErrorCode.QUORUM_FAILED, message, { retryable: true });
-  }
-}
-
-/** A db call whose caller went away before it ended (CallContext.signal): nobody waits for its answer. */
-export class CallerGoneError extends Error {
-  constructor() {
-    super('the caller went away; the db calls were stopped');
-    this.name = 'CallerGoneError';
   }
 }
 
@@ -148,7 +140,8 @@ export class DbClient {
         };
       },
     });
-    if (outcome.aborted) throw new CallerGoneError();
+    // The caller went away (CallContext.signal): nobody waits for the answer.
+    if (outcome.aborted) throw new AbortedError('the caller went away; the db calls were stopped');
     this.stats.failovers += outcome.lost.length;
     return {
       ok: outcome.won.map((w) => ({ node: w.candidate, ok: true, value: w.value as T })),

@@ -1,10 +1,10 @@
 import http from 'node:http';
 import { BodyTooLargeError, boundedServer, defaultMaxConnections, listen, readBody, sendJson } from '../core/http.js';
-import { httpStatusOf } from '../core/errors.js';
+import { AbortedError, httpStatusOf } from '../core/errors.js';
 import { createAdmission } from '../balance/admission.js';
 import { retriedOf } from '../balance/attempt.js';
 import type { Election } from '../election/election.js';
-import { CallerGoneError, DbClient, QuorumError, type CallContext } from './db-client.js';
+import { DbClient, QuorumError, type CallContext } from './db-client.js';
 import { cpuMicros, demoAdmission, ID_RE, itemError, type CartItem, type DemoNodeConfig } from './config.js';
 
 export interface WebNode {
@@ -118,7 +118,7 @@ export function createWebNode(cfg: DemoNodeConfig, db: DbClient, election: Elect
       }
       return sendJson(res, 405, { error: `${req.method} not allowed on ${url.pathname}` });
     } catch (err) {
-      if (err instanceof CallerGoneError) {
+      if (err instanceof AbortedError && call.signal?.aborted) {
         counts.abandoned++;
         return; // nobody to answer; not a failure of this node
       }

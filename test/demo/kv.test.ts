@@ -9,7 +9,8 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { freePort } from '../../src/core/http.js';
 import type { DemoNodeConfig } from '../../src/demo/config.js';
-import { CallerGoneError, DbClient, QuorumError } from '../../src/demo/db-client.js';
+import { DbClient, QuorumError } from '../../src/demo/db-client.js';
+import { AbortedError } from '../../src/core/errors.js';
 import http from 'node:http';
 import { ManualClock } from '../../src/core/clock.js';
 import { createDbNode, type DbEntry, type DbNode } from '../../src/demo/db-node.js';
@@ -123,7 +124,7 @@ describe('demo db tier (real HTTP servers, file checkpoints)', () => {
         const read = client.read(key, { signal: gone.signal }).catch((e: unknown) => e);
         while (stopped.held.length === 0) await tick();
         gone.abort();
-        expect(await read).toBeInstanceOf(CallerGoneError);
+        expect(await read).toBeInstanceOf(AbortedError);
         // The stopped node saw its request closed: the call did not go on holding a connection.
         while (!stopped.held[0]!.destroyed) await tick();
         expect(client.preferenceList(key)[0]).toBe('db-3');
