@@ -4,8 +4,7 @@ import { undici } from '../core/packages.js';
 import { Emitter, type Disposable, type Listener } from '../core/events.js';
 import { checkInteger, checkNumber, checkOptions, checkString } from '../core/options.js';
 import { InvalidOptionError } from '../core/errors.js';
-import { requestDeadline } from '../core/http.js';
-import { RetryBudget } from '../policy/retry-budget.js';
+import { Addresses } from './addresses.js';
 
 export interface LoadGeneratorOptions {
   /**
@@ -90,21 +89,6 @@ export interface LoadRequest {
 
 export const LOAD_GENERATOR_DEFAULTS = Object.freeze({ timeoutMs: 2000, maxInFlight: 1000, connections: 256, perTryTimeoutMs: 2000, downMs: 2000, hedgeRatio: 0.1 });
 
-const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE']);
-
-/**
- * One address: down until (performance.now() ms; 0 = up), whether a probe is out, measured
- * answers, whether its last failure was a refused connection, and its tries in flight with when
- * each was sent (for the probe).
- */
-/** One of a hedged request's two send()s: aborted by `cancel` when the other wins; `at` is the address it waits on now; `avoid`, one not to start on. */
-type Hedge = { cancel: AbortSignal; at: number; avoid?: number };
-type Target = { url: string; downUntil: number; probing: boolean; answered: number; refused: boolean; /** When the probe still unanswered was sent (0: none). */ probeSentAt: number; waiting: Map<AbortController, number> };
-
-/** The reason a try is aborted when a probe finds its address down. */
-class AddressDown extends Error {
-  readonly code = 'ADDRESS_DOWN';
-}
 
 export interface LoadResult {
   /** When the request was due (latency is measured from here: no coordinated omission). */
@@ -161,16 +145,7 @@ export class LoadGenerator {
   private readonly events = new Emitter<{ result: LoadResult; started: { at: number } }>();
   private readonly dispatcher: Dispatcher;
   private readonly warmUp: { durationMs: number; next: ((seq: number) => LoadRequest) | undefined } | undefined;
-  private readonly perTryTimeoutMs: number;
-  private readonly downMs: number;
-  private readonly maxTries: number;
-  private readonly probe: { path: string; intervalMs: number; timeoutMs: number } | undefined;
-  private readonly hedgeAfterMs: number | undefined;
-  private readonly hedgeBudget: RetryBudget | undefined;
-  private hedges = 0;
-  private readonly targets: Target[];
-  private turn = 0;
-  private failoverRetries = 0;
+  private readonly addresses: Addresses;
   private stopped = false;
 
   constructor(options: LoadGeneratorOptions) {
@@ -185,22 +160,20 @@ export class LoadGenerator {
       return url;
     });
     this.url = this.urls[0]!;
-    this.targets = this.urls.map((url) => ({ url, downUntil: 0, probing: false, answered: 0, refused: false, probeSentAt: 0, waiting: new Map<AbortController, number>() }));
     const f = checkOptions<NonNullable<LoadGeneratorOptions['failover']>>(`${scope}.failover`, o.failover ?? {}, ['perTryTimeoutMs', 'downMs', 'maxTries', 'hedgeAfterMs', 'hedgeRatio', 'probe']);
+    let probe: { path: string; intervalMs: number; timeoutMs: number } | undefined;
     if (f.probe !== undefined) {
       const p = checkOptions<NonNullable<NonNullable<LoadGeneratorOptions['failover']>['probe']>>(`${scope}.failover.probe`, f.probe, ['path', 'intervalMs', 'timeoutMs']);
       const probePath = checkString(`${scope}.failover.probe`, 'path', p.path);
       if (!probePath.startsWith('/')) throw new InvalidOptionError(`${scope}.failover.probe: path must start with '/', got ${JSON.stringify(p.path)}`);
-      this.probe = { path: probePath, intervalMs: checkInteger(`${scope}.failover.probe`, 'intervalMs', p.intervalMs ?? 100, { min: 10, max: 60_000 }), timeoutMs: checkInteger(`${scope}.failover.probe`, 'timeoutMs', p.timeoutMs ?? 500, { min: 1, max: 60_000 }) };
+      probe = { path: probePath, intervalMs: checkInteger(`${scope}.failover.probe`, 'intervalMs', p.intervalMs ?? 100, { min: 10, max: 60_000 }), timeoutMs: checkInteger(`${scope}.failover.probe`, 'timeoutMs', p.timeoutMs ?? 500, { min: 1, max: 60_000 }) };
     }
-    this.maxTries = checkInteger(`${scope}.failover`, 'maxTries', f.maxTries ?? this.urls.length + 1, { min: 1, max: 100 });
-    this.perTryTimeoutMs = checkInteger(`${scope}.failover`, 'perTryTimeoutMs', f.perTryTimeoutMs ?? LOAD_GENERATOR_DEFAULTS.perTryTimeoutMs, { min: 1, max: 600_000 });
-    this.downMs = checkInteger(`${scope}.failover`, 'downMs', f.downMs ?? LOAD_GENERATOR_DEFAULTS.downMs, { min: 0, max: 600_000 });
-    if (f.hedgeAfterMs !== undefined) {
-      this.hedgeAfterMs = checkInteger(`${scope}.failover`, 'hedgeAfterMs', f.hedgeAfterMs, { min: 1, max: 600_000 });
-      const ratio = checkNumber(`${scope}.failover`, 'hedgeRatio', f.hedgeRatio ?? LOAD_GENERATOR_DEFAULTS.hedgeRatio, { min: 0, max: 1 });
-      this.hedgeBudget = new RetryBudget(ratio, 10, performance.now());
-    } else if (f.hedgeRatio !== undefined) throw new InvalidOptionError(`${scope}.failover: hedgeRatio needs hedgeAfterMs (when to hedge)`);
+    const maxTries = checkInteger(`${scope}.failover`, 'maxTries', f.maxTries ?? this.urls.length + 1, { min: 1, max: 100 });
+    const perTryTimeoutMs = checkInteger(`${scope}.failover`, 'perTryTimeoutMs', f.perTryTimeoutMs ?? LOAD_GENERATOR_DEFAULTS.perTryTimeoutMs, { min: 1, max: 600_000 });
+    const downMs = checkInteger(`${scope}.failover`, 'downMs', f.downMs ?? LOAD_GENERATOR_DEFAULTS.downMs, { min: 0, max: 600_000 });
+    if (f.hedgeAfterMs === undefined && f.hedgeRatio !== undefined) throw new InvalidOptionError(`${scope}.failover: hedgeRatio needs hedgeAfterMs (when to hedge)`);
+    const hedgeAfterMs = f.hedgeAfterMs === undefined ? undefined : checkInteger(`${scope}.failover`, 'hedgeAfterMs', f.hedgeAfterMs, { min: 1, max: 600_000 });
+    const hedgeRatio = checkNumber(`${scope}.failover`, 'hedgeRatio', f.hedgeRatio ?? LOAD_GENERATOR_DEFAULTS.hedgeRatio, { min: 0, max: 1 });
     this.ratePerSec = checkNumber(scope, 'ratePerSec', o.ratePerSec, { min: 0, minExclusive: true, max: 100_000 });
     this.durationMs = checkInteger(scope, 'durationMs', o.durationMs, { min: 1 });
     this.method = o.method ?? 'GET';
@@ -216,6 +189,7 @@ export class LoadGenerator {
     }
     const connections = checkInteger(scope, 'connections', o.connections ?? LOAD_GENERATOR_DEFAULTS.connections, { min: 1, max: 65_536 });
     this.dispatcher = new (undici().Agent)({ connections, keepAliveTimeout: 4000 });
+    this.addresses = new Addresses({ urls: this.urls, method: this.method, timeoutMs: this.timeoutMs, perTryTimeoutMs, downMs, maxTries, probe, hedgeAfterMs, hedgeRatio, dispatcher: this.dispatcher });
   }
 
   /** `result`: each measured answer. `started`: the first measured request falls due (after any warm-up); `at` is wall-clock ms. */
@@ -228,63 +202,12 @@ export class LoadGenerator {
   }
 
   async run(): Promise<LoadSummary> {
-    const stopProbes = this.targets.length > 1 && this.probe ? this.startProbes(this.probe) : () => {};
+    const stopProbes = this.addresses.startProbes();
     try {
       return await this.runSchedule();
     } finally {
       stopProbes();
     }
-  }
-
-  /** Probes every address until stopped (see `failover.probe`). */
-  private startProbes(p: { path: string; intervalMs: number; timeoutMs: number }): () => void {
-    let stopped = false;
-    const timers = new Set<NodeJS.Timeout>();
-    // Their own connection per address: a probe must not wait behind the load for a pooled one.
-    const probes = new (undici().Agent)({ connections: 1, keepAliveTimeout: Math.max(1000, p.intervalMs * 4) });
-    for (const t of this.targets) {
-      const once = async (): Promise<void> => {
-        const sentAt = performance.now();
-        t.probeSentAt = sentAt;
-        let up = false;
-        // On a timer of its own: undici's headersTimeout would end it after about a second.
-        const deadline = requestDeadline(p.timeoutMs);
-        try {
-          const res = await undici().request(new URL(p.path, t.url), { method: 'GET', dispatcher: probes, signal: deadline.signal, headersTimeout: p.timeoutMs + 1000, bodyTimeout: p.timeoutMs + 1000 });
-          await res.body.dump();
-          up = true;
-        } catch {
-          // no answer in time: down
-        } finally {
-          deadline.clear();
-          t.probeSentAt = 0;
-        }
-        if (stopped) return;
-        if (up) {
-          t.downUntil = 0;
-          t.probing = false;
-          t.refused = false;
-        } else {
-          t.downUntil = performance.now() + this.downMs;
-          for (const [ac, since] of t.waiting) {
-            if (since > sentAt) continue;
-            ac.abort(new AddressDown(`${t.url} did not answer a probe within ${p.timeoutMs} ms`));
-            t.waiting.delete(ac);
-          }
-        }
-        const timer = setTimeout(() => {
-          timers.delete(timer);
-          void once();
-        }, p.intervalMs);
-        timers.add(timer);
-      };
-      void once();
-    }
-    return () => {
-      stopped = true;
-      for (const timer of timers) clearTimeout(timer);
-      void probes.destroy().catch(() => {});
-    };
   }
 
   private async runSchedule(): Promise<LoadSummary> {
@@ -325,15 +248,15 @@ export class LoadGenerator {
       inFlight++;
       const p = (async () => {
         const failovers = { n: 0 };
-        const extra = this.targets.length > 1 ? failovers : undefined;
+        const extra = this.urls.length > 1 ? failovers : undefined;
         try {
-          const { statusCode, body, target } = await this.sendHedged(req, due, failovers);
+          const { statusCode, body, target } = await this.addresses.send(req, due, failovers);
           if (!warm) target.answered++;
           record({ scheduledAt, sendLagMs, latencyMs: performance.now() - due, ok: this.isSuccess(statusCode), status: statusCode, error: null, ...(req ? { request: req, body: body! } : {}), ...(extra ? { failovers: extra.n } : {}) }, warm);
         } catch (err) {
           record({ scheduledAt, sendLagMs, latencyMs: performance.now() - due, ok: false, status: null, error: (err as { code?: string }).code ?? (err as Error).message, ...(req ? { request: req } : {}), ...(extra ? { failovers: extra.n } : {}) }, warm);
         } finally {
-          if (!warm) this.failoverRetries += failovers.n;
+          if (!warm) this.addresses.failoverRetries += failovers.n;
           inFlight--;
         }
       })();
@@ -364,142 +287,8 @@ export class LoadGenerator {
     const durationMs = Math.max(0, performance.now() - start);
     const sorted = lags.subarray(0, sent).sort();
     const at = (p: number): number => nearestRank(sorted, p);
-    const failover = this.targets.length > 1 ? { failover: { retries: this.failoverRetries, hedges: this.hedges, answeredBy: Object.fromEntries(this.targets.map((t) => [t.url, t.answered])) } } : {};
-    return { sent, ok, failed, durationMs, achievedRatePerSec: durationMs > 0 ? sent / (durationMs / 1000) : 0, sendLagMs: { p50: at(50), p99: at(99), max: at(100) }, ...failover };
+    const failover = this.addresses.summary();
+    return { sent, ok, failed, durationMs, achievedRatePerSec: durationMs > 0 ? sent / (durationMs / 1000) : 0, sendLagMs: { p50: at(50), p99: at(99), max: at(100) }, ...(failover ? { failover } : {}) };
   }
 
-  /**
-   * The next address to try, among those not in `tried` (all of them once every one has been
-   * tried): up ones in turn; else a down one whose time is up, as its one probe; else the one
-   * that failed longest ago (the client has nowhere better to go).
-   */
-  private pick(tried: Set<number>): number {
-    const n = this.targets.length;
-    const now = performance.now();
-    const all = tried.size >= n;
-    let fallback = -1;
-    // A suspect address gets no new tries while another that is up is not suspect.
-    const shun = this.hedgeAfterMs !== undefined && this.targets.some((t) => t.downUntil === 0 && !this.suspect(t, now));
-    let suspectUp = -1;
-    for (let k = 0; k < n; k++) {
-      const i = (this.turn + k) % n;
-      if (!all && tried.has(i)) continue;
-      const t = this.targets[i]!;
-      if (t.downUntil === 0) {
-        if (shun && this.suspect(t, now)) {
-          if (suspectUp < 0) suspectUp = i;
-          continue;
-        }
-        this.turn = (i + 1) % n;
-        return i;
-      }
-      if (!t.probing && now >= t.downUntil) {
-        t.probing = true;
-        return i;
-      }
-      const f = fallback < 0 ? undefined : this.targets[fallback]!;
-      if (!f || (f.refused && !t.refused) || (f.refused === t.refused && t.downUntil < f.downUntil)) fallback = i;
-    }
-    return suspectUp >= 0 ? suspectUp : fallback;
-  }
-
-  /** With a probe and hedgeAfterMs: the address's probe has gone unanswered for hedgeAfterMs. */
-  private suspect(t: Target, now: number): boolean {
-    return this.hedgeAfterMs !== undefined && t.probeSentAt > 0 && now - t.probeSentAt >= this.hedgeAfterMs;
-  }
-
-  /**
-   * send(), and with `failover.hedgeAfterMs` a second send() to another address that is up when
-   * the first has no answer after that long (idempotent methods, within the hedge budget): the
-   * first to end with an answer wins and the other is aborted; it fails only if both fail.
-   */
-  private sendHedged(req: LoadRequest | undefined, due: number, failovers: { n: number }): Promise<{ statusCode: number; body: string | undefined; target: Target }> {
-    const budget = this.hedgeBudget;
-    if (budget === undefined || !IDEMPOTENT.has((req?.method ?? this.method).toUpperCase())) return this.send(req, due, failovers);
-    budget.deposit();
-    const cancels = [new AbortController(), new AbortController()];
-    const first: Hedge = { cancel: cancels[0]!.signal, at: -1 };
-    return new Promise((resolve, reject) => {
-      let running = 1;
-      let settled = false;
-      let timer: NodeJS.Timeout | undefined;
-      const end = (index: number, answer: Awaited<ReturnType<LoadGenerator['send']>> | undefined, err?: unknown): void => {
-        if (settled) return;
-        running--;
-        if (answer === undefined && running > 0) return; // the other try may still answer
-        settled = true;
-        clearTimeout(timer);
-        cancels[1 - index]!.abort(new Error('the other try answered first'));
-        if (answer !== undefined) resolve(answer);
-        else reject(err);
-      };
-      this.send(req, due, failovers, first).then((a) => end(0, a), (e: unknown) => end(0, undefined, e));
-      const hedge = (): void => {
-        if (settled) return;
-        const now = performance.now();
-        // Only to an address that is up, other than the one the first try waits on, and within
-        // the budget; else ask again later. (Hedges past the budget away from a suspect address,
-        // tried, fed a collapse at 0.8× capacity: a busy gateway's probe is slow too.)
-        const others = this.targets.some((t, i) => i !== first.at && t.downUntil === 0);
-        if (!others || !budget.withdraw(now)) {
-          timer = setTimeout(hedge, this.hedgeAfterMs);
-          return;
-        }
-        this.hedges++;
-        running++;
-        this.send(req, due, failovers, { cancel: cancels[1]!.signal, at: -1, avoid: first.at }).then((a) => end(1, a), (e: unknown) => end(1, undefined, e));
-      };
-      timer = setTimeout(hedge, this.hedgeAfterMs);
-    });
-  }
-
-  /** Sends one request, over the addresses in turn when a try gets no answer (see `failover`). */
-  private async send(req: LoadRequest | undefined, due: number, failovers: { n: number }, hedge?: Hedge): Promise<{ statusCode: number; body: string | undefined; target: Target }> {
-    const method = (req?.method ?? this.method) as Dispatcher.HttpMethod;
-    const single = this.targets.length === 1;
-    const tried = new Set<number>(hedge?.avoid === undefined ? [] : [hedge.avoid]);
-    for (let attempt = 1; ; attempt++) {
-      const i = this.pick(tried);
-      tried.add(i);
-      if (hedge) hedge.at = i;
-      const t = this.targets[i]!;
-      const left = this.timeoutMs - (performance.now() - due);
-      const wait = single ? this.timeoutMs : Math.max(1, Math.min(this.perTryTimeoutMs, left));
-      let answered = false;
-      // A probe that finds the address down aborts this try (only while no answer has begun).
-      const ac = this.probe && !single ? new AbortController() : undefined;
-      if (ac) t.waiting.set(ac, performance.now());
-      // The try's wait for headers (the whole request when single), on its own timer: undici's
-      // headersTimeout fires up to a second late. undici's timeouts stay as a backstop. A hedge
-      // race's loser is aborted through `hedge.cancel`.
-      const outer = ac && hedge ? AbortSignal.any([ac.signal, hedge.cancel]) : (ac?.signal ?? hedge?.cancel);
-      const deadline = requestDeadline(wait, outer);
-      try {
-        const target = req ? new URL(req.path, t.url) : t.url;
-        const res = await undici().request(target, { method, dispatcher: this.dispatcher, signal: deadline.signal, headersTimeout: wait + 1000, bodyTimeout: this.timeoutMs + 1000, ...(req?.headers ? { headers: req.headers } : {}), ...(req?.body !== undefined ? { body: req.body } : {}) });
-        if (!single) deadline.clear();
-        if (ac) t.waiting.delete(ac);
-        answered = true;
-        t.downUntil = 0;
-        t.probing = false;
-        t.refused = false;
-        if (req) return { statusCode: res.statusCode, body: await res.body.text(), target: t };
-        await res.body.dump();
-        return { statusCode: res.statusCode, body: undefined, target: t };
-      } catch (err) {
-        if (ac) t.waiting.delete(ac);
-        if (deadline.timedOut() && !answered) err = deadline.signal.reason;
-        if (single || answered || hedge?.cancel.aborted) throw err;
-        t.downUntil = performance.now() + this.downMs;
-        t.probing = false;
-        const code = (ac?.signal.aborted ? (ac.signal.reason as { code?: string } | undefined) : (err as { code?: string }))?.code;
-        t.refused = code === 'ECONNREFUSED';
-        const again = attempt < this.maxTries && performance.now() - due < this.timeoutMs && (IDEMPOTENT.has(method) || code === 'ECONNREFUSED');
-        if (!again) throw err;
-        failovers.n++;
-      } finally {
-        deadline.clear();
-      }
-    }
-  }
 }
