@@ -130,18 +130,27 @@ describe('deadlines on ManualClock, real sockets', () => {
   describe('the gateway hedges idempotent requests (hedgeAfterMs)', () => {
     // A per-try deadline of a minute: undici's own headersTimeout (perTryTimeoutMs + 1 s of real
     // time) cannot close the losing attempt within the test, only its cancellation can.
-    const route = (a: string, b: string, perTryTimeoutMs = 60_000) => ({ path: '/', upstreams: [a, b], strategy: 'round-robin' as const, hedgeAfterMs: 50, perTryTimeoutMs, timeoutMs: 120_000 });
-
-    it('a GET the first upstream holds goes to the next after hedgeAfterMs of clock time; the first answer passes on, the other attempt is cancelled', async () => {
+    const route = (a: string, b: string, perTryTimeoutMs: number) => ({ path: '/', upstreams: [a, b], strategy: 'round-robin' as const, hedgeAfterMs: 50, perTryTimeoutMs, timeoutMs: 120_000 });
+    /** Two holding upstreams behind a hedging gateway on a ManualClock. */
+    async function hedging(perTryTimeoutMs = 60_000) {
       const clock = new ManualClock();
       const a = await held(clock, 'a');
       const b = await held(clock, 'b');
-      const gateway = await new Gateway({ clock, routes: [route(a.url, b.url)] }).listen();
+      const gateway = await new Gateway({ clock, routes: [route(a.url, b.url, perTryTimeoutMs)] }).listen();
+      /** Once the request reached one upstream: that one, then the other. */
+      const order = async () => {
+        while (a.seen.length + b.seen.length === 0) await tick();
+        return a.seen.length > 0 ? ([a, b] as const) : ([b, a] as const);
+      };
+      return { clock, a, b, gateway, order };
+    }
+
+    it('a GET the first upstream holds goes to the next after hedgeAfterMs of clock time; the first answer passes on, the other attempt is cancelled', async () => {
+      const { clock, a, gateway, order } = await hedging();
       try {
         let answer: { status: number; body: string; upstream: unknown } | undefined;
         void request(gateway.url + '/x').then(async (r) => (answer = { status: r.statusCode, body: await r.body.text(), upstream: r.headers['x-steadfast-upstream'] }));
-        while (a.seen.length + b.seen.length === 0) await tick();
-        const [first, second] = a.seen.length > 0 ? [a, b] : [b, a];
+        const [first, second] = await order();
         const start = clock.now();
         await advanceUntil(clock, () => false, 40);
         expect(second.seen).toHaveLength(0); // not before hedgeAfterMs
@@ -160,15 +169,11 @@ describe('deadlines on ManualClock, real sockets', () => {
     });
 
     it('when the first upstream answers after the hedge went out, its answer passes on and the hedge is cancelled', async () => {
-      const clock = new ManualClock();
-      const a = await held(clock, 'a');
-      const b = await held(clock, 'b');
-      const gateway = await new Gateway({ clock, routes: [route(a.url, b.url)] }).listen();
+      const { clock, a, gateway, order } = await hedging();
       try {
         let body: string | undefined;
         void request(gateway.url + '/x').then(async (r) => (body = await r.body.text()));
-        while (a.seen.length + b.seen.length === 0) await tick();
-        const [first, second] = a.seen.length > 0 ? [a, b] : [b, a];
+        const [first, second] = await order();
         await advanceUntil(clock, () => second.seen.length > 0, 1000);
         first.seen[0]!.answer('original');
         while (body === undefined || second.seen[0]!.closedAt === null) await tick();
@@ -181,15 +186,11 @@ describe('deadlines on ManualClock, real sockets', () => {
     });
 
     it('a POST is not hedged: it waits for its one upstream, up to the per-try deadline', async () => {
-      const clock = new ManualClock();
-      const a = await held(clock, 'a');
-      const b = await held(clock, 'b');
-      const gateway = await new Gateway({ clock, routes: [route(a.url, b.url, 1000)] }).listen();
+      const { clock, gateway, order } = await hedging(1000);
       try {
         let status: number | undefined;
         void request(gateway.url + '/x', { method: 'POST', body: '{}' }).then(async (r) => (await r.body.text(), (status = r.statusCode)));
-        while (a.seen.length + b.seen.length === 0) await tick();
-        const [first, second] = a.seen.length > 0 ? [a, b] : [b, a];
+        const [first, second] = await order();
         await advanceUntil(clock, () => status !== undefined, 5000);
         expect(status).toBe(504);
         expect(first.seen[0]!.closedAt! - first.seen[0]!.at).toBeGreaterThanOrEqual(990);
