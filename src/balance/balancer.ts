@@ -99,6 +99,7 @@ export class Balancer {
   private ring: BoundedLoadRing | undefined;
   private readonly loadFactor: number;
   private watchSub: Disposable | undefined;
+  private failingStatic = false;
   private ready: Promise<void>;
   private markReady!: () => void;
 
@@ -127,7 +128,18 @@ export class Balancer {
       this.setEndpoints(o.instances.map((i) => (typeof i === 'string' ? { id: i, url: checkUrl(scope, i) } : { id: i.id, url: checkUrl(scope, i.url) })));
     } else {
       const service = checkString(scope, 'service', o.service);
-      this.watchSub = o.registry!.watch(service, (healthy) => this.setEndpoints(healthy.map(toEndpoint)));
+      this.watchSub = o.registry!.watch(service, (healthy) => {
+        // Fail static, as Envoy's panic routing does: a registry that calls every instance
+        // unhealthy at once (its leases lapsed while its cluster elected a leader, say) has more
+        // likely lost its view than every instance died. Keep the last healthy set until one is
+        // healthy again: a dead one refuses at once and the request fails over.
+        if (healthy.length === 0 && this.states.length > 0) {
+          this.failingStatic = true;
+          return;
+        }
+        this.failingStatic = false;
+        this.setEndpoints(healthy.map(toEndpoint));
+      });
     }
   }
 
@@ -138,6 +150,11 @@ export class Balancer {
   /** Resolves once the first set of endpoints is known (immediately for a static list). */
   whenReady(): Promise<void> {
     return this.ready;
+  }
+
+  /** The registry has called every instance unhealthy, and the last healthy set is still used (see the watch). */
+  get failStatic(): boolean {
+    return this.failingStatic;
   }
 
   get endpoints(): Endpoint[] {

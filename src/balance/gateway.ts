@@ -241,8 +241,8 @@ export class Gateway {
   }
 
   /** Routes with their upstreams and passive-health state (what /_steadfast/health shows). */
-  health(): { status: 'passing' | 'critical'; routes: { path: string; upstreams: ReturnType<Balancer['view']> }[] } {
-    const routes = this.routes.map((r) => ({ path: r.def.path, upstreams: r.balancer.view() }));
+  health(): { status: 'passing' | 'critical'; routes: { path: string; upstreams: ReturnType<Balancer['view']>; failStatic: boolean }[] } {
+    const routes = this.routes.map((r) => ({ path: r.def.path, upstreams: r.balancer.view(), failStatic: r.balancer.failStatic }));
     const status = routes.every((r) => r.upstreams.some((u) => !u.ejected)) ? 'passing' : 'critical';
     return { status, routes };
   }

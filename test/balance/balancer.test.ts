@@ -70,6 +70,29 @@ describe('Balancer', () => {
     await registry.close();
   });
 
+  it('fails static: when the registry calls every instance unhealthy at once, it keeps the last healthy set until one is healthy again', async () => {
+    const registry = new EmbeddedRegistry();
+    await registry.register({ id: 'w1', service: 'web', address: '127.0.0.1', port: 8001, checks: [{ id: 'w1-ttl', ttlMs: 60_000 }] });
+    await registry.register({ id: 'w2', service: 'web', address: '127.0.0.1', port: 8002, checks: [{ id: 'w2-ttl', ttlMs: 60_000 }] });
+    await registry.pass('w1-ttl');
+    await registry.pass('w2-ttl');
+    const b = new Balancer({ registry, service: 'web' });
+    await b.whenReady();
+    await expect.poll(() => b.endpoints.map((e) => e.id).sort()).toEqual(['w1', 'w2']);
+    await registry.fail('w1-ttl');
+    await expect.poll(() => b.endpoints.map((e) => e.id)).toEqual(['w2']); // one left: followed as usual
+    expect(b.failStatic).toBe(false);
+    await registry.fail('w2-ttl');
+    await expect.poll(() => b.failStatic).toBe(true);
+    expect(b.endpoints.map((e) => e.id)).toEqual(['w2']); // none healthy: the last healthy set stays
+    expect(b.preferenceList()).toHaveLength(1);
+    await registry.pass('w1-ttl');
+    await expect.poll(() => b.endpoints.map((e) => e.id)).toEqual(['w1']);
+    expect(b.failStatic).toBe(false);
+    b.close();
+    await registry.close();
+  });
+
   it('rejects bad options, naming the option', () => {
     expect(() => new Balancer({ instances: ['ftp://x'] })).toThrow(/must be http:\/\/ or https:\/\//);
     expect(() => new Balancer({ instances: urls, strategy: 'random' as never })).toThrow(/strategy must be one of/);
