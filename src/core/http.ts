@@ -104,7 +104,7 @@ function hostName(host: string): string | undefined {
  *   `Sec-Fetch-Site`; a state-changing request from another origin is refused. Clients that are
  *   not browsers (curl, the npm `consul` client, toxiproxy-node-client) send neither header.
  */
-export function browserRefusal(req: IncomingMessage, options: BrowserGuardOptions = {}): string | undefined {
+export function browserRefusal(req: IncomingMessage, options: BrowserGuardOptions = {}, changesState = !SAFE_METHODS.has(req.method ?? 'GET')): string | undefined {
   const host = req.headers.host;
   if (host !== undefined) {
     const name = hostName(host);
@@ -113,7 +113,7 @@ export function browserRefusal(req: IncomingMessage, options: BrowserGuardOption
       (name === 'localhost' || IPV4_RE.test(name) || name.includes(':') || options.allowedHosts?.includes('*') === true || options.allowedHosts?.includes(name) === true);
     if (!allowed) return `Host ${JSON.stringify(host)} is not this server's (DNS rebinding protection); add it to allowedHosts to serve it`;
   }
-  if (SAFE_METHODS.has(req.method ?? 'GET')) return undefined;
+  if (!changesState) return undefined;
   const site = req.headers['sec-fetch-site'];
   const origin = req.headers.origin;
   if (origin !== undefined) {

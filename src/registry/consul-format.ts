@@ -10,6 +10,29 @@ type Json = Record<string, unknown>;
 
 const isObject = (v: unknown): v is Json => v !== null && typeof v === 'object' && !Array.isArray(v);
 
+const fold = (key: string): string => key.toLowerCase().replace(/_/g, '');
+
+/**
+ * Consul decodes request bodies case-insensitively and also accepts snake_case (`name`,
+ * `enable_tag_override`, `check.ttl`): each key is given its canonical spelling here, so the
+ * checks that follow see one name per field. A key that is not one of `fields` is kept as sent
+ * (and refused as unknown by the caller); a field sent twice in different spellings is refused.
+ */
+export function canonicalKeys(body: Json, fields: Iterable<string>, path = ''): Json {
+  const canonical = new Map<string, string>();
+  for (const f of fields) canonical.set(fold(f), f);
+  const out: Json = {};
+  const sent = new Map<string, string>();
+  for (const [key, value] of Object.entries(body)) {
+    const name = canonical.get(fold(key)) ?? key;
+    const before = sent.get(name);
+    if (before !== undefined) throw new RegistryValidationError(`${path}${name}`, `${path}${name} is given twice (${JSON.stringify(before)} and ${JSON.stringify(key)})`);
+    sent.set(name, key);
+    out[name] = value;
+  }
+  return out;
+}
+
 function str(body: Json, field: string, path: string, { required = false, max = 256 } = {}): string | undefined {
   const v = body[field];
   if (v === undefined || v === null) {
@@ -41,17 +64,18 @@ const CHECK_FIELDS = new Set([
 ]);
 const UNSUPPORTED_CHECKS = ['Args', 'ScriptArgs', 'GRPC', 'H2PING', 'UDP', 'DockerContainerID', 'AliasNode', 'AliasService', 'OSService'];
 
-function checkFromConsul(c: unknown, path: string): CheckDefinition {
-  if (!isObject(c)) throw new RegistryValidationError(path.slice(0, -1), `${path.slice(0, -1)} must be an object`);
+function checkFromConsul(input: unknown, path: string, fields: ReadonlySet<string> = CHECK_FIELDS): CheckDefinition {
+  if (!isObject(input)) throw new RegistryValidationError(path.slice(0, -1) || 'body', `${path.slice(0, -1) || 'the body'} must be an object`);
+  const c = canonicalKeys(input, [...fields, ...UNSUPPORTED_CHECKS], path);
   for (const k of UNSUPPORTED_CHECKS) {
     if (c[k] !== undefined) throw new RegistryValidationError(`${path}${k}`, `${path}${k}: check type not supported; use HTTP, TCP or TTL`);
   }
-  for (const k of Object.keys(c)) if (!CHECK_FIELDS.has(k)) throw new RegistryValidationError(`${path}${k}`, `${path}${k}: unknown check field`);
+  for (const k of Object.keys(c)) if (!fields.has(k)) throw new RegistryValidationError(`${path}${k}`, `${path}${k}: unknown check field`);
   const http = str(c, 'HTTP', path, { max: 2048 });
   const tcp = str(c, 'TCP', path);
   const ttlMs = duration(c, 'TTL', path);
   const kinds = [http, tcp, ttlMs].filter((x) => x !== undefined).length;
-  if (kinds !== 1) throw new RegistryValidationError(path.slice(0, -1), `${path.slice(0, -1)} needs exactly one of HTTP, TCP or TTL`);
+  if (kinds !== 1) throw new RegistryValidationError(path.slice(0, -1) || 'body', `${path.slice(0, -1) || 'a check'} needs exactly one of HTTP, TCP or TTL`);
   if (http !== undefined && !/^https?:\/\/[^\s]+$/.test(http)) throw new RegistryValidationError(`${path}HTTP`, `${path}HTTP must be an http:// or https:// URL`);
   if (tcp !== undefined && !/^[^:\s]+:\d{1,5}$/.test(tcp)) throw new RegistryValidationError(`${path}TCP`, `${path}TCP must be host:port`);
   const intervalMs = duration(c, 'Interval', path);
@@ -91,8 +115,9 @@ function checkFromConsul(c: unknown, path: string): CheckDefinition {
 const SERVICE_FIELDS = new Set(['ID', 'Name', 'Tags', 'Address', 'Port', 'Meta', 'Check', 'Checks', 'EnableTagOverride', 'Weights', 'Kind', 'TaggedAddresses']);
 
 /** PUT /v1/agent/service/register body → ServiceInstance; throws RegistryValidationError naming the field. */
-export function instanceFromConsul(body: unknown): ServiceInstance {
-  if (!isObject(body)) throw new RegistryValidationError('body', 'Request decode failed: the body must be a JSON object');
+export function instanceFromConsul(input: unknown): ServiceInstance {
+  if (!isObject(input)) throw new RegistryValidationError('body', 'Request decode failed: the body must be a JSON object');
+  const body = canonicalKeys(input, SERVICE_FIELDS);
   for (const k of Object.keys(body)) if (!SERVICE_FIELDS.has(k)) throw new RegistryValidationError(k, `${k}: unknown field`);
   const name = str(body, 'Name', '', { required: true, max: 128 })!;
   if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/.test(name)) throw new RegistryValidationError('Name', `Name must be letters, digits, '.', '_' or '-', got ${JSON.stringify(name)}`);
@@ -113,6 +138,24 @@ export function instanceFromConsul(body: unknown): ServiceInstance {
   return { id, service: name, address: str(body, 'Address', '') ?? '', port, tags: tags as string[], meta: meta as Record<string, string>, checks };
 }
 
+const CHECK_REGISTER_FIELDS: ReadonlySet<string> = new Set([...CHECK_FIELDS, 'ServiceID']);
+
+/**
+ * PUT /v1/agent/check/register body → the service instance it belongs to and the check. As in
+ * Consul, Name is required and the ID defaults to it; this registry keeps checks on services
+ * only, so ServiceID is required too.
+ */
+export function checkRegistrationFromConsul(input: unknown): { instanceId: string; check: CheckDefinition & { id: string } } {
+  if (!isObject(input)) throw new RegistryValidationError('body', 'Request decode failed: the body must be a JSON object');
+  const body = canonicalKeys(input, [...CHECK_REGISTER_FIELDS, ...UNSUPPORTED_CHECKS]);
+  const { ServiceID: _serviceId, ...rest } = body;
+  const name = str(body, 'Name', '', { required: true })!;
+  const instanceId = str(body, 'ServiceID', '');
+  if (instanceId === undefined || instanceId === '') throw new RegistryValidationError('ServiceID', 'ServiceID is required: this registry keeps checks on registered services only (node checks are not supported)');
+  const check = checkFromConsul(rest, '');
+  return { instanceId, check: { ...check, id: check.id ?? name, name } };
+}
+
 export function serviceToConsul(i: ServiceInstance, index?: { createIndex: number; modifyIndex: number }): Json {
   return {
     ID: i.id,
@@ -123,7 +166,7 @@ export function serviceToConsul(i: ServiceInstance, index?: { createIndex: numbe
     Address: i.address,
     Weights: { Passing: 1, Warning: 1 },
     EnableTagOverride: false,
-    Datacenter: 'dc1',
+    Datacenter: DATACENTER,
     ...(index ? { CreateIndex: index.createIndex, ModifyIndex: index.modifyIndex } : {}),
   };
 }
@@ -144,24 +187,90 @@ export function checkToConsul(c: CheckState): Json {
   };
 }
 
+/** The agent's own node check, which Consul reports next to every service's checks. */
+export function serfHealth(): Json {
+  return {
+    Node: NODE_NAME,
+    CheckID: 'serfHealth',
+    Name: 'Serf Health Status',
+    Status: 'passing',
+    Notes: '',
+    Output: 'Agent alive and reachable',
+    ServiceID: '',
+    ServiceName: '',
+    ServiceTags: [],
+    Type: '',
+    Definition: {},
+  };
+}
+
+/** This registry is one node, one datacenter: the agent, the catalog's node and the member are all it. */
+export const DATACENTER = 'dc1';
+const NODE_ID = '5eadfa57-0000-4000-8000-000000000001';
+/** The Consul HTTP API version the answers follow (clients gate features on it). */
+const CONSUL_API_VERSION = '1.17.0';
+
+export function nodeToConsul(index = 1): Json {
+  return { ID: NODE_ID, Node: NODE_NAME, Address: NODE_ADDRESS, Datacenter: DATACENTER, TaggedAddresses: { lan: NODE_ADDRESS, wan: NODE_ADDRESS }, Meta: {}, CreateIndex: 1, ModifyIndex: index };
+}
+
+export function memberToConsul(): Json {
+  return {
+    Name: NODE_NAME,
+    Addr: NODE_ADDRESS,
+    Port: 8301,
+    Tags: { role: 'consul', dc: DATACENTER, port: '8300', id: NODE_ID, vsn: '2', vsn_min: '2', vsn_max: '3', build: CONSUL_API_VERSION },
+    Status: 1,
+    ProtocolMin: 1,
+    ProtocolMax: 5,
+    ProtocolCur: 2,
+    DelegateMin: 2,
+    DelegateMax: 5,
+    DelegateCur: 4,
+  };
+}
+
+/** GET /v1/agent/self: what discovery clients (Prometheus', VictoriaMetrics') read the datacenter from. */
+export function selfToConsul(): Json {
+  return {
+    Config: { Datacenter: DATACENTER, PrimaryDatacenter: DATACENTER, NodeName: NODE_NAME, NodeID: NODE_ID, Server: true, Revision: '', Version: CONSUL_API_VERSION, BuildDate: '' },
+    DebugConfig: {},
+    Coord: null,
+    Member: memberToConsul(),
+    Stats: {},
+    Meta: {},
+    xDS: null,
+  };
+}
+
+/** One entry of GET /v1/catalog/service/:name. */
+export function catalogToConsul(h: InstanceHealth, index?: { createIndex: number; modifyIndex: number }): Json {
+  const i = h.instance;
+  return {
+    ID: NODE_ID,
+    Node: NODE_NAME,
+    Address: NODE_ADDRESS,
+    Datacenter: DATACENTER,
+    TaggedAddresses: { lan: NODE_ADDRESS, wan: NODE_ADDRESS },
+    NodeMeta: {},
+    ServiceKind: '',
+    ServiceID: i.id,
+    ServiceName: i.service,
+    ServiceTags: i.tags ?? [],
+    ServiceAddress: i.address,
+    ServiceWeights: { Passing: 1, Warning: 1 },
+    ServiceMeta: i.meta ?? {},
+    ServicePort: i.port,
+    ServiceEnableTagOverride: false,
+    ...(index ? { CreateIndex: index.createIndex, ModifyIndex: index.modifyIndex } : {}),
+  };
+}
+
 export function healthToConsul(h: InstanceHealth, index?: { createIndex: number; modifyIndex: number }): Json {
   return {
-    Node: { ID: '', Node: NODE_NAME, Address: NODE_ADDRESS, Datacenter: 'dc1', TaggedAddresses: {}, Meta: {} },
+    Node: { ID: NODE_ID, Node: NODE_NAME, Address: NODE_ADDRESS, Datacenter: DATACENTER, TaggedAddresses: { lan: NODE_ADDRESS, wan: NODE_ADDRESS }, Meta: {} },
     Service: serviceToConsul(h.instance, index),
-    Checks: [
-      {
-        Node: NODE_NAME,
-        CheckID: 'serfHealth',
-        Name: 'Serf Health Status',
-        Status: 'passing',
-        Notes: '',
-        Output: 'Agent alive and reachable',
-        ServiceID: '',
-        ServiceName: '',
-        Type: '',
-      },
-      ...h.checks.map(checkToConsul),
-    ],
+    Checks: [serfHealth(), ...h.checks.map(checkToConsul)],
   };
 }
 

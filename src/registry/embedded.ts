@@ -171,28 +171,47 @@ export class EmbeddedRegistry implements Registry {
     let ids = this.byService.get(instance.service);
     if (!ids) this.byService.set(instance.service, (ids = new Set()));
     ids.add(instance.id);
-    for (const def of instance.checks as (CheckDefinition & { id: string; name: string })[]) {
-      const initial = def.status ?? 'critical';
-      const { hc, type } = healthCheckFor(def, this.clock);
-      const rt: CheckRuntime = {
-        def,
-        hc,
-        state: { id: def.id, name: def.name, instanceId: instance.id, service: instance.service, type, status: initial, output: '', notes: def.notes ?? '' },
-      };
-      hc.on('result', ({ output }) => (rt.state.output = output));
-      hc.on('change', ({ to, output }) => {
-        if (this.entries.get(instance.id) !== entry) return;
-        rt.state.status = to;
-        rt.state.output = output;
-        this.armDeregister(entry, rt);
-        this.touch(entry);
-      });
-      entry.checks.set(def.id, rt);
-      this.armDeregister(entry, rt);
-    }
+    for (const def of instance.checks as (CheckDefinition & { id: string; name: string })[]) this.addCheck(entry, def);
     this.touch(entry);
     for (const rt of entry.checks.values()) rt.hc.start();
     if (!this.restoring) await this.sync();
+  }
+
+  /**
+   * Adds a check to a registered instance, or replaces the one with the same id (PUT
+   * /v1/agent/check/register); the instance's other checks keep their state.
+   */
+  async registerCheck(instanceId: string, def: CheckDefinition & { id: string }): Promise<void> {
+    this.checkOpen();
+    const entry = this.entries.get(instanceId);
+    if (!entry) throw new RegistryNotFoundError(`unknown service ID ${JSON.stringify(instanceId)}`);
+    for (const e of this.entries.values()) {
+      if (e !== entry && e.checks.has(def.id)) throw new InvalidOptionError(`EmbeddedRegistry.registerCheck: check ID ${JSON.stringify(def.id)} belongs to service ID ${JSON.stringify(e.instance.id)}`);
+    }
+    const instance = normalizeInstance('EmbeddedRegistry.registerCheck', { ...entry.instance, checks: [...(entry.instance.checks ?? []).filter((c) => c.id !== def.id), def] });
+    const old = entry.checks.get(def.id);
+    if (old) this.stopCheck(old);
+    entry.instance = instance;
+    const rt = this.addCheck(entry, instance.checks!.at(-1) as CheckDefinition & { id: string; name: string });
+    this.touch(entry);
+    rt.hc.start();
+    await this.sync();
+  }
+
+  /** Removes one check from its instance (PUT /v1/agent/check/deregister/:id). */
+  async deregisterCheck(checkId: string): Promise<void> {
+    this.checkOpen();
+    for (const entry of this.entries.values()) {
+      const rt = entry.checks.get(checkId);
+      if (!rt) continue;
+      this.stopCheck(rt);
+      entry.checks.delete(checkId);
+      entry.instance = { ...entry.instance, checks: (entry.instance.checks ?? []).filter((c) => c.id !== checkId) };
+      this.touch(entry);
+      await this.sync();
+      return;
+    }
+    throw new RegistryNotFoundError(`unknown check ID ${JSON.stringify(checkId)}`);
   }
 
   async deregister(instanceId: string): Promise<void> {
@@ -369,11 +388,35 @@ export class EmbeddedRegistry implements Registry {
     rt.criticalTimer = t;
   }
 
+  private addCheck(entry: Entry, def: CheckDefinition & { id: string; name: string }): CheckRuntime {
+    const { instance } = entry;
+    const { hc, type } = healthCheckFor(def, this.clock);
+    const rt: CheckRuntime = {
+      def,
+      hc,
+      state: { id: def.id, name: def.name, instanceId: instance.id, service: instance.service, type, status: def.status ?? 'critical', output: '', notes: def.notes ?? '' },
+    };
+    hc.on('result', ({ output }) => (rt.state.output = output));
+    hc.on('change', ({ to, output }) => {
+      if (this.entries.get(instance.id) !== entry || entry.checks.get(def.id) !== rt) return;
+      rt.state.status = to;
+      rt.state.output = output;
+      this.armDeregister(entry, rt);
+      this.touch(entry);
+    });
+    entry.checks.set(def.id, rt);
+    this.armDeregister(entry, rt);
+    return rt;
+  }
+
+  private stopCheck(rt: CheckRuntime): void {
+    rt.hc.stop();
+    if (rt.criticalTimer !== undefined) this.clock.clearTimeout(rt.criticalTimer);
+    rt.criticalTimer = undefined;
+  }
+
   private stopChecks(entry: Entry): void {
-    for (const rt of entry.checks.values()) {
-      rt.hc.stop();
-      if (rt.criticalTimer !== undefined) this.clock.clearTimeout(rt.criticalTimer);
-    }
+    for (const rt of entry.checks.values()) this.stopCheck(rt);
   }
 
   private touch(entry: Entry): void {

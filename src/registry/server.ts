@@ -4,11 +4,28 @@ import type { AddressInfo } from 'node:net';
 import { boundedServer, browserRefusal, defaultMaxConnections, listen, readBody } from '../core/http.js';
 import { checkBoolean, checkFunction, checkInteger, checkOptions, checkString, checkStringList } from '../core/options.js';
 import type { Random } from '../core/random.js';
-import { httpError, httpStatusOf, SteadfastError, InvalidOptionError } from '../core/errors.js';
+import { ErrorCode, httpError, httpStatusOf, InvalidOptionError, RequestError, SteadfastError } from '../core/errors.js';
 import { parseDuration } from './duration.js';
 import type { EmbeddedRegistry } from './embedded.js';
 import { RegistryNotFoundError, RegistryValidationError } from './errors.js';
-import { checkToConsul, healthToConsul, instanceFromConsul, NODE_ADDRESS, serviceToConsul } from './consul-format.js';
+import {
+  canonicalKeys,
+  catalogToConsul,
+  DATACENTER,
+  checkRegistrationFromConsul,
+  checkToConsul,
+  healthToConsul,
+  instanceFromConsul,
+  memberToConsul,
+  NODE_ADDRESS,
+  NODE_NAME,
+  nodeToConsul,
+  selfToConsul,
+  serfHealth,
+  serviceToConsul,
+} from './consul-format.js';
+import { compileFilter, type FilterShape } from './filter.js';
+import type { CheckState, InstanceHealth } from './registry.js';
 import type { KvEntry } from './kv.js';
 
 export interface RegistryServerOptions {
@@ -35,6 +52,8 @@ export interface RegistryServerOptions {
   maxConnections?: number;
   /** HTTP and TCP check intervals below this are raised to it, as Consul does. Default 1000. */
   minCheckIntervalMs?: number;
+  /** A check's DeregisterCriticalServiceAfter below this is raised to it, as Consul does (its minimum is 1 minute). Default 60 000. */
+  minDeregisterCriticalAfterMs?: number;
   /** Host names answered besides IP literals and localhost (DNS rebinding protection); '*' for any. */
   allowedHosts?: string[];
   /** Origins whose browser pages may write (cross-site request forgery protection). Default none. */
@@ -51,6 +70,9 @@ export const REGISTRY_SERVER_DEFAULTS = Object.freeze({
   requestTimeoutMs: 10_000,
   keepAliveTimeoutMs: 5000,
   minCheckIntervalMs: 1000,
+  minDeregisterCriticalAfterMs: 60_000,
+  /** How long close() lets answered requests finish before it closes every connection. */
+  closeGraceMs: 1000,
 });
 
 
@@ -61,8 +83,25 @@ interface Route {
   write: boolean;
   /** Supports ?index=&wait= blocking. */
   blocking?: boolean;
+  /** Supports ?filter=: the shape of one item of the answer (an array, or an object's values). */
+  filter?: FilterShape;
   handler: Handler;
 }
+
+const SESSION_FIELDS = ['Name', 'TTL', 'Behavior', 'LockDelay', 'Node', 'Checks', 'NodeChecks', 'ServiceChecks'];
+
+/** What `?filter=` selectors may name on each endpoint: an item shaped like its answers. */
+const shapes = ((): Record<'service' | 'check' | 'catalog' | 'health' | 'node', FilterShape> => {
+  const check: CheckState = { id: 'c', name: 'c', instanceId: 'i', service: 's', type: 'ttl', status: 'passing', output: '', notes: '' };
+  const h: InstanceHealth = { instance: { id: 'i', service: 's', address: '', port: 0, tags: [], meta: {}, checks: [] }, checks: [check], status: 'passing' };
+  return {
+    service: { template: serviceToConsul(h.instance, { createIndex: 0, modifyIndex: 0 }), maps: ['Meta'] },
+    check: { template: checkToConsul(check), maps: ['Definition'] },
+    catalog: { template: catalogToConsul(h, { createIndex: 0, modifyIndex: 0 }), maps: ['ServiceMeta', 'NodeMeta', 'TaggedAddresses'] },
+    health: { template: healthToConsul(h, { createIndex: 0, modifyIndex: 0 }), maps: ['Service.Meta', 'Node.Meta', 'Node.TaggedAddresses'] },
+    node: { template: nodeToConsul(), maps: ['Meta', 'TaggedAddresses'] },
+  };
+})();
 
 const digest = (s: string): Buffer => nodeCrypto().createHash('sha256').update(s).digest();
 
@@ -86,6 +125,8 @@ export class RegistryServer {
   private readonly routes: Route[];
   private readonly pending = new Set<AbortController>();
   private readonly minCheckIntervalMs: number;
+  private readonly minDeregisterCriticalAfterMs: number;
+  private closing = false;
   private readonly guard: { allowedHosts: string[]; allowedOrigins: string[] };
 
   constructor(options: RegistryServerOptions) {
@@ -93,7 +134,7 @@ export class RegistryServer {
     if (options === undefined) throw new InvalidOptionError(`${scope}: options { registry } are required`);
     const o = checkOptions<RegistryServerOptions>(scope, options, [
       'registry', 'port', 'host', 'aclToken', 'aclForReads', 'maxBodyBytes', 'maxWaitMs',
-      'requestTimeoutMs', 'keepAliveTimeoutMs', 'maxConnections', 'minCheckIntervalMs', 'allowedHosts', 'allowedOrigins', 'random',
+      'requestTimeoutMs', 'keepAliveTimeoutMs', 'maxConnections', 'minCheckIntervalMs', 'minDeregisterCriticalAfterMs', 'allowedHosts', 'allowedOrigins', 'random',
     ]);
     this.random = o.random === undefined ? Math.random : checkFunction<Random>(scope, 'random', o.random);
     if (!o.registry || typeof (o.registry as EmbeddedRegistry).waitForChange !== 'function') throw new InvalidOptionError(`${scope}: registry must be an EmbeddedRegistry`);
@@ -106,6 +147,7 @@ export class RegistryServer {
     this.maxBodyBytes = checkInteger(scope, 'maxBodyBytes', o.maxBodyBytes ?? d.maxBodyBytes, { min: 1024, max: 64 * 1024 * 1024 });
     this.maxWaitMs = checkInteger(scope, 'maxWaitMs', o.maxWaitMs ?? d.maxWaitMs, { min: 0 });
     this.minCheckIntervalMs = checkInteger(scope, 'minCheckIntervalMs', o.minCheckIntervalMs ?? d.minCheckIntervalMs, { min: 1, max: 3_600_000 });
+    this.minDeregisterCriticalAfterMs = checkInteger(scope, 'minDeregisterCriticalAfterMs', o.minDeregisterCriticalAfterMs ?? d.minDeregisterCriticalAfterMs, { min: 1, max: 86_400_000 });
     this.guard = { allowedHosts: checkStringList(scope, 'allowedHosts', o.allowedHosts).map((h) => h.toLowerCase()), allowedOrigins: checkStringList(scope, 'allowedOrigins', o.allowedOrigins) };
     this.routes = this.buildRoutes();
     const requestTimeoutMs = checkInteger(scope, 'requestTimeoutMs', o.requestTimeoutMs ?? d.requestTimeoutMs, { min: 100, max: 600_000 });
@@ -136,10 +178,20 @@ export class RegistryServer {
     return this;
   }
 
+  /**
+   * Stops serving: blocking queries are answered at once, every answer from now on closes its
+   * connection, a request that arrives on a kept-alive connection is refused (503), and what is
+   * still open after closeGraceMs is closed — a client that keeps asking cannot hold it open.
+   */
   async close(): Promise<void> {
+    this.closing = true;
     for (const ac of this.pending) ac.abort();
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     this.server.closeIdleConnections();
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    const grace = setTimeout(() => this.server.closeAllConnections(), REGISTRY_SERVER_DEFAULTS.closeGraceMs);
+    grace.unref();
+    await closed;
+    clearTimeout(grace);
   }
 
   private authorized(req: http.IncomingMessage, url: URL): boolean {
@@ -150,7 +202,12 @@ export class RegistryServer {
   }
 
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    let indexHeaders = false;
     try {
+      if (this.closing) {
+        res.setHeader('connection', 'close');
+        throw new RequestError(ErrorCode.CLOSED, 'the registry is shutting down');
+      }
       let url: URL;
       try {
         url = new URL(req.url ?? '/', 'http://registry');
@@ -164,7 +221,9 @@ export class RegistryServer {
       // without asking, but a PUT from another origin needs a preflight this server never grants.
       const route = matching.find((r) => r.method === req.method);
       if (!route) throw httpError(405, `method ${req.method} not allowed on ${path} (use ${[...new Set(matching.map((r) => r.method))].join(' or ')})`);
-      const refusal = browserRefusal(req, this.guard);
+      // A GET that changes state (the pre-1.0 forms some clients still send) gets the same
+      // cross-site checks as a PUT.
+      const refusal = browserRefusal(req, this.guard, route.write || (req.method !== 'GET' && req.method !== 'HEAD'));
       if (refusal !== undefined) throw httpError(403, refusal);
       if ((route.write || this.aclForReads) && !this.authorized(req, url)) throw httpError(403, 'Permission denied: a valid ACL token is required (X-Consul-Token header)');
       let params: string[];
@@ -173,6 +232,10 @@ export class RegistryServer {
       } catch {
         throw httpError(400, 'invalid percent-encoding in the path');
       }
+      const filterText = url.searchParams.get('filter');
+      if (filterText !== null && !route.filter) throw httpError(400, `filter: not supported on ${path}`);
+      const filter = filterText === null ? undefined : compileFilter(filterText, route.filter);
+      indexHeaders = req.method === 'GET';
       if (route.blocking && url.searchParams.has('index')) {
         // Only a blocking query needs to hear that its client went away (or that we are closing).
         const ac = new AbortController();
@@ -184,24 +247,33 @@ export class RegistryServer {
         await this.block(url, ac.signal);
       }
       const before = this.registry.index;
-      const result = await route.handler(req, url, params, () => this.readBody(req));
+      let result = await route.handler(req, url, params, () => this.readBody(req));
+      if (filter) result = Array.isArray(result) ? result.filter(filter) : Object.fromEntries(Object.entries(result as object).filter(([, v]) => filter(v)));
       // A write that changed something is answered once it is durable (with a data folder): the
       // checkpoint that holds it is saved. One that changed nothing (a heartbeat of a passing
       // check, a failed CAS) does not wait for other writes' saves.
       if (route.write && this.registry.index !== before) await this.registry.sync();
       if (res.destroyed) return;
-      res.setHeader('X-Consul-Index', String(this.registry.index));
-      res.setHeader('X-Consul-KnownLeader', 'true');
-      res.setHeader('X-Consul-LastContact', '0');
+      this.setIndexHeaders(res);
+      if (this.closing) res.setHeader('connection', 'close');
       if (result instanceof RawResponse) {
         res.writeHead(result.status, { 'content-type': result.contentType });
         res.end(result.body);
         return;
       }
+      if (result === undefined) {
+        // Registration and check updates answer 200 with an empty body, as Consul's do.
+        res.writeHead(200, { 'content-length': '0' });
+        res.end();
+        return;
+      }
       res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(JSON.stringify(result ?? null));
+      res.end(JSON.stringify(result));
     } catch (err) {
       if (res.destroyed || res.headersSent) return;
+      // A read's 404 (a missing KV key) carries the index too: clients block on it next.
+      if (indexHeaders) this.setIndexHeaders(res);
+      if (this.closing) res.setHeader('connection', 'close');
       const status = httpStatusOf(err);
       const known = err instanceof SteadfastError || status !== 500;
       const message = known ? (err as Error).message : `internal error: ${(err as Error)?.message ?? String(err)}`;
@@ -210,9 +282,25 @@ export class RegistryServer {
     }
   }
 
-  /** Consul raises check intervals below its minimum to it: a registration cannot make the registry probe a target hundreds of times a second. */
-  private withMinInterval<T extends { checks?: { intervalMs?: number }[] }>(instance: T): T {
-    for (const c of instance.checks ?? []) if (c.intervalMs !== undefined && c.intervalMs < this.minCheckIntervalMs) c.intervalMs = this.minCheckIntervalMs;
+  private setIndexHeaders(res: http.ServerResponse): void {
+    res.setHeader('X-Consul-Index', String(this.registry.index));
+    res.setHeader('X-Consul-KnownLeader', 'true');
+    res.setHeader('X-Consul-LastContact', '0');
+  }
+
+  /**
+   * Consul raises check intervals and DeregisterCriticalServiceAfter below its minimums to them:
+   * a registration cannot make the registry probe a target hundreds of times a second, or drop
+   * a service that missed one heartbeat.
+   */
+  private withMinimums<T extends { intervalMs?: number; deregisterCriticalAfterMs?: number }>(check: T): T {
+    if (check.intervalMs !== undefined && check.intervalMs < this.minCheckIntervalMs) check.intervalMs = this.minCheckIntervalMs;
+    if (check.deregisterCriticalAfterMs !== undefined && check.deregisterCriticalAfterMs < this.minDeregisterCriticalAfterMs) check.deregisterCriticalAfterMs = this.minDeregisterCriticalAfterMs;
+    return check;
+  }
+
+  private withMinInterval<T extends { checks?: { intervalMs?: number; deregisterCriticalAfterMs?: number }[] }>(instance: T): T {
+    for (const c of instance.checks ?? []) this.withMinimums(c);
     return instance;
   }
 
@@ -276,6 +364,15 @@ export class RegistryServer {
       CreateIndex: s.createIndex,
       ModifyIndex: s.createIndex,
     });
+    const withTags = (u: URL, list: InstanceHealth[]): InstanceHealth[] => {
+      // ?tag= may be given more than once: an instance must have every one (as in Consul).
+      const tags = u.searchParams.getAll('tag');
+      return tags.length === 0 ? list : list.filter((h) => tags.every((t) => (h.instance.tags ?? []).includes(t)));
+    };
+    const legacyGet = (route: Omit<Route, 'method'>): Route[] => [
+      { ...route, method: 'PUT' },
+      { ...route, method: 'GET' },
+    ];
     const kvKey = (p: string): string => {
       if (p.length === 0 || p.length > 512) throw httpError(400, 'key: must be 1–512 characters');
       return p;
@@ -283,16 +380,30 @@ export class RegistryServer {
 
     return [
       { method: 'PUT', pattern: /^\/v1\/agent\/service\/register$/, write: true, handler: async (_q, _u, _p, body) => void (await r.register(this.withMinInterval(instanceFromConsul(await json(body))))) },
-      { method: 'PUT', pattern: /^\/v1\/agent\/service\/deregister\/(.+)$/, write: true, handler: async (_q, _u, [id]) => void (await r.deregister(id!)) },
-      ...(['pass', 'warn', 'fail'] as const).map(
-        (verb): Route => ({ method: 'PUT', pattern: new RegExp(`^/v1/agent/check/${verb}/(.+)$`), write: true, handler: async (_q, u, [id]) => void (await r[verb](id!, note(u))) }),
+      // Deregistration and TTL updates also take GET, the form Consul answered before 1.0 and
+      // python-consul 0.7.1 (Debian's python3-consul) still sends; such a GET is a write (token,
+      // cross-site checks) like the PUT.
+      ...legacyGet({ pattern: /^\/v1\/agent\/service\/deregister\/(.+)$/, write: true, handler: async (_q, _u, [id]) => void (await r.deregister(id!)) }),
+      ...(['pass', 'warn', 'fail'] as const).flatMap((verb) =>
+        legacyGet({ pattern: new RegExp(`^/v1/agent/check/${verb}/(.+)$`), write: true, handler: async (_q, u, [id]) => void (await r[verb](id!, note(u))) }),
       ),
+      {
+        method: 'PUT',
+        pattern: /^\/v1\/agent\/check\/register$/,
+        write: true,
+        handler: async (_q, _u, _p, body) => {
+          const { instanceId, check } = checkRegistrationFromConsul(await json(body));
+          await r.registerCheck(instanceId, this.withMinimums(check));
+        },
+      },
+      ...legacyGet({ pattern: /^\/v1\/agent\/check\/deregister\/(.+)$/, write: true, handler: async (_q, _u, [id]) => void (await r.deregisterCheck(id!)) }),
       {
         method: 'PUT',
         pattern: /^\/v1\/agent\/check\/update\/(.+)$/,
         write: true,
         handler: async (_q, _u, [id], body) => {
-          const b = (await json(body)) as { Status?: unknown; Output?: unknown } | undefined;
+          const raw = await json(body);
+          const b = raw !== null && typeof raw === 'object' && !Array.isArray(raw) ? (canonicalKeys(raw as Record<string, unknown>, ['Status', 'Output']) as { Status?: unknown; Output?: unknown }) : undefined;
           const status = b?.Status;
           const output = typeof b?.Output === 'string' ? b.Output.slice(0, 4096) : '';
           if (status === 'passing') await r.pass(id!, output);
@@ -301,10 +412,13 @@ export class RegistryServer {
           else throw new RegistryValidationError('Status', 'Status must be passing, warning or critical');
         },
       },
+      { method: 'GET', pattern: /^\/v1\/agent\/self$/, write: false, handler: async () => selfToConsul() },
+      { method: 'GET', pattern: /^\/v1\/agent\/members$/, write: false, handler: async () => [memberToConsul()] },
       {
         method: 'GET',
         pattern: /^\/v1\/agent\/services$/,
         write: false,
+        filter: shapes.service,
         handler: async () => Object.fromEntries(r.allInstances().map((h) => [h.instance.id, serviceToConsul(h.instance, r.modifyIndexOf(h.instance.id))])),
       },
       {
@@ -317,43 +431,62 @@ export class RegistryServer {
           return serviceToConsul(h.instance, r.modifyIndexOf(id!));
         },
       },
-      { method: 'GET', pattern: /^\/v1\/agent\/checks$/, write: false, handler: async () => Object.fromEntries(r.allChecks().map((c) => [c.id, checkToConsul(c)])) },
+      { method: 'GET', pattern: /^\/v1\/agent\/checks$/, write: false, filter: shapes.check, handler: async () => Object.fromEntries(r.allChecks().map((c) => [c.id, checkToConsul(c)])) },
       { method: 'GET', pattern: /^\/v1\/catalog\/services$/, write: false, blocking: true, handler: async () => r.services() },
+      { method: 'GET', pattern: /^\/v1\/catalog\/datacenters$/, write: false, handler: async () => [DATACENTER] },
+      { method: 'GET', pattern: /^\/v1\/catalog\/nodes$/, write: false, blocking: true, filter: shapes.node, handler: async () => [nodeToConsul(r.index)] },
+      {
+        method: 'GET',
+        pattern: /^\/v1\/catalog\/node\/(.+)$/,
+        write: false,
+        blocking: true,
+        handler: async (_q, _u, [node]) => {
+          if (node !== NODE_NAME) return null;
+          return { Node: nodeToConsul(r.index), Services: Object.fromEntries(r.allInstances().map((h) => [h.instance.id, serviceToConsul(h.instance, r.modifyIndexOf(h.instance.id))])) };
+        },
+      },
       {
         method: 'GET',
         pattern: /^\/v1\/catalog\/service\/(.+)$/,
         write: false,
         blocking: true,
-        handler: async (_q, _u, [name]) =>
-          (await r.instances(name!)).map((h) => ({
-            Node: 'steadfast',
-            Address: NODE_ADDRESS,
-            Datacenter: 'dc1',
-            ServiceID: h.instance.id,
-            ServiceName: h.instance.service,
-            ServiceAddress: h.instance.address,
-            ServicePort: h.instance.port,
-            ServiceTags: h.instance.tags ?? [],
-            ServiceMeta: h.instance.meta ?? {},
-          })),
+        filter: shapes.catalog,
+        handler: async (_q, u, [name]) => withTags(u, await r.instances(name!)).map((h) => catalogToConsul(h, r.modifyIndexOf(h.instance.id))),
       },
       {
         method: 'GET',
         pattern: /^\/v1\/health\/service\/(.+)$/,
         write: false,
         blocking: true,
-        handler: async (_q, u, [name]) => {
-          const list = wantsPassing(u) ? await r.healthy(name!) : await r.instances(name!);
-          const tag = u.searchParams.get('tag');
-          return list.filter((h) => tag === null || (h.instance.tags ?? []).includes(tag)).map((h) => healthToConsul(h, r.modifyIndexOf(h.instance.id)));
-        },
+        filter: shapes.health,
+        handler: async (_q, u, [name]) => withTags(u, wantsPassing(u) ? await r.healthy(name!) : await r.instances(name!)).map((h) => healthToConsul(h, r.modifyIndexOf(h.instance.id))),
       },
       {
         method: 'GET',
         pattern: /^\/v1\/health\/checks\/(.+)$/,
         write: false,
         blocking: true,
+        filter: shapes.check,
         handler: async (_q, _u, [name]) => r.allChecks().filter((c) => c.service === name).map(checkToConsul),
+      },
+      {
+        method: 'GET',
+        pattern: /^\/v1\/health\/state\/(.+)$/,
+        write: false,
+        blocking: true,
+        filter: shapes.check,
+        handler: async (_q, _u, [state]) => {
+          if (!['any', 'passing', 'warning', 'critical'].includes(state!)) throw httpError(400, `state: must be any, passing, warning or critical, got ${JSON.stringify(state)}`);
+          return [serfHealth(), ...r.allChecks().map(checkToConsul)].filter((c) => state === 'any' || c.Status === state);
+        },
+      },
+      {
+        method: 'GET',
+        pattern: /^\/v1\/health\/node\/(.+)$/,
+        write: false,
+        blocking: true,
+        filter: shapes.check,
+        handler: async (_q, _u, [node]) => (node === NODE_NAME ? [serfHealth(), ...r.allChecks().map(checkToConsul)] : []),
       },
       { method: 'GET', pattern: /^\/v1\/status\/leader$/, write: false, handler: async () => `${NODE_ADDRESS}:8300` },
       { method: 'GET', pattern: /^\/v1\/status\/peers$/, write: false, handler: async () => [`${NODE_ADDRESS}:8300`] },
@@ -362,8 +495,20 @@ export class RegistryServer {
         pattern: /^\/v1\/session\/create$/,
         write: true,
         handler: async (_q, _u, _p, body) => {
-          const b = ((await json(body)) ?? {}) as Record<string, unknown>;
-          if (b === null || typeof b !== 'object' || Array.isArray(b)) throw new RegistryValidationError('body', 'Request decode failed: the body must be a JSON object');
+          const raw = (await json(body)) ?? {};
+          if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new RegistryValidationError('body', 'Request decode failed: the body must be a JSON object');
+          // Consul's decoder takes any case (python-consul sends ttl, name, behavior): a field
+          // dropped for its spelling would leave a session that never expires, holding its lock.
+          const b = canonicalKeys(raw as Record<string, unknown>, SESSION_FIELDS);
+          for (const k of Object.keys(b)) if (!SESSION_FIELDS.includes(k)) throw new RegistryValidationError(k, `${k}: unknown session field (known: ${SESSION_FIELDS.join(', ')})`);
+          if (b.Node !== undefined && b.Node !== null && b.Node !== '' && b.Node !== NODE_NAME) throw new RegistryValidationError('Node', `Node: this registry is one node, ${JSON.stringify(NODE_NAME)}; got ${JSON.stringify(b.Node)}`);
+          const lockDelay = b.LockDelay;
+          if (lockDelay !== undefined && lockDelay !== null && lockDelay !== 0 && (typeof lockDelay !== 'string' || parseDuration(lockDelay) !== 0)) {
+            throw new RegistryValidationError('LockDelay', `LockDelay: not supported — a lock an invalidated session held can be taken again at once here; omit it or send "0s" (got ${JSON.stringify(lockDelay)})`);
+          }
+          const nodeChecks = b.Checks ?? b.NodeChecks ?? [];
+          if (!Array.isArray(nodeChecks) || nodeChecks.some((c) => c !== 'serfHealth')) throw new RegistryValidationError('Checks', 'Checks: sessions here are tied to their TTL only; send no checks or ["serfHealth"]');
+          if (b.ServiceChecks !== undefined && b.ServiceChecks !== null && (!Array.isArray(b.ServiceChecks) || b.ServiceChecks.length > 0)) throw new RegistryValidationError('ServiceChecks', 'ServiceChecks: not supported; sessions here are tied to their TTL only');
           let ttlMs: number | undefined;
           if (b.TTL !== undefined && b.TTL !== '') {
             ttlMs = typeof b.TTL === 'string' ? parseDuration(b.TTL) : undefined;
@@ -377,7 +522,8 @@ export class RegistryServer {
         },
       },
       { method: 'PUT', pattern: /^\/v1\/session\/renew\/(.+)$/, write: true, handler: async (_q, _u, [id]) => [sessionOut(r.kv.renewSession(id!))] },
-      { method: 'PUT', pattern: /^\/v1\/session\/destroy\/(.+)$/, write: true, handler: async (_q, _u, [id]) => r.kv.destroySession(id!) },
+      // Consul answers true also for a session that does not exist (it is gone either way).
+      { method: 'PUT', pattern: /^\/v1\/session\/destroy\/(.+)$/, write: true, handler: async (_q, _u, [id]) => (r.kv.destroySession(id!), true) },
       {
         method: 'GET',
         pattern: /^\/v1\/session\/info\/(.+)$/,
@@ -395,7 +541,18 @@ export class RegistryServer {
         blocking: true,
         handler: async (_q, u, [key]) => {
           const recurse = u.searchParams.has('recurse');
-          if (u.searchParams.has('keys')) return r.kv.list(key!).map((e) => e.key);
+          if (u.searchParams.has('keys')) {
+            const separator = u.searchParams.get('separator') ?? '';
+            const keys = new Set<string>();
+            for (const e of r.kv.list(key!)) {
+              // With a separator, a key deeper than the prefix is listed up to and including the
+              // separator's first occurrence after the prefix ("a/b/c" under "a/" is "a/b/").
+              const at = separator === '' ? -1 : e.key.indexOf(separator, key!.length);
+              keys.add(at === -1 ? e.key : e.key.slice(0, at + separator.length));
+            }
+            if (keys.size === 0) throw new RegistryNotFoundError(`no keys under ${JSON.stringify(key)}`);
+            return [...keys];
+          }
           const items = recurse ? r.kv.list(key!) : [r.kv.get(kvKey(key!))].filter((e): e is KvEntry => e !== undefined);
           if (items.length === 0) throw new RegistryNotFoundError(`key ${JSON.stringify(key)} not found`);
           if (u.searchParams.has('raw') && !recurse) return new RawResponse(200, 'application/octet-stream', items[0]!.value);

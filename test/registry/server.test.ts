@@ -3,13 +3,13 @@ import os from 'node:os';
 import path from 'node:path';
 import Consul from 'consul';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { seededRandom } from '../../src/core/index.js';
+import { ManualClock, seededRandom } from '../../src/core/index.js';
 import { FileCheckpointStore } from '../../src/recovery/index.js';
 import { EmbeddedRegistry, RegistryServer } from '../../src/registry/index.js';
 import { eventually } from './conformance.js';
 
 async function start(options: Partial<ConstructorParameters<typeof RegistryServer>[0]> = {}) {
-  const registry = new EmbeddedRegistry();
+  const registry = options.registry ?? new EmbeddedRegistry();
   const server = await new RegistryServer({ registry, port: 0, ...options }).listen();
   return { registry, server, url: server.url, close: async () => (await server.close(), await registry.close()) };
 }
@@ -146,9 +146,19 @@ describe('RegistryServer HTTP API', () => {
     }
   });
 
-  it('removes an instance that stayed critical for DeregisterCriticalServiceAfter', async () => {
-    await put(`${s.url}/v1/agent/service/register`, { Name: 'doomed', ID: 'doomed-1', Port: 1, Check: { TTL: '50ms', DeregisterCriticalServiceAfter: '100ms' } });
-    await eventually(async () => !((await (await fetch(`${s.url}/v1/agent/services`)).json()) as Record<string, unknown>)['doomed-1'], 5000, 'reaped');
+  it('removes an instance that stayed critical for DeregisterCriticalServiceAfter, raised to 1 minute as Consul does', async () => {
+    const clock = new ManualClock();
+    const m = await start({ registry: new EmbeddedRegistry({ clock }) });
+    try {
+      const services = async () => Object.keys((await (await fetch(`${m.url}/v1/agent/services`)).json()) as Record<string, unknown>);
+      await put(`${m.url}/v1/agent/service/register`, { Name: 'doomed', ID: 'doomed-1', Port: 1, Check: { TTL: '50ms', DeregisterCriticalServiceAfter: '100ms' } });
+      await clock.advanceAsync(59_000);
+      expect(await services()).toEqual(['doomed-1']);
+      await clock.advanceAsync(2000);
+      expect(await services()).toEqual([]);
+    } finally {
+      await m.close();
+    }
   });
 
   it('takes KV cas writes and raw reads', async () => {
