@@ -6,7 +6,7 @@
  * package — except under CI=true, where it is a failure (a green CI must mean the
  * integration tests ran).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -22,17 +22,26 @@ export interface ServerKind {
   debianPackage: string;
   /** Environment variable that overrides where the binary is (a path; empty = missing). */
   env: string;
+  /** Finds it when more than a binary on the PATH is needed (a module an interpreter must import). */
+  find?: () => string | undefined;
 }
 
 export const REDIS: ServerKind = { binary: 'redis-server', debianPackage: 'redis-server', env: 'STEADFAST_REDIS_SERVER' };
 export const ETCD: ServerKind = { binary: 'etcd', debianPackage: 'etcd-server', env: 'STEADFAST_ETCD' };
 /** Headless Chromium for browser tests (driven by playwright-core; no browser download). */
 export const CHROMIUM: ServerKind = { binary: 'chromium', debianPackage: 'chromium', env: 'STEADFAST_CHROMIUM' };
+/** Python 3 with python-consul, a Consul client nobody here wrote (Debian's python3-consul goes with Debian's python3). */
+export const PYTHON_CONSUL: ServerKind = {
+  binary: 'python3 (with the consul module)',
+  debianPackage: 'python3-consul',
+  env: 'STEADFAST_PYTHON_CONSUL',
+  find: () => ['/usr/bin/python3', findBinary('python3')].find((py) => py !== undefined && spawnSync(py, ['-c', 'import consul'], { stdio: 'ignore' }).status === 0),
+};
 
 export function findServer(kind: ServerKind): string | undefined {
   const override = process.env[kind.env];
   if (override !== undefined) return override !== '' && existsSync(override) ? override : undefined;
-  return findBinary(kind.binary);
+  return kind.find ? kind.find() : findBinary(kind.binary);
 }
 
 export function findBinary(name: string): string | undefined {
