@@ -1,4 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
+import http from 'node:http';
 import { describe, expect, it } from 'vitest';
 
 function steadfast(...args: string[]) {
@@ -69,6 +70,35 @@ describe('steadfast registry', () => {
       child.kill('SIGTERM');
       expect(await exited).toBe(0);
     }
+  });
+
+  it('stops on SIGTERM while a discovery client holds a blocking query and asks again as soon as it is answered', async () => {
+    const { child, url } = await serve('registry', '--port', '0', '--json');
+    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+    await fetch(`${url}/v1/agent/service/register`, { method: 'PUT', body: JSON.stringify({ Name: 'web', Port: 1 }) });
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    let answered = 0;
+    const watcher = (async () => {
+      let index = 1;
+      for (;;) {
+        const ok = await new Promise<boolean>((resolve) => {
+          const req = http.get(`${url}/v1/health/service/web?index=${index}&wait=5m`, { agent }, (res) => {
+            index = Number(res.headers['x-consul-index'] ?? index);
+            res.resume();
+            res.on('end', () => resolve(res.statusCode === 200));
+          });
+          req.on('error', () => resolve(false));
+        });
+        if (!ok) return;
+        answered++;
+      }
+    })();
+    // The first query (index 1) is answered at once; the watcher then blocks on the next one.
+    while (answered < 1) await new Promise((r) => setTimeout(r, 20));
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    await watcher;
+    agent.destroy();
   });
 
   it('exits 2 on a bad port, naming the flag', () => {
