@@ -79,7 +79,7 @@ export function registerDemo(program: Command): void {
             say(`  ${e.text}`);
             break;
           case 'started':
-            out.write(`\n  gateways   ${e.gateways.map((g) => `${g}/api/carts/c1`).join('  ')}\n  dashboard  ${e.dashboard}\n  registry   ${e.registry}${e.registry.startsWith('http') ? '/v1/health/service/web?passing' : ''}\n${e.dataDir ? `  data       ${e.dataDir}\n` : ''}\n`);
+            out.write(`\n  gateways   ${e.gateways.map((g) => `${g}/api/carts/c1`).join('  ')}\n  dashboard  ${e.dashboard}\n  registry   ${e.registry}${e.registry.startsWith('http') ? `/v1/health/service/web?passing\n  metrics    every process's /metrics, listed at ${e.registry}/v1/catalog/services (service meta metrics_path)` : ''}\n${e.dataDir ? `  data       ${e.dataDir}\n` : ''}\n`);
             break;
           case 'fault':
             say(`  fault #${e.id}: ${e.kind} ${e.target} (pid ${e.pid})`);

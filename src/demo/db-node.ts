@@ -8,6 +8,7 @@ import { HashRing } from '../hashing/ring.js';
 import { Checkpointer } from '../recovery/checkpointer.js';
 import type { Journal } from '../recovery/journal.js';
 import type { CheckpointStore } from '../recovery/store.js';
+import { admissionMetrics, DemoNodeMetrics } from './node-metrics.js';
 import { cpuMicros, demoAdmission, hasSecret, ID_RE, itemError, type CartItem, type DemoNodeConfig, type Entries } from './config.js';
 
 interface Snapshot {
@@ -134,10 +135,37 @@ export function createDbNode(cfg: DemoNodeConfig, store: CheckpointStore, journa
     }
   }
 
+  const metrics = new DemoNodeMetrics('db', [
+    ...admissionMetrics(() => door.stats),
+    { name: 'steadfast_demo_db_keys', help: 'Keys (carts) this node holds', type: 'gauge', read: () => data.size },
+    { name: 'steadfast_demo_db_items', help: 'Items this node holds', type: 'gauge', read: () => itemCount },
+    { name: 'steadfast_demo_db_writes_total', help: 'Writes journaled and answered', type: 'counter', read: () => stats.writes },
+    { name: 'steadfast_demo_db_repairs_total', help: 'Repairs (merges from the web tier or peers) applied', type: 'counter', read: () => stats.repairs },
+    { name: 'steadfast_demo_db_ready', help: '1 once restored and caught up', type: 'gauge', read: () => (ready ? 1 : 0) },
+    { name: 'steadfast_checkpoint_saves_total', help: 'Checkpoints saved', type: 'counter', read: () => checkpointer.stats.saves },
+    { name: 'steadfast_checkpoint_failures_total', help: 'Checkpoint saves that failed', type: 'counter', read: () => checkpointer.stats.failures },
+    { name: 'steadfast_checkpoint_last_duration_seconds', help: 'How long the last checkpoint save took', type: 'gauge', read: () => (checkpointer.stats.lastDurationMs === undefined ? undefined : checkpointer.stats.lastDurationMs / 1000) },
+    { name: 'steadfast_checkpoint_last_size_bytes', help: 'Size of the last checkpoint saved', type: 'gauge', read: () => checkpointer.stats.lastSize },
+    { name: 'steadfast_journal_entries_since_checkpoint', help: 'Journal records a restart would replay', type: 'gauge', read: () => checkpointer.stats.sinceCheckpoint },
+    { name: 'steadfast_journal_last_sequence', help: 'Sequence number of the last journal record', type: 'gauge', read: () => journal.lastSeq },
+    {
+      name: 'steadfast_fencing_writes_total',
+      help: 'Maintenance writes by outcome: accepted, or rejected for a stale fencing token',
+      type: 'counter',
+      labelNames: ['outcome'],
+      read: () => [
+        { labels: { outcome: 'accepted' }, value: fencing.accepted },
+        { labels: { outcome: 'rejected' }, value: fencing.rejected },
+      ],
+    },
+  ]);
+
   async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://x');
     const parts = url.pathname.split('/').filter(Boolean);
     try {
+      if (await metrics.serve(req, res)) return;
+      metrics.track(res);
       if (req.method === 'GET' && url.pathname === '/health') return sendJson(res, ready ? 200 : 503, { id: cfg.id, ready });
       if (req.method === 'GET' && url.pathname === '/status') {
         return sendJson(res, 200, { id: cfg.id, role: 'db', pid: process.pid, ready, keys: data.size, items: itemCount, ...stats, checkpoint: checkpointer.stats, journal: { lastSeq: journal.lastSeq }, fencing: { highest: guard.highest, ...fencing }, admission: door.stats, cpuMicros: cpuMicros(), maintenance });

@@ -1,6 +1,7 @@
 import type http from 'node:http';
 import { Gateway } from '../balance/gateway.js';
 import { sendJson } from '../core/http.js';
+import { withProcessMetrics } from './node-metrics.js';
 import type { Registry } from '../registry/registry.js';
 import { cpuMicros, demoGatewayRoute, type DemoNodeConfig } from './config.js';
 
@@ -15,7 +16,7 @@ export const GATEWAY_STATUS_PATH = '/_steadfast/status';
 
 /**
  * One of the demo's gateways, in its own process: the route to the web tier (found through the
- * registry), and `GET /_steadfast/status` — its route's requests, attempts, retries, sheds and
+ * registry), `GET /metrics` (the gateway's metrics and the process's), and `GET /_steadfast/status` — its route's requests, attempts, retries, sheds and
  * limit, and this process's CPU time — for the supervisor's report.
  */
 export function createGatewayNode(cfg: DemoNodeConfig, registry: Registry): { gateway: Gateway; start: () => Promise<void>; close: () => Promise<void> } {
@@ -25,6 +26,8 @@ export function createGatewayNode(cfg: DemoNodeConfig, registry: Registry): { ga
     return true;
   };
   const gateway = new Gateway({ routes: [demoGatewayRoute()], registry, port: cfg.port, admin: status });
+  // Its /metrics (the gateway's own) with this process's figures too, like every demo process.
+  withProcessMetrics(gateway.metrics, 'gateway');
   return {
     gateway,
     start: async () => void (await gateway.listen()),

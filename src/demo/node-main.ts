@@ -18,6 +18,8 @@ import { DbClient } from './db-client.js';
 import { createDbNode, type DbEntry } from './db-node.js';
 import { createWebNode } from './web-node.js';
 import { tellSupervisor } from './protocol.js';
+import { METRICS_META, withProcessMetrics } from './node-metrics.js';
+import { promClient } from '../core/packages.js';
 import { lifecycle } from '../lifecycle/lifecycle.js';
 
 /** `steadfast demo-node`: runs the node described by STEADFAST_DEMO_NODE until it is stopped. */
@@ -56,7 +58,11 @@ export async function runDemoRegistry(cfg: DemoRegistryConfig): Promise<void> {
   const store = new FileCheckpointStore({ dir: cfg.dir });
   const registry = await EmbeddedRegistry.open({ store });
   registry.on('persistFailed', (e) => process.stderr.write(`registry: ${e.error.message}; writes are refused until a save succeeds\n`));
-  const server = await new RegistryServer({ registry, port: cfg.port }).listen();
+  // Its own /metrics: the registry's figures and this process's (CPU, memory, event loop).
+  const metrics = withProcessMetrics(new (promClient().Registry)(), 'registry');
+  const server = await new RegistryServer({ registry, port: cfg.port, metrics }).listen();
+  // Listed in itself like every other process, so one Consul discovery config finds all of them.
+  await registry.register({ id: cfg.id, service: 'registry', address: '127.0.0.1', port: cfg.port, meta: { pid: String(process.pid), ...METRICS_META } });
   tellSupervisor({ type: 'ready', id: cfg.id, info: { index: registry.index } });
   const stop = async (): Promise<void> => {
     // Every node holds a blocking query: close() answers them; a socket still open after a
@@ -114,7 +120,7 @@ export async function runDemoNode(cfg: DemoNodeConfig): Promise<void> {
   exitWithSupervisor();
   const registry = await registryFor(cfg);
   const checkId = `service:${cfg.id}`;
-  const instance = { id: cfg.id, service: cfg.role, address: '127.0.0.1', port: cfg.port, meta: { pid: String(process.pid) }, checks: [{ ttlMs: cfg.ttlMs, status: 'critical' as const }] };
+  const instance = { id: cfg.id, service: cfg.role, address: '127.0.0.1', port: cfg.port, meta: { pid: String(process.pid), ...METRICS_META }, checks: [{ ttlMs: cfg.ttlMs, status: 'critical' as const }] };
   let close: () => Promise<void>;
   let server: import('node:http').Server;
   let info: unknown = {};

@@ -5,6 +5,7 @@ import { createAdmission } from '../balance/admission.js';
 import { retriedOf } from '../balance/attempt.js';
 import type { Election } from '../election/election.js';
 import { DbClient, QuorumError, type CallContext } from './db-client.js';
+import { admissionMetrics, DemoNodeMetrics } from './node-metrics.js';
 import { cpuMicros, demoAdmission, ID_RE, itemError, type CartItem, type DemoNodeConfig } from './config.js';
 
 export interface WebNode {
@@ -67,8 +68,29 @@ export function createWebNode(cfg: DemoNodeConfig, db: DbClient, election: Elect
     });
   });
 
+  const metrics = new DemoNodeMetrics('web', [
+    ...admissionMetrics(() => door.stats),
+    {
+      name: 'steadfast_demo_db_calls_total',
+      help: 'Calls to the db tier: reads and writes asked of it, and requests sent to db nodes',
+      type: 'counter',
+      labelNames: ['kind'],
+      read: () => (['reads', 'writes', 'requests'] as const).map((k) => ({ labels: { kind: k }, value: db.stats[k] })),
+    },
+    { name: 'steadfast_demo_db_failovers_total', help: 'db requests that went to another replica after one failed', type: 'counter', read: () => db.stats.failovers },
+    { name: 'steadfast_demo_db_hedges_total', help: 'db requests hedged to another replica while the first was slow', type: 'counter', read: () => db.stats.hedges },
+    { name: 'steadfast_demo_read_repairs_total', help: 'Replicas repaired after a read found them behind', type: 'counter', read: () => db.stats.repairs },
+    { name: 'steadfast_demo_quorum_failures_total', help: 'Reads and writes that did not reach their quorum', type: 'counter', read: () => db.stats.quorumFailures },
+    { name: 'steadfast_demo_abandoned_total', help: 'Requests whose caller went away before the answer (db calls stopped)', type: 'counter', read: () => counts.abandoned },
+    { name: 'steadfast_demo_errors_total', help: 'Requests answered with an error by this node', type: 'counter', read: () => counts.errors },
+    { name: 'steadfast_election_leader', help: '1 while this node is the elected leader', type: 'gauge', read: () => (election.isLeader ? 1 : 0) },
+    { name: 'steadfast_election_fencing_token', help: 'The fencing token of the current term, while leader', type: 'gauge', read: () => election.fencingToken },
+  ]);
+
   async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://x');
+    if (await metrics.serve(req, res)) return;
+    metrics.track(res);
     if (url.pathname === '/health') return sendJson(res, 200, { id: cfg.id });
     if (url.pathname === '/status') {
       return sendJson(res, 200, { id: cfg.id, role: 'web', pid: process.pid, ...counts, db: db.stats, admission: door.stats, cpuMicros: cpuMicros(), leader: election.isLeader, fencingToken: election.fencingToken ?? null, maintenance });

@@ -1,4 +1,6 @@
 import type http from 'node:http';
+import type { Registry as PromRegistry } from 'prom-client';
+import { promClient } from '../core/packages.js';
 import { nodeCrypto } from '../core/builtins.js';
 import type { AddressInfo } from 'node:net';
 import { boundedServer, browserRefusal, defaultMaxConnections, listen, readBody } from '../core/http.js';
@@ -58,6 +60,12 @@ export interface RegistryServerOptions {
   allowedHosts?: string[];
   /** Origins whose browser pages may write (cross-site request forgery protection). Default none. */
   allowedOrigins?: string[];
+  /**
+   * A prom-client Registry to serve at `GET /metrics` and `GET /v1/agent/metrics?format=prometheus`
+   * (Consul's path); the server adds its own figures to it (services, checks by status, KV,
+   * sessions, blocking queries, requests). Default: one of its own with only those figures.
+   */
+  metrics?: PromRegistry;
 }
 
 export const REGISTRY_SERVER_DEFAULTS = Object.freeze({
@@ -85,6 +93,8 @@ interface Route {
   blocking?: boolean;
   /** Supports ?filter=: the shape of one item of the answer (an array, or an object's values). */
   filter?: FilterShape;
+  /** `METHOD /v1/path/:arg`, its requests' key in steadfast_registry_requests_total. */
+  counted?: string;
   handler: Handler;
 }
 
@@ -127,6 +137,8 @@ export class RegistryServer {
   private readonly minCheckIntervalMs: number;
   private readonly minDeregisterCriticalAfterMs: number;
   private closing = false;
+  private metricsRegistry: PromRegistry | undefined;
+  private readonly requestCounts = new Map<string, number>();
   private readonly guard: { allowedHosts: string[]; allowedOrigins: string[] };
 
   constructor(options: RegistryServerOptions) {
@@ -134,7 +146,7 @@ export class RegistryServer {
     if (options === undefined) throw new InvalidOptionError(`${scope}: options { registry } are required`);
     const o = checkOptions<RegistryServerOptions>(scope, options, [
       'registry', 'port', 'host', 'aclToken', 'aclForReads', 'maxBodyBytes', 'maxWaitMs',
-      'requestTimeoutMs', 'keepAliveTimeoutMs', 'maxConnections', 'minCheckIntervalMs', 'minDeregisterCriticalAfterMs', 'allowedHosts', 'allowedOrigins', 'random',
+      'requestTimeoutMs', 'keepAliveTimeoutMs', 'maxConnections', 'minCheckIntervalMs', 'minDeregisterCriticalAfterMs', 'allowedHosts', 'allowedOrigins', 'random', 'metrics',
     ]);
     this.random = o.random === undefined ? Math.random : checkFunction<Random>(scope, 'random', o.random);
     if (!o.registry || typeof (o.registry as EmbeddedRegistry).waitForChange !== 'function') throw new InvalidOptionError(`${scope}: registry must be an EmbeddedRegistry`);
@@ -149,7 +161,11 @@ export class RegistryServer {
     this.minCheckIntervalMs = checkInteger(scope, 'minCheckIntervalMs', o.minCheckIntervalMs ?? d.minCheckIntervalMs, { min: 1, max: 3_600_000 });
     this.minDeregisterCriticalAfterMs = checkInteger(scope, 'minDeregisterCriticalAfterMs', o.minDeregisterCriticalAfterMs ?? d.minDeregisterCriticalAfterMs, { min: 1, max: 86_400_000 });
     this.guard = { allowedHosts: checkStringList(scope, 'allowedHosts', o.allowedHosts).map((h) => h.toLowerCase()), allowedOrigins: checkStringList(scope, 'allowedOrigins', o.allowedOrigins) };
-    this.routes = this.buildRoutes();
+    this.routes = this.buildRoutes().map((route) => ({ ...route, counted: `${route.method} ${route.pattern.source.replace(/^\^|\$$/g, '').replace(/\\\//g, '/').replace(/\(\.[*+]\)/g, ':arg')}` }));
+    if (o.metrics !== undefined) {
+      if (typeof (o.metrics as PromRegistry).registerMetric !== 'function') throw new InvalidOptionError(`${scope}: metrics must be a prom-client Registry`);
+      this.metricsRegistry = this.withRegistryMetrics(o.metrics);
+    }
     const requestTimeoutMs = checkInteger(scope, 'requestTimeoutMs', o.requestTimeoutMs ?? d.requestTimeoutMs, { min: 100, max: 600_000 });
     // A blocking query's wait is not part of requestTimeoutMs: that bounds only receiving the
     // request; the wait is bounded by maxWaitMs. A client that sends headers and then no body
@@ -220,6 +236,7 @@ export class RegistryServer {
       // Consul's own methods only (no POST for PUT): a browser can send a POST to any address
       // without asking, but a PUT from another origin needs a preflight this server never grants.
       const route = matching.find((r) => r.method === req.method);
+      if (route) this.requestCounts.set(route.counted!, (this.requestCounts.get(route.counted!) ?? 0) + 1);
       if (!route) throw httpError(405, `method ${req.method} not allowed on ${path} (use ${[...new Set(matching.map((r) => r.method))].join(' or ')})`);
       // A GET that changes state (the pre-1.0 forms some clients still send) gets the same
       // cross-site checks as a PUT.
@@ -280,6 +297,53 @@ export class RegistryServer {
       res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', ...(status === 413 ? { connection: 'close' } : {}) });
       res.end(message);
     }
+  }
+
+  private metrics(): PromRegistry {
+    return (this.metricsRegistry ??= this.withRegistryMetrics(new (promClient().Registry)()));
+  }
+
+  /** The registry's figures, read when scraped. */
+  private withRegistryMetrics(into: PromRegistry): PromRegistry {
+    const prom = promClient();
+    const r = this.registry;
+    const gauge = (name: string, help: string, labelNames: string[], read: () => { labels: Record<string, string>; value: number }[]): void =>
+      void new prom.Gauge({
+        name,
+        help,
+        labelNames,
+        registers: [into],
+        collect(this: import('prom-client').Gauge) {
+          this.reset();
+          for (const { labels, value } of read()) this.set(labels, value);
+        },
+      });
+    const count = <T>(items: T[], key: (t: T) => string, all: string[]): { labels: Record<string, string>; value: number }[] =>
+      all.map((k) => ({ labels: { status: k }, value: items.filter((x) => key(x) === k).length }));
+    gauge('steadfast_registry_instances', 'Registered service instances, by health (the worst of their checks)', ['status'], () => count(r.allInstances(), (h) => h.status, ['passing', 'warning', 'critical']));
+    gauge('steadfast_registry_checks', 'Health checks, by status', ['status'], () => count(r.allChecks(), (c) => c.status, ['passing', 'warning', 'critical']));
+    gauge('steadfast_registry_services', 'Service names registered', [], () => [{ labels: {}, value: new Set(r.allInstances().map((h) => h.instance.service)).size }]);
+    gauge('steadfast_registry_kv_keys', 'KV keys held', [], () => [{ labels: {}, value: r.kv.keys() }]);
+    gauge('steadfast_registry_kv_bytes', 'Bytes of KV keys and values held', [], () => [{ labels: {}, value: r.kv.bytes() }]);
+    gauge('steadfast_registry_sessions', 'Sessions alive', [], () => [{ labels: {}, value: r.kv.listSessions().length }]);
+    gauge('steadfast_registry_index', 'The raft-like index (X-Consul-Index) now', [], () => [{ labels: {}, value: r.index }]);
+    gauge('steadfast_registry_blocking_queries', 'Blocking queries waiting now', [], () => [{ labels: {}, value: this.pending.size }]);
+    gauge('steadfast_registry_persistence_failing', '1 while saving the registry state fails (writes are refused)', [], () => [{ labels: {}, value: r.persistenceError ? 1 : 0 }]);
+    const requests = this.requestCounts;
+    new prom.Counter({
+      name: 'steadfast_registry_requests_total',
+      help: 'HTTP API requests, by method and endpoint',
+      labelNames: ['method', 'endpoint'],
+      registers: [into],
+      collect(this: import('prom-client').Counter) {
+        this.reset();
+        for (const [key, n] of requests) {
+          const [method, endpoint] = key.split(' ') as [string, string];
+          this.inc({ method, endpoint }, n);
+        }
+      },
+    });
+    return into;
   }
 
   private setIndexHeaders(res: http.ServerResponse): void {
@@ -413,6 +477,25 @@ export class RegistryServer {
         },
       },
       { method: 'GET', pattern: /^\/v1\/agent\/self$/, write: false, handler: async () => selfToConsul() },
+      {
+        method: 'GET',
+        pattern: /^\/v1\/agent\/metrics$/,
+        write: false,
+        handler: async (_q, u) => {
+          if (u.searchParams.get('format') !== 'prometheus') throw httpError(400, 'format: this server gives its metrics in Prometheus text only; ask with ?format=prometheus');
+          const m = this.metrics();
+          return new RawResponse(200, m.contentType, Buffer.from(await m.metrics()));
+        },
+      },
+      {
+        method: 'GET',
+        pattern: /^\/metrics$/,
+        write: false,
+        handler: async () => {
+          const m = this.metrics();
+          return new RawResponse(200, m.contentType, Buffer.from(await m.metrics()));
+        },
+      },
       { method: 'GET', pattern: /^\/v1\/agent\/members$/, write: false, handler: async () => [memberToConsul()] },
       {
         method: 'GET',

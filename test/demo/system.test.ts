@@ -11,7 +11,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CapacityResult, DemoResult } from '../../src/demo/system.js';
 import { bundleFixture, Lines } from '../support/bundle.js';
-import { CHROMIUM, describeNeeding, ETCD, findServer, REDIS, startEtcd, startRedis, type RunningServer } from '../support/servers.js';
+import { CHROMIUM, describeNeeding, ETCD, findServer, PROMTOOL, REDIS, startEtcd, startRedis, type RunningServer } from '../support/servers.js';
 
 const ARTIFACTS = path.join(process.cwd(), 'test-artifacts');
 
@@ -238,6 +238,45 @@ describeNeeding(ETCD, 'steadfast demo on an etcd cluster of its own (--registry 
     expect(members.map((f) => f.kind)).toEqual(expect.arrayContaining(['kill', 'pause']));
     expect(result.cpu.registry!.cpuMs).toBeGreaterThan(0); // the members' CPU, from /proc
   }, 150_000);
+});
+
+describeNeeding(PROMTOOL, 'steadfast demo: every process serves /metrics, found through the registry', () => {
+  it('lists every process in the Consul catalog with meta metrics_path, as a Prometheus Consul discovery reads it, and each scrape passes promtool check metrics', async () => {
+    const run = runCli(['demo', '--duration', '12', '--rate', '100', '--no-chaos']);
+    try {
+      const registry = (await run.lines.waitFor(/^\s+registry\s+(http:\/\/\S+?)\/v1\//, 60_000))[1]!;
+      // What Prometheus' consul_sd_configs does: the services from the catalog, then each
+      // service's instances (address, port, meta); the target's path from the meta, relabelled.
+      const services = Object.keys((await (await fetch(`${registry}/v1/catalog/services`)).json()) as Record<string, string[]>).sort();
+      expect(services).toEqual(['db', 'gateway', 'registry', 'web']);
+      const targets: { id: string; url: string }[] = [];
+      for (const service of services) {
+        const list = (await (await fetch(`${registry}/v1/health/service/${service}?passing`)).json()) as { Node: { Address: string }; Service: { ID: string; Address: string; Port: number; Meta: Record<string, string> } }[];
+        for (const h of list) targets.push({ id: h.Service.ID, url: `http://${h.Service.Address || h.Node.Address}:${h.Service.Port}${h.Service.Meta.metrics_path}` });
+      }
+      expect(targets.map((t) => t.id).sort()).toEqual(['db-1', 'db-2', 'db-3', 'gateway-1', 'gateway-2', 'registry', 'web-1', 'web-2', 'web-3']);
+      await new Promise((r) => setTimeout(r, 2000)); // some load through every tier first
+      const own: Record<string, RegExp> = {
+        db: /^steadfast_demo_requests_total\{code="200",role="db"\} [1-9]/m,
+        web: /^steadfast_demo_requests_total\{code="200",role="web"\} [1-9]/m,
+        gateway: /^steadfast_gateway_requests_total\{route="[^"]+",code="200",role="gateway"\} [1-9]/m,
+        registry: /^steadfast_registry_instances\{status="passing",role="registry"\} 9$/m,
+      };
+      for (const t of targets) {
+        const res = await fetch(t.url);
+        expect(res.status, t.url).toBe(200);
+        expect(res.headers.get('content-type'), t.url).toMatch(/^text\/plain; version=0\.0\.4/);
+        const text = await res.text();
+        expect(text, t.id).toMatch(/^process_cpu_seconds_total\{role="\w+"\} \d/m);
+        expect(text, t.id).toMatch(own[t.id.split('-')[0]!]!);
+        const check = spawnSync(findServer(PROMTOOL)!, ['check', 'metrics'], { input: text, encoding: 'utf8' });
+        expect(check.status, `${t.id}: promtool check metrics: ${check.stdout}${check.stderr}`).toBe(0);
+      }
+      expect(await run.exit).toBe(0);
+    } finally {
+      if (run.child.exitCode === null) run.child.kill('SIGKILL');
+    }
+  }, 90_000);
 });
 
 describe('steadfast demo --find-capacity', () => {

@@ -1,8 +1,10 @@
+import { spawnSync } from 'node:child_process';
 import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/core/index.js';
 import { compileFilter } from '../../src/registry/filter.js';
 import { EmbeddedRegistry, RegistryServer } from '../../src/registry/index.js';
+import { describeNeeding, findServer, PROMTOOL } from '../support/servers.js';
 
 // What clients that were not written against this server send and expect — Consul's API read
 // field by field: any-case and snake_case bodies, the agent and catalog endpoints discovery
@@ -188,6 +190,31 @@ describe('RegistryServer speaks Consul the way its clients send it', () => {
     const none = await fetch(`${s.url}/v1/kv/nothing/?keys`);
     expect(none.status).toBe(404);
     expect(none.headers.get('x-consul-index')).not.toBeNull();
+  });
+});
+
+describeNeeding(PROMTOOL, 'RegistryServer metrics', () => {
+  it('serves its figures at /v1/agent/metrics?format=prometheus (Consul\'s path) and /metrics, and promtool accepts them', async () => {
+    const s = await start();
+    try {
+      await put(`${s.url}/v1/agent/service/register`, { Name: 'web', ID: 'web-1', Port: 1, Check: { TTL: '10s' } });
+      await put(`${s.url}/v1/agent/service/register`, { Name: 'web', ID: 'web-2', Port: 2, Check: { TTL: '10s', Status: 'passing' } });
+      await put(`${s.url}/v1/kv/a`, 'xyz');
+      const text = await (await fetch(`${s.url}/v1/agent/metrics?format=prometheus`)).text();
+      expect(text).toMatch(/^steadfast_registry_instances\{status="passing"\} 1$/m);
+      expect(text).toMatch(/^steadfast_registry_instances\{status="critical"\} 1$/m);
+      expect(text).toMatch(/^steadfast_registry_kv_bytes 4$/m);
+      expect(text).toMatch(/^steadfast_registry_requests_total\{method="PUT",endpoint="\/v1\/agent\/service\/register"\} 2$/m);
+      expect(text).toMatch(/^steadfast_registry_requests_total\{method="PUT",endpoint="\/v1\/kv\/:arg"\} 1$/m);
+      const check = spawnSync(findServer(PROMTOOL)!, ['check', 'metrics'], { input: text, encoding: 'utf8' });
+      expect(check.status, check.stdout + check.stderr).toBe(0);
+      expect(await (await fetch(`${s.url}/metrics`)).text()).toMatch(/^steadfast_registry_index \d+$/m);
+      const json = await fetch(`${s.url}/v1/agent/metrics`);
+      expect(json.status).toBe(400);
+      expect(await json.text()).toMatch(/ask with \?format=prometheus/);
+    } finally {
+      await s.close();
+    }
   });
 });
 

@@ -30,6 +30,8 @@ export const REDIS: ServerKind = { binary: 'redis-server', debianPackage: 'redis
 export const ETCD: ServerKind = { binary: 'etcd', debianPackage: 'etcd-server', env: 'STEADFAST_ETCD' };
 /** Headless Chromium for browser tests (driven by playwright-core; no browser download). */
 export const CHROMIUM: ServerKind = { binary: 'chromium', debianPackage: 'chromium', env: 'STEADFAST_CHROMIUM' };
+/** promtool (Debian's prometheus package): checks Prometheus text and rules files. */
+export const PROMTOOL: ServerKind = { binary: 'promtool', debianPackage: 'prometheus', env: 'STEADFAST_PROMTOOL' };
 /** Python 3 with python-consul, a Consul client nobody here wrote (Debian's python3-consul goes with Debian's python3). */
 export const PYTHON_CONSUL: ServerKind = {
   binary: 'python3 (with the consul module)',
