@@ -16,3 +16,5 @@ export * from './wrap.js';
 export { DeadlineWheel, DeadlineSlot, type WheelMember } from './deadline-wheel.js';
 /** How many retries and hedges may go out (the failover client's and the load generator's budget). */
 export { RetryBudget } from './retry-budget.js';
+/** What the policies did, exported to prom-client or OpenTelemetry (read from their stats when collected). */
+export { policyMetrics, PolicyMetrics, POLICY_METRICS, type PolicyMetricsOptions, type MeteredPolicy, type OtelMeter, type OtelObservable } from './metrics.js';
