@@ -53,11 +53,19 @@ async function stacks() {
   );
   const theirTimeoutFair = c.timeout(1000, { strategy: c.TimeoutStrategy.Cooperative, abortOnReturn: false });
   const opossum = new CircuitBreaker(fn, { timeout: 1000 });
+  // The same stack with its figures exported to prom-client and OpenTelemetry (policyMetrics reads
+  // the policies' stats when collected, so the call path should cost the same).
+  const exported = s.wrap(s.retry({ maxAttempts: 3 }), s.circuitBreaker({ breaker: s.consecutiveBreaker(5) }), s.timeout(1000, { strategy: 'cooperative' }));
+  const { Registry } = await import('prom-client');
+  const { MeterProvider } = await import('@opentelemetry/sdk-metrics');
+  const meterProvider = new MeterProvider();
+  s.policyMetrics({ registry: new Registry(), meter: meterProvider.getMeter('bench') }).add('db', exported);
 
   return [
     ['bare async function', () => fn()],
     ['steadfast wrap(retry 3, breaker consecutive 5, timeout 1000 cooperative)', () => ours.execute(fn)],
     ['cockatiel 3.2.1 wrap(retry 3, breaker consecutive 5, timeout 1000 cooperative)', () => theirs.execute(fn)],
+    ['steadfast full stack, exported with policyMetrics (prom-client + OpenTelemetry)', () => exported.execute(fn)],
     ['opossum 9.0.0 CircuitBreaker(fn, { timeout: 1000 })', () => opossum.fire()],
     ['steadfast circuitBreaker alone', () => ourBreaker.execute(fn)],
     ['cockatiel circuitBreaker alone', () => theirBreaker.execute(fn)],
@@ -164,6 +172,8 @@ function parent() {
   const oursSig = ns['steadfast full stack, fn reads its signal'];
   const theirsSig = ns['cockatiel 3.2.1 full stack (abortOnReturn: false), fn reads its signal'];
   lines.push(`With a function that reads its signal: steadfast's full stack ${(oursSig / bare).toFixed(1)}× a bare call, ${(theirsSig / oursSig).toFixed(1)}× faster than cockatiel's (abortOnReturn: false).`);
+  const oursExported = ns['steadfast full stack, exported with policyMetrics (prom-client + OpenTelemetry)'];
+  lines.push(`Exporting the full stack's figures (policyMetrics to prom-client and OpenTelemetry): ${(oursExported / oursFull).toFixed(2)}× the same stack without (1.00 = no cost; the figures are read when collected).`);
   lines.push(`Command: npm run bench:policy -- --processes ${processes} --calls ${calls} --rounds ${rounds}`);
   lines.push('');
   lines.push('| heap bytes per breaker instance (10 000 instances, after gc) | bytes |');
