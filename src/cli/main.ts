@@ -11,6 +11,7 @@ import { registerGateway } from './gateway.js';
 import { registerToxiproxy } from './toxiproxy.js';
 import { registerChaos } from './chaos.js';
 import { registerReport } from './report.js';
+import { registerSlo } from './slo.js';
 
 const root = packageRoot();
 const pkg = (root ? JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) : { version: 'unknown' }) as { version: string };
@@ -28,6 +29,7 @@ export function buildProgram(): Command {
   registerToxiproxy(program);
   registerChaos(program);
   registerReport(program);
+  registerSlo(program);
   registerBench(program);
   for (const cmd of program.commands) cmd.exitOverride().showHelpAfterError('(run with --help for usage)');
   return program;

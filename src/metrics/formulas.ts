@@ -77,12 +77,13 @@ export interface BurnRateRule {
 
 /**
  * The multiwindow, multi-burn-rate alerts of the Google SRE workbook (ch. 5), as Sloth defaults
- * them: page at 14.4× over 1 h (and 5 min), page at 6× over 6 h (and 30 min), ticket at 1× over
- * 3 days (and 6 h).
+ * them for a 30-day period: page at 14.4× over 1 h (and 5 min), page at 6× over 6 h (and
+ * 30 min), ticket at 3× over 1 day (and 2 h), ticket at 1× over 3 days (and 6 h).
  */
 export const SRE_BURN_RATE_RULES: readonly BurnRateRule[] = Object.freeze([
   { longMs: 3_600_000, shortMs: 300_000, factor: 14.4, severity: 'page' },
   { longMs: 21_600_000, shortMs: 1_800_000, factor: 6, severity: 'page' },
+  { longMs: 86_400_000, shortMs: 7_200_000, factor: 3, severity: 'ticket' },
   { longMs: 259_200_000, shortMs: 21_600_000, factor: 1, severity: 'ticket' },
 ]);
 

@@ -80,10 +80,11 @@ describe('SLO formulas (hand-computed)', () => {
   });
 
   it('pages at 14.4× over 1 h only when the 5 min window agrees (SRE workbook, Sloth defaults)', () => {
-    const [fast, slow, ticket] = SRE_BURN_RATE_RULES;
+    const [fast, slow, ticket, slowTicket] = SRE_BURN_RATE_RULES;
     expect(fast).toMatchObject({ longMs: 3_600_000, shortMs: 300_000, factor: 14.4, severity: 'page' });
     expect(slow).toMatchObject({ longMs: 21_600_000, shortMs: 1_800_000, factor: 6, severity: 'page' });
-    expect(ticket!.severity).toBe('ticket');
+    expect(ticket).toMatchObject({ longMs: 86_400_000, shortMs: 7_200_000, factor: 3, severity: 'ticket' });
+    expect(slowTicket).toMatchObject({ longMs: 259_200_000, shortMs: 21_600_000, factor: 1, severity: 'ticket' });
     expect(burnRateAlert(fast!, 15, 20)).toBe(true);
     expect(burnRateAlert(fast!, 15, 2)).toBe(false); // the problem is over: no page
     expect(burnRateAlert(slow!, 6, 6)).toBe(true);

@@ -41,9 +41,9 @@ describe('AvailabilityTracker', () => {
     expect(r.latencyMs.p50).toBeCloseTo(2, 1);
     expect(r.latencyMs.max).toBeCloseTo(50, 1);
     expect(r.slo.burnRate).toBeCloseTo(0.08 / 0.001, 6);
-    // The last 5 minutes hold the whole 10 s run: same burn; both paging rules fire.
+    // The last 5 minutes hold the whole 10 s run: same burn; every rule fires.
     expect(r.slo.windows[0]).toEqual({ windowMs: 300_000, burnRate: r.slo.burnRate });
-    expect(r.slo.alerts.map((a) => a.factor)).toEqual([14.4, 6, 1]);
+    expect(r.slo.alerts.map((a) => a.factor)).toEqual([14.4, 6, 3, 1]);
     expect(r.timeline).toHaveLength(11);
     expect(r.timeline[2]).toMatchObject({ at: 2000, requests: 10, failed: 5 }); // 2100, 2200, …, 2500 fail within [2000, 3000)
   });
