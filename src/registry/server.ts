@@ -27,6 +27,7 @@ import {
   serviceToConsul,
 } from './consul-format.js';
 import { compileFilter, type FilterShape } from './filter.js';
+import { registryMetrics } from './server-metrics.js';
 import type { CheckState, InstanceHealth } from './registry.js';
 import type { KvEntry } from './kv.js';
 
@@ -164,7 +165,7 @@ export class RegistryServer {
     this.routes = this.buildRoutes().map((route) => ({ ...route, counted: `${route.method} ${route.pattern.source.replace(/^\^|\$$/g, '').replace(/\\\//g, '/').replace(/\(\.[*+]\)/g, ':arg')}` }));
     if (o.metrics !== undefined) {
       if (typeof (o.metrics as PromRegistry).registerMetric !== 'function') throw new InvalidOptionError(`${scope}: metrics must be a prom-client Registry`);
-      this.metricsRegistry = this.withRegistryMetrics(o.metrics);
+      this.metricsRegistry = registryMetrics(o.metrics, this.registry, () => this.pending.size, this.requestCounts);
     }
     const requestTimeoutMs = checkInteger(scope, 'requestTimeoutMs', o.requestTimeoutMs ?? d.requestTimeoutMs, { min: 100, max: 600_000 });
     // A blocking query's wait is not part of requestTimeoutMs: that bounds only receiving the
@@ -300,50 +301,7 @@ export class RegistryServer {
   }
 
   private metrics(): PromRegistry {
-    return (this.metricsRegistry ??= this.withRegistryMetrics(new (promClient().Registry)()));
-  }
-
-  /** The registry's figures, read when scraped. */
-  private withRegistryMetrics(into: PromRegistry): PromRegistry {
-    const prom = promClient();
-    const r = this.registry;
-    const gauge = (name: string, help: string, labelNames: string[], read: () => { labels: Record<string, string>; value: number }[]): void =>
-      void new prom.Gauge({
-        name,
-        help,
-        labelNames,
-        registers: [into],
-        collect(this: import('prom-client').Gauge) {
-          this.reset();
-          for (const { labels, value } of read()) this.set(labels, value);
-        },
-      });
-    const count = <T>(items: T[], key: (t: T) => string, all: string[]): { labels: Record<string, string>; value: number }[] =>
-      all.map((k) => ({ labels: { status: k }, value: items.filter((x) => key(x) === k).length }));
-    gauge('steadfast_registry_instances', 'Registered service instances, by health (the worst of their checks)', ['status'], () => count(r.allInstances(), (h) => h.status, ['passing', 'warning', 'critical']));
-    gauge('steadfast_registry_checks', 'Health checks, by status', ['status'], () => count(r.allChecks(), (c) => c.status, ['passing', 'warning', 'critical']));
-    gauge('steadfast_registry_services', 'Service names registered', [], () => [{ labels: {}, value: new Set(r.allInstances().map((h) => h.instance.service)).size }]);
-    gauge('steadfast_registry_kv_keys', 'KV keys held', [], () => [{ labels: {}, value: r.kv.keys() }]);
-    gauge('steadfast_registry_kv_bytes', 'Bytes of KV keys and values held', [], () => [{ labels: {}, value: r.kv.bytes() }]);
-    gauge('steadfast_registry_sessions', 'Sessions alive', [], () => [{ labels: {}, value: r.kv.listSessions().length }]);
-    gauge('steadfast_registry_index', 'The raft-like index (X-Consul-Index) now', [], () => [{ labels: {}, value: r.index }]);
-    gauge('steadfast_registry_blocking_queries', 'Blocking queries waiting now', [], () => [{ labels: {}, value: this.pending.size }]);
-    gauge('steadfast_registry_persistence_failing', '1 while saving the registry state fails (writes are refused)', [], () => [{ labels: {}, value: r.persistenceError ? 1 : 0 }]);
-    const requests = this.requestCounts;
-    new prom.Counter({
-      name: 'steadfast_registry_requests_total',
-      help: 'HTTP API requests, by method and endpoint',
-      labelNames: ['method', 'endpoint'],
-      registers: [into],
-      collect(this: import('prom-client').Counter) {
-        this.reset();
-        for (const [key, n] of requests) {
-          const [method, endpoint] = key.split(' ') as [string, string];
-          this.inc({ method, endpoint }, n);
-        }
-      },
-    });
-    return into;
+    return (this.metricsRegistry ??= registryMetrics(new (promClient().Registry)(), this.registry, () => this.pending.size, this.requestCounts));
   }
 
   private setIndexHeaders(res: http.ServerResponse): void {
