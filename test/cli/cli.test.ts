@@ -94,7 +94,7 @@ describe('steadfast registry', () => {
       }
     })();
     // The first query (index 1) is answered at once; the watcher then blocks on the next one.
-    while (answered < 1) await new Promise((r) => setTimeout(r, 20));
+    while (answered < 1 || !/^steadfast_registry_blocking_queries 1$/m.test(await (await fetch(`${url}/metrics`)).text())) await new Promise((r) => setTimeout(r, 20));
     child.kill('SIGTERM');
     expect(await exited).toBe(0);
     await watcher;
