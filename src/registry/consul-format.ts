@@ -129,6 +129,10 @@ export function instanceFromConsul(input: unknown): ServiceInstance {
     throw new RegistryValidationError('Meta', 'Meta must be an object of at most 64 string values');
   }
   const port = int(body, 'Port', '', 0, 65535) ?? 0;
+  // EnableTagOverride, Weights and TaggedAddresses change nothing here (no anti-entropy, no DNS);
+  // a Connect kind would: this registry has no service mesh.
+  const kind = str(body, 'Kind', '');
+  if (kind !== undefined && kind !== '' && kind !== 'typical') throw new RegistryValidationError('Kind', `Kind ${JSON.stringify(kind)} is not supported: this registry has no Connect service mesh (omit Kind for a typical service)`);
   const checks: CheckDefinition[] = [];
   if (body.Check !== undefined && body.Check !== null) checks.push(checkFromConsul(body.Check, 'Check.'));
   if (body.Checks !== undefined && body.Checks !== null) {

@@ -50,6 +50,9 @@ describe('RegistryServer speaks Consul the way its clients send it', () => {
     const twice = await put(`${s.url}/v1/agent/service/register`, { Name: 'web', name: 'other' });
     expect(twice.status).toBe(400);
     expect(await twice.text()).toMatch(/Name is given twice \("Name" and "name"\)/);
+    const mesh = await put(`${s.url}/v1/agent/service/register`, { name: 'x', kind: 'connect-proxy' });
+    expect(mesh.status).toBe(400);
+    expect(await mesh.text()).toMatch(/Kind "connect-proxy" is not supported/);
     const unknown = await put(`${s.url}/v1/agent/service/register`, { name: 'x', chekc: { ttl: '1s' } });
     expect(unknown.status).toBe(400);
     expect(await unknown.text()).toMatch(/chekc: unknown field/);
