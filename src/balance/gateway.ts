@@ -165,6 +165,48 @@ export class Gateway {
       .map((r, i) => this.buildRoute(r, i, o.registry))
       .sort((a, b) => b.def.path.length - a.def.path.length);
     this.server = boundedServer({ headersTimeoutMs: d.headersTimeoutMs, requestTimeoutMs: d.requestTimeoutMs, keepAliveTimeoutMs: d.keepAliveTimeoutMs, maxConnections: defaultMaxConnections() }, (req, res) => void this.handle(req, res));
+    this.stateMetrics();
+  }
+
+  /** What the routes' balancers and limits hold now, read when scraped: upstreams usable and ejected (the breakers' state), fail-static, the limit. */
+  private stateMetrics(): void {
+    const prom = promClient();
+    const routes = (): LiveRoute[] => this.routes;
+    new prom.Gauge({
+      name: 'steadfast_gateway_upstreams',
+      help: 'Upstreams of a route by state: usable, or ejected by outlier detection',
+      labelNames: ['route', 'state'],
+      registers: [this.metrics],
+      collect(this: import('prom-client').Gauge) {
+        this.reset();
+        for (const r of routes()) {
+          const view = r.balancer.view();
+          const ejected = view.filter((u) => u.ejected).length;
+          this.set({ route: r.def.path, state: 'usable' }, view.length - ejected);
+          this.set({ route: r.def.path, state: 'ejected' }, ejected);
+        }
+      },
+    });
+    new prom.Gauge({
+      name: 'steadfast_gateway_fail_static',
+      help: '1 while a route keeps its last healthy set because the registry calls every instance unhealthy',
+      labelNames: ['route'],
+      registers: [this.metrics],
+      collect(this: import('prom-client').Gauge) {
+        this.reset();
+        for (const r of routes()) this.set({ route: r.def.path }, r.balancer.failStatic ? 1 : 0);
+      },
+    });
+    new prom.Gauge({
+      name: 'steadfast_gateway_concurrency_limit',
+      help: "A route's adaptive concurrency limit now (routes with one)",
+      labelNames: ['route'],
+      registers: [this.metrics],
+      collect(this: import('prom-client').Gauge) {
+        this.reset();
+        for (const r of routes()) if (r.limit) this.set({ route: r.def.path }, r.limit.stats.limit);
+      },
+    });
   }
 
   private buildRoute(r: GatewayRoute, i: number, registry: Registry | undefined): LiveRoute {

@@ -83,6 +83,7 @@ export function createWebNode(cfg: DemoNodeConfig, db: DbClient, election: Elect
     { name: 'steadfast_demo_quorum_failures_total', help: 'Reads and writes that did not reach their quorum', type: 'counter', read: () => db.stats.quorumFailures },
     { name: 'steadfast_demo_abandoned_total', help: 'Requests whose caller went away before the answer (db calls stopped)', type: 'counter', read: () => counts.abandoned },
     { name: 'steadfast_demo_errors_total', help: 'Requests answered with an error by this node', type: 'counter', read: () => counts.errors },
+    { name: 'steadfast_demo_db_nodes_healthy', help: 'db nodes this web node sees healthy in the registry now', type: 'gauge', read: () => db.healthyNodes().length },
     { name: 'steadfast_election_leader', help: '1 while this node is the elected leader', type: 'gauge', read: () => (election.isLeader ? 1 : 0) },
     { name: 'steadfast_election_fencing_token', help: 'The fencing token of the current term, while leader', type: 'gauge', read: () => election.fencingToken },
   ]);

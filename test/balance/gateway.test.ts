@@ -185,6 +185,10 @@ describe('Gateway in front of three real backend processes', () => {
     const metrics = await (await request(gateway.url + '/metrics')).body.text();
     expect(metrics).toMatch(/steadfast_gateway_requests_total\{route="\/",code="200"\} \d+/);
     expect(metrics).toMatch(/steadfast_gateway_upstream_attempts_total/);
+    // The balancer's state, read when scraped: three usable upstreams, none ejected.
+    expect(metrics).toMatch(/^steadfast_gateway_upstreams\{route="\/",state="usable"\} 3$/m);
+    expect(metrics).toMatch(/^steadfast_gateway_upstreams\{route="\/",state="ejected"\} 0$/m);
+    expect(metrics).toMatch(/^steadfast_gateway_fail_static\{route="\/"\} 0$/m);
   });
 });
 
