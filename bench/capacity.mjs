@@ -11,7 +11,7 @@
 // Usage: npm run bench:capacity [-- --seconds 10 --rates 500,750,1000,1250,1500,2000,2500]
 import { fork } from 'node:child_process';
 import http from 'node:http';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -143,6 +143,16 @@ async function main() {
       child.once('exit', (code) => reject(new Error(`bare ${env.BARE_ROLE} exited ${code}`)));
     });
 
+  // CPU time (user + system) of a process, ms, from /proc (clock ticks of 10 ms).
+  const cpuMsOf = (pid) => {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  };
+  const ownCpuMs = () => {
+    const u = process.cpuUsage();
+    return (u.user + u.system) / 1000;
+  };
+
   const mix = (seed, prefix) => {
     const random = seededRandom(seed);
     return (seq) => {
@@ -181,9 +191,16 @@ async function main() {
         latencies.push(r.latencyMs);
         if (r.ok) ok++;
       });
+      // CPU per tier over the measured phase (after the warm-up), as the demo reports its own.
+      const tiers = { db: children.slice(0, 3), web: children.slice(3, 6), gateway: children.slice(6) };
+      const sample = () => ({ ...Object.fromEntries(Object.entries(tiers).map(([k, cs]) => [k, cs.reduce((n, c) => n + cpuMsOf(c.pid), 0)])), client: ownCpuMs() });
+      let before;
+      load.on('started', () => (before = sample()));
       const s = await load.run();
+      const after = sample();
       latencies.sort((a, b) => a - b);
-      return { requests: s.sent, answered: s.sent ? ok / s.sent : 1, p99: nearestRank(latencies, 99), goodput: ok / (s.durationMs / 1000) };
+      const cpu = before ? Object.fromEntries(Object.keys(after).map((k) => [k, (after[k] - before[k]) / Math.max(1, s.sent)])) : undefined;
+      return { requests: s.sent, answered: s.sent ? ok / s.sent : 1, p99: nearestRank(latencies, 99), goodput: ok / (s.durationMs / 1000), cpu };
     } finally {
       for (const c of children) c.kill('SIGKILL');
       rmSync(dir, { recursive: true, force: true });
@@ -192,7 +209,9 @@ async function main() {
 
   async function demoCell(rate) {
     const r = await runDemo({ durationMs: seconds * 1000, ratePerSec: rate, seed: 7, chaos: false });
-    return { requests: r.report.requests, answered: r.report.requestAvailability, p99: r.report.latencyMs.p99, goodput: r.load.goodputPerSec, lost: r.lostWrites };
+    const per = (u) => u?.perRequestMs ?? undefined;
+    const cpu = { db: per(r.cpu.db), web: per(r.cpu.web), gateway: per(r.cpu.gateway), registry: per(r.cpu.registry), supervisor: per(r.cpu.supervisor), client: per(r.cpu.client) };
+    return { requests: r.report.requests, answered: r.report.requestAvailability, p99: r.report.latencyMs.p99, goodput: r.load.goodputPerSec, lost: r.lostWrites, cpu };
   }
 
   const systems = [
@@ -222,6 +241,15 @@ async function main() {
   console.log('| system | offered req/s | requests | answered | p99 ms | goodput req/s | within bounds |');
   console.log('| --- | ---: | ---: | ---: | ---: | ---: | --- |');
   for (const r of rows) console.log(`| ${r.system} | ${r.rate} | ${r.requests} | ${(r.answered * 100).toFixed(3)} % | ${f(r.p99)} | ${f(r.goodput, 0)} | ${r.holds ? 'yes' : 'no'} |`);
+  console.log('\nCPU per request (ms of CPU, user + system, over the measured phase), by tier — where the time goes:\n');
+  console.log('| system | offered req/s | db | web | gateway / proxy | registry | supervisor | client | total |');
+  console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+  for (const r of rows) {
+    if (!r.cpu) continue;
+    const parts = ['db', 'web', 'gateway', 'registry', 'supervisor', 'client'].map((k) => r.cpu[k]);
+    const total = parts.reduce((n, x) => n + (x ?? 0), 0);
+    console.log(`| ${r.system} | ${r.rate} | ${parts.map((x) => f(x, 3)).join(' | ')} | ${f(total, 3)} |`);
+  }
   const [demo, bare] = systems;
   const top = (s) => (s.done ? `${s.capacity || `< ${rates[0]}`} req/s` : `≥ ${s.capacity} req/s (the highest rate tried)`);
   const ratio = !bare.capacity ? '—' : demo.capacity ? `${(demo.capacity / bare.capacity).toFixed(2)}×${demo.done && bare.done ? '' : ' (a bound: a system held at the highest rate tried)'}` : `< ${(rates[0] / bare.capacity).toFixed(2)}×`;
