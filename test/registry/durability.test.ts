@@ -69,6 +69,37 @@ describe('the registry with a data folder', () => {
     await registry.close();
   });
 
+  it('answers a check registration only after it is saved, and has it after a restart', async () => {
+    const store = new FileCheckpointStore({ dir });
+    const registry = await EmbeddedRegistry.open({ store });
+    const server = await new RegistryServer({ registry, port: 0 }).listen();
+    expect((await put(`${server.url}/v1/agent/service/register`, JSON.stringify({ Name: 'web', ID: 'web-1', Port: 1 }))).status).toBe(200);
+    await registry.checkpoint(); // quiet: no save in flight that the check could ride on
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let saves = 0;
+    const save = store.save.bind(store);
+    store.save = async (stream, data, meta) => {
+      saves++;
+      await gate;
+      return save(stream, data, meta);
+    };
+    let answered = false;
+    const res = put(`${server.url}/v1/agent/check/register`, JSON.stringify({ Name: 'disk', ServiceID: 'web-1', TTL: '30s' })).then((r) => ((answered = true), r));
+    while (saves === 0) await new Promise((r) => setTimeout(r, 5));
+    await new Promise((r) => setTimeout(r, 200));
+    expect(answered).toBe(false);
+    release();
+    expect((await res).status).toBe(200);
+    await server.close();
+    await registry.close();
+    await store.close();
+    const b = await serve(dir);
+    const checks = (await (await fetch(`${b.server.url}/v1/agent/checks`)).json()) as Record<string, { ServiceID: string }>;
+    expect(checks.disk).toMatchObject({ ServiceID: 'web-1' });
+    await b.stop();
+  });
+
   it('refuses a KV write past what it can persist with 413, and loses nothing it acknowledged', async () => {
     // Before: a CheckpointTooLargeError was swallowed, writes were acknowledged and then lost.
     const a = await serve(dir, { maxKvBytes: 256 * 1024 });
