@@ -2,6 +2,7 @@ import type http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry as PromRegistry } from 'prom-client';
 import { promClient } from '../core/packages.js';
+import { registerSampled } from '../core/sampled-metric.js';
 import { FastCounter, FastHistogram, type HistogramChild } from './fast-metrics.js';
 import { ResponseWriter } from './response-writer.js';
 import { boundedServer, browserRefusal, defaultMaxConnections, listen, readBody } from '../core/http.js';
@@ -170,43 +171,28 @@ export class Gateway {
 
   /** What the routes' balancers and limits hold now, read when scraped: upstreams usable and ejected (the breakers' state), fail-static, the limit. */
   private stateMetrics(): void {
-    const prom = promClient();
-    const routes = (): LiveRoute[] => this.routes;
-    new prom.Gauge({
+    const perRoute = (value: (r: LiveRoute) => number | undefined) => () =>
+      this.routes.flatMap((r) => {
+        const v = value(r);
+        return v === undefined ? [] : [{ labels: { route: r.def.path }, value: v }];
+      });
+    registerSampled(this.metrics, {
       name: 'steadfast_gateway_upstreams',
       help: 'Upstreams of a route by state: usable, or ejected by outlier detection',
+      type: 'gauge',
       labelNames: ['route', 'state'],
-      registers: [this.metrics],
-      collect(this: import('prom-client').Gauge) {
-        this.reset();
-        for (const r of routes()) {
+      read: () =>
+        this.routes.flatMap((r) => {
           const view = r.balancer.view();
           const ejected = view.filter((u) => u.ejected).length;
-          this.set({ route: r.def.path, state: 'usable' }, view.length - ejected);
-          this.set({ route: r.def.path, state: 'ejected' }, ejected);
-        }
-      },
+          return [
+            { labels: { route: r.def.path, state: 'usable' }, value: view.length - ejected },
+            { labels: { route: r.def.path, state: 'ejected' }, value: ejected },
+          ];
+        }),
     });
-    new prom.Gauge({
-      name: 'steadfast_gateway_fail_static',
-      help: '1 while a route keeps its last healthy set because the registry calls every instance unhealthy',
-      labelNames: ['route'],
-      registers: [this.metrics],
-      collect(this: import('prom-client').Gauge) {
-        this.reset();
-        for (const r of routes()) this.set({ route: r.def.path }, r.balancer.failStatic ? 1 : 0);
-      },
-    });
-    new prom.Gauge({
-      name: 'steadfast_gateway_concurrency_limit',
-      help: "A route's adaptive concurrency limit now (routes with one)",
-      labelNames: ['route'],
-      registers: [this.metrics],
-      collect(this: import('prom-client').Gauge) {
-        this.reset();
-        for (const r of routes()) if (r.limit) this.set({ route: r.def.path }, r.limit.stats.limit);
-      },
-    });
+    registerSampled(this.metrics, { name: 'steadfast_gateway_fail_static', help: '1 while a route keeps its last healthy set because the registry calls every instance unhealthy', type: 'gauge', labelNames: ['route'], read: perRoute((r) => (r.balancer.failStatic ? 1 : 0)) });
+    registerSampled(this.metrics, { name: 'steadfast_gateway_concurrency_limit', help: "A route's adaptive concurrency limit now (routes with one)", type: 'gauge', labelNames: ['route'], read: perRoute((r) => r.limit?.stats.limit) });
   }
 
   private buildRoute(r: GatewayRoute, i: number, registry: Registry | undefined): LiveRoute {

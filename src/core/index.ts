@@ -9,3 +9,4 @@ export * from './packages.js';
 export * from './process.js';
 export * from './builtins.js';
 export * from './rank.js';
+export * from './sampled-metric.js';

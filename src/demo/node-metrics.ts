@@ -2,6 +2,7 @@ import type http from 'node:http';
 import type { Registry as PromRegistry } from 'prom-client';
 import { FastCounter, FastHistogram, type HistogramChild } from '../balance/fast-metrics.js';
 import { promClient } from '../core/packages.js';
+import { registerSampled, type SampledMetric } from '../core/sampled-metric.js';
 
 /** Where every demo process serves Prometheus text, and the service meta that says so. */
 export const METRICS_PATH = '/metrics';
@@ -22,16 +23,6 @@ export function withProcessMetrics(registry: PromRegistry, role: string): PromRe
   return registry;
 }
 
-/** A figure a process already keeps, read when scraped: no cost per request. */
-export interface Sampled {
-  name: string;
-  help: string;
-  type: 'counter' | 'gauge';
-  labelNames?: string[];
-  /** The values now, one per label set (a number alone for a metric without labels). */
-  read: () => number | { labels: Record<string, string>; value: number }[] | undefined;
-}
-
 /**
  * A demo process's `/metrics`: prom-client's default process metrics (CPU, memory, event-loop
  * lag, GC), requests by status and a latency histogram (counted in the request's path with the
@@ -44,7 +35,7 @@ export class DemoNodeMetrics {
   private readonly byCode = new Map<number, { value: number }>();
   private readonly duration: HistogramChild;
 
-  constructor(readonly role: string, sampled: Sampled[] = []) {
+  constructor(readonly role: string, sampled: SampledMetric[] = []) {
     const prom = promClient();
     this.registry = withProcessMetrics(new prom.Registry(), role);
     this.requests = new FastCounter({ name: 'steadfast_demo_requests_total', help: 'Requests this process answered, by status code', labelNames: ['code'], registers: [this.registry] });
@@ -55,27 +46,7 @@ export class DemoNodeMetrics {
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
       registers: [this.registry],
     }).child();
-    for (const s of sampled) {
-      const Metric = s.type === 'counter' ? prom.Counter : prom.Gauge;
-      new Metric({
-        name: s.name,
-        help: s.help,
-        labelNames: s.labelNames ?? [],
-        registers: [this.registry],
-        collect(this: { reset(): void; inc?: (l: Record<string, string>, v: number) => void; set?: (l: Record<string, string>, v: number) => void }) {
-          const now = s.read();
-          this.reset();
-          if (now === undefined) return;
-          const put = (labels: Record<string, string>, v: number): void => {
-            if (!Number.isFinite(v)) return;
-            if (this.set) this.set(labels, v);
-            else this.inc!(labels, Math.max(0, v));
-          };
-          if (typeof now === 'number') put({}, now);
-          else for (const { labels, value } of now) put(labels, value);
-        },
-      } as never);
-    }
+    for (const m of sampled) registerSampled(this.registry, m);
   }
 
   /** Counts `res` once it is answered: its status and how long it took. */
@@ -100,7 +71,7 @@ export class DemoNodeMetrics {
 }
 
 /** The admission door's counters (db and web nodes), as sampled metrics. */
-export function admissionMetrics(stats: () => { admitted: number; shedByLimit: number; shedByHealth: number; expired: number; limit: number | null; inflight: number }): Sampled[] {
+export function admissionMetrics(stats: () => { admitted: number; shedByLimit: number; shedByHealth: number; expired: number; limit: number | null; inflight: number }): SampledMetric[] {
   return [
     { name: 'steadfast_demo_admitted_total', help: 'Requests let in by the admission door', type: 'counter', read: () => stats().admitted },
     {

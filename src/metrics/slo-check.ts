@@ -44,7 +44,7 @@ export interface SloAlertCheck {
   service: string;
   objective: number;
   /** The scrape interval the run was turned into (ms); rules are evaluated half-way between scrapes. */
-  bucketMs: number;
+  scrapeIntervalMs: number;
   /** Healthy traffic assumed before the run (ms). */
   healthyBeforeMs: number;
   evaluations: AlertEvaluation[];
@@ -216,14 +216,14 @@ export function checkSloAlerts(run: RecordedRun, options: SloCheckOptions): SloA
       for (const [k, v] of Object.entries(a.annotations!)) lines.push(`              ${k}: ${q(v)}`);
     }
   }
-  return { service: o.service, objective: o.objective, bucketMs: S, healthyBeforeMs, evaluations, incidents: result, rulesYaml: sloRulesYaml(ruleOptions), testYaml: lines.join('\n') + '\n' };
+  return { service: o.service, objective: o.objective, scrapeIntervalMs: S, healthyBeforeMs, evaluations, incidents: result, rulesYaml: sloRulesYaml(ruleOptions), testYaml: lines.join('\n') + '\n' };
 }
 
 /** One line per incident: the fault, MTTD, and when the page and the ticket would have fired. */
 export function formatSloAlertCheck(c: SloAlertCheck): string {
   const s = (ms: number | null): string => (ms === null ? 'never' : `${(ms / 1000).toFixed(1)} s`);
   const out = [
-    `SLO ${c.objective} for ${c.service}: ${sloAlertName(c.service, 'page')} and ${sloAlertName(c.service, 'ticket')} on the run's requests scraped every ${c.bucketMs / 1000} s, ` +
+    `SLO ${c.objective} for ${c.service}: ${sloAlertName(c.service, 'page')} and ${sloAlertName(c.service, 'ticket')} on the run's requests scraped every ${c.scrapeIntervalMs / 1000} s, ` +
       `evaluated half-way between scrapes (${c.evaluations.length} evaluations)${c.healthyBeforeMs > 0 ? `, after ${promDuration(c.healthyBeforeMs)} of healthy traffic at the run's rate` : ', the run alone'}`,
   ];
   out.push('| incident | fault at | detected after (MTTD) | page after | ticket after |', '| --- | ---: | ---: | ---: | ---: |');

@@ -1,6 +1,6 @@
 import type { Registry as PromRegistry } from 'prom-client';
 import { InvalidOptionError } from '../core/errors.js';
-import { promClient } from '../core/packages.js';
+import { registerSampled } from '../core/sampled-metric.js';
 import { AdaptiveLimitPolicy } from './adaptive-limit.js';
 import { BulkheadPolicy } from './bulkhead.js';
 import { CircuitBreakerPolicy, type CircuitState } from './circuit-breaker.js';
@@ -210,34 +210,14 @@ export class PolicyMetrics {
   }
 
   private toPrometheus(registry: PromRegistry): void {
-    const prom = promClient();
-    const samples = (): Sample[] => this.samples();
     for (const [key, def] of Object.entries(POLICY_METRICS) as [MetricKey, MetricDef][]) {
-      const base = def.name.replace(/\./g, '_');
-      const labelNames = ['policy', 'kind', ...(def.extra ? [def.extra] : [])];
-      if (def.type === 'counter') {
-        new prom.Counter({
-          name: `${base}_total`,
-          help: def.help,
-          labelNames,
-          registers: [registry],
-          collect(this: import('prom-client').Counter) {
-            this.reset();
-            for (const s of samples()) if (s.key === key) this.inc(s.labels, s.value);
-          },
-        });
-      } else {
-        new prom.Gauge({
-          name: base,
-          help: def.help,
-          labelNames,
-          registers: [registry],
-          collect(this: import('prom-client').Gauge) {
-            this.reset();
-            for (const s of samples()) if (s.key === key) this.set(s.labels, s.value);
-          },
-        });
-      }
+      registerSampled(registry, {
+        name: `${def.name.replace(/\./g, '_')}${def.type === 'counter' ? '_total' : ''}`,
+        help: def.help,
+        type: def.type,
+        labelNames: ['policy', 'kind', ...(def.extra ? [def.extra] : [])],
+        read: () => this.samples().filter((s) => s.key === key),
+      });
     }
   }
 
