@@ -1,6 +1,7 @@
 import type { Dispatcher } from 'undici';
 import { undici } from '../core/packages.js';
 import { requestDeadline } from '../core/http.js';
+import { bufferedRequest } from '../core/buffered-request.js';
 import { RetryBudget } from '../policy/retry-budget.js';
 import type { LoadRequest } from './load-generator.js';
 
@@ -222,17 +223,17 @@ export class Addresses {
       const outer = ac && hedge ? AbortSignal.any([ac.signal, hedge.cancel]) : (ac?.signal ?? hedge?.cancel);
       const deadline = requestDeadline(wait, outer);
       try {
-        const target = req ? new URL(req.path, t.url) : t.url;
-        const res = await undici().request(target, { method, dispatcher: this.o.dispatcher, signal: deadline.signal, headersTimeout: wait + 1000, bodyTimeout: this.o.timeoutMs + 1000, ...(req?.headers ? { headers: req.headers } : {}), ...(req?.body !== undefined ? { body: req.body } : {}) });
+        const target = new URL(req ? req.path : '', t.url);
+        // The answer gathered whole (bufferedRequest): its headers and body come in one piece, so
+        // "answered" and "read" are the same moment here.
+        const res = await bufferedRequest(this.o.dispatcher, { origin: target.origin, path: target.pathname + target.search, method, signal: deadline.signal, headersTimeout: wait + 1000, bodyTimeout: this.o.timeoutMs + 1000, headers: req?.headers, body: req?.body });
         if (!single) deadline.clear();
         if (ac) t.waiting.delete(ac);
         answered = true;
         t.downUntil = 0;
         t.probing = false;
         t.refused = false;
-        if (req) return { statusCode: res.statusCode, body: await res.body.text(), target: t };
-        await res.body.dump();
-        return { statusCode: res.statusCode, body: undefined, target: t };
+        return { statusCode: res.statusCode, body: req ? res.body.toString() : undefined, target: t };
       } catch (err) {
         if (ac) t.waiting.delete(ac);
         if (deadline.timedOut() && !answered) err = deadline.signal.reason;

@@ -10,3 +10,4 @@ export * from './process.js';
 export * from './builtins.js';
 export * from './rank.js';
 export * from './sampled-metric.js';
+export * from './buffered-request.js';
