@@ -39,9 +39,9 @@ function reasonOf(signal: AbortSignal): Error {
 
 /**
  * One request on an undici dispatcher, its answer gathered into one Buffer — undici's `request()`
- * without the body stream, the promise per read and the AbortSignal it makes per call: measured
- * here at about a third of `request()`'s CPU per call for small JSON answers (bench/capacity.mjs
- * and docs/benchmarks.md). For answers that fit in memory; stream anything else.
+ * without the body stream, the promise per read and the AbortSignal it makes per call (the demo's
+ * CPU per request, before and after: docs/benchmarks.md, "Fewer wake-ups, no body streams"). For
+ * answers that fit in memory; stream anything else.
  */
 export function bufferedRequest(dispatcher: Dispatcher, o: BufferedRequestOptions): Promise<BufferedAnswer> {
   const { signal } = o;

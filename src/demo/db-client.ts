@@ -160,7 +160,7 @@ export class DbClient {
     // of our own (requestDeadline), tried, ended them at t — and at 1400 req/s, with two cores
     // busy, loaded calls past 800 ms failed over and took goodput from 1394–1396 to 1299–1301
     // req/s (two interleaved 15 s rounds each). Hedges (after 100 ms) keep reads off a stopped node.
-    // bufferedRequest, not request(): no body stream per call (a third of the CPU per db call).
+    // bufferedRequest, not request(): no body stream per call.
     const r = await bufferedRequest(this.agent, { origin, path, method, headersTimeout: t, bodyTimeout: t, headers, body, signal });
     if (r.statusCode >= 500) throw new Error(`HTTP ${r.statusCode}`);
     return { status: r.statusCode, text: r.body.toString() };

@@ -58,6 +58,9 @@ describe('loadShedder on ManualClock (a scripted probe)', () => {
   it('rejects bad options and priorities, naming them', () => {
     expect(() => loadShedder({ maxHeapUsedRatio: 2 })).toThrow(/loadShedder: maxHeapUsedRatio must be a number .*≤ 1/);
     expect(() => loadShedder({ sampleIntervalMs: 1 })).toThrow(/sampleIntervalMs must be an integer ≥ 10/);
+    expect(() => loadShedder({ sampleIntervalMs: 100, resolutionMs: 200 })).toThrow(/resolutionMs must be an integer .*≤ 100/);
+    expect(loadShedder().resolutionMs).toBe(50);
+    expect(loadShedder({ sampleIntervalMs: 20 }).resolutionMs).toBe(20);
     expect(() => loadShedder().check('urgent' as never)).toThrow(/priority must be one of 'critical', 'normal', 'low'/);
   });
 });
