@@ -169,6 +169,7 @@ export class Addresses {
     const first: Hedge = { cancel: cancels[0]!.signal, at: -1 };
     return new Promise((resolve, reject) => {
       let running = 1;
+      let hedged = false;
       let settled = false;
       let timer: NodeJS.Timeout | undefined;
       const end = (index: number, answer: Answer | undefined, err?: unknown): void => {
@@ -177,7 +178,8 @@ export class Addresses {
         if (answer === undefined && running > 0) return; // the other try may still answer
         settled = true;
         clearTimeout(timer);
-        cancels[1 - index]!.abort(new Error('the other try answered first'));
+        // Only a try that was started is aborted (an abort makes an Error and a signal per request).
+        if (index === 1 || hedged) cancels[1 - index]!.abort(new Error('the other try answered first'));
         if (answer !== undefined) resolve(answer);
         else reject(err);
       };
@@ -194,6 +196,7 @@ export class Addresses {
           return;
         }
         this.hedges++;
+        hedged = true;
         running++;
         this.sendTries(req, due, failovers, { cancel: cancels[1]!.signal, at: -1, avoid: first.at }).then((a) => end(1, a), (e: unknown) => end(1, undefined, e));
       };
