@@ -8,6 +8,33 @@ import { EmbeddedRegistry, RegistryRestoreError, RegistryServer } from '../../sr
 
 const put = (url: string, body?: string | Buffer): Promise<Response> => fetch(url, { method: 'PUT', ...(body !== undefined ? { body: typeof body === 'string' ? body : new Uint8Array(body) } : {}) });
 
+/**
+ * Holds every save of `store` until release(); answeredEarly(response) resolves once a save has begun
+ * and ample time passed for a response that does not wait for it (it would come in ~1 ms),
+ * with whether the response came meanwhile.
+ */
+function gateSaves(store: FileCheckpointStore): { release: () => void; answeredEarly: (res: Promise<Response>) => Promise<boolean> } {
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  let saves = 0;
+  const save = store.save.bind(store);
+  store.save = async (stream, data, meta) => {
+    saves++;
+    await gate; // the disk is slow: the save has not finished
+    return save(stream, data, meta);
+  };
+  return {
+    release,
+    answeredEarly: async (res) => {
+      let answered = false;
+      void res.then(() => (answered = true), () => (answered = true));
+      while (saves === 0) await new Promise((r) => setTimeout(r, 5));
+      await new Promise((r) => setTimeout(r, 200));
+      return answered;
+    },
+  };
+}
+
 async function serve(dir: string, options: { maxKvBytes?: number; maxBytes?: number } = {}): Promise<{ registry: EmbeddedRegistry; server: RegistryServer; stop: () => Promise<void> }> {
   const store = new FileCheckpointStore({ dir, ...(options.maxBytes ? { maxBytes: options.maxBytes } : {}) });
   const registry = await EmbeddedRegistry.open({ store, ...(options.maxKvBytes ? { maxKvBytes: options.maxKvBytes } : {}) });
@@ -46,24 +73,12 @@ describe('the registry with a data folder', () => {
 
   it('answers a write only after the checkpoint that holds it is saved', async () => {
     const store = new FileCheckpointStore({ dir });
-    let release!: () => void;
-    const gate = new Promise<void>((r) => (release = r));
-    let saves = 0;
-    const save = store.save.bind(store);
-    store.save = async (stream, data, meta) => {
-      saves++;
-      await gate; // the disk is slow: the save has not finished
-      return save(stream, data, meta);
-    };
+    const gated = gateSaves(store);
     const registry = await EmbeddedRegistry.open({ store });
     const server = await new RegistryServer({ registry, port: 0 }).listen();
-    let answered = false;
-    const res = put(`${server.url}/v1/kv/k`, 'v').then((r) => ((answered = true), r));
-    while (saves === 0) await new Promise((r) => setTimeout(r, 5));
-    // Ample time for a response that does not wait for the save to arrive (it would in ~1 ms).
-    await new Promise((r) => setTimeout(r, 200));
-    expect(answered).toBe(false);
-    release();
+    const res = put(`${server.url}/v1/kv/k`, 'v');
+    expect(await gated.answeredEarly(res)).toBe(false);
+    gated.release();
     expect((await res).status).toBe(200);
     await server.close();
     await registry.close();
@@ -75,21 +90,10 @@ describe('the registry with a data folder', () => {
     const server = await new RegistryServer({ registry, port: 0 }).listen();
     expect((await put(`${server.url}/v1/agent/service/register`, JSON.stringify({ Name: 'web', ID: 'web-1', Port: 1 }))).status).toBe(200);
     await registry.checkpoint(); // quiet: no save in flight that the check could ride on
-    let release!: () => void;
-    const gate = new Promise<void>((r) => (release = r));
-    let saves = 0;
-    const save = store.save.bind(store);
-    store.save = async (stream, data, meta) => {
-      saves++;
-      await gate;
-      return save(stream, data, meta);
-    };
-    let answered = false;
-    const res = put(`${server.url}/v1/agent/check/register`, JSON.stringify({ Name: 'disk', ServiceID: 'web-1', TTL: '30s' })).then((r) => ((answered = true), r));
-    while (saves === 0) await new Promise((r) => setTimeout(r, 5));
-    await new Promise((r) => setTimeout(r, 200));
-    expect(answered).toBe(false);
-    release();
+    const gated = gateSaves(store);
+    const res = put(`${server.url}/v1/agent/check/register`, JSON.stringify({ Name: 'disk', ServiceID: 'web-1', TTL: '30s' }));
+    expect(await gated.answeredEarly(res)).toBe(false);
+    gated.release();
     expect((await res).status).toBe(200);
     await server.close();
     await registry.close();
