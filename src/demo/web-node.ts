@@ -30,10 +30,9 @@ export function createWebNode(cfg: DemoNodeConfig, db: DbClient, election: Elect
   // abandoned: requests whose caller went away before the answer (their db calls were stopped).
   const counts = { requests: 0, writes: 0, reads: 0, errors: 0, abandoned: 0 };
   let timer: NodeJS.Timeout | undefined;
-  // Drops requests whose caller stopped waiting (x-steadfast-deadline-ms), and counts them. No
-  // limit and no shedder here yet: measured with every process of the demo on two cores
-  // (bench:demo-overload, docs/benchmarks.md), Gradient2 and AIMD limits and the event-loop
-  // shedder in these nodes shed at 0.8× capacity and served less at 2.5× than no shedding.
+  // Drops requests whose caller stopped waiting (x-steadfast-deadline-ms), sheds on the event
+  // loop's delay, and holds an AIMD concurrency limit (demoAdmission says why AIMD and not
+  // Gradient2), counting each.
   const door = createAdmission(demoAdmission(cfg));
 
   election.on('elected', () => (maintenance.since = Date.now()));

@@ -29,6 +29,13 @@ export interface LoadShedderOptions {
   /** How often the process is measured. Default 500. */
   sampleIntervalMs?: number;
   /**
+   * How often it is measured while it sheds, so it serves again soon after its loop catches up —
+   * after a long GC, a stop (SIGSTOP) or a burst — instead of shedding on a stale measurement for
+   * a whole sampleIntervalMs. At least resolutionMs, at most sampleIntervalMs. Default 100: a
+   * demo db node resumed after a 1.5 s stop shed for ~400 ms on the one sample covering the stop.
+   */
+  overloadedSampleIntervalMs?: number;
+  /**
    * The period of the timer that samples the event loop's delay between measurements
    * (monitorEventLoopDelay's resolution), at most sampleIntervalMs. Default 50: a process at rest
    * wakes 20 times a second for it. At 10 ms (under-pressure's default) an idle process spent
@@ -42,7 +49,7 @@ export interface LoadShedderOptions {
   clock?: Clock;
 }
 
-export const LOAD_SHEDDER_DEFAULTS = Object.freeze({ maxEventLoopDelayMs: 100, maxHeapUsedRatio: 0.9, sampleIntervalMs: 500, resolutionMs: 50, retryAfterMs: 1000 });
+export const LOAD_SHEDDER_DEFAULTS = Object.freeze({ maxEventLoopDelayMs: 100, maxHeapUsedRatio: 0.9, sampleIntervalMs: 500, overloadedSampleIntervalMs: 100, resolutionMs: 50, retryAfterMs: 1000 });
 
 /** The process is too busy for this call's priority (ERR_OVERLOADED, HTTP 503 with Retry-After). */
 export class OverloadedError extends SteadfastError {
@@ -84,7 +91,8 @@ function processProbe(resolutionMs: number): { probe: () => ProcessPressure; sto
 
 /**
  * Load shedding on the process's own health (what @fastify/under-pressure and toobusy-js do):
- * every sampleIntervalMs it measures the event-loop delay and the heap; while either is past its
+ * every sampleIntervalMs (every overloadedSampleIntervalMs while shedding) it measures the
+ * event-loop delay and the heap; while either is past its
  * threshold, calls are refused at once with OverloadedError and a Retry-After — lower priorities
  * first, `critical` never — so a process that is falling behind answers cheaply instead of
  * taking work it will finish too late.
@@ -94,6 +102,7 @@ export class LoadShedder implements Policy, Observable<LoadShedderEvents> {
   readonly maxHeapUsedRatio: number;
   readonly sampleIntervalMs: number;
   readonly resolutionMs: number;
+  readonly overloadedSampleIntervalMs: number;
   readonly retryAfterMs: number;
   private readonly clock: Clock;
   private readonly customProbe: (() => ProcessPressure) | undefined;
@@ -106,12 +115,14 @@ export class LoadShedder implements Policy, Observable<LoadShedderEvents> {
 
   constructor(options: LoadShedderOptions = {}) {
     const scope = 'loadShedder';
-    const o = checkOptions<LoadShedderOptions>(scope, options, ['maxEventLoopDelayMs', 'maxHeapUsedRatio', 'sampleIntervalMs', 'resolutionMs', 'retryAfterMs', 'probe', 'clock']);
+    const o = checkOptions<LoadShedderOptions>(scope, options, ['maxEventLoopDelayMs', 'maxHeapUsedRatio', 'sampleIntervalMs', 'overloadedSampleIntervalMs', 'resolutionMs', 'retryAfterMs', 'probe', 'clock']);
     const d = LOAD_SHEDDER_DEFAULTS;
     this.maxEventLoopDelayMs = checkNumber(scope, 'maxEventLoopDelayMs', o.maxEventLoopDelayMs ?? d.maxEventLoopDelayMs, { min: 1 });
     this.maxHeapUsedRatio = checkNumber(scope, 'maxHeapUsedRatio', o.maxHeapUsedRatio ?? d.maxHeapUsedRatio, { min: 0.1, max: 1 });
     this.sampleIntervalMs = checkInteger(scope, 'sampleIntervalMs', o.sampleIntervalMs ?? d.sampleIntervalMs, { min: 10, max: 60_000 });
     this.resolutionMs = checkInteger(scope, 'resolutionMs', o.resolutionMs ?? Math.min(d.resolutionMs, this.sampleIntervalMs), { min: 1, max: this.sampleIntervalMs });
+    const fast = o.overloadedSampleIntervalMs ?? Math.min(Math.max(d.overloadedSampleIntervalMs, this.resolutionMs), this.sampleIntervalMs);
+    this.overloadedSampleIntervalMs = checkInteger(scope, 'overloadedSampleIntervalMs', fast, { min: this.resolutionMs, max: this.sampleIntervalMs });
     this.retryAfterMs = checkInteger(scope, 'retryAfterMs', o.retryAfterMs ?? d.retryAfterMs, { min: 0, max: 3_600_000 });
     this.customProbe = o.probe === undefined ? undefined : checkFunction(scope, 'probe', o.probe);
     if (o.clock !== undefined) checkClock(scope, o.clock);
@@ -186,7 +197,7 @@ export class LoadShedder implements Policy, Observable<LoadShedderEvents> {
     const t = this.clock.setTimeout(() => {
       this.sample();
       this.schedule();
-    }, this.sampleIntervalMs);
+    }, this.level >= 1 ? this.overloadedSampleIntervalMs : this.sampleIntervalMs);
     t.unref?.();
     this.timer = t;
   }

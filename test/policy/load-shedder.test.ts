@@ -31,13 +31,16 @@ describe('loadShedder on ManualClock (a scripted probe)', () => {
       [{ eventLoopDelayMs: 5, heapUsedRatio: 0.5 }, ['ok', 'ok', 'shed']],
       [{ eventLoopDelayMs: 1, heapUsedRatio: 0.1 }, ['ok', 'ok', 'ok']],
     ];
-    let previous = s.stats.eventLoopDelayMs;
+    let previous = s.stats;
     for (const [pressure, want] of rows) {
       now = pressure;
-      clock.advance(499);
-      expect(s.stats.eventLoopDelayMs).toBe(previous); // not measured before its interval
+      // every 500 ms; every 100 ms (overloadedSampleIntervalMs) while normal traffic is shed
+      const interval = previous.overloaded ? 100 : 500;
+      clock.advance(interval - 1);
+      expect(s.stats.eventLoopDelayMs).toBe(previous.eventLoopDelayMs); // not measured before its interval
       clock.advance(1);
-      previous = pressure.eventLoopDelayMs;
+      previous = s.stats;
+      expect(previous.eventLoopDelayMs).toBe(pressure.eventLoopDelayMs);
       expect({ pressure, got: (['critical', 'normal', 'low'] as const).map(verdict) }).toEqual({ pressure, got: want });
     }
     expect(states).toEqual([true, false]);
@@ -53,6 +56,37 @@ describe('loadShedder on ManualClock (a scripted probe)', () => {
     expect(err).toMatchObject({ code: 'ERR_OVERLOADED', retryAfterMs: 2000 });
     expect(err!.message).toMatch(/event loop 150 ms late, limit 100 ms \(maxEventLoopDelayMs\)/);
     s.stop();
+  });
+
+  it('measures again after overloadedSampleIntervalMs while it sheds, so one stalled sample (a stop, a long GC) sheds for 100 ms and not 500', () => {
+    const clock = new ManualClock();
+    let now: ProcessPressure = { eventLoopDelayMs: 2, heapUsedRatio: 0.3 };
+    const s = loadShedder({ clock, probe: () => now }).start();
+    const shedAt: number[] = [];
+    clock.advance(500);
+    now = { eventLoopDelayMs: 1500, heapUsedRatio: 0.3 }; // the sample that covers a 1.5 s stop
+    clock.advance(500);
+    now = { eventLoopDelayMs: 3, heapUsedRatio: 0.3 }; // the loop is on time again
+    for (let t = 0; t < 500; t += 10) {
+      try {
+        s.check();
+      } catch {
+        shedAt.push(t);
+      }
+      clock.advance(10);
+    }
+    expect(shedAt).toEqual([0, 10, 20, 30, 40, 50, 60, 70, 80, 90]);
+    // sustained pressure keeps it shedding, measured every 100 ms
+    now = { eventLoopDelayMs: 300, heapUsedRatio: 0.3 };
+    clock.advance(500);
+    expect(s.stats.overloaded).toBe(true);
+    clock.advance(1000);
+    expect(s.stats.overloaded).toBe(true);
+    s.stop();
+    expect(loadShedder().overloadedSampleIntervalMs).toBe(100);
+    expect(loadShedder({ sampleIntervalMs: 60 }).overloadedSampleIntervalMs).toBe(60);
+    expect(() => loadShedder({ overloadedSampleIntervalMs: 20 })).toThrow(/overloadedSampleIntervalMs must be an integer ≥ 50/);
+    expect(() => loadShedder({ overloadedSampleIntervalMs: 600 })).toThrow(/overloadedSampleIntervalMs must be an integer .*≤ 500/);
   });
 
   it('rejects bad options and priorities, naming them', () => {
