@@ -84,7 +84,8 @@ export interface ProcessChaosEvents {
   start: { name: string; pid: number; restarts: number };
   resumed: { name: string; pid: number; faultId: number };
   exit: { name: string; pid: number; code: number | null; signal: NodeJS.Signals | null };
-  output: { name: string; line: string };
+  /** A line the process printed, on stdout or stderr. */
+  output: { name: string; line: string; stream: 'stdout' | 'stderr' };
   /** A message the process sent over its IPC channel (with `ipc: true`). */
   message: { name: string; message: unknown };
   /** A crash-looping process is left down. */
@@ -322,14 +323,17 @@ export class ProcessChaos {
     p.killed = false;
     p.startedAt = this.clock.now();
     this.reaper?.track(child.pid);
-    let buf = '';
-    child.stdout!.on('data', (c: Buffer) => {
-      buf += c.toString();
-      const lines = buf.split('\n');
-      buf = lines.pop()!;
-      for (const line of lines) this.events.emit('output', { name: p.spec.name, line });
-    });
-    child.stderr!.on('data', () => {});
+    const lineReader = (stream: 'stdout' | 'stderr'): ((c: Buffer) => void) => {
+      let buf = '';
+      return (c) => {
+        buf += c.toString();
+        const lines = buf.split('\n');
+        buf = lines.pop()!.slice(-64 * 1024); // a line without an end is kept to 64 KiB
+        for (const line of lines) this.events.emit('output', { name: p.spec.name, line, stream });
+      };
+    };
+    child.stdout!.on('data', lineReader('stdout'));
+    child.stderr!.on('data', lineReader('stderr')); // a crash's stack: what says why it exited
     child.on('error', () => {});
     this.events.emit('start', { name: p.spec.name, pid: child.pid ?? -1, restarts: p.restarts });
     child.once('exit', (code, signal) => {

@@ -46,15 +46,46 @@ export function listen(server: Server, port: number, host: string): Promise<void
   });
 }
 
-/** A TCP port that was free on `host` a moment ago (for servers that must keep one port across restarts). */
-export function freePort(host = '127.0.0.1'): Promise<number> {
+/**
+ * A TCP port that was free on `host` a moment ago, for servers that must keep one port across
+ * restarts. On Linux it is taken below the kernel's ephemeral range
+ * (/proc/sys/net/ipv4/ip_local_port_range, 32768–60999 by default): a port from that range can be
+ * handed, while its server is down for a restart, to an outgoing connection as its local port —
+ * and the server's next start fails EADDRINUSE for as long as that connection lives (a demo db
+ * node crash-looped so next to an etcd cluster's connections). Elsewhere: a port the kernel picks.
+ */
+export async function freePort(host = '127.0.0.1'): Promise<number> {
+  const low = ephemeralLow();
+  if (low !== undefined && low > STABLE_PORT_FLOOR + 1000) {
+    for (let k = 0; k < 50; k++) {
+      const port = STABLE_PORT_FLOOR + Math.floor(Math.random() * (low - STABLE_PORT_FLOOR));
+      if ((await bindOnce(port, host).catch(() => undefined)) !== undefined) return port;
+    }
+  }
+  return bindOnce(0, host);
+}
+
+/** Where freePort's stable ports start: above the registered ports most services use. */
+const STABLE_PORT_FLOOR = 10_000;
+
+function ephemeralLow(): number | undefined {
+  try {
+    const low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+    return Number.isInteger(low) ? low : undefined;
+  } catch {
+    return undefined; // not Linux
+  }
+}
+
+/** Binds `port` on `host` (0: any), closes it again, and resolves with the port it had. */
+function bindOnce(port: number, host: string): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = nodeNet().createServer();
     s.unref();
     s.once('error', reject);
-    s.listen(0, host, () => {
-      const port = (s.address() as AddressInfo).port;
-      s.close(() => resolve(port));
+    s.listen(port, host, () => {
+      const bound = (s.address() as AddressInfo).port;
+      s.close(() => resolve(bound));
     });
   });
 }

@@ -73,6 +73,7 @@ export class DemoSystem {
   private countsAtStart: CountsSnapshot | undefined;
   /** The last lines each process printed, for an error that says why one did not start. */
   private readonly lastLines = new Map<string, string[]>();
+  private readonly lastExit = new Map<string, string>();
   /** Processes the supervisor left down after a crash loop, and why. */
   private readonly gaveUp = new Map<string, string>();
   private readonly watches: Disposable[] = [];
@@ -192,6 +193,7 @@ export class DemoSystem {
     this.chaos.on('exit', (e) => {
       const r = this.running.get(e.name);
       if (r && r.pid === e.pid) r.pid = null;
+      this.lastExit.set(e.name, e.signal ? `last exit by ${e.signal}` : `last exit code ${e.code}`);
     });
     this.chaos.on('output', ({ name, line }) => {
       const lines = this.lastLines.get(name) ?? [];
@@ -275,7 +277,7 @@ export class DemoSystem {
       if (Date.now() > until) {
         const missing = [...(this.infra?.down ?? []), ...this.nodes.filter((n) => !this.healthy.get(n.role)!.has(n.name)).map((n) => n.name)];
         if (why === 'to start') {
-          const said = missing.map((m) => `${m}${this.running.get(m)?.pid == null ? ' (not running)' : ''}: ${[this.gaveUp.get(m), this.lastLines.get(m)?.join(' | ') || 'printed nothing'].filter(Boolean).join('; it printed: ')}`);
+          const said = missing.map((m) => `${m}${this.running.get(m)?.pid == null ? ' (not running)' : ''}: ${[this.gaveUp.get(m), this.lastExit.get(m), `it printed: ${this.lastLines.get(m)?.join(' | ') || 'nothing'}`].filter(Boolean).join('; ')}`);
           throw new Error(`steadfast demo: ${missing.join(', ')} did not become healthy within ${timeoutMs} ms ${why}; last output — ${said.join('; ')}`);
         }
         return false;

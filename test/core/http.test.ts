@@ -1,8 +1,10 @@
+import { existsSync, readFileSync } from 'node:fs';
 import http from 'node:http';
+import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { Agent, request } from 'undici';
 import { describe, expect, it } from 'vitest';
-import { requestDeadline } from '../../src/core/http.js';
+import { freePort, requestDeadline } from '../../src/core/http.js';
 
 describe('requestDeadline', () => {
   it("ends a request to a server that never answers on its own timer, with undici's timeout code", async () => {
@@ -36,5 +38,22 @@ describe('requestDeadline', () => {
     await new Promise((r) => setTimeout(r, 60));
     expect(e.signal.aborted).toBe(false);
     expect(e.timedOut()).toBe(false);
+  });
+});
+
+describe('freePort', () => {
+  const RANGE = '/proc/sys/net/ipv4/ip_local_port_range';
+  it('gives a port below the ephemeral range on Linux (an outgoing connection never takes it while its server restarts), free to listen on', async () => {
+    const low = existsSync(RANGE) ? Number(readFileSync(RANGE, 'utf8').trim().split(/\s+/)[0]) : undefined;
+    const ports = await Promise.all(Array.from({ length: 20 }, () => freePort()));
+    for (const port of ports) {
+      if (low !== undefined && low > 11_000) {
+        expect(port).toBeGreaterThanOrEqual(10_000);
+        expect(port).toBeLessThan(low);
+      }
+      const s = net.createServer();
+      await new Promise<void>((resolve, reject) => s.once('error', reject).listen(port, '127.0.0.1', resolve));
+      await new Promise<void>((r) => s.close(() => r()));
+    }
   });
 });

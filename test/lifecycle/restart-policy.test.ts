@@ -34,15 +34,17 @@ describe('restartPolicy', () => {
 });
 
 describe('ProcessChaos restarts a crashing process with backoff, and stops after a crash loop', () => {
-  it('waits 100, 200, 400 ms between the starts of a process that exits at once, then gives up with the reason', async () => {
+  it('waits 100, 200, 400 ms between the starts of a process that exits at once, then gives up with the reason (and what it printed on stderr)', async () => {
     const clock = new ManualClock();
-    const chaos = new ProcessChaos({ processes: [{ name: 'crashy', command: [process.execPath, '-e', 'process.exit(3)'] }], restart: { initialDelayMs: 100, maxRestarts: 3, windowMs: 60_000 }, clock, reaper: false });
+    const chaos = new ProcessChaos({ processes: [{ name: 'crashy', command: [process.execPath, '-e', 'console.error("crashy: no config"); process.exit(3)'] }], restart: { initialDelayMs: 100, maxRestarts: 3, windowMs: 60_000 }, clock, reaper: false });
     const starts: number[] = [];
     const exits: (number | null)[] = [];
     const gaveUp: string[] = [];
     chaos.on('start', () => starts.push(clock.now()));
     chaos.on('exit', (e) => exits.push(e.code));
     chaos.on('gaveUp', (g) => gaveUp.push(`${g.name} after ${g.restarts} restarts: ${g.reason}`));
+    const printed: { name: string; line: string; stream: string }[] = [];
+    chaos.on('output', (o) => printed.push(o));
     chaos.start({ inject: false });
     try {
       for (const wait of [100, 200, 400]) {
@@ -55,6 +57,9 @@ describe('ProcessChaos restarts a crashing process with backoff, and stops after
       expect(gaveUp[0]).toBe('crashy after 3 restarts: crash loop: 4 exits within 60000 ms (maxRestarts 3); not restarted again');
       await clock.advanceAsync(60_000);
       expect(starts).toHaveLength(4); // left down
+      // a crash's reason is on stderr: it reaches the output events, marked as such (once per start)
+      await expect.poll(() => printed.length, { timeout: 10_000 }).toBe(4);
+      expect(printed).toEqual(Array(4).fill({ name: 'crashy', line: 'crashy: no config', stream: 'stderr' }));
     } finally {
       await chaos.stop();
     }
