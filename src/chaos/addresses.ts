@@ -7,15 +7,26 @@ import type { LoadRequest } from './load-generator.js';
 
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE']);
 
-/** One of a hedged request's two send()s: aborted by `cancel` when the other wins; `at` is the address it waits on now; `avoid`, one not to start on. */
-type Hedge = { cancel: AbortSignal; at: number; avoid?: number };
+/** One of a hedged request's two send()s: aborted by `cancel` when the other wins; `at` is the address it waits on now and `sentAt` when its try there began; `avoid`, one not to start on. */
+type Hedge = { cancel: AbortSignal; at: number; sentAt: number; avoid?: number };
+
+/**
+ * A hedge waits at least this many times the address's recent mean answer time (and at least
+ * hedgeAfterMs): a request is hedged when it is slow for that address now, not merely slower
+ * than a fixed delay — past capacity every answer is slower than hedgeAfterMs, and hedging them
+ * all adds load where there is none to spare (as Finagle's backup requests wait for a latency
+ * percentile). A stopped address answers nothing, so its mean stays what it was before it stopped.
+ */
+const HEDGE_LATENCY_MULTIPLE = 2;
+/** Weight of one answer in an address's mean answer time (an exponentially weighted mean). */
+const LATENCY_WEIGHT = 0.02;
 
 /**
  * One address: down until (performance.now() ms; 0 = up), whether a probe is out, measured
  * answers, whether its last failure was a refused connection, and its tries in flight with when
  * each was sent (for the probe).
  */
-export type Target = { url: string; downUntil: number; probing: boolean; answered: number; refused: boolean; /** When the probe still unanswered was sent (0: none). */ probeSentAt: number; waiting: Map<AbortController, number> };
+export type Target = { url: string; downUntil: number; probing: boolean; answered: number; refused: boolean; /** When the probe still unanswered was sent (0: none). */ probeSentAt: number; waiting: Map<AbortController, number>; /** Mean time from a try's start to its answer, ms (exponentially weighted; 0 before the first). */ meanAnswerMs: number };
 
 /** The reason a try is aborted when a probe finds its address down. */
 class AddressDown extends Error {
@@ -53,7 +64,7 @@ export class Addresses {
   private readonly hedgeBudget: RetryBudget | undefined;
 
   constructor(private readonly o: AddressesConfig) {
-    this.targets = o.urls.map((url) => ({ url, downUntil: 0, probing: false, answered: 0, refused: false, probeSentAt: 0, waiting: new Map<AbortController, number>() }));
+    this.targets = o.urls.map((url) => ({ url, downUntil: 0, probing: false, answered: 0, refused: false, probeSentAt: 0, waiting: new Map<AbortController, number>(), meanAnswerMs: 0 }));
     if (o.hedgeAfterMs !== undefined) this.hedgeBudget = new RetryBudget(o.hedgeRatio, 10, performance.now());
   }
 
@@ -166,7 +177,7 @@ export class Addresses {
     if (budget === undefined || !IDEMPOTENT.has((req?.method ?? this.o.method).toUpperCase())) return this.sendTries(req, due, failovers);
     budget.deposit();
     const cancels = [new AbortController(), new AbortController()];
-    const first: Hedge = { cancel: cancels[0]!.signal, at: -1 };
+    const first: Hedge = { cancel: cancels[0]!.signal, at: -1, sentAt: performance.now() };
     return new Promise((resolve, reject) => {
       let running = 1;
       let hedged = false;
@@ -187,6 +198,12 @@ export class Addresses {
       const hedge = (): void => {
         if (settled) return;
         const now = performance.now();
+        // Not before the try is slow for its address now (see HEDGE_LATENCY_MULTIPLE).
+        const slowAfter = HEDGE_LATENCY_MULTIPLE * (this.targets[first.at]?.meanAnswerMs ?? 0) - (now - first.sentAt);
+        if (slowAfter > 1) {
+          timer = setTimeout(hedge, slowAfter);
+          return;
+        }
         // Only to an address that is up, other than the one the first try waits on, and within
         // the budget; else ask again later. (Hedges past the budget away from a suspect address,
         // tried, fed a collapse at 0.8× capacity: a busy gateway's probe is slow too.)
@@ -198,7 +215,7 @@ export class Addresses {
         this.hedges++;
         hedged = true;
         running++;
-        this.sendTries(req, due, failovers, { cancel: cancels[1]!.signal, at: -1, avoid: first.at }).then((a) => end(1, a), (e: unknown) => end(1, undefined, e));
+        this.sendTries(req, due, failovers, { cancel: cancels[1]!.signal, at: -1, sentAt: now, avoid: first.at }).then((a) => end(1, a), (e: unknown) => end(1, undefined, e));
       };
       timer = setTimeout(hedge, this.o.hedgeAfterMs);
     });
@@ -212,7 +229,11 @@ export class Addresses {
     for (let attempt = 1; ; attempt++) {
       const i = this.pick(tried);
       tried.add(i);
-      if (hedge) hedge.at = i;
+      const sentAt = performance.now();
+      if (hedge) {
+        hedge.at = i;
+        hedge.sentAt = sentAt;
+      }
       const t = this.targets[i]!;
       const left = this.o.timeoutMs - (performance.now() - due);
       const wait = single ? this.o.timeoutMs : Math.max(1, Math.min(this.o.perTryTimeoutMs, left));
@@ -233,6 +254,8 @@ export class Addresses {
         if (!single) deadline.clear();
         if (ac) t.waiting.delete(ac);
         answered = true;
+        const took = performance.now() - sentAt;
+        t.meanAnswerMs = t.meanAnswerMs === 0 ? took : t.meanAnswerMs + LATENCY_WEIGHT * (took - t.meanAnswerMs);
         t.downUntil = 0;
         t.probing = false;
         t.refused = false;

@@ -32,7 +32,9 @@ export interface LoadGeneratorOptions {
    * requests for about 2 × intervalMs + timeoutMs instead of perTryTimeoutMs. An answered probe
    * marks it up again.
    *
-   * `hedgeAfterMs` (idempotent methods): a request with no response headers after that long is
+   * `hedgeAfterMs` (idempotent methods): a request with no response headers after that long —
+   * and after twice its address's recent mean answer time (an exponentially weighted mean of its
+   * answered tries), so past capacity requests are not hedged for being as slow as the rest — is
    * sent to another address that is up as well, and the first complete answer wins; the other
    * try is aborted, and its address is not marked down for it. Hedges are bounded by a budget of
    * `hedgeRatio` of the requests (default 0.1) plus 10 a second, as a gRPC client's hedging

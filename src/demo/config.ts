@@ -93,7 +93,8 @@ export const DEMO_WEB_TRY_TIMEOUT_MS = 1000;
 
 /**
  * When the load's client sends a request one gateway has not answered to the other gateway as
- * well (its `failover.hedgeAfterMs`; 10 % of requests at most, plus 10 a second): a paused
+ * well (its `failover.hedgeAfterMs`, or twice that gateway's recent mean answer time if longer;
+ * 10 % of requests at most, plus 10 a second): a paused
  * gateway otherwise holds half the requests until the client's probe finds it silent (about
  * 1.1–1.5 s), and a paused web node a third of a gateway's for a whole 1 s try. The gateways
  * do not hedge their tries at the web tier themselves (`hedgeAfterMs`): measured with 50 and

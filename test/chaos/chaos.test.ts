@@ -469,6 +469,31 @@ describe('LoadGenerator (open loop)', () => {
       expect(s.failover!.retries).toBeGreaterThan(0);
     });
 
+    it('does not hedge requests that are only as slow as their address answers now (overload), and still hedges one an address holds', async () => {
+      // Both addresses answer every request after 60 ms: past hedgeAfterMs (10), but not slow
+      // for them. Before the first answers come in, a few are hedged; after that, none should
+      // be — with hedgeRatio 1 every request would be, were the delay fixed.
+      const slow = () => listen((_q, res) => void setTimeout(() => res.end('ok'), 60));
+      const a = await slow();
+      const b = await slow();
+      const s = await new LoadGenerator({ url: [a.url, b.url], ratePerSec: 100, durationMs: 2000, timeoutMs: 30_000, failover: { perTryTimeoutMs: 20_000, downMs: 600_000, hedgeAfterMs: 10, hedgeRatio: 1 } }).run();
+      stop(a.server);
+      stop(b.server);
+      expect([s.sent, s.ok, s.failed]).toEqual([200, 200, 0]);
+      expect(s.failover!.hedges).toBeLessThan(20);
+      // One the address holds while it answers others at once is hedged after hedgeAfterMs.
+      let n = 0;
+      const holdsOne = await listen((_q, res) => {
+        if (n++ !== 5) res.end('ok');
+      });
+      const live = await listen((_q, res) => res.end('ok'));
+      const t = await new LoadGenerator({ url: [holdsOne.url, live.url], ratePerSec: 50, durationMs: 400, timeoutMs: 30_000, failover: { perTryTimeoutMs: 20_000, downMs: 600_000, hedgeAfterMs: 30 } }).run();
+      stop(holdsOne.server);
+      stop(live.server);
+      expect([t.sent, t.ok, t.failed]).toEqual([20, 20, 0]);
+      expect(t.failover!.hedges).toBeGreaterThanOrEqual(1);
+    });
+
     it('rejects a bad list or failover option, naming it', () => {
       expect(() => new LoadGenerator({ url: [], ratePerSec: 1, durationMs: 1 })).toThrow(/list of 1 to 16 URLs/);
       expect(() => new LoadGenerator({ url: ['http://a', 'ftp://b'], ratePerSec: 1, durationMs: 1 })).toThrow(/url must be http/);
