@@ -1,14 +1,24 @@
 import type { Dispatcher } from 'undici';
 import { undici } from '../core/packages.js';
-import { requestDeadline } from '../core/http.js';
+import { requestDeadline, type RequestDeadline } from '../core/http.js';
 import { bufferedRequest } from '../core/buffered-request.js';
 import { RetryBudget } from '../policy/retry-budget.js';
 import type { LoadRequest } from './load-generator.js';
 
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE']);
 
-/** One of a hedged request's two send()s: aborted by `cancel` when the other wins; `at` is the address it waits on now and `sentAt` when its try there began; `avoid`, one not to start on. */
-type Hedge = { cancel: AbortSignal; at: number; sentAt: number; avoid?: number };
+/**
+ * One of a hedged request's two send()s: `at` is the address it waits on now, `sentAt` when its
+ * try there began and `current` that try's deadline; `avoid`, an address not to start on.
+ * `cancelled` (the other send() answered first) ends the try in flight and starts no other.
+ */
+type Hedge = { at: number; sentAt: number; current: RequestDeadline | undefined; cancelled: Error | undefined; avoid?: number };
+
+/** Ends a hedged send() that lost: its try in flight is aborted, and it starts no other. */
+function cancelHedge(h: Hedge, reason: Error): void {
+  h.cancelled = reason;
+  h.current?.abort(reason);
+}
 
 /**
  * A hedge waits at least this many times the address's recent mean answer time (and at least
@@ -26,7 +36,7 @@ const LATENCY_WEIGHT = 0.02;
  * answers, whether its last failure was a refused connection, and its tries in flight with when
  * each was sent (for the probe).
  */
-export type Target = { url: string; downUntil: number; probing: boolean; answered: number; refused: boolean; /** When the probe still unanswered was sent (0: none). */ probeSentAt: number; waiting: Map<AbortController, number>; /** Mean time from a try's start to its answer, ms (exponentially weighted; 0 before the first). */ meanAnswerMs: number };
+export type Target = { url: string; downUntil: number; probing: boolean; answered: number; refused: boolean; /** When the probe still unanswered was sent (0: none). */ probeSentAt: number; waiting: Map<RequestDeadline, number>; /** Mean time from a try's start to its answer, ms (exponentially weighted; 0 before the first). */ meanAnswerMs: number };
 
 /** The reason a try is aborted when a probe finds its address down. */
 class AddressDown extends Error {
@@ -64,7 +74,7 @@ export class Addresses {
   private readonly hedgeBudget: RetryBudget | undefined;
 
   constructor(private readonly o: AddressesConfig) {
-    this.targets = o.urls.map((url) => ({ url, downUntil: 0, probing: false, answered: 0, refused: false, probeSentAt: 0, waiting: new Map<AbortController, number>(), meanAnswerMs: 0 }));
+    this.targets = o.urls.map((url) => ({ url, downUntil: 0, probing: false, answered: 0, refused: false, probeSentAt: 0, waiting: new Map<RequestDeadline, number>(), meanAnswerMs: 0 }));
     if (o.hedgeAfterMs !== undefined) this.hedgeBudget = new RetryBudget(o.hedgeRatio, 10, performance.now());
   }
 
@@ -106,10 +116,10 @@ export class Addresses {
           t.refused = false;
         } else {
           t.downUntil = performance.now() + this.o.downMs;
-          for (const [ac, since] of t.waiting) {
+          for (const [d, since] of t.waiting) {
             if (since > sentAt) continue;
-            ac.abort(new AddressDown(`${t.url} did not answer a probe within ${p.timeoutMs} ms`));
-            t.waiting.delete(ac);
+            d.abort(new AddressDown(`${t.url} did not answer a probe within ${p.timeoutMs} ms`));
+            t.waiting.delete(d);
           }
         }
         const timer = setTimeout(() => {
@@ -176,8 +186,9 @@ export class Addresses {
     const budget = this.hedgeBudget;
     if (budget === undefined || !IDEMPOTENT.has((req?.method ?? this.o.method).toUpperCase())) return this.sendTries(req, due, failovers);
     budget.deposit();
-    const cancels = [new AbortController(), new AbortController()];
-    const first: Hedge = { cancel: cancels[0]!.signal, at: -1, sentAt: performance.now() };
+    // One deadline per try is all a hedged request allocates: no controllers or signals of its own.
+    const tries: Hedge[] = [{ at: -1, sentAt: performance.now(), current: undefined, cancelled: undefined }];
+    const first = tries[0]!;
     return new Promise((resolve, reject) => {
       let running = 1;
       let hedged = false;
@@ -190,7 +201,7 @@ export class Addresses {
         settled = true;
         clearTimeout(timer);
         // Only a try that was started is aborted (an abort makes an Error and a signal per request).
-        if (index === 1 || hedged) cancels[1 - index]!.abort(new Error('the other try answered first'));
+        if (index === 1 || hedged) cancelHedge(tries[1 - index]!, new Error('the other try answered first'));
         if (answer !== undefined) resolve(answer);
         else reject(err);
       };
@@ -215,7 +226,9 @@ export class Addresses {
         this.hedges++;
         hedged = true;
         running++;
-        this.sendTries(req, due, failovers, { cancel: cancels[1]!.signal, at: -1, sentAt: now, avoid: first.at }).then((a) => end(1, a), (e: unknown) => end(1, undefined, e));
+        const second: Hedge = { at: -1, sentAt: now, current: undefined, cancelled: undefined, avoid: first.at };
+        tries.push(second);
+        this.sendTries(req, due, failovers, second).then((a) => end(1, a), (e: unknown) => end(1, undefined, e));
       };
       timer = setTimeout(hedge, this.o.hedgeAfterMs);
     });
@@ -238,21 +251,20 @@ export class Addresses {
       const left = this.o.timeoutMs - (performance.now() - due);
       const wait = single ? this.o.timeoutMs : Math.max(1, Math.min(this.o.perTryTimeoutMs, left));
       let answered = false;
-      // A probe that finds the address down aborts this try (only while no answer has begun).
-      const ac = this.o.probe !== undefined && !single ? new AbortController() : undefined;
-      if (ac) t.waiting.set(ac, performance.now());
       // The try's wait for headers (the whole request when single), on its own timer: undici's
-      // headersTimeout fires up to a second late. undici's timeouts stay as a backstop. A hedge
-      // race's loser is aborted through `hedge.cancel`.
-      const outer = ac && hedge ? AbortSignal.any([ac.signal, hedge.cancel]) : (ac?.signal ?? hedge?.cancel);
-      const deadline = requestDeadline(wait, outer);
+      // headersTimeout fires up to a second late. undici's timeouts stay as a backstop. The same
+      // deadline is what a probe that finds the address down (while no answer has begun) and a
+      // hedge race's win by the other try abort.
+      if (hedge?.cancelled) throw hedge.cancelled;
+      const deadline = requestDeadline(wait);
+      const probed = this.o.probe !== undefined && !single;
+      if (probed) t.waiting.set(deadline, sentAt);
+      if (hedge) hedge.current = deadline;
       try {
         const target = new URL(req ? req.path : '', t.url);
         // The answer gathered whole (bufferedRequest): its headers and body come in one piece, so
         // "answered" and "read" are the same moment here.
         const res = await bufferedRequest(this.o.dispatcher, { origin: target.origin, path: target.pathname + target.search, method, signal: deadline.signal, headersTimeout: wait + 1000, bodyTimeout: this.o.timeoutMs + 1000, headers: req?.headers, body: req?.body });
-        if (!single) deadline.clear();
-        if (ac) t.waiting.delete(ac);
         answered = true;
         const took = performance.now() - sentAt;
         t.meanAnswerMs = t.meanAnswerMs === 0 ? took : t.meanAnswerMs + LATENCY_WEIGHT * (took - t.meanAnswerMs);
@@ -261,18 +273,20 @@ export class Addresses {
         t.refused = false;
         return { statusCode: res.statusCode, body: req ? res.body.toString() : undefined, target: t };
       } catch (err) {
-        if (ac) t.waiting.delete(ac);
-        if (deadline.timedOut() && !answered) err = deadline.signal.reason;
-        if (single || answered || hedge?.cancel.aborted) throw err;
+        // Ended by our deadline (its timer, a probe, the other try's win): that says why.
+        if (deadline.signal.aborted && !answered) err = deadline.signal.reason;
+        if (single || answered || hedge?.cancelled) throw err;
         t.downUntil = performance.now() + this.o.downMs;
         t.probing = false;
-        const code = (ac?.signal.aborted ? (ac.signal.reason as { code?: string } | undefined) : (err as { code?: string }))?.code;
+        const code = (err as { code?: string } | undefined)?.code;
         t.refused = code === 'ECONNREFUSED';
         const again = attempt < this.o.maxTries && performance.now() - due < this.o.timeoutMs && (IDEMPOTENT.has(method) || code === 'ECONNREFUSED');
         if (!again) throw err;
         failovers.n++;
       } finally {
         deadline.clear();
+        if (probed) t.waiting.delete(deadline);
+        if (hedge) hedge.current = undefined;
       }
     }
   }

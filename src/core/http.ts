@@ -200,6 +200,17 @@ export function defaultMaxConnections(): number {
   return Math.max(16, Math.min(4096, Math.floor(limit * 0.75)));
 }
 
+/** A try's cut-off (requestDeadline): its signal, ended by the timer, the outer signal or `abort`. */
+export interface RequestDeadline {
+  readonly signal: AbortSignal;
+  /** Ends the try now with `reason` (once; later calls and the timer do nothing). */
+  abort(reason: unknown): void;
+  /** Whether the timer ended it. */
+  timedOut(): boolean;
+  /** Stops the timer and lets go of the outer signal; call it once the try is over. */
+  clear(): void;
+}
+
 /**
  * A deadline for one HTTP request made with undici, on a timer of its own. undici's
  * `headersTimeout` and `bodyTimeout` run on a timer wheel of about a second (undici 7: asked for
@@ -210,7 +221,7 @@ export function defaultMaxConnections(): number {
  * `clear()` once the answer (or the part the deadline covers) is in. An `outer` signal, aborted,
  * aborts the request too.
  */
-export function requestDeadline(ms: number, outer?: AbortSignal): { signal: AbortSignal; timedOut: () => boolean; clear: () => void } {
+export function requestDeadline(ms: number, outer?: AbortSignal): RequestDeadline {
   const ac = new AbortController();
   let fired = false;
   const timer = setTimeout(() => {
@@ -224,6 +235,7 @@ export function requestDeadline(ms: number, outer?: AbortSignal): { signal: Abor
   }
   return {
     signal: ac.signal,
+    abort: (reason) => ac.abort(reason),
     timedOut: () => fired,
     clear: () => {
       clearTimeout(timer);
