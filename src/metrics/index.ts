@@ -6,3 +6,5 @@ export * from './report/html.js';
 export * from './report/prometheus.js';
 export * from './slo-rules.js';
 export * from './slo-check.js';
+export * from './linearizable.js';
+export * from './fencing-check.js';
