@@ -147,6 +147,10 @@ export function registerDemo(program: Command): void {
         process.stderr.write(`steadfast demo: ${result.lostWrites} acknowledged writes were lost: ${result.history.lost.slice(0, 10).join(', ')}\n`);
         process.exitCode = 1;
       }
+      if (result.fencing && !result.fencing.valid) {
+        process.stderr.write(`steadfast demo: ${result.fencing.violations.length} maintenance writes were accepted with a stale or shared fencing token (see "fencing" in the report)\n`);
+        process.exitCode = 1;
+      }
     });
 }
 
@@ -185,6 +189,11 @@ export function formatDemoResult(r: DemoResult): string {
   }
   lines.push(`load generator lag        p99 ${r.load.sendLagMs.p99.toFixed(1)} ms, max ${r.load.sendLagMs.max.toFixed(1)} ms behind its schedule`);
   lines.push(`history check             ${r.history.valid ? 'valid' : 'INVALID'}: ${r.history.confirmed} acknowledged writes read back, ${r.history.lost.length} lost, ${r.history.unknown} unknown (${r.history.recovered.length} of them applied), ${r.history.failedButPresent.length} failed-but-present`);
+  if (r.fencing) {
+    const f = r.fencing;
+    const first = f.violations[0];
+    lines.push(`fencing check             ${f.valid ? 'valid' : 'INVALID'}: ${f.writes} maintenance writes seen on ${f.resources} db nodes, ${f.rejected} refused for a stale token, ${f.violations.length} accepted that should not have been${first ? ` (first: ${first.resource} took token ${first.token}${first.writer ? ` from ${first.writer}` : ''} after ${first.highest}${first.highestWriter ? ` from ${first.highestWriter}` : ''}: ${first.kind})` : ''}`);
+  }
   return lines.join('\n');
 }
 

@@ -9,6 +9,7 @@ import { Checkpointer } from '../recovery/checkpointer.js';
 import type { Journal } from '../recovery/journal.js';
 import type { CheckpointStore } from '../recovery/store.js';
 import { admissionMetrics, DemoNodeMetrics } from './node-metrics.js';
+import { FENCE_LOG_MAX, type FenceEntry } from './fencing-log.js';
 import { cpuMicros, demoAdmission, hasSecret, ID_RE, itemError, type CartItem, type DemoNodeConfig, type Entries } from './config.js';
 
 interface Snapshot {
@@ -57,6 +58,15 @@ export function createDbNode(cfg: DemoNodeConfig, store: CheckpointStore, journa
   const guard = new FencingGuard();
   let maintenance: unknown = null;
   let fencing = { accepted: 0, rejected: 0 };
+  // Every maintenance write this process was asked to take, for the run's fencing check (the
+  // supervisor reads it with /status?fencingAfter=SEQ): refused ones, and accepted ones once
+  // journaled. The newest FENCE_LOG_MAX are kept (one a second per leader: hours of a run).
+  const fenceLog: FenceEntry[] = [];
+  let fenceSeq = 0;
+  const logFence = (token: number, writer: unknown, accepted: boolean): void => {
+    fenceLog.push({ seq: ++fenceSeq, token, ...(typeof writer === 'string' ? { writer } : {}), accepted, at: Date.now() });
+    if (fenceLog.length > FENCE_LOG_MAX) fenceLog.splice(0, fenceLog.length - FENCE_LOG_MAX);
+  };
   let ready = false;
   let itemCount = 0;
   const ring = new HashRing();
@@ -168,7 +178,9 @@ export function createDbNode(cfg: DemoNodeConfig, store: CheckpointStore, journa
       metrics.track(res);
       if (req.method === 'GET' && url.pathname === '/health') return sendJson(res, ready ? 200 : 503, { id: cfg.id, ready });
       if (req.method === 'GET' && url.pathname === '/status') {
-        return sendJson(res, 200, { id: cfg.id, role: 'db', pid: process.pid, ready, keys: data.size, items: itemCount, ...stats, checkpoint: checkpointer.stats, journal: { lastSeq: journal.lastSeq }, fencing: { highest: guard.highest, ...fencing }, admission: door.stats, cpuMicros: cpuMicros(), maintenance });
+        const after = Number(url.searchParams.get('fencingAfter') ?? fenceSeq);
+        const log = fenceLog.filter((e) => e.seq > after);
+        return sendJson(res, 200, { id: cfg.id, role: 'db', pid: process.pid, ready, keys: data.size, items: itemCount, ...stats, checkpoint: checkpointer.stats, journal: { lastSeq: journal.lastSeq }, fencing: { highest: guard.highest, ...fencing, log }, admission: door.stats, cpuMicros: cpuMicros(), maintenance });
       }
       // Everything else is for the web tier and the other db nodes only: they hold the run's secret.
       if (!hasSecret(req.headers.authorization, cfg.secret)) {
@@ -248,6 +260,7 @@ export function createDbNode(cfg: DemoNodeConfig, store: CheckpointStore, journa
       } catch (err) {
         if (err instanceof StaleTokenError) {
           fencing = { ...fencing, rejected: fencing.rejected + 1 };
+          logFence(token, (b as { leader?: unknown } | null)?.leader, false);
           return sendJson(res, 409, { error: err.message, highest: guard.highest });
         }
         return sendJson(res, 400, { error: `x-fencing-token: ${(err as Error).message}` });
@@ -255,6 +268,7 @@ export function createDbNode(cfg: DemoNodeConfig, store: CheckpointStore, journa
       fencing = { ...fencing, accepted: fencing.accepted + 1 };
       // Journaled before the answer: a restarted node still refuses a deposed leader's token.
       await checkpointer.record({ t: 'fence', token, maintenance: { ...(b as object), token, at: Date.now() } });
+      logFence(token, (b as { leader?: unknown } | null)?.leader, true);
       return sendJson(res, 200, { ok: true });
     }
     sendJson(res, 404, { error: `no route ${req.method} ${url.pathname}` });

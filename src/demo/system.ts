@@ -12,6 +12,8 @@ import { seededRandom } from '../core/random.js';
 import { systemClock } from '../core/clock.js';
 import { HashRing } from '../hashing/ring.js';
 import { AvailabilityTracker } from '../metrics/availability.js';
+import { checkFencing } from '../metrics/fencing-check.js';
+import { FencingLogs } from './fencing-log.js';
 import { EtcdRegistry } from '../registry/etcd.js';
 import { HttpRegistry } from '../registry/http-client.js';
 import type { Registry } from '../registry/registry.js';
@@ -70,6 +72,8 @@ export class DemoSystem {
   private readonly running = new Map<string, { pid: number | null; restarts: number; paused: boolean }>();
   private readonly detail = new Map<string, Record<string, unknown>>();
   private readonly counters = new TierCounters();
+  /** Every db node's maintenance writes, read on each poll: the run's fencing check. */
+  private readonly fencingLogs = new FencingLogs();
   private countsAtStart: CountsSnapshot | undefined;
   /** The last lines each process printed, for an error that says why one did not start. */
   private readonly lastLines = new Map<string, string[]>();
@@ -314,9 +318,15 @@ export class DemoSystem {
         if (!r || r.pid === null || r.paused) return;
         const pid = r.pid;
         try {
-          const res = await request(`http://127.0.0.1:${n.port}${n.role === 'gateway' ? GATEWAY_STATUS_PATH : '/status'}`, { headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
+          const path = n.role === 'gateway' ? GATEWAY_STATUS_PATH : n.role === 'db' ? `/status?fencingAfter=${this.fencingLogs.after(n.name, pid)}` : '/status';
+          const res = await request(`http://127.0.0.1:${n.port}${path}`, { headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
           if (res.statusCode === 200) {
             const detail = (await res.body.json()) as Record<string, unknown>;
+            if (n.role === 'db') {
+              const fencing = detail.fencing as { log?: unknown } | undefined;
+              this.fencingLogs.record(n.name, pid, fencing?.log);
+              if (fencing) delete fencing.log;
+            }
             this.detail.set(n.name, detail);
             this.counters.record(n.name, n.role, pid, detail);
           } else await res.body.dump();
@@ -397,6 +407,9 @@ export class DemoSystem {
     this.emit({ type: 'phase', text: 'load done; waiting for every process to be healthy, then reading every cart back' });
     await this.waitAllHealthy(30_000, 'after the run');
     const historyResult = await client.readBack(this.gatewayUrls[0]!);
+    // The maintenance writes taken since the last poll, then the fencing check over all of them.
+    await this.poll(COUNTS_POLL_TIMEOUT_MS);
+    const fencing = checkFencing(this.fencingLogs.history());
     const report = tracker.report(endedAt);
     const { shedding, cpu } = countsBetween(this.countsAtStart ?? counted, counted, report.requests, this.infra !== undefined);
     // Restores seen after the load stopped still count (recorded above, before report()).
@@ -405,6 +418,7 @@ export class DemoSystem {
       report,
       history: historyResult,
       lostWrites: historyResult.lost.length,
+      fencing,
       processes: this.processes().map((p) => ({ name: p.name, restarts: p.restarts, healthyAtEnd: p.status === 'passing', ...(this.gaveUp.has(p.name) ? { gaveUp: this.gaveUp.get(p.name)! } : {}) })),
       leadership: { changes: this.incidents.leaderChanges, staleClaims: this.incidents.staleClaims, failovers: this.incidents.failovers },
       faults: [...this.chaos!.records],

@@ -2,6 +2,7 @@ import type { DemoProcessRole } from './config.js';
 import type { FaultRecord } from '../chaos/process-chaos.js';
 import type { AvailabilityReport } from '../metrics/availability.js';
 import type { HistoryResult } from '../metrics/history.js';
+import type { FencingResult } from '../metrics/fencing-check.js';
 import type { RingView } from './dashboard.js';
 import type { IncidentEvent, LeaderChange } from './incidents.js';
 
@@ -50,6 +51,12 @@ export interface DemoResult {
   history: HistoryResult;
   /** Acknowledged writes that could not be read back at the end: must be 0. */
   lostWrites: number;
+  /**
+   * The fencing check over every maintenance write the db nodes reported (each node a resource,
+   * across its restarts): no write accepted with a token below one the node had accepted, none
+   * from two leaders under one token. Absent in older reports.
+   */
+  fencing?: FencingResult;
   /** `gaveUp`: why the supervisor left the process down (a crash loop), if it did. */
   processes: { name: string; restarts: number; healthyAtEnd: boolean; gaveUp?: string }[];
   /**

@@ -71,6 +71,9 @@ function checkResult(result: DemoResult, expectedMinFaults: number): void {
   const tokens = result.leadership.changes.map((c) => c.token);
   for (const [k, t] of tokens.entries()) if (k > 0) expect(t, `token ${k} after ${tokens[k - 1]}`).toBeGreaterThan(tokens[k - 1]!);
   expect(result.leadership.staleClaims!.length).toBeLessThanOrEqual(result.faults.length);
+  // Every db node's maintenance writes, across its restarts: none accepted with a stale token.
+  expect(result.fencing!.valid, JSON.stringify(result.fencing!.violations.slice(0, 3))).toBe(true);
+  expect(result.fencing!.writes).toBeGreaterThan(0);
   // Retries stay within the budget (20 % of requests plus 10 a second) and the figures add up.
   const g = result.amplification.gateway;
   expect(g.attempts).toBeLessThanOrEqual(g.requests + g.retries); // less: a request with no upstream to try makes none
