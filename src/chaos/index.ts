@@ -4,3 +4,4 @@ export * from './schedule.js';
 export * from './process-chaos.js';
 export * from './load-generator.js';
 export * from './reaper.js';
+export * from './netns.js';

@@ -44,6 +44,8 @@ export const ErrorCode = {
   REMOTE_ERROR: 'ERR_REMOTE_ERROR',
   /** The component was closed; make a new one. */
   CLOSED: 'ERR_CLOSED',
+  /** A network namespace, link or firewall rule could not be made or removed (the message has the command and its error). */
+  NETWORK_HOSTS: 'ERR_NETWORK_HOSTS',
 } as const;
 
 /**
@@ -84,6 +86,7 @@ export const HTTP_STATUS_OF: Readonly<Record<ErrorCodeValue, number>> = Object.f
   ERR_BODY_TOO_LARGE: 413,
   ERR_REMOTE_ERROR: 502,
   ERR_CLOSED: 503,
+  ERR_NETWORK_HOSTS: 500,
 });
 
 export type ErrorCodeValue = (typeof ErrorCode)[keyof typeof ErrorCode];
