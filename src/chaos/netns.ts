@@ -1,6 +1,7 @@
 import { execFile, spawn, spawnSync, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { ErrorCode, InvalidOptionError, OptionRangeError, SteadfastError } from '../core/errors.js';
 import { checkInteger, checkOptions } from '../core/options.js';
+import { systemClock, type Clock, type TimerHandle } from '../core/clock.js';
 
 /** A namespace, link or firewall rule could not be made or removed. */
 export class NetworkHostsError extends SteadfastError {
@@ -84,6 +85,8 @@ function alive(pid: number): boolean {
 export class NetworkHosts {
   private readonly byName = new Map<string, NetworkHost>();
   private destroyed = false;
+  private readonly flaps = new Set<Flap>();
+  private readonly delayed = new Set<string>();
 
   private constructor(
     readonly owner: number,
@@ -196,15 +199,58 @@ export class NetworkHosts {
     await this.apply(new Map([[name, [`-A STEADFAST -m statistic --mode random --probability ${ratio} -j DROP`]]]));
   }
 
-  /** Removes every cut and every loss. */
+  /**
+   * Adds `delayMs` (± `jitterMs`) to every packet host `name` sends, with the kernel's netem
+   * qdisc, until heal(). Kernels built without netem (sch_netem) refuse: the error says so —
+   * use a FaultProxy latency toxic there.
+   */
+  async delay(name: string, delayMs: number, jitterMs = 0): Promise<void> {
+    const scope = 'NetworkHosts.delay';
+    checkInteger(scope, 'delayMs', delayMs, { min: 1, max: 60_000 });
+    checkInteger(scope, 'jitterMs', jitterMs, { min: 0, max: 60_000 });
+    const h = this.host(name);
+    if (this.destroyed) throw new NetworkHostsError('NetworkHosts: destroyed; create new hosts');
+    try {
+      await run(['ip', 'netns', 'exec', h.namespace, 'tc', 'qdisc', 'replace', 'dev', 'eth0', 'root', 'netem', 'delay', `${delayMs}ms`, ...(jitterMs > 0 ? [`${jitterMs}ms`] : [])]);
+    } catch (err) {
+      if (/unknown|No such file/i.test((err as Error).message)) throw new NetworkHostsError(`${scope}: this kernel has no netem qdisc (module sch_netem), so packets cannot be delayed here; use a FaultProxy latency toxic on the link instead (${(err as Error).message})`);
+      throw err;
+    }
+    this.delayed.add(name);
+  }
+
+  /**
+   * Takes host `name`'s link down for `downMs`, up for `upMs`, over and over — a flapping
+   * cable: while it is down nothing reaches the host, the root namespace included — until the
+   * returned `stop()` or heal(), which leave the link up. Timers run on `clock`.
+   */
+  flap(name: string, o: { upMs: number; downMs: number; clock?: Clock }): { stop(): Promise<void>; settled(): Promise<void> } {
+    const scope = 'NetworkHosts.flap';
+    const opts = checkOptions<{ upMs: number; downMs: number; clock?: Clock }>(scope, o, ['upMs', 'downMs', 'clock']);
+    const upMs = checkInteger(scope, 'upMs', opts.upMs, { min: 1, max: 3_600_000 });
+    const downMs = checkInteger(scope, 'downMs', opts.downMs, { min: 1, max: 3_600_000 });
+    const h = this.host(name);
+    if (this.destroyed) throw new NetworkHostsError('NetworkHosts: destroyed; create new hosts');
+    const flap = new Flap(h.namespace, upMs, downMs, opts.clock ?? systemClock, () => this.flaps.delete(flap));
+    this.flaps.add(flap);
+    flap.begin();
+    // settled(): resolves once the link changes due so far have been made.
+    return { stop: () => flap.stop(), settled: () => flap.settled() };
+  }
+
+  /** Removes every cut, loss and delay, and stops every flap (its link left up). */
   async heal(): Promise<void> {
+    await Promise.all([...this.flaps].map((f) => f.stop()));
     await Promise.all(this.hosts.map((h) => run(['ip', 'netns', 'exec', h.namespace, 'iptables', '-w', '-F', 'STEADFAST'])));
+    await Promise.all([...this.delayed].map((n) => run(['ip', 'netns', 'exec', this.host(n).namespace, 'tc', 'qdisc', 'del', 'dev', 'eth0', 'root']).catch(() => {})));
+    this.delayed.clear();
   }
 
   /** Removes every namespace and link of this run. Idempotent. */
   async destroy(): Promise<void> {
     if (this.destroyed) return;
     this.destroyed = true;
+    await Promise.all([...this.flaps].map((f) => f.stop().catch(() => {})));
     const errors: string[] = [];
     const gone = (e: Error): boolean => /Cannot find device|No such file|does not exist/.test(e.message);
     // The links first (deleting one end of a veth deletes both): a deleted namespace frees its
@@ -252,5 +298,43 @@ export class NetworkHosts {
   private async apply(rules: Map<string, string[]>): Promise<void> {
     if (this.destroyed) throw new NetworkHostsError('NetworkHosts: destroyed; create new hosts');
     await Promise.all([...rules].map(([host, list]) => run(['ip', 'netns', 'exec', this.host(host).namespace, 'iptables-restore', '--noflush', '-w'], `*filter\n${list.join('\n')}\nCOMMIT\n`)));
+  }
+}
+
+/** One flapping link: down, up, down, … on its clock; each change waits for the one before. */
+class Flap {
+  private timer: TimerHandle | undefined;
+  private stopped = false;
+  private pending: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    private readonly namespace: string,
+    private readonly upMs: number,
+    private readonly downMs: number,
+    private readonly clock: Clock,
+    private readonly done: () => void,
+  ) {}
+
+  begin(): void {
+    this.set('down', this.downMs);
+  }
+
+  private set(state: 'up' | 'down', holdMs: number): void {
+    if (this.stopped) return;
+    this.pending = this.pending.then(() => run(['ip', 'netns', 'exec', this.namespace, 'ip', 'link', 'set', 'eth0', state])).catch(() => {});
+    this.timer = this.clock.setTimeout(() => this.set(state === 'down' ? 'up' : 'down', state === 'down' ? this.upMs : this.downMs), holdMs);
+  }
+
+  settled(): Promise<void> {
+    return this.pending.then(() => undefined);
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return this.pending.then(() => undefined);
+    this.stopped = true;
+    if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
+    this.done();
+    this.pending = this.pending.then(() => run(['ip', 'netns', 'exec', this.namespace, 'ip', 'link', 'set', 'eth0', 'up'])).catch(() => {});
+    await this.pending;
   }
 }

@@ -3,6 +3,7 @@ import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NetworkHosts, networkHostsMissing } from '../../src/chaos/netns.js';
 import { InvalidOptionError, OptionRangeError } from '../../src/core/errors.js';
+import { ManualClock } from '../../src/core/clock.js';
 
 const missing = networkHostsMissing();
 if (missing && process.env.CI) throw new Error(`network namespaces cannot be made here: ${missing} (.ci/run runs as root and installs iptables)`);
@@ -144,6 +145,44 @@ describe.runIf(!missing)('NetworkHosts: hosts as network namespaces on a bridge,
     const c1 = await settledCount(addr('c'));
     await sendUdp(hosts, 'a', addr('c'), 100);
     expect((await settledCount(addr('c'))) - c1).toBe(100);
+  });
+
+  it('flap: the host’s link goes down and up on the clock, and stop() leaves it up', async () => {
+    const clock = new ManualClock();
+    const f = hosts.flap('b', { upMs: 1000, downMs: 2000, clock });
+    try {
+      await f.settled();
+      expect(await probe(hosts, 'a', addr('b'))).not.toBe('pong');
+      clock.advance(1999);
+      await f.settled();
+      expect(await probe(hosts, 'a', addr('b'))).not.toBe('pong');
+      clock.advance(1);
+      await f.settled();
+      expect(await probe(hosts, 'a', addr('b'))).toBe('pong');
+      clock.advance(1000);
+      await f.settled();
+      expect(await probe(hosts, 'c', addr('b'))).not.toBe('pong');
+    } finally {
+      await f.stop();
+    }
+    expect(clock.pending).toBe(0);
+    expect(await probe(hosts, 'a', addr('b'))).toBe('pong');
+  });
+
+  it('delay: packets wait as asked where the kernel has netem, and say why not where it has not', async () => {
+    try {
+      await hosts.delay('c', 200);
+    } catch (err) {
+      expect((err as Error).message).toMatch(/no netem qdisc \(module sch_netem\).*FaultProxy latency toxic/);
+      return;
+    }
+    try {
+      const t0 = performance.now();
+      expect(await probe(hosts, 'a', addr('c'))).toBe('pong');
+      expect(performance.now() - t0).toBeGreaterThanOrEqual(200); // the SYN-ACK and the answer each waited
+    } finally {
+      await hosts.heal();
+    }
   });
 
   it('refuses unknown hosts and bad ratios, naming them', async () => {
