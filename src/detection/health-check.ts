@@ -3,6 +3,7 @@ import { systemClock, type Clock, type TimerHandle } from '../core/clock.js';
 import { Emitter, type Disposable, type Listener } from '../core/events.js';
 import { checkClock, checkFunction, checkInteger, checkOneOf, checkOptions, checkString } from '../core/options.js';
 import { InvalidOptionError } from '../core/errors.js';
+import { PhiAccrualDetector } from './phi-accrual.js';
 
 export type HealthStatus = 'passing' | 'warning' | 'critical';
 
@@ -13,6 +14,15 @@ export interface HealthCheckOptions {
   tcp?: string;
   /** A TTL check: the service must call pass()/warn()/fail() at least this often, or it turns critical. */
   ttlMs?: number;
+  /**
+   * With ttlMs: judge the updates by φ accrual instead of a fixed TTL — the check turns critical
+   * when φ (how overdue the next update is, against the intervals seen so far) reaches
+   * `threshold` (default 8). ttlMs is the interval assumed before any was measured;
+   * `acceptableHeartbeatPauseMs` (default: ttlMs) is added to the mean interval, and
+   * `minStdDeviationMs` (default: ttlMs / 4) floors σ. On a lossy network the intervals spread
+   * and the detector waits longer; on a calm one it suspects sooner.
+   */
+  phi?: { threshold?: number; acceptableHeartbeatPauseMs?: number; minStdDeviationMs?: number };
   /** Your own check: return true/'passing', 'warning', false/'critical', or throw (critical). */
   fn?: (signal: AbortSignal) => boolean | HealthStatus | void | Promise<boolean | HealthStatus | void>;
   /** Time between runs (http, tcp, fn). Default 10 000. */
@@ -44,7 +54,7 @@ export interface HealthCheckEvents {
   result: { status: HealthStatus; output: string; durationMs: number };
 }
 
-const KNOWN = ['http', 'tcp', 'ttlMs', 'fn', 'intervalMs', 'timeoutMs', 'successBeforePassing', 'failuresBeforeWarning', 'failuresBeforeCritical', 'initialStatus', 'name', 'clock'];
+const KNOWN = ['http', 'tcp', 'ttlMs', 'phi', 'fn', 'intervalMs', 'timeoutMs', 'successBeforePassing', 'failuresBeforeWarning', 'failuresBeforeCritical', 'initialStatus', 'name', 'clock'];
 
 /**
  * A health check with Consul's semantics. One slow answer need not flap a node:
@@ -69,6 +79,8 @@ export class HealthCheck {
   private timer: TimerHandle | undefined;
   private running = false;
   private inFlight: Promise<HealthStatus> | undefined;
+  /** A φ-judged TTL check's detector (HealthCheckOptions.phi). */
+  private readonly detector: PhiAccrualDetector | undefined;
 
   constructor(options: HealthCheckOptions) {
     const scope = 'healthCheck';
@@ -88,6 +100,7 @@ export class HealthCheck {
     }
     if (o.tcp !== undefined && !/^[^:\s]+:\d{1,5}$/.test(checkString(scope, 'tcp', o.tcp))) throw new InvalidOptionError(`${scope}: tcp must be host:port, got ${JSON.stringify(o.tcp)}`);
     if (o.ttlMs !== undefined) checkInteger(scope, 'ttlMs', o.ttlMs, { min: 1 });
+    if (o.phi !== undefined && o.ttlMs === undefined) throw new InvalidOptionError(`${scope}: phi judges a TTL check's updates; give ttlMs too (the interval expected before any is measured)`);
     if (o.fn !== undefined) checkFunction(scope, 'fn', o.fn);
     const d = HEALTH_CHECK_DEFAULTS;
     this.intervalMs = checkInteger(scope, 'intervalMs', o.intervalMs ?? d.intervalMs, { min: 1, max: 2 ** 31 - 1 });
@@ -100,6 +113,16 @@ export class HealthCheck {
     if (o.clock !== undefined) checkClock(scope, o.clock);
     this.clock = o.clock ?? systemClock;
     this.opts = o;
+    if (o.phi !== undefined) {
+      const p = checkOptions<NonNullable<HealthCheckOptions['phi']>>(`${scope}.phi`, o.phi, ['threshold', 'acceptableHeartbeatPauseMs', 'minStdDeviationMs']);
+      this.detector = new PhiAccrualDetector({
+        threshold: p.threshold ?? 8,
+        acceptableHeartbeatPauseMs: p.acceptableHeartbeatPauseMs ?? o.ttlMs!,
+        minStdDeviationMs: p.minStdDeviationMs ?? Math.max(1, Math.round(o.ttlMs! / 4)),
+        firstHeartbeatEstimateMs: o.ttlMs!,
+        clock: this.clock,
+      });
+    }
   }
 
   on<K extends keyof HealthCheckEvents>(name: K, listener: Listener<HealthCheckEvents[K]>): Disposable {
@@ -217,13 +240,25 @@ export class HealthCheck {
 
   private ttlUpdate(status: HealthStatus, note: string): void {
     if (this.kind !== 'ttl') throw new InvalidOptionError(`healthCheck: pass()/warn()/fail() are for TTL checks; this is a ${this.kind} check`);
+    this.detector?.heartbeat();
     this.apply(status, note);
     if (this.running) this.armTtl();
   }
 
+  /** How long an update may be awaited: the TTL, or until φ reaches its threshold. */
+  private expiryMs(): number {
+    const at = this.detector?.suspectAt();
+    return at === undefined ? this.opts.ttlMs! : Math.max(1, Math.ceil(at - this.clock.now()));
+  }
+
+  /** What an expiry says: the TTL, or the φ it reached. */
+  private expiredText(ttl: number): string {
+    return this.detector ? `φ reached ${this.detector.threshold} (no update for ${ttl} ms, judged against the intervals seen so far)` : `TTL expired (no update within ${ttl} ms)`;
+  }
+
   private armTtl(): void {
     if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
-    const ttl = this.opts.ttlMs!;
+    const ttl = this.expiryMs();
     const due = this.clock.now() + ttl;
     const t = this.clock.setTimeout(() => {
       this.timer = undefined;
@@ -236,7 +271,7 @@ export class HealthCheck {
         this.lastOutput = `TTL expiry deferred: this check's timer fired ${Math.round(late)} ms late (the process was stalled); one more ${ttl} ms for an update`;
         return this.armTtlFromNow();
       }
-      this.apply('critical', `TTL expired (no update within ${ttl} ms)`);
+      this.apply('critical', this.expiredText(ttl));
     }, ttl);
     t.unref?.();
     this.timer = t;
@@ -247,7 +282,7 @@ export class HealthCheck {
     const ttl = this.opts.ttlMs!;
     const t = this.clock.setTimeout(() => {
       this.timer = undefined;
-      this.apply('critical', `TTL expired (no update within ${ttl} ms, after a stall of this process)`);
+      this.apply('critical', `${this.expiredText(ttl)}, after a stall of this process`);
     }, ttl);
     t.unref?.();
     this.timer = t;

@@ -61,6 +61,8 @@ function int(body: Json, field: string, path: string, min: number, max: number):
 const CHECK_FIELDS = new Set([
   'CheckID', 'ID', 'Name', 'HTTP', 'TCP', 'TTL', 'Interval', 'Timeout', 'DeregisterCriticalServiceAfter',
   'SuccessBeforePassing', 'FailuresBeforeWarning', 'FailuresBeforeCritical', 'Status', 'Notes', 'Method', 'Header', 'TLSSkipVerify',
+  // steadfast's own: a TTL check judged by φ accrual
+  'PhiThreshold', 'PhiAcceptablePause',
 ]);
 const UNSUPPORTED_CHECKS = ['Args', 'ScriptArgs', 'GRPC', 'H2PING', 'UDP', 'DockerContainerID', 'AliasNode', 'AliasService', 'OSService'];
 
@@ -98,6 +100,13 @@ function checkFromConsul(input: unknown, path: string, fields: ReadonlySet<strin
   if (tcp !== undefined) def.tcp = tcp;
   if (ttlMs !== undefined) def.ttlMs = ttlMs;
   if (intervalMs !== undefined) def.intervalMs = intervalMs;
+  const phiThreshold = c.PhiThreshold;
+  const phiPause = duration(c, 'PhiAcceptablePause', path);
+  if (phiThreshold !== undefined || phiPause !== undefined) {
+    if (ttlMs === undefined) throw new RegistryValidationError(`${path}PhiThreshold`, `${path}PhiThreshold and PhiAcceptablePause judge a TTL check's updates; give TTL too`);
+    if (phiThreshold !== undefined && (typeof phiThreshold !== 'number' || !(phiThreshold >= 0.5 && phiThreshold <= 50))) throw new RegistryValidationError(`${path}PhiThreshold`, `${path}PhiThreshold must be a number from 0.5 to 50 (8: a 10⁻⁸ chance of a false suspicion under the model)`);
+    def.phi = { ...(phiThreshold !== undefined ? { threshold: phiThreshold as number } : {}), ...(phiPause !== undefined ? { acceptableHeartbeatPauseMs: phiPause } : {}) };
+  }
   const timeoutMs = duration(c, 'Timeout', path);
   if (timeoutMs !== undefined) def.timeoutMs = Math.max(1, timeoutMs);
   const dereg = duration(c, 'DeregisterCriticalServiceAfter', path);

@@ -54,6 +54,8 @@ export class HttpRegistry implements Registry {
       ...(c.http !== undefined ? { HTTP: c.http, Interval: formatDuration(c.intervalMs ?? 10_000) } : {}),
       ...(c.tcp !== undefined ? { TCP: c.tcp, Interval: formatDuration(c.intervalMs ?? 10_000) } : {}),
       ...(c.ttlMs !== undefined ? { TTL: formatDuration(c.ttlMs) } : {}),
+      ...(c.phi?.threshold !== undefined ? { PhiThreshold: c.phi.threshold } : {}),
+      ...(c.phi?.acceptableHeartbeatPauseMs !== undefined ? { PhiAcceptablePause: formatDuration(c.phi.acceptableHeartbeatPauseMs) } : {}),
       ...(c.timeoutMs !== undefined ? { Timeout: formatDuration(c.timeoutMs) } : {}),
       ...(c.deregisterCriticalAfterMs !== undefined ? { DeregisterCriticalServiceAfter: formatDuration(c.deregisterCriticalAfterMs) } : {}),
       ...(c.successBeforePassing !== undefined ? { SuccessBeforePassing: c.successBeforePassing } : {}),

@@ -14,6 +14,12 @@ export interface CheckDefinition {
   tcp?: string;
   /** A TTL check: the instance must call pass() at least this often. */
   ttlMs?: number;
+  /**
+   * With ttlMs: the updates judged by φ accrual instead of a fixed TTL (see HealthCheckOptions.phi;
+   * Consul JSON: `PhiThreshold`, `PhiAcceptablePause` — steadfast's own fields, which a real
+   * Consul agent does not know).
+   */
+  phi?: { threshold?: number; acceptableHeartbeatPauseMs?: number };
   /** For http and tcp checks. Default 10 000. */
   intervalMs?: number;
   timeoutMs?: number;
@@ -126,7 +132,7 @@ export function normalizeInstance(scope: string, input: ServiceInstance): Servic
 export function healthCheckFor(def: CheckDefinition & { name: string }, clock?: Clock): { hc: HealthCheck; type: CheckState['type'] } {
   const type = def.http !== undefined ? 'http' : def.tcp !== undefined ? 'tcp' : 'ttl';
   const hc = new HealthCheck({
-    ...(def.http !== undefined ? { http: def.http } : def.tcp !== undefined ? { tcp: def.tcp } : { ttlMs: def.ttlMs! }),
+    ...(def.http !== undefined ? { http: def.http } : def.tcp !== undefined ? { tcp: def.tcp } : { ttlMs: def.ttlMs!, ...(def.phi !== undefined ? { phi: def.phi } : {}) }),
     ...(def.intervalMs !== undefined ? { intervalMs: def.intervalMs } : {}),
     ...(def.timeoutMs !== undefined ? { timeoutMs: def.timeoutMs } : {}),
     ...(def.successBeforePassing !== undefined ? { successBeforePassing: def.successBeforePassing } : {}),
