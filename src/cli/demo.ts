@@ -14,6 +14,10 @@ function storeUrl(value: string): string {
   if (value === 'file' || /^rediss?:\/\/.+/.test(value)) return value;
   throw new InvalidArgumentError(`must be 'file' or redis://host:port[/db], got '${value}'`);
 }
+function detectorKind(value: string): 'ttl' | 'phi' {
+  if (value === 'ttl' || value === 'phi') return value;
+  throw new InvalidArgumentError(`must be 'ttl' (a fixed TTL) or 'phi' (φ accrual over the heartbeat intervals), got '${value}'`);
+}
 function rateList(value: string): number[] {
   const list = value.split(',').map((s) => Number(s.trim()));
   const bad = list.findIndex((r, i) => !Number.isFinite(r) || r < DEMO_RANGES.ratePerSec.min || r > DEMO_RANGES.ratePerSec.max || (i > 0 && r <= list[i - 1]!));
@@ -45,6 +49,7 @@ export function registerDemo(program: Command): void {
     .option('--fault-interval <ms>', 'mean time between faults', numberIn(DEMO_RANGES.faultIntervalMs.min, DEMO_RANGES.faultIntervalMs.max, { integer: true }), DEMO_DEFAULTS.faultIntervalMs)
     .option('--max-concurrent-faults <n>', 'faults open at once, at most one per replica group (3: a db node, a web node and a gateway down together)', numberIn(DEMO_RANGES.maxConcurrentFaults.min, DEMO_RANGES.maxConcurrentFaults.max, { integer: true }), DEMO_DEFAULTS.maxConcurrentFaults)
     .option('--registry <url>', "'embedded' (steadfast's Consul-compatible registry, its own process, faulted too), 'etcd-cluster' (3 etcd members the demo runs and faults) or etcd://host:port (yours, not faulted)", registryUrl, DEMO_DEFAULTS.registry)
+    .option('--detector <kind>', "how the registry judges each node's heartbeats: 'ttl' (critical after the TTL) or 'phi' (φ accrual: the same detection time on a calm network, fewer false suspicions on a lossy one)", detectorKind, DEMO_DEFAULTS.detector)
     .option('--store <url>', "checkpoints: 'file' (a temporary folder) or redis://host:port", storeUrl, DEMO_DEFAULTS.store)
     .option('--db <n>', 'db nodes', numberIn(DEMO_RANGES.dbNodes.min, DEMO_RANGES.dbNodes.max, { integer: true }), DEMO_DEFAULTS.dbNodes)
     .option('--web <n>', 'web replicas', numberIn(DEMO_RANGES.webNodes.min, DEMO_RANGES.webNodes.max, { integer: true }), DEMO_DEFAULTS.webNodes)
@@ -60,7 +65,7 @@ export function registerDemo(program: Command): void {
     .option('--find-capacity', `instead of one run: the highest rate at which the system, without faults, keeps p99 ≤ ${CAPACITY_BOUNDS.p99Ms} ms and answers ≥ ${CAPACITY_BOUNDS.answered * 100} % — one fresh system per rate, in increasing order, until one misses`)
     .option('--rates <list>', 'with --find-capacity: the rates to try, increasing', rateList, [...CAPACITY_RATES])
     .option('--step <seconds>', 'with --find-capacity: how long each rate runs (after the 4 s warm-up)', numberIn(DEMO_RANGES.durationMs.min / 1000, DEMO_RANGES.durationMs.max / 1000), 10)
-    .action(async (opts: { findCapacity?: boolean; rates: number[]; step: number; duration: number; rate: number; seed: number; chaos: boolean; faults?: ('kill' | 'pause' | 'restart')[]; faultInterval: number; maxConcurrentFaults: number; registry: string; store: string; db: number; web: number; gateways: number; replicas: number; writeQuorum?: number; port: number; dataDir?: string; slo: number; json?: string; html?: string; quiet?: boolean }) => {
+    .action(async (opts: { findCapacity?: boolean; rates: number[]; step: number; duration: number; rate: number; seed: number; chaos: boolean; faults?: ('kill' | 'pause' | 'restart')[]; faultInterval: number; maxConcurrentFaults: number; registry: string; detector: 'ttl' | 'phi'; store: string; db: number; web: number; gateways: number; replicas: number; writeQuorum?: number; port: number; dataDir?: string; slo: number; json?: string; html?: string; quiet?: boolean }) => {
       const out = process.stdout;
       if (opts.replicas > opts.db) {
         process.stderr.write(`steadfast demo: --replicas ${opts.replicas} is more than --db ${opts.db}; use at most ${opts.db}\n`);
@@ -107,6 +112,7 @@ export function registerDemo(program: Command): void {
         faultIntervalMs: opts.faultInterval,
         maxConcurrentFaults: opts.maxConcurrentFaults,
         registry: opts.registry,
+        detector: opts.detector,
         store: opts.store,
         dbNodes: opts.db,
         webNodes: opts.web,

@@ -27,6 +27,8 @@ export interface DemoNodeConfig {
   /** TTL of each instance's health check, and how often it is renewed. */
   ttlMs: number;
   heartbeatMs: number;
+  /** How the registry judges this node's heartbeats (DemoOptions.detector). */
+  detector: 'ttl' | 'phi';
   /** Lease of the maintenance task's leader election. */
   electionTtlMs: number;
   /** A db node's per-request deadline when web talks to it. */

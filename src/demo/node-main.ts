@@ -7,7 +7,7 @@ import { HttpRegistry } from '../registry/http-client.js';
 import { RegistryNotFoundError } from '../registry/errors.js';
 import { exponentialBackoff } from '../policy/backoff.js';
 import { retry } from '../policy/retry.js';
-import type { Registry } from '../registry/registry.js';
+import type { CheckDefinition, Registry } from '../registry/registry.js';
 import type { CheckpointStore } from '../recovery/store.js';
 import { FileCheckpointStore } from '../recovery/stores/file.js';
 import { FileJournal } from '../recovery/journals/file.js';
@@ -112,6 +112,16 @@ async function electionFor(cfg: DemoNodeConfig): Promise<Election> {
 }
 
 /**
+ * The node's health check: a TTL of ttlMs, or (detector 'phi') its heartbeats judged by φ
+ * accrual — expecting one every heartbeatMs and allowing a pause of the rest of ttlMs, so a
+ * calm network detects a crash about as fast as the TTL does.
+ */
+function checkFor(cfg: DemoNodeConfig): CheckDefinition {
+  if (cfg.detector === 'phi') return { ttlMs: cfg.heartbeatMs, phi: { acceptableHeartbeatPauseMs: Math.max(1, cfg.ttlMs - cfg.heartbeatMs) }, status: 'critical' };
+  return { ttlMs: cfg.ttlMs, status: 'critical' };
+}
+
+/**
  * Runs one demo node (db, web or gateway) in this process: starts it, registers it with a TTL check that
  * stays critical until the node is ready (a db node: restored and caught up), then renews the
  * check every heartbeatMs. Prints `ready <id> <json>` when it is, for the supervisor's log.
@@ -120,7 +130,7 @@ export async function runDemoNode(cfg: DemoNodeConfig): Promise<void> {
   exitWithSupervisor();
   const registry = await registryFor(cfg);
   const checkId = `service:${cfg.id}`;
-  const instance = { id: cfg.id, service: cfg.role, address: '127.0.0.1', port: cfg.port, meta: { pid: String(process.pid), ...METRICS_META }, checks: [{ ttlMs: cfg.ttlMs, status: 'critical' as const }] };
+  const instance = { id: cfg.id, service: cfg.role, address: '127.0.0.1', port: cfg.port, meta: { pid: String(process.pid), ...METRICS_META }, checks: [checkFor(cfg)] };
   let close: () => Promise<void>;
   let server: import('node:http').Server;
   let info: unknown = {};

@@ -3,7 +3,7 @@ import type { ProcessFault } from '../chaos/process-chaos.js';
 import { InvalidOptionError } from '../core/errors.js';
 import { loadPackage } from '../core/packages.js';
 import { findEtcd } from './infra.js';
-import { checkBoolean, checkInteger, checkNumber, checkOptions, checkString } from '../core/options.js';
+import { checkBoolean, checkInteger, checkNumber, checkOneOf, checkOptions, checkString } from '../core/options.js';
 
 /** A front the load goes through instead of the gateway (see DemoOptions.front). */
 export interface DemoFront {
@@ -67,6 +67,12 @@ export interface DemoOptions {
   slo?: number;
   /** TTL of each node's health check. Default 500. */
   ttlMs?: number;
+  /**
+   * How the registry judges each node's heartbeats: 'ttl' (critical after ttlMs without one) or
+   * 'phi' (φ accrual over the heartbeat intervals, allowing a pause of ttlMs less one interval:
+   * about the same detection time on a calm network, fewer false suspicions on a lossy one). Default 'ttl'.
+   */
+  detector?: 'ttl' | 'phi';
   /** The command that runs a node: it is given `demo-node` and reads STEADFAST_DEMO_NODE. Default: this package's CLI. */
   nodeCommand?: string[];
   /**
@@ -116,6 +122,7 @@ export const DEMO_DEFAULTS = Object.freeze({
   port: 0,
   slo: 0.999,
   ttlMs: 500,
+  detector: 'ttl',
 });
 
 /** The options after validation, every default applied. */
@@ -126,7 +133,7 @@ export function resolveDemoOptions(options: DemoOptions): ResolvedDemoOptions {
   const scope = 'runDemo';
   if (options === undefined) throw new InvalidOptionError(`${scope}: options { durationMs } are required`);
   const o = checkOptions<DemoOptions>(scope, options, [
-    'durationMs', 'dbNodes', 'webNodes', 'gateways', 'replicas', 'writeQuorum', 'ratePerSec', 'writeShare', 'carts', 'seed', 'chaos', 'faultIntervalMs', 'maxConcurrentFaults', 'faults', 'pauseMs', 'restartDelayMs', 'registry', 'store', 'dataDir', 'port', 'slo', 'ttlMs', 'nodeCommand', 'front',
+    'durationMs', 'dbNodes', 'webNodes', 'gateways', 'replicas', 'writeQuorum', 'ratePerSec', 'writeShare', 'carts', 'seed', 'chaos', 'faultIntervalMs', 'maxConcurrentFaults', 'faults', 'pauseMs', 'restartDelayMs', 'registry', 'store', 'dataDir', 'port', 'slo', 'ttlMs', 'detector', 'nodeCommand', 'front',
   ]);
   const d = DEMO_DEFAULTS;
   const dbNodes = checkInteger(scope, 'dbNodes', o.dbNodes ?? d.dbNodes, DEMO_RANGES.dbNodes);
@@ -166,6 +173,7 @@ export function resolveDemoOptions(options: DemoOptions): ResolvedDemoOptions {
     port: checkInteger(scope, 'port', o.port ?? d.port, DEMO_RANGES.port),
     slo: checkNumber(scope, 'slo', o.slo ?? d.slo, DEMO_RANGES.slo),
     ttlMs: checkInteger(scope, 'ttlMs', o.ttlMs ?? d.ttlMs, DEMO_RANGES.ttlMs),
+    detector: checkOneOf(scope, 'detector', o.detector ?? d.detector, ['ttl', 'phi'] as const),
     nodeCommand,
     front: o.front,
   };

@@ -29,7 +29,7 @@ const journalDir = (id: string): string => path.join(dir, '.journal', id);
 
 function config(id: string): DemoNodeConfig {
   const port = nodes.find((n) => n.id === id)!.port;
-  return { role: 'db', id, port, dbNodes: nodes.map(({ id, url }) => ({ id, url })), replicas: 2, writeQuorum: 2, registry: { kind: 'consul', url: 'http://127.0.0.1:1' }, store: { kind: 'file', dir }, ttlMs: 500, heartbeatMs: 150, electionTtlMs: 1000, dbTimeoutMs: 500, secret: SECRET };
+  return { role: 'db', id, port, dbNodes: nodes.map(({ id, url }) => ({ id, url })), replicas: 2, writeQuorum: 2, registry: { kind: 'consul', url: 'http://127.0.0.1:1' }, store: { kind: 'file', dir }, ttlMs: 500, heartbeatMs: 150, detector: 'ttl', electionTtlMs: 1000, dbTimeoutMs: 500, secret: SECRET };
 }
 
 async function startNode(id: string): Promise<{ restoredId: number | undefined; replayed: number; restoredItems: number; caughtUpItems: number }> {

@@ -310,6 +310,21 @@ describe('steadfast demo --find-capacity', () => {
   }, 120_000);
 });
 
+describe('steadfast demo with heartbeats judged by φ accrual (--detector phi)', () => {
+  it('detects and restores every killed process, and loses no write', async () => {
+    const result = await runDemo('phi', ['--duration', '16', '--seed', '9', '--rate', '100', '--faults', 'kill', '--detector', 'phi']);
+    expect((result.config as { detector?: string }).detector).toBe('phi');
+    expect(result.faults.length).toBeGreaterThanOrEqual(2);
+    for (const i of result.report.incidents) {
+      expect(i.timeToDetectMs, `incident #${i.id} never detected`).not.toBeNull();
+      expect(i.timeToRestoreMs, `incident #${i.id} never restored`).not.toBeNull();
+    }
+    expect(result.lostWrites).toBe(0);
+    expect(result.fencing!.valid).toBe(true);
+    for (const p of result.processes) expect(p.healthyAtEnd).toBe(true);
+  }, 120_000);
+});
+
 describe('steadfast demo with rolling restarts (--faults restart)', () => {
   it('restarts every node gracefully in turn, fails no request and loses no write', async () => {
     const result = await runDemo('restart', ['--duration', '20', '--seed', '5', '--rate', '100', '--faults', 'restart', '--fault-interval', '1500']);
