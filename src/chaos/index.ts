@@ -5,3 +5,4 @@ export * from './process-chaos.js';
 export * from './load-generator.js';
 export * from './reaper.js';
 export * from './netns.js';
+export * from './network-chaos.js';

@@ -282,6 +282,21 @@ export class ProcessChaos {
     this.reaper = undefined;
   }
 
+  /**
+   * Sends `message` over the IPC channel of process `name` (started with `ipc: true`); false
+   * when it is not running, has no channel, or is paused (a stopped process cannot read it).
+   */
+  send(name: string, message: unknown): boolean {
+    const p = this.procs.find((q) => q.spec.name === name);
+    const c = p?.child;
+    if (!p || !c || !p.spec.ipc || p.paused || c.exitCode !== null || c.signalCode !== null || !c.connected) return false;
+    try {
+      return c.send(message as object);
+    } catch {
+      return false;
+    }
+  }
+
   pidOf(name: string): number | undefined {
     return this.procs.find((p) => p.spec.name === name)?.child?.pid;
   }
