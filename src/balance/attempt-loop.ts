@@ -218,7 +218,7 @@ async function attempt<R>(ctx: LoopContext, run: Run, dispatch: Dispatch<R>, end
     const outcome: AttemptRecord['outcome'] =
       spec.signal?.aborted || result.kind === 'abandoned'
         ? 'aborted'
-        : result.kind === 'overloaded' || result.kind === 'invalid' || result.kind === 'timeout'
+        : result.kind === 'overloaded' || result.kind === 'invalid' || (result.kind === 'timeout' && classify(result.error) !== 'connect-timeout')
           ? result.kind
           : classify(result.error);
     record = { endpoint: endpoint.id, outcome, error: result.error.message, durationMs: ctx.clock.now() - started };
@@ -237,7 +237,7 @@ async function attempt<R>(ctx: LoopContext, run: Run, dispatch: Dispatch<R>, end
  */
 function mayRetry(ctx: LoopContext, run: Run): boolean {
   const last = run.attempts[run.attempts.length - 1]!;
-  const safe = run.idempotent || last.outcome === 'connect-refused';
+  const safe = run.idempotent || last.outcome === 'connect-refused' || last.outcome === 'connect-timeout';
   if (!safe || run.req.signal?.aborted || ctx.clock.now() >= run.deadline) return false;
   return withdraw(ctx, run, last.outcome + (last.status ? ` ${last.status}` : ''));
 }

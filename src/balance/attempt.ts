@@ -71,7 +71,7 @@ export interface AttemptRecord {
    * retried nor counted against the upstream). `invalid`: the request could not be sent at all.
    * `aborted`: the caller aborted, or the client an answer was passed on to went away.
    */
-  outcome: 'ok' | 'http-error' | 'connect-refused' | 'connection-error' | 'timeout' | 'aborted' | 'overloaded' | 'invalid';
+  outcome: 'ok' | 'http-error' | 'connect-refused' | 'connect-timeout' | 'connection-error' | 'timeout' | 'aborted' | 'overloaded' | 'invalid';
   status?: number;
   error?: string;
   durationMs: number;
@@ -126,7 +126,10 @@ export function shedRetryAfter(status: number, headers: Record<string, string | 
 export function classify(err: unknown): AttemptRecord['outcome'] {
   const code = (err as { code?: string; cause?: { code?: string } })?.code ?? (err as { cause?: { code?: string } })?.cause?.code;
   if (code === 'ECONNREFUSED') return 'connect-refused';
-  if ((err as Error)?.name === 'TimeoutError' || code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT') return 'timeout';
+  // No connection within the connect timeout: the upstream is unreachable (down, or cut off by a
+  // partition), not slow — the request never left, and it says nothing of overload.
+  if (code === 'UND_ERR_CONNECT_TIMEOUT') return 'connect-timeout';
+  if ((err as Error)?.name === 'TimeoutError' || code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') return 'timeout';
   if ((err as Error)?.name === 'AbortError') return 'aborted';
   return 'connection-error';
 }

@@ -8,6 +8,15 @@ import type { LoadRequest } from './load-generator.js';
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE']);
 
 /**
+ * Answers that say this address could not serve the request, rather than what the request is
+ * worth: a gateway with no upstream it can reach (cut off on the minority side of a partition),
+ * or one shedding. With another address to try, an idempotent request is sent there — within a
+ * budget of 10 % of requests plus 10 a second, so that past capacity, when every address sheds,
+ * the client does not double the load — and the address rests for `downMs`.
+ */
+const ADDRESS_FAILED = new Set([502, 503, 504]);
+
+/**
  * One of a hedged request's two send()s: `at` is the address it waits on now, `sentAt` when its
  * try there began and `current` that try's deadline; `avoid`, an address not to start on.
  * `cancelled` (the other send() answered first) ends the try in flight and starts no other.
@@ -72,6 +81,9 @@ export class Addresses {
   hedges = 0;
   private turn = 0;
   private readonly hedgeBudget: RetryBudget | undefined;
+  /** Requests answered 502/503/504 by one address and sent to another (see ADDRESS_FAILED), within statusBudget. */
+  statusRetries = 0;
+  private readonly statusBudget = new RetryBudget(0.1, 10, performance.now());
 
   constructor(private readonly o: AddressesConfig) {
     this.targets = o.urls.map((url) => ({ url, downUntil: 0, probing: false, answered: 0, refused: false, probeSentAt: 0, waiting: new Map<RequestDeadline, number>(), meanAnswerMs: 0 }));
@@ -183,6 +195,7 @@ export class Addresses {
    * first to end with an answer wins and the other is aborted; it fails only if both fail.
    */
   send(req: LoadRequest | undefined, due: number, failovers: { n: number }): Promise<Answer> {
+    if (this.targets.length > 1) this.statusBudget.deposit();
     const budget = this.hedgeBudget;
     if (budget === undefined || !IDEMPOTENT.has((req?.method ?? this.o.method).toUpperCase())) return this.sendTries(req, due, failovers);
     budget.deposit();
@@ -268,9 +281,17 @@ export class Addresses {
         answered = true;
         const took = performance.now() - sentAt;
         t.meanAnswerMs = t.meanAnswerMs === 0 ? took : t.meanAnswerMs + LATENCY_WEIGHT * (took - t.meanAnswerMs);
-        t.downUntil = 0;
         t.probing = false;
         t.refused = false;
+        const now = performance.now();
+        if (!single && !hedge?.cancelled && ADDRESS_FAILED.has(res.statusCode) && IDEMPOTENT.has(method) && attempt < this.o.maxTries && now - due < this.o.timeoutMs && this.targets.some((x, k) => k !== i && x.downUntil === 0) && this.statusBudget.withdraw(now)) {
+          // This address could not serve it; another that is up may (see ADDRESS_FAILED).
+          t.downUntil = now + this.o.downMs;
+          failovers.n++;
+          this.statusRetries++;
+          continue;
+        }
+        t.downUntil = 0;
         return { statusCode: res.statusCode, body: req ? res.body.toString() : undefined, target: t };
       } catch (err) {
         // Ended by our deadline (its timer, a probe, the other try's win): that says why.

@@ -1,7 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { InvalidArgumentError, type Command } from 'commander';
-import { CAPACITY_BOUNDS, CAPACITY_RATES, DEMO_DEFAULTS, DEMO_RANGES, DemoSystem, findCapacity, type CapacityResult, type DemoEvent, type DemoOptions, type DemoResult, type SheddingTotals } from '../demo/system.js';
+import { CAPACITY_BOUNDS, CAPACITY_RATES, DEMO_DEFAULTS, DEMO_FAULTS, DEMO_RANGES, DemoSystem, type DemoFault, findCapacity, type CapacityResult, type DemoEvent, type DemoOptions, type DemoResult, type SheddingTotals } from '../demo/system.js';
 import { renderHtmlReport } from '../metrics/report/html.js';
 import { formatReport } from '../metrics/report/terminal.js';
 import { numberIn } from './args.js';
@@ -24,10 +24,14 @@ function rateList(value: string): number[] {
   if (bad >= 0) throw new InvalidArgumentError(`must be increasing rates from ${DEMO_RANGES.ratePerSec.min} to ${DEMO_RANGES.ratePerSec.max} req/s, comma separated; got '${value}'`);
   return list;
 }
-function faultList(value: string): ('kill' | 'pause' | 'restart')[] {
+function faultList(value: string): DemoFault[] {
   const list = value.split(',').map((s) => s.trim()).filter(Boolean);
-  if (list.length === 0 || list.some((f) => f !== 'kill' && f !== 'pause' && f !== 'restart')) throw new InvalidArgumentError(`must be a comma list of kill, pause and restart, got '${value}'`);
-  return list as ('kill' | 'pause' | 'restart')[];
+  if (list.length === 0 || list.some((f) => !(DEMO_FAULTS as readonly string[]).includes(f))) throw new InvalidArgumentError(`must be a comma list of ${DEMO_FAULTS.join(', ')}, got '${value}'`);
+  return list as DemoFault[];
+}
+function hostsMode(value: string): 'loopback' | 'namespaces' {
+  if (value === 'loopback' || value === 'namespaces') return value;
+  throw new InvalidArgumentError(`must be 'loopback' (every process on 127.0.0.1) or 'namespaces' (each in a network namespace of its own; needs root and iptables), got '${value}'`);
 }
 
 const secs = (ms: number): string => (ms >= 10_000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms)} ms`);
@@ -45,7 +49,9 @@ export function registerDemo(program: Command): void {
     .option('-r, --rate <per-second>', 'open-loop requests per second (30 % writes)', numberIn(DEMO_RANGES.ratePerSec.min, DEMO_RANGES.ratePerSec.max), DEMO_DEFAULTS.ratePerSec)
     .option('-s, --seed <n>', 'seed of the load mix and the fault schedule', numberIn(DEMO_RANGES.seed.min, DEMO_RANGES.seed.max, { integer: true }), DEMO_DEFAULTS.seed)
     .option('--no-chaos', 'no faults: the same system and load, for a baseline')
-    .option('--faults <list>', 'faults to draw from: kill,pause,restart (restart: graceful SIGTERM, node by node — a rolling deploy)', faultList)
+    .option('--faults <list>', `faults to draw from: ${DEMO_FAULTS.join(',')} (restart: graceful SIGTERM, node by node — a rolling deploy; partition: a db node isolated, the leader cut from the registry, or a minority split off; loss: 30 % of a node's packets dropped; flap: a node's link down and up; skew: the leader's clock ±5 s off and drifting). partition, loss and flap run every process in a network namespace of its own (root, iptables)`, faultList)
+    .option('--hosts <mode>', "'loopback' (every process on 127.0.0.1) or 'namespaces' (each its own host on a bridge; the default with partition, loss or flap)", hostsMode)
+    .option('--network-fault <ms>', 'how long each partition, loss, flap or skew lasts before it is healed', numberIn(DEMO_RANGES.networkFaultMs.min, DEMO_RANGES.networkFaultMs.max, { integer: true }), DEMO_DEFAULTS.networkFaultMs)
     .option('--fault-interval <ms>', 'mean time between faults', numberIn(DEMO_RANGES.faultIntervalMs.min, DEMO_RANGES.faultIntervalMs.max, { integer: true }), DEMO_DEFAULTS.faultIntervalMs)
     .option('--max-concurrent-faults <n>', 'faults open at once, at most one per replica group (3: a db node, a web node and a gateway down together)', numberIn(DEMO_RANGES.maxConcurrentFaults.min, DEMO_RANGES.maxConcurrentFaults.max, { integer: true }), DEMO_DEFAULTS.maxConcurrentFaults)
     .option('--registry <url>', "'embedded' (steadfast's Consul-compatible registry, its own process, faulted too), 'etcd-cluster' (3 etcd members the demo runs and faults) or etcd://host:port (yours, not faulted)", registryUrl, DEMO_DEFAULTS.registry)
@@ -65,7 +71,7 @@ export function registerDemo(program: Command): void {
     .option('--find-capacity', `instead of one run: the highest rate at which the system, without faults, keeps p99 ≤ ${CAPACITY_BOUNDS.p99Ms} ms and answers ≥ ${CAPACITY_BOUNDS.answered * 100} % — one fresh system per rate, in increasing order, until one misses`)
     .option('--rates <list>', 'with --find-capacity: the rates to try, increasing', rateList, [...CAPACITY_RATES])
     .option('--step <seconds>', 'with --find-capacity: how long each rate runs (after the 4 s warm-up)', numberIn(DEMO_RANGES.durationMs.min / 1000, DEMO_RANGES.durationMs.max / 1000), 10)
-    .action(async (opts: { findCapacity?: boolean; rates: number[]; step: number; duration: number; rate: number; seed: number; chaos: boolean; faults?: ('kill' | 'pause' | 'restart')[]; faultInterval: number; maxConcurrentFaults: number; registry: string; detector: 'ttl' | 'phi'; store: string; db: number; web: number; gateways: number; replicas: number; writeQuorum?: number; port: number; dataDir?: string; slo: number; json?: string; html?: string; quiet?: boolean }) => {
+    .action(async (opts: { findCapacity?: boolean; rates: number[]; step: number; duration: number; rate: number; seed: number; chaos: boolean; faults?: DemoFault[]; hosts?: 'loopback' | 'namespaces'; networkFault: number; faultInterval: number; maxConcurrentFaults: number; registry: string; detector: 'ttl' | 'phi'; store: string; db: number; web: number; gateways: number; replicas: number; writeQuorum?: number; port: number; dataDir?: string; slo: number; json?: string; html?: string; quiet?: boolean }) => {
       const out = process.stdout;
       if (opts.replicas > opts.db) {
         process.stderr.write(`steadfast demo: --replicas ${opts.replicas} is more than --db ${opts.db}; use at most ${opts.db}\n`);
@@ -87,7 +93,7 @@ export function registerDemo(program: Command): void {
             out.write(`\n  gateways   ${e.gateways.map((g) => `${g}/api/carts/c1`).join('  ')}\n  dashboard  ${e.dashboard}\n  registry   ${e.registry}${e.registry.startsWith('http') ? `/v1/health/service/web?passing\n  metrics    every process's /metrics, listed at ${e.registry}/v1/catalog/services (service meta metrics_path)` : ''}\n${e.dataDir ? `  data       ${e.dataDir}\n` : ''}\n`);
             break;
           case 'fault':
-            say(`  fault #${e.id}: ${e.kind} ${e.target} (pid ${e.pid})`);
+            say(`  fault #${e.id}: ${e.label ? `${e.label} (${e.target})` : `${e.kind} ${e.target} (pid ${e.pid})`}`);
             break;
           case 'detected':
             say(`     #${e.id} ${e.target} marked unhealthy after ${secs(e.ms)}`);
@@ -109,6 +115,8 @@ export function registerDemo(program: Command): void {
         seed: opts.seed,
         chaos: opts.chaos,
         ...(opts.faults ? { faults: opts.faults } : {}),
+        ...(opts.hosts ? { hosts: opts.hosts } : {}),
+        networkFaultMs: opts.networkFault,
         faultIntervalMs: opts.faultInterval,
         maxConcurrentFaults: opts.maxConcurrentFaults,
         registry: opts.registry,
@@ -162,6 +170,11 @@ export function registerDemo(program: Command): void {
 
 export function formatDemoResult(r: DemoResult): string {
   const lines = [formatReport(r.report, { lost: r.lostWrites, unknown: r.history.unknown, acknowledged: r.history.acknowledged })];
+  if (r.network) lines.push('', `hosts                     ${r.network.hosts === 'namespaces' ? `network namespaces: each process its own host on ${r.network.subnet ?? 'a bridge'}` : 'loopback: every process on 127.0.0.1'}${r.network.faults.length ? `; ${r.network.faults.length} network faults (${r.network.faults.filter((f) => f.error).length} failed to apply)` : ''}`);
+  if (r.byKind?.length) {
+    lines.push('', 'fault kind   incidents  detected (median)    restored (median)    failed requests (incidents seen)');
+    for (const k of r.byKind) lines.push(`${k.kind.padEnd(12)} ${String(k.incidents).padStart(9)}  ${`${k.detected}${k.detectMedianMs === null ? '' : ` (${secs(k.detectMedianMs)})`}`.padEnd(19)}  ${`${k.restored}${k.restoreMedianMs === null ? '' : ` (${secs(k.restoreMedianMs)})`}`.padEnd(19)}  ${k.failedRequests} (${k.visible})`);
+  }
   const restarts = r.processes.filter((p) => p.restarts > 0).map((p) => `${p.name} ×${p.restarts}`);
   lines.push('', `processes                 ${r.processes.length} (${r.processes.filter((p) => p.healthyAtEnd).length} healthy at the end); restarted: ${restarts.length ? restarts.join(', ') : 'none'}`);
   for (const p of r.processes.filter((x) => x.gaveUp !== undefined)) lines.push(`left down                 ${p.name}: ${p.gaveUp}`);

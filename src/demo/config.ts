@@ -14,6 +14,11 @@ export interface DemoNodeConfig {
   /** db-1, web-2, gateway-1, … — also the registry instance id. */
   id: string;
   port: number;
+  /**
+   * The address it listens on and registers with: 127.0.0.1, or its own address when the demo
+   * runs every process in a network namespace of its own (DemoOptions.hosts). Default 127.0.0.1.
+   */
+  host?: string;
   /** Every db node, in a fixed order: the ring is built from their ids. */
   dbNodes: { id: string; url: string }[];
   /** Replicas per key (R). */
@@ -62,7 +67,14 @@ export interface DemoRegistryConfig {
   role: typeof DEMO_REGISTRY_ID;
   id: typeof DEMO_REGISTRY_ID;
   port: number;
+  /** The address it listens on (see DemoNodeConfig.host). Default 127.0.0.1. */
+  host?: string;
   dir: string;
+}
+
+/** Where a node listens and registers. */
+export function hostOf(cfg: { host?: string }): string {
+  return cfg.host ?? '127.0.0.1';
 }
 
 /** An item in a cart: the demo's unit of data. */

@@ -10,7 +10,7 @@ import type { Journal } from '../recovery/journal.js';
 import type { CheckpointStore } from '../recovery/store.js';
 import { admissionMetrics, DemoNodeMetrics } from './node-metrics.js';
 import { FENCE_LOG_MAX, type FenceEntry } from './fencing-log.js';
-import { cpuMicros, demoAdmission, hasSecret, ID_RE, itemError, type CartItem, type DemoNodeConfig, type Entries } from './config.js';
+import { cpuMicros, demoAdmission, hasSecret, hostOf, ID_RE, itemError, type CartItem, type DemoNodeConfig, type Entries } from './config.js';
 
 interface Snapshot {
   entries: Entries;
@@ -285,7 +285,7 @@ export function createDbNode(cfg: DemoNodeConfig, store: CheckpointStore, journa
       const restored = await checkpointer.restore();
       stats.replayed = checkpointer.stats.replayed;
       // Then serve (reads and writes meet a quorum elsewhere too) while catching up.
-      await listen(server, cfg.port, '127.0.0.1');
+      await listen(server, cfg.port, hostOf(cfg));
       stats.restoredId = restored?.id;
       stats.restoredItems = itemCount;
       const before = itemCount;

@@ -3,7 +3,7 @@ import { Gateway } from '../balance/gateway.js';
 import { sendJson } from '../core/http.js';
 import { withProcessMetrics } from './node-metrics.js';
 import type { Registry } from '../registry/registry.js';
-import { cpuMicros, demoGatewayRoute, type DemoNodeConfig } from './config.js';
+import { cpuMicros, demoGatewayRoute, hostOf, type DemoNodeConfig } from './config.js';
 
 /**
  * What the load's client probes on every gateway (any answer is "up"): the gateway's own health
@@ -25,7 +25,7 @@ export function createGatewayNode(cfg: DemoNodeConfig, registry: Registry): { ga
     sendJson(res, 200, { id: cfg.id, role: 'gateway', pid: process.pid, route: gateway.routeStats()[0], cpuMicros: cpuMicros() });
     return true;
   };
-  const gateway = new Gateway({ routes: [demoGatewayRoute()], registry, port: cfg.port, admin: status });
+  const gateway = new Gateway({ routes: [demoGatewayRoute()], registry, port: cfg.port, host: hostOf(cfg), admin: status });
   // Its /metrics (the gateway's own) with this process's figures too, like every demo process.
   withProcessMetrics(gateway.metrics, 'gateway');
   return {

@@ -9,7 +9,7 @@ export interface LeaderChange {
 
 /** What the incident book reports as it happens (part of DemoEvent). */
 export type IncidentEvent =
-  | { type: 'fault'; id: number; target: string; kind: string; pid: number }
+  | { type: 'fault'; id: number; target: string; kind: string; pid: number; label?: string }
   | { type: 'detected'; id: number; target: string; ms: number }
   | { type: 'restored'; id: number; target: string; ms: number }
   | { type: 'leader'; leader: string; token: number };
@@ -39,6 +39,8 @@ export class IncidentBook {
   readonly staleClaims: LeaderChange[] = [];
   readonly failovers: { faultId: number; from: string; to: string; ms: number }[] = [];
   private readonly open = new Map<string, Open>();
+  /** When the last incident was restored (0: none yet). */
+  lastRestoredAt = 0;
   private tracker: AvailabilityTracker | undefined;
 
   constructor(private readonly emit: (e: IncidentEvent) => void) {}
@@ -62,11 +64,12 @@ export class IncidentBook {
     return this.leaderChanges.at(-1)?.leader;
   }
 
-  fault(rec: FaultRecord): void {
+  /** A fault on `rec.target` (a process fault, or one target of a network fault — `label` says what was done). */
+  fault(rec: Pick<FaultRecord, 'at' | 'target' | 'pid'> & { id?: number; kind: string }, label?: string): void {
     if (!this.tracker) return;
     const id = this.tracker.recordFault(rec.target, rec.kind, rec.at);
     this.open.set(rec.target, { id, at: rec.at, left: false, detected: false, leaderAtFault: this.leader === rec.target ? rec.target : undefined });
-    this.emit({ type: 'fault', id, target: rec.target, kind: rec.kind, pid: rec.pid });
+    this.emit({ type: 'fault', id, target: rec.target, kind: rec.kind, pid: rec.pid, ...(label ? { label } : {}) });
   }
 
   /** `target` left the healthy set at `at`. */
@@ -110,6 +113,7 @@ export class IncidentBook {
 
   private restore(target: string, inc: Open, at: number): void {
     this.open.delete(target);
+    this.lastRestoredAt = Math.max(this.lastRestoredAt, at);
     this.tracker?.recordRestore(inc.id, at);
     this.emit({ type: 'restored', id: inc.id, target, ms: at - inc.at });
   }

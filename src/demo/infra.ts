@@ -13,7 +13,8 @@ export type InfraRole = 'registry' | 'etcd';
 export interface InfraProcess {
   name: string;
   role: InfraRole;
-  /** The port clients use (the same across restarts). */
+  /** The address and port clients use (the same across restarts). */
+  host: string;
   port: number;
   process: SupervisedProcess;
 }
@@ -26,12 +27,12 @@ export const INFRA_PROBE_TIMEOUT_MS = 300;
  * The embedded registry's process: steadfast's Consul-compatible server on a fixed port, its
  * state checkpointed in `dir` (emptied first: a new run starts with an empty registry).
  */
-export async function registryProcess(command: string[], dir: string): Promise<InfraProcess> {
+export async function registryProcess(command: string[], dir: string, host = '127.0.0.1'): Promise<InfraProcess> {
   const port = await freePort();
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
-  const cfg: DemoRegistryConfig = { role: DEMO_REGISTRY_ID, id: DEMO_REGISTRY_ID, port, dir };
-  return { name: DEMO_REGISTRY_ID, role: 'registry', port, process: { name: DEMO_REGISTRY_ID, command: [...command, 'demo-node'], ipc: true, env: { [DEMO_NODE_ENV]: JSON.stringify(cfg) } } };
+  const cfg: DemoRegistryConfig = { role: DEMO_REGISTRY_ID, id: DEMO_REGISTRY_ID, port, host, dir };
+  return { name: DEMO_REGISTRY_ID, role: 'registry', host, port, process: { name: DEMO_REGISTRY_ID, command: [...command, 'demo-node'], ipc: true, env: { [DEMO_NODE_ENV]: JSON.stringify(cfg) } } };
 }
 
 /** Where the etcd binary is (Debian's etcd-server package puts it in /usr/bin), or undefined. */
@@ -61,7 +62,7 @@ export async function etcdClusterProcesses(binary: string, dir: string, members 
     const client = `http://127.0.0.1:${p.client}`;
     const peer = `http://127.0.0.1:${p.peer}`;
     const args = ['--name', p.name, '--data-dir', data, '--listen-client-urls', client, '--advertise-client-urls', client, '--listen-peer-urls', peer, '--initial-advertise-peer-urls', peer, '--initial-cluster', cluster, '--initial-cluster-state', 'new', '--initial-cluster-token', `steadfast-demo-${path.basename(dir)}`, '--log-level', 'error'];
-    return { name: p.name, role: 'etcd' as const, port: p.client, process: { name: p.name, command: [binary, ...args] } };
+    return { name: p.name, role: 'etcd' as const, host: '127.0.0.1', port: p.client, process: { name: p.name, command: [binary, ...args] } };
   });
 }
 
@@ -127,7 +128,7 @@ export class InfraProbes {
   }
 
   private async probe(p: InfraProcess): Promise<boolean> {
-    const url = `http://127.0.0.1:${p.port}${p.role === 'registry' ? '/v1/catalog/services' : '/health'}`;
+    const url = `http://${p.host}:${p.port}${p.role === 'registry' ? '/v1/catalog/services' : '/health'}`;
     const deadline = requestDeadline(INFRA_PROBE_TIMEOUT_MS);
     try {
       const res = await request(url, { signal: deadline.signal, headersTimeout: INFRA_PROBE_TIMEOUT_MS + 1000, bodyTimeout: INFRA_PROBE_TIMEOUT_MS + 1000 });

@@ -12,12 +12,14 @@ import type { CheckpointStore } from '../recovery/store.js';
 import { FileCheckpointStore } from '../recovery/stores/file.js';
 import { FileJournal } from '../recovery/journals/file.js';
 import type { Journal } from '../recovery/journal.js';
-import { DEMO_NODE_ENV, DEMO_REGISTRY_ID, DEMO_ROLES, type DemoNodeConfig, type DemoRegistryConfig } from './config.js';
+import { DEMO_NODE_ENV, DEMO_REGISTRY_ID, DEMO_ROLES, hostOf, type DemoNodeConfig, type DemoRegistryConfig } from './config.js';
 import { createGatewayNode } from './gateway-node.js';
 import { DbClient } from './db-client.js';
 import { createDbNode, type DbEntry } from './db-node.js';
 import { createWebNode } from './web-node.js';
-import { tellSupervisor } from './protocol.js';
+import { isSkewMessage, tellSupervisor } from './protocol.js';
+import { SkewedClock } from '../core/skewed-clock.js';
+import type { Clock } from '../core/clock.js';
 import { METRICS_META, withProcessMetrics } from './node-metrics.js';
 import { promClient } from '../core/packages.js';
 import { lifecycle } from '../lifecycle/lifecycle.js';
@@ -60,9 +62,9 @@ export async function runDemoRegistry(cfg: DemoRegistryConfig): Promise<void> {
   registry.on('persistFailed', (e) => process.stderr.write(`registry: ${e.error.message}; writes are refused until a save succeeds\n`));
   // Its own /metrics: the registry's figures and this process's (CPU, memory, event loop).
   const metrics = withProcessMetrics(new (promClient().Registry)(), 'registry');
-  const server = await new RegistryServer({ registry, port: cfg.port, metrics }).listen();
+  const server = await new RegistryServer({ registry, port: cfg.port, host: hostOf(cfg), metrics }).listen();
   // Listed in itself like every other process, so one Consul discovery config finds all of them.
-  await registry.register({ id: cfg.id, service: 'registry', address: '127.0.0.1', port: cfg.port, meta: { pid: String(process.pid), ...METRICS_META } });
+  await registry.register({ id: cfg.id, service: 'registry', address: hostOf(cfg), port: cfg.port, meta: { pid: String(process.pid), ...METRICS_META } });
   tellSupervisor({ type: 'ready', id: cfg.id, info: { index: registry.index } });
   const stop = async (): Promise<void> => {
     // Every node holds a blocking query: close() answers them; a socket still open after a
@@ -105,10 +107,28 @@ async function storageFor(cfg: DemoNodeConfig): Promise<{ store: CheckpointStore
   return { store: new RedisCheckpointStore({ url: cfg.store.url, prefix: cfg.store.prefix }), journal };
 }
 
-async function electionFor(cfg: DemoNodeConfig): Promise<Election> {
-  if (cfg.registry.kind === 'consul') return new ConsulElection('demo-maintenance', cfg.id, cfg.electionTtlMs, cfg.registry.url, undefined, 'steadfast/election/');
+async function electionFor(cfg: DemoNodeConfig, clock: Clock): Promise<Election> {
+  if (cfg.registry.kind === 'consul') return new ConsulElection('demo-maintenance', cfg.id, cfg.electionTtlMs, cfg.registry.url, undefined, 'steadfast/election/', clock);
   const { elect } = await import('../election/index.js');
-  return elect({ backend: 'etcd', endpoints: cfg.registry.endpoints, name: 'demo-maintenance', candidateId: cfg.id, ttlMs: Math.max(1000, cfg.electionTtlMs) });
+  return elect({ backend: 'etcd', endpoints: cfg.registry.endpoints, name: 'demo-maintenance', candidateId: cfg.id, ttlMs: Math.max(1000, cfg.electionTtlMs), clock });
+}
+
+/**
+ * The node's clock: the system's, until the supervisor's skew fault sets it off and drifting
+ * (a `skew` message over IPC) — the web tier's election lease runs on it, so a leader whose
+ * clock runs slow believes in its lease after the registry has ended it.
+ */
+function nodeClock(): SkewedClock {
+  const clock = new SkewedClock();
+  process.on('message', (m: unknown) => {
+    if (!isSkewMessage(m)) return;
+    try {
+      clock.set({ offsetMs: m.offsetMs, driftPerSec: m.driftPerSec });
+    } catch (err) {
+      process.stderr.write(`skew refused: ${(err as Error).message}\n`);
+    }
+  });
+  return clock;
 }
 
 /**
@@ -130,7 +150,7 @@ export async function runDemoNode(cfg: DemoNodeConfig): Promise<void> {
   exitWithSupervisor();
   const registry = await registryFor(cfg);
   const checkId = `service:${cfg.id}`;
-  const instance = { id: cfg.id, service: cfg.role, address: '127.0.0.1', port: cfg.port, meta: { pid: String(process.pid), ...METRICS_META }, checks: [checkFor(cfg)] };
+  const instance = { id: cfg.id, service: cfg.role, address: hostOf(cfg), port: cfg.port, meta: { pid: String(process.pid), ...METRICS_META }, checks: [checkFor(cfg)] };
   let close: () => Promise<void>;
   let server: import('node:http').Server;
   let info: unknown = {};
@@ -153,10 +173,11 @@ export async function runDemoNode(cfg: DemoNodeConfig): Promise<void> {
     close = () => node.close();
   } else {
     const db = new DbClient({ nodes: cfg.dbNodes, replicas: cfg.replicas, writeQuorum: cfg.writeQuorum, perTryTimeoutMs: cfg.dbTimeoutMs, hedgeAfterMs: 100, registry, secret: cfg.secret });
-    const election = await electionFor(cfg);
+    const clock = nodeClock();
+    const election = await electionFor(cfg, clock);
     election.on('error', () => {});
     election.on('elected', ({ fencingToken }) => tellSupervisor({ type: 'elected', id: cfg.id, fencingToken }));
-    const node = createWebNode(cfg, db, election);
+    const node = createWebNode(cfg, db, election, clock);
     server = node.server;
     await node.start();
     close = async () => {

@@ -1,5 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import type { ProcessFault } from '../chaos/process-chaos.js';
+import { NETWORK_FAULTS, type NetworkFault } from '../chaos/network-chaos.js';
+import { networkHostsMissing } from '../chaos/netns.js';
 import { InvalidOptionError } from '../core/errors.js';
 import { loadPackage } from '../core/packages.js';
 import { findEtcd } from './infra.js';
@@ -44,8 +46,23 @@ export interface DemoOptions {
    * Default 1: the next fault waits until the system is whole again.
    */
   maxConcurrentFaults?: number;
-  /** Default ['kill', 'pause']; 'restart' adds graceful restarts (SIGTERM), walking the nodes one by one — a rolling deploy. */
-  faults?: ProcessFault[];
+  /**
+   * Default ['kill', 'pause']; 'restart' adds graceful restarts (SIGTERM), walking the nodes one
+   * by one — a rolling deploy. Network faults — 'partition' (a db node isolated, the leader cut
+   * off from the registry while it still reaches the db, a majority/minority split), 'loss' (30 %
+   * of one node's packets dropped), 'flap' (one node's link down and up) — need `hosts:
+   * 'namespaces'`; 'skew' sets the elected leader's clock ±5 s off, drifting ±200 ms a second.
+   */
+  faults?: DemoFault[];
+  /**
+   * 'loopback': every process on 127.0.0.1. 'namespaces': each in a Linux network namespace of
+   * its own, with its own address on a bridge (needs root, ip and iptables), so network faults
+   * can cut, thin or flap the links between them. Default: 'namespaces' when a network fault is
+   * asked for, else 'loopback'.
+   */
+  hosts?: 'loopback' | 'namespaces';
+  /** How long each network fault (partition, loss, flap, skew) lasts before it is healed. Default 2500. */
+  networkFaultMs?: number;
   /** How long a SIGSTOP lasts. Default 1500 (3000 with etcd, whose shortest lease is about 2 s: a shorter pause goes unseen). */
   pauseMs?: number;
   /** A killed process is restarted after this long. Default 300. */
@@ -101,7 +118,18 @@ export const DEMO_RANGES = Object.freeze({
   port: { min: 0, max: 65535 },
   slo: { min: 0.5, max: 0.999999 },
   ttlMs: { min: 100, max: 60_000 },
+  networkFaultMs: { min: 100, max: 600_000 },
 });
+
+/** Every fault the demo injects: a process's (ProcessChaos) or the network's and clocks' (NetworkChaos). */
+export type DemoFault = ProcessFault | NetworkFault;
+export const DEMO_FAULTS: readonly DemoFault[] = ['kill', 'pause', 'restart', ...NETWORK_FAULTS];
+/** The faults that need each process in a network namespace of its own. */
+export const NAMESPACE_FAULTS: readonly DemoFault[] = ['partition', 'loss', 'flap'];
+
+export function isNetworkFault(f: DemoFault): f is NetworkFault {
+  return (NETWORK_FAULTS as readonly string[]).includes(f);
+}
 
 export const DEMO_DEFAULTS = Object.freeze({
   dbNodes: 3,
@@ -123,17 +151,18 @@ export const DEMO_DEFAULTS = Object.freeze({
   slo: 0.999,
   ttlMs: 500,
   detector: 'ttl',
+  networkFaultMs: 2500,
 });
 
 /** The options after validation, every default applied. */
-export type ResolvedDemoOptions = Required<Omit<DemoOptions, 'dataDir' | 'writeQuorum' | 'faults' | 'nodeCommand' | 'front'>> & { writeQuorum: number; faults: ProcessFault[]; nodeCommand: string[]; front: DemoOptions['front']; dataDir?: string };
+export type ResolvedDemoOptions = Required<Omit<DemoOptions, 'dataDir' | 'writeQuorum' | 'faults' | 'nodeCommand' | 'front'>> & { writeQuorum: number; faults: DemoFault[]; nodeCommand: string[]; front: DemoOptions['front']; dataDir?: string };
 
 /** Validates the demo's options (naming the option and its range) and applies the defaults. */
 export function resolveDemoOptions(options: DemoOptions): ResolvedDemoOptions {
   const scope = 'runDemo';
   if (options === undefined) throw new InvalidOptionError(`${scope}: options { durationMs } are required`);
   const o = checkOptions<DemoOptions>(scope, options, [
-    'durationMs', 'dbNodes', 'webNodes', 'gateways', 'replicas', 'writeQuorum', 'ratePerSec', 'writeShare', 'carts', 'seed', 'chaos', 'faultIntervalMs', 'maxConcurrentFaults', 'faults', 'pauseMs', 'restartDelayMs', 'registry', 'store', 'dataDir', 'port', 'slo', 'ttlMs', 'detector', 'nodeCommand', 'front',
+    'durationMs', 'dbNodes', 'webNodes', 'gateways', 'replicas', 'writeQuorum', 'ratePerSec', 'writeShare', 'carts', 'seed', 'chaos', 'faultIntervalMs', 'maxConcurrentFaults', 'faults', 'pauseMs', 'restartDelayMs', 'registry', 'store', 'dataDir', 'port', 'slo', 'ttlMs', 'detector', 'nodeCommand', 'front', 'hosts', 'networkFaultMs',
   ]);
   const d = DEMO_DEFAULTS;
   const dbNodes = checkInteger(scope, 'dbNodes', o.dbNodes ?? d.dbNodes, DEMO_RANGES.dbNodes);
@@ -148,7 +177,17 @@ export function resolveDemoOptions(options: DemoOptions): ResolvedDemoOptions {
   if (store !== 'file') loadPackage('ioredis', `the demo with --store ${store}`);
   if (registry !== 'embedded') loadPackage('etcd3', `the demo with --registry ${registry}`);
   const faults = o.faults ?? ['kill', 'pause'];
-  if (!Array.isArray(faults) || faults.length === 0 || faults.some((f) => f !== 'kill' && f !== 'pause' && f !== 'restart')) throw new InvalidOptionError(`${scope}: faults must be a non-empty list of kill, pause and restart, got ${JSON.stringify(faults)}`);
+  if (!Array.isArray(faults) || faults.length === 0 || faults.some((f) => !DEMO_FAULTS.includes(f))) throw new InvalidOptionError(`${scope}: faults must be a non-empty list of ${DEMO_FAULTS.join(', ')}, got ${JSON.stringify(faults)}`);
+  const hosts = checkOneOf(scope, 'hosts', o.hosts ?? (faults.some((f) => NAMESPACE_FAULTS.includes(f)) ? 'namespaces' : 'loopback'), ['loopback', 'namespaces'] as const);
+  const needsNs = faults.filter((f) => NAMESPACE_FAULTS.includes(f));
+  if (hosts === 'loopback' && needsNs.length) throw new InvalidOptionError(`${scope}: faults ${needsNs.join(', ')} cut links between processes, which needs hosts: 'namespaces' (on 127.0.0.1 every process shares one network)`);
+  if (hosts === 'namespaces') {
+    const missing = networkHostsMissing();
+    if (missing) throw new InvalidOptionError(`${scope}: hosts 'namespaces'${needsNs.length ? ` (for the ${needsNs.join(', ')} faults)` : ''}: ${missing}`);
+    if (registry !== 'embedded') throw new InvalidOptionError(`${scope}: hosts 'namespaces' runs with the embedded registry only, got registry ${JSON.stringify(registry)}`);
+    if (store !== 'file') throw new InvalidOptionError(`${scope}: hosts 'namespaces' runs with the file store only (a Redis on this machine's 127.0.0.1 is not reachable from inside a namespace), got store ${JSON.stringify(store)}`);
+    if (o.front !== undefined) throw new InvalidOptionError(`${scope}: hosts 'namespaces' cannot be combined with a comparison's front`);
+  }
   const nodeCommand = o.nodeCommand ?? [process.execPath, fileURLToPath(new URL('../cli/index.js', import.meta.url))];
   if (!Array.isArray(nodeCommand) || nodeCommand.length === 0 || nodeCommand.some((c) => typeof c !== 'string')) throw new InvalidOptionError(`${scope}: nodeCommand must be [executable, ...args]`);
   const resolved: ResolvedDemoOptions = {
@@ -174,6 +213,8 @@ export function resolveDemoOptions(options: DemoOptions): ResolvedDemoOptions {
     slo: checkNumber(scope, 'slo', o.slo ?? d.slo, DEMO_RANGES.slo),
     ttlMs: checkInteger(scope, 'ttlMs', o.ttlMs ?? d.ttlMs, DEMO_RANGES.ttlMs),
     detector: checkOneOf(scope, 'detector', o.detector ?? d.detector, ['ttl', 'phi'] as const),
+    hosts,
+    networkFaultMs: checkInteger(scope, 'networkFaultMs', o.networkFaultMs ?? d.networkFaultMs, DEMO_RANGES.networkFaultMs),
     nodeCommand,
     front: o.front,
   };

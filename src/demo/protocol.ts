@@ -10,6 +10,19 @@ export type NodeMessage =
   /** This web replica won the maintenance election with `fencingToken`. */
   | { type: 'elected'; id: string; fencingToken: number };
 
+/** What the supervisor tells a node: set your clock this far off, drifting this much (0, 0: back to the system's). */
+export interface SkewMessage {
+  type: 'skew';
+  offsetMs: number;
+  driftPerSec: number;
+}
+
+export function isSkewMessage(value: unknown): value is SkewMessage {
+  if (value === null || typeof value !== 'object') return false;
+  const m = value as Record<string, unknown>;
+  return m.type === 'skew' && Number.isFinite(m.offsetMs) && Number.isFinite(m.driftPerSec);
+}
+
 /** Sends `message` to the supervisor, if this process has one listening (a demo node started by hand has not). */
 export function tellSupervisor(message: NodeMessage): void {
   if (typeof process.send === 'function' && process.connected) process.send(message);

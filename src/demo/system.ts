@@ -5,7 +5,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { request } from 'undici';
 import { claimDemoDir, DEMO_DIR_PREFIX, sweepDemoLeftovers } from './leftovers.js';
-import { ProcessChaos } from '../chaos/process-chaos.js';
+import { ProcessChaos, type ProcessFault } from '../chaos/process-chaos.js';
+import { NetworkChaos, type NetworkFault, type PartitionPlan } from '../chaos/network-chaos.js';
+import { NetworkHosts } from '../chaos/netns.js';
+import type { Random } from '../core/random.js';
 import { Emitter, type Disposable, type Listener } from '../core/events.js';
 import { boundedServer, browserRefusal, defaultMaxConnections, freePort, listen, sendJson } from '../core/http.js';
 import { seededRandom } from '../core/random.js';
@@ -17,7 +20,7 @@ import { FencingLogs } from './fencing-log.js';
 import { EtcdRegistry } from '../registry/etcd.js';
 import { HttpRegistry } from '../registry/http-client.js';
 import type { Registry } from '../registry/registry.js';
-import { DEMO_CLIENT_HEDGE_MS, DEMO_GATEWAY_TRY_TIMEOUT_MS, DEMO_NODE_ENV, DEMO_ROLES, procCpuMicros, type DemoNodeConfig, type DemoRole } from './config.js';
+import { DEMO_CLIENT_HEDGE_MS, DEMO_GATEWAY_TRY_TIMEOUT_MS, DEMO_WEB_TRY_TIMEOUT_MS, DEMO_NODE_ENV, DEMO_ROLES, procCpuMicros, type DemoNodeConfig, type DemoRole } from './config.js';
 import { etcdClusterProcesses, findEtcd, InfraProbes, registryProcess, type InfraProcess } from './infra.js';
 import { GATEWAY_PROBE_PATH, GATEWAY_STATUS_PATH } from './gateway-node.js';
 import { dashboardHtml, ringSummary, type RingView } from './dashboard.js';
@@ -25,8 +28,17 @@ import { IncidentBook } from './incidents.js';
 import { countsBetween, TierCounters, type CountsSnapshot } from './tier-counters.js';
 import { isNodeMessage } from './protocol.js';
 import { DemoClient } from './client.js';
-import { parseEtcd, resolveDemoOptions, type DemoFront, type DemoOptions, type ResolvedDemoOptions } from './options.js';
-import type { DemoEvent, DemoResult, DemoState, ProcessView } from './views.js';
+import { isNetworkFault, parseEtcd, resolveDemoOptions, type DemoFront, type DemoOptions, type ResolvedDemoOptions } from './options.js';
+import { faultsByKind, type DemoEvent, type DemoResult, type DemoState, type ProcessView } from './views.js';
+
+/**
+ * One fault at a time means the next waits until the last one's effects are over: every process
+ * healthy, no incident open, and this long since the last was restored — a web node's try
+ * timeout, within which the requests a healed process held (a gateway that was cut off, its
+ * tries still waiting to connect) have ended. Without it, a gateway killed 0.2 s after a
+ * partition of the other gateway healed failed 11 requests that were still waiting there.
+ */
+const SETTLE_AFTER_RESTORE_MS = DEMO_WEB_TRY_TIMEOUT_MS;
 
 /** How long the polls that count a run's sheds and CPU time wait for a busy node's /status. */
 const COUNTS_POLL_TIMEOUT_MS = 3000;
@@ -64,10 +76,13 @@ export class DemoSystem {
   /** The supervisor's own server: the dashboard and its state (the API is on the gateways). */
   private dashboard: http.Server | undefined;
   private chaos: ProcessChaos | undefined;
+  /** With hosts 'namespaces': every process's network namespace, and the network faults' schedule. */
+  private net: NetworkHosts | undefined;
+  private network: NetworkChaos | undefined;
   private dataDir: string | undefined;
   private ownsDataDir = false;
   private readonly runId = `${Date.now().toString(36)}${process.pid.toString(36)}`;
-  private nodes: { name: string; role: DemoRole; port: number }[] = [];
+  private nodes: { name: string; role: DemoRole; host: string; port: number }[] = [];
   private readonly healthy = new Map<string, Set<string>>(DEMO_ROLES.map((r) => [r, new Set<string>()]));
   private readonly running = new Map<string, { pid: number | null; restarts: number; paused: boolean }>();
   private readonly detail = new Map<string, Record<string, unknown>>();
@@ -108,7 +123,7 @@ export class DemoSystem {
 
   /** Every gateway's address: the load's client knows them all. */
   get gatewayUrls(): string[] {
-    return this.nodes.filter((n) => n.role === 'gateway').map((n) => `http://127.0.0.1:${n.port}`);
+    return this.nodes.filter((n) => n.role === 'gateway').map((n) => `http://${n.host}:${n.port}`);
   }
 
   /** Starts the registry, every node and the gateways; resolves when all are healthy. */
@@ -126,12 +141,24 @@ export class DemoSystem {
     let nodeRegistry: DemoNodeConfig['registry'];
     let registryUrl: string;
     let infra: InfraProcess[] = [];
+    // With hosts 'namespaces', each process gets a network namespace and an address of its own
+    // (the supervisor and the load's client stay in this one, reaching every host over the
+    // bridge, whatever is cut); what a killed run left is removed first.
+    const names = [...(o.registry === 'embedded' ? ['registry'] : []), ...Array.from({ length: o.dbNodes }, (_, i) => `db-${i + 1}`), ...Array.from({ length: o.webNodes }, (_, i) => `web-${i + 1}`), ...Array.from({ length: o.gateways }, (_, i) => `gateway-${i + 1}`)];
+    if (o.hosts === 'namespaces') {
+      for (const d of await NetworkHosts.sweep()) this.emit({ type: 'phase', text: `removed ${d}, left by an earlier run whose supervisor was killed` });
+      this.net = await NetworkHosts.create({ hosts: names });
+      this.emit({ type: 'phase', text: `network namespaces: ${this.net.hosts.length} hosts on ${this.net.subnet}.0/24 (bridge ${this.net.bridge})` });
+    }
+    const hostOf = (name: string): string => this.net?.host(name).address ?? '127.0.0.1';
+    const inHost = (name: string, argv: string[]): string[] => (this.net ? this.net.command(name, argv) : argv);
     // A restarted registry or etcd member starts from what it saved; a new run starts empty
     // ('.registry' and '.etcd' cannot be checkpoint streams' folders: stream names start with a
     // letter or digit).
     if (o.registry === 'embedded') {
-      infra = [await registryProcess(o.nodeCommand, path.join(this.dataDir!, '.registry'))];
-      registryUrl = `http://127.0.0.1:${infra[0]!.port}`;
+      infra = [await registryProcess(o.nodeCommand, path.join(this.dataDir!, '.registry'), hostOf('registry'))];
+      infra[0]!.process.command = inHost('registry', infra[0]!.process.command);
+      registryUrl = `http://${infra[0]!.host}:${infra[0]!.port}`;
       this.registry = new HttpRegistry({ url: registryUrl, timeoutMs: 2000 });
       nodeRegistry = { kind: 'consul', url: registryUrl };
     } else {
@@ -145,12 +172,12 @@ export class DemoSystem {
     const dbNodes: { id: string; url: string }[] = [];
     for (let i = 1; i <= o.dbNodes; i++) {
       const port = await freePort();
-      dbNodes.push({ id: `db-${i}`, url: `http://127.0.0.1:${port}` });
-      this.nodes.push({ name: `db-${i}`, role: 'db', port });
+      dbNodes.push({ id: `db-${i}`, url: `http://${hostOf(`db-${i}`)}:${port}` });
+      this.nodes.push({ name: `db-${i}`, role: 'db', host: hostOf(`db-${i}`), port });
       this.ring.add(`db-${i}`);
     }
-    for (let i = 1; i <= o.webNodes; i++) this.nodes.push({ name: `web-${i}`, role: 'web', port: await freePort() });
-    for (let i = 1; i <= o.gateways; i++) this.nodes.push({ name: `gateway-${i}`, role: 'gateway', port: await freePort() });
+    for (let i = 1; i <= o.webNodes; i++) this.nodes.push({ name: `web-${i}`, role: 'web', host: hostOf(`web-${i}`), port: await freePort() });
+    for (let i = 1; i <= o.gateways; i++) this.nodes.push({ name: `gateway-${i}`, role: 'gateway', host: hostOf(`gateway-${i}`), port: await freePort() });
     const base = { dbNodes, replicas: o.replicas, writeQuorum: o.writeQuorum, registry: nodeRegistry, store, ttlMs: o.ttlMs, heartbeatMs: Math.max(50, Math.round(o.ttlMs / 3)), detector: o.detector, electionTtlMs: nodeRegistry.kind === 'etcd' ? 2000 : 1000, dbTimeoutMs: 800, secret: randomBytes(24).toString('hex') };
 
     for (const service of DEMO_ROLES) {
@@ -165,12 +192,12 @@ export class DemoSystem {
         ...infra.map((p) => p.process),
         ...this.nodes.map((n) => ({
           name: n.name,
-          command,
+          command: inHost(n.name, command),
           ipc: true,
-          env: { [DEMO_NODE_ENV]: JSON.stringify({ ...base, role: n.role, id: n.name, port: n.port } satisfies DemoNodeConfig) },
+          env: { [DEMO_NODE_ENV]: JSON.stringify({ ...base, role: n.role, id: n.name, host: n.host, port: n.port } satisfies DemoNodeConfig) },
         })),
       ],
-      faults: o.faults,
+      faults: this.processFaults.length ? this.processFaults : ['kill'],
       pauseMs: o.pauseMs,
       restartDelayMs: o.restartDelayMs,
       // Faults every faultIntervalMs × 0.75–1.25, one at a time — the fault model R = 2 is built
@@ -178,10 +205,10 @@ export class DemoSystem {
       // maxConcurrentFaults 2 or 3, one per replica group: a db node, a web node and a gateway
       // may be down at once. The registry (or an etcd member) is faulted only alone: while it is
       // out, no process may be seen to leave or come back.
-      schedule: { kind: 'jittered', intervalMs: o.faultIntervalMs, jitter: 0.25 },
+      schedule: { kind: 'jittered', intervalMs: this.networkFaults.length ? 2 * o.faultIntervalMs : o.faultIntervalMs, jitter: 0.25 },
       gate:
         o.maxConcurrentFaults === 1
-          ? { ready: () => this.allHealthy() && this.incidents.openCount === 0, ...(o.front ? { eligible: (name: string) => onPath(name) } : {}) }
+          ? { ready: () => this.settled(), ...(o.front ? { eligible: (name: string) => onPath(name) } : {}) }
           : {
               eligible: (name) =>
                 this.infra?.has(name)
@@ -190,6 +217,7 @@ export class DemoSystem {
             },
       random: seededRandom(o.seed ^ 0x5f3759df),
     });
+    if (this.networkFaults.length) this.network = this.networkChaos();
     // The reaper removes it even if this supervisor is SIGKILLed (and kills every node, paused or not).
     if (this.ownsDataDir) this.chaos.removeOnCrash(this.dataDir!);
     for (const n of this.processNames()) this.running.set(n, { pid: null, restarts: 0, paused: false });
@@ -242,6 +270,69 @@ export class DemoSystem {
     this.emit({ type: 'started', gateways: this.gatewayUrls, dashboard: `${this.dashboardUrl}/_steadfast/`, registry: registryUrl, dataDir: this.ownsDataDir || o.store === 'file' ? this.dataDir : undefined });
   }
 
+  /** The faults ProcessChaos injects, and those NetworkChaos does. */
+  private get processFaults(): ProcessFault[] {
+    return this.options.faults.filter((f): f is ProcessFault => !isNetworkFault(f));
+  }
+
+  private get networkFaults(): NetworkFault[] {
+    return this.options.faults.filter(isNetworkFault);
+  }
+
+  /**
+   * The network faults' schedule, one at a time like the process faults' (each waits until the
+   * system is whole again), every faultIntervalMs × 2 when both kinds run (so a fault comes about
+   * every faultIntervalMs). Partitions: a db node isolated; the elected leader cut off from the
+   * registry while it still reaches every db node; a minority (one db node, one web node, one
+   * gateway) split from the rest — the registry is always on the majority's side. loss and flap
+   * go to any node; skew to the leader, through its IPC channel.
+   */
+  private networkChaos(): NetworkChaos {
+    const o = this.options;
+    const names = this.nodes.map((n) => n.name);
+    const all = this.net?.hosts.map((h) => h.name) ?? names;
+    const ofRole = (role: DemoRole): string[] => this.nodes.filter((n) => n.role === role).map((n) => n.name);
+    const one = <T>(list: T[], r: Random): T => list[Math.floor(r() * list.length)]!;
+    const plan = (r: Random): PartitionPlan | undefined => {
+      const leader = this.leader;
+      const kinds = ['isolate-db', 'split', ...(leader && this.infra?.has('registry') ? ['leader-registry'] : [])];
+      const kind = one(kinds, r);
+      if (kind === 'isolate-db') {
+        const db = one(ofRole('db'), r);
+        return { spec: { isolate: db }, targets: [db], label: `isolate ${db}` };
+      }
+      if (kind === 'leader-registry') {
+        // Two groups that share every host but these two: only leader ↔ registry is cut.
+        return { spec: { groups: [all.filter((h) => h !== 'registry'), all.filter((h) => h !== leader)] }, targets: [leader!], label: `cut ${leader} (the leader) from the registry` };
+      }
+      const minority = (['db', 'web', 'gateway'] as const).map((role) => one(ofRole(role), r)).filter((h, i, a) => a.indexOf(h) === i);
+      const rest = all.filter((h) => !minority.includes(h));
+      return { spec: { groups: [minority, rest] }, targets: minority, label: `split ${minority.join(',')} | ${rest.join(',')}` };
+    };
+    const network = new NetworkChaos({
+      ...(this.net ? { hosts: this.net } : {}),
+      faults: this.networkFaults,
+      targets: names,
+      schedule: { kind: 'jittered', intervalMs: this.processFaults.length ? 2 * o.faultIntervalMs : o.faultIntervalMs, jitter: 0.25 },
+      durationMs: o.networkFaultMs,
+      plan,
+      pick: (kind, r) => (kind === 'skew' ? (this.leader ?? one(ofRole('web'), r)) : one(names, r)),
+      onSkew: (target, skew) => {
+        if (!this.chaos?.send(target, { type: 'skew', ...skew })) throw new Error(`${target} could not be told to set its clock (not running, or paused)`);
+      },
+      gate: { ready: () => this.settled() },
+      random: seededRandom(o.seed ^ 0x2545f491),
+    });
+    network.on('fault', (rec) => {
+      for (const target of rec.targets) this.incidents.fault({ at: rec.at, target, kind: rec.kind, pid: this.running.get(target)?.pid ?? -1 }, rec.label);
+    });
+    network.on('healed', (rec) => {
+      for (const target of rec.targets) this.incidents.resumed(target, rec.healedAt ?? systemClock.now());
+    });
+    network.on('error', ({ record, error }) => this.emit({ type: 'phase', text: `${record.label}: ${error.message}` }));
+    return network;
+  }
+
   /** Where the dashboard is served (the supervisor's server on `port`). */
   get dashboardUrl(): string {
     const a = this.dashboard?.address();
@@ -269,6 +360,11 @@ export class DemoSystem {
   private groupWhole(role: DemoRole): boolean {
     const group = this.nodes.filter((n) => n.role === role);
     return this.healthy.get(role)!.size === group.length && group.every((n) => !this.incidents.isOpen(n.name) && this.running.get(n.name)?.pid != null && !this.running.get(n.name)!.paused);
+  }
+
+  /** Whole again after the last fault (see SETTLE_AFTER_RESTORE_MS). */
+  private settled(): boolean {
+    return this.allHealthy() && this.incidents.openCount === 0 && systemClock.now() - this.incidents.lastRestoredAt >= SETTLE_AFTER_RESTORE_MS;
   }
 
   private allHealthy(): boolean {
@@ -319,7 +415,7 @@ export class DemoSystem {
         const pid = r.pid;
         try {
           const path = n.role === 'gateway' ? GATEWAY_STATUS_PATH : n.role === 'db' ? `/status?fencingAfter=${this.fencingLogs.after(n.name, pid)}` : '/status';
-          const res = await request(`http://127.0.0.1:${n.port}${path}`, { headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
+          const res = await request(`http://${n.host}:${n.port}${path}`, { headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
           if (res.statusCode === 200) {
             const detail = (await res.body.json()) as Record<string, unknown>;
             if (n.role === 'db') {
@@ -375,7 +471,10 @@ export class DemoSystem {
       tracker.start(at);
       this.tracker = tracker;
       // No new fault near the end, so every incident heals while it is observed.
-      if (o.chaos) this.chaos!.injectFaults({ until: at + o.durationMs - Math.max(o.pauseMs, o.restartDelayMs) - 3000 });
+      if (o.chaos) {
+        if (this.processFaults.length) this.chaos!.injectFaults({ until: at + o.durationMs - Math.max(o.pauseMs, o.restartDelayMs) - 3000 });
+        this.network?.start({ until: at + o.durationMs - o.networkFaultMs - 3000 });
+      }
       progress = setInterval(() => {
         const live = tracker.live();
         this.emit({
@@ -402,6 +501,9 @@ export class DemoSystem {
       this.tracker = tracker;
     }
     this.chaos!.stopInjecting();
+    this.network?.stopInjecting();
+    // A network fault still on is healed now (its incident restores once its targets are back).
+    await this.network?.healNow();
 
     // Settle: the last fault heals, then every acknowledged write must be readable.
     this.emit({ type: 'phase', text: 'load done; waiting for every process to be healthy, then reading every cart back' });
@@ -422,6 +524,8 @@ export class DemoSystem {
       processes: this.processes().map((p) => ({ name: p.name, restarts: p.restarts, healthyAtEnd: p.status === 'passing', ...(this.gaveUp.has(p.name) ? { gaveUp: this.gaveUp.get(p.name)! } : {}) })),
       leadership: { changes: this.incidents.leaderChanges, staleClaims: this.incidents.staleClaims, failovers: this.incidents.failovers },
       faults: [...this.chaos!.records],
+      network: { hosts: this.options.hosts, ...(this.net ? { subnet: `${this.net.subnet}.0/24` } : {}), faults: [...(this.network?.records ?? [])] },
+      byKind: faultsByKind(report),
       failures: loadSummary.failures,
       degradedReads: loadSummary.totals.degradedReads,
       amplification: this.amplification(counted),
@@ -542,8 +646,11 @@ export class DemoSystem {
         dashboard.closeAllConnections();
       });
     }
+    await this.network?.stop().catch(() => {});
     await this.chaos?.stop().catch(() => {});
     await this.registry?.close().catch(() => {});
+    // Every namespace, link and rule this run made (a run killed before this is swept by the next).
+    await this.net?.destroy().catch((err: Error) => this.emit({ type: 'phase', text: err.message }));
     if (this.ownsDataDir && this.dataDir) rmSync(this.dataDir, { recursive: true, force: true });
   }
 }

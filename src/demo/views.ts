@@ -1,5 +1,6 @@
 import type { DemoProcessRole } from './config.js';
 import type { FaultRecord } from '../chaos/process-chaos.js';
+import type { NetworkFaultRecord } from '../chaos/network-chaos.js';
 import type { AvailabilityReport } from '../metrics/availability.js';
 import type { HistoryResult } from '../metrics/history.js';
 import type { FencingResult } from '../metrics/fencing-check.js';
@@ -66,6 +67,14 @@ export interface DemoResult {
    */
   leadership: { changes: LeaderChange[]; staleClaims?: LeaderChange[]; failovers: { faultId: number; from: string; to: string; ms: number }[] };
   faults: FaultRecord[];
+  /**
+   * Where the processes ran ('loopback', or 'namespaces': each its own host on a bridge) and the
+   * network faults made (partitions, loss, flaps, skews: what was done to which hosts, and when
+   * it was healed). Absent in older reports.
+   */
+  network?: { hosts: 'loopback' | 'namespaces'; subnet?: string; faults: NetworkFaultRecord[] };
+  /** Per fault kind: incidents, how many were detected and how fast, restored, what clients saw. Absent in older reports. */
+  byKind?: FaultKindRow[];
   /** With the front option: when the front's health checks marked each web replica down or up. */
   front?: { events: { at: number; server: string; state: 'DOWN' | 'UP' }[] };
   /** The first 100 failed requests: when, what, and how they failed. */
@@ -132,6 +141,39 @@ export interface DemoResult {
     /** The client knows every gateway: tries it sent again to another one, and requests each one answered. */
     failover?: { retries: number; hedges?: number; answeredBy: Record<string, number> };
   };
+}
+
+/** One row of the report per fault kind. */
+export interface FaultKindRow {
+  kind: string;
+  incidents: number;
+  /** Incidents whose target the registry took out of the healthy set, and the median time that took. */
+  detected: number;
+  detectMedianMs: number | null;
+  /** Incidents whose target was whole again by the end, and the median fault → whole. */
+  restored: number;
+  restoreMedianMs: number | null;
+  /** Requests that failed during these incidents, and incidents a client saw at all. */
+  failedRequests: number;
+  visible: number;
+}
+
+function median(xs: number[]): number | null {
+  if (xs.length === 0) return null;
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return Math.round(s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2);
+}
+
+/** The report's incidents, grouped by fault kind (in the order the kinds first occurred). */
+export function faultsByKind(report: AvailabilityReport): FaultKindRow[] {
+  const kinds = [...new Set(report.incidents.map((i) => i.kind))];
+  return kinds.map((kind) => {
+    const list = report.incidents.filter((i) => i.kind === kind);
+    const detected = list.filter((i) => i.timeToDetectMs !== null).map((i) => i.timeToDetectMs!);
+    const restored = list.filter((i) => i.timeToRestoreMs !== null).map((i) => i.timeToRestoreMs!);
+    return { kind, incidents: list.length, detected: detected.length, detectMedianMs: median(detected), restored: restored.length, restoreMedianMs: median(restored), failedRequests: list.reduce((s, i) => s + i.failedRequests, 0), visible: list.filter((i) => i.failedRequests > 0).length };
+  });
 }
 
 export interface CpuUse {

@@ -6,7 +6,8 @@ import { retriedOf } from '../balance/attempt.js';
 import type { Election } from '../election/election.js';
 import { DbClient, QuorumError, type CallContext } from './db-client.js';
 import { admissionMetrics, DemoNodeMetrics } from './node-metrics.js';
-import { cpuMicros, demoAdmission, ID_RE, itemError, type CartItem, type DemoNodeConfig } from './config.js';
+import { SkewedClock } from '../core/skewed-clock.js';
+import { cpuMicros, demoAdmission, hostOf, ID_RE, itemError, type CartItem, type DemoNodeConfig } from './config.js';
 
 export interface WebNode {
   readonly server: http.Server;
@@ -25,7 +26,7 @@ export interface WebNode {
  * counts the items on each db node and records the result on them, carrying its token — a deposed
  * leader that wakes up late is refused (409) by the db.
  */
-export function createWebNode(cfg: DemoNodeConfig, db: DbClient, election: Election): WebNode {
+export function createWebNode(cfg: DemoNodeConfig, db: DbClient, election: Election, clock: SkewedClock = new SkewedClock()): WebNode {
   const maintenance = { runs: 0, rejected: 0, lastTotals: null as Record<string, number> | null, since: undefined as number | undefined };
   // abandoned: requests whose caller went away before the answer (their db calls were stopped).
   const counts = { requests: 0, writes: 0, reads: 0, errors: 0, abandoned: 0 };
@@ -93,7 +94,7 @@ export function createWebNode(cfg: DemoNodeConfig, db: DbClient, election: Elect
     metrics.track(res);
     if (url.pathname === '/health') return sendJson(res, 200, { id: cfg.id });
     if (url.pathname === '/status') {
-      return sendJson(res, 200, { id: cfg.id, role: 'web', pid: process.pid, ...counts, db: db.stats, admission: door.stats, cpuMicros: cpuMicros(), leader: election.isLeader, fencingToken: election.fencingToken ?? null, maintenance });
+      return sendJson(res, 200, { id: cfg.id, role: 'web', pid: process.pid, ...counts, db: db.stats, admission: door.stats, cpuMicros: cpuMicros(), clock: { aheadMs: Math.round(clock.aheadMs()), ...clock.current }, leader: election.isLeader, fencingToken: election.fencingToken ?? null, maintenance });
     }
     counts.requests++;
     const admitted = door.admit(req, res);
@@ -156,7 +157,7 @@ export function createWebNode(cfg: DemoNodeConfig, db: DbClient, election: Elect
   return {
     server,
     async start() {
-      await listen(server, cfg.port, '127.0.0.1');
+      await listen(server, cfg.port, hostOf(cfg));
       timer = setInterval(() => void maintain().catch(() => {}), 1000);
     },
     async close() {

@@ -64,6 +64,9 @@ function setup(options: { maxAttempts?: number; ratio?: number; minPerSec?: numb
 type Script = Record<string, (spec: AttemptSpec) => AttemptResult<string> | Promise<AttemptResult<string>>>;
 const answer = (status: number, body = `${status}`): AttemptResult<string> => ({ ok: true, status, passedOn: false, response: body });
 const refused = (): AttemptResult<string> => ({ ok: false, kind: 'error', passedOn: false, error: Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }) });
+// undici's connect timeout, as the proxy's try reports it (kind 'timeout'): the upstream could not be reached.
+const unreachable = (): AttemptResult<string> => ({ ok: false, kind: 'timeout', passedOn: false, error: Object.assign(new Error('Connect Timeout Error (attempted address: 10.0.0.9:80, timeout: 1000ms)'), { code: 'UND_ERR_CONNECT_TIMEOUT' }) });
+const slow = (): AttemptResult<string> => ({ ok: false, kind: 'timeout', passedOn: false, error: Object.assign(new Error('no response headers within 1000 ms (perTryTimeoutMs)'), { name: 'TimeoutError' }) });
 const reset = (): AttemptResult<string> => ({ ok: false, kind: 'error', passedOn: false, error: Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' }) });
 const dispatchOf = (script: Script) => (e: Endpoint, spec: AttemptSpec) => Promise.resolve(script[e.id]!(spec));
 
@@ -77,6 +80,8 @@ describe('runAttempts (the failover loop)', () => {
     { name: 'a kept 5xx is returned when a later attempt fails', script: { 'http://a': () => answer(503, 'a'), 'http://b': reset, 'http://c': reset }, status: 503, body: 'a', attempts: ['http://a http-error 503', 'http://b connection-error', 'http://c connection-error'], retries: 2 },
     { name: 'every upstream down: a clear error listing each attempt', script: { 'http://a': refused, 'http://b': refused, 'http://c': refused }, error: /no upstream could answer; tried http:\/\/a \(connect-refused.*http:\/\/b.*http:\/\/c/, attempts: ['http://a connect-refused', 'http://b connect-refused', 'http://c connect-refused'], retries: 2 },
     { name: 'a POST is not resent after a reset', method: 'POST', script: { 'http://a': reset, 'http://b': () => answer(200) }, error: /no upstream could answer/, attempts: ['http://a connection-error'], retries: 0 },
+    { name: 'a connect timeout is its own outcome (unreachable, not slow), and a POST is resent after one (it never left)', method: 'POST', script: { 'http://a': unreachable, 'http://b': () => answer(201) }, status: 201, attempts: ['http://a connect-timeout', 'http://b ok 201'], retries: 1 },
+    { name: 'a try with no answer in time is a timeout, and a POST is not resent after it', method: 'POST', script: { 'http://a': slow, 'http://b': () => answer(201) }, error: /no upstream could answer; tried http:\/\/a \(timeout/, attempts: ['http://a timeout'], retries: 0 },
     { name: 'a POST is resent after a refused connection (it never left)', method: 'POST', script: { 'http://a': refused, 'http://b': () => answer(201) }, status: 201, attempts: ['http://a connect-refused', 'http://b ok 201'], retries: 1 },
     { name: 'a POST marked idempotent is resent after a reset', method: 'POST', idempotent: true, script: { 'http://a': reset, 'http://b': () => answer(200) }, status: 200, attempts: ['http://a connection-error', 'http://b ok 200'], retries: 1 },
     { name: 'overloaded here: not tried elsewhere, not the upstream’s fault', script: { 'http://a': () => ({ ok: false, kind: 'overloaded', passedOn: false, error: new Error('queue full') }) }, error: /queue full/, attempts: ['http://a overloaded'], retries: 0 },

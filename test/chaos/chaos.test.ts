@@ -281,6 +281,43 @@ describe('LoadGenerator (open loop)', () => {
       expect(s.failover!.retries).toBeLessThan(30);
     });
 
+    it('sends a request one address answered 503 (a gateway cut off from its upstreams) to the other, and rests that address', async () => {
+      let cutOffCalls = 0;
+      const cutOff = await listen((_q, res) => {
+        cutOffCalls++;
+        res.statusCode = 503;
+        res.end('steadfast gateway: no upstream could answer');
+      });
+      const live = await listen((_q, res) => res.end('ok'));
+      const s = await new LoadGenerator({ url: [cutOff.url, live.url], ratePerSec: 100, durationMs: 300, failover: { downMs: 600_000 } }).run();
+      stop(cutOff.server);
+      stop(live.server);
+      expect([s.sent, s.ok, s.failed]).toEqual([30, 30, 0]);
+      expect(s.failover!.answeredBy[live.url]).toBe(30);
+      // Rested after its 503: it saw the first request (and any sent before that answer came back), not half of them.
+      expect(cutOffCalls).toBeGreaterThanOrEqual(1);
+      expect(cutOffCalls).toBeLessThan(15);
+      expect(s.failover!.retries).toBe(cutOffCalls);
+    });
+
+    it('does not resend every 503 when both addresses shed (past capacity): resends stay within the budget', async () => {
+      const busy = await listen((_q, res) => {
+        res.statusCode = 503;
+        res.end('shed');
+      });
+      // Both shed (past capacity): resends are bounded by the budget (10 % of requests + 10 a second), not one per request.
+      const other = await listen((_q, res) => {
+        res.statusCode = 503;
+        res.end('shed');
+      });
+      const s = await new LoadGenerator({ url: [busy.url, other.url], ratePerSec: 400, durationMs: 500, failover: { downMs: 0 } }).run();
+      stop(busy.server);
+      stop(other.server);
+      expect(s.ok).toBe(0);
+      expect(s.failed).toBe(s.sent);
+      expect(s.failover!.retries).toBeLessThanOrEqual(0.1 * s.sent + 10 * 0.5 + 10 + 1);
+    });
+
     it('gives up on an address that holds a request past perTryTimeoutMs and sends it to the other', async () => {
       const held: http.ServerResponse[] = [];
       const hung = await listen((_q, res) => void held.push(res)); // a SIGSTOPped gateway: connects, never answers
