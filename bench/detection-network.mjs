@@ -155,5 +155,5 @@ console.log(`| 30 % loss, ${PHASE_MS / 1000} s: false suspicions (per node-minut
 console.log(`| flap 300 ms down / 700 ms up, ${PHASE_MS / 1000} s: false suspicions (per node-minute) | ${fs('ttl', 'flap')} (${perMin(fs('ttl', 'flap'))}) | ${fs('phi', 'flap')} (${perMin(fs('phi', 'flap'))}) | ${ratio(fs('phi', 'flap'), fs('ttl', 'flap'))} |`);
 console.log(`| SIGKILL → out of the healthy set, median ms (${ROUNDS * NODES} kills) | ${Math.round(det('ttl'))} | ${Math.round(det('phi'))} | ${ratio(det('phi'), det('ttl'))} |`);
 console.log(`| kills not detected within 10 s | ${missed('ttl')} | ${missed('phi')} | |`);
-console.log(`\nnode bench/detection-network.mjs --rounds ${ROUNDS}  (${os.cpus().length} cores, ${new Date().toISOString().slice(0, 10)})`);
+console.log(`\nnode bench/detection-network.mjs --rounds ${ROUNDS} --phase-ms ${PHASE_MS}  (${os.cpus().length} cores, ${new Date().toISOString().slice(0, 10)})`);
 process.exit(0);

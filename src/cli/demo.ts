@@ -55,7 +55,7 @@ export function registerDemo(program: Command): void {
     .option('--fault-interval <ms>', 'mean time between faults', numberIn(DEMO_RANGES.faultIntervalMs.min, DEMO_RANGES.faultIntervalMs.max, { integer: true }), DEMO_DEFAULTS.faultIntervalMs)
     .option('--max-concurrent-faults <n>', 'faults open at once, at most one per replica group (3: a db node, a web node and a gateway down together)', numberIn(DEMO_RANGES.maxConcurrentFaults.min, DEMO_RANGES.maxConcurrentFaults.max, { integer: true }), DEMO_DEFAULTS.maxConcurrentFaults)
     .option('--registry <url>', "'embedded' (steadfast's Consul-compatible registry, its own process, faulted too), 'etcd-cluster' (3 etcd members the demo runs and faults) or etcd://host:port (yours, not faulted)", registryUrl, DEMO_DEFAULTS.registry)
-    .option('--detector <kind>', "how the registry judges each node's heartbeats: 'ttl' (critical after the TTL) or 'phi' (φ accrual: the same detection time on a calm network, fewer false suspicions on a lossy one)", detectorKind, DEMO_DEFAULTS.detector)
+    .option('--detector <kind>', "how the registry judges each node's heartbeats: 'ttl' (critical after the TTL) or 'phi' (φ accrual: far fewer false suspicions on a lossy or flapping network, about twice the time to detect a crash — bench:detection-network)", detectorKind, DEMO_DEFAULTS.detector)
     .option('--store <url>', "checkpoints: 'file' (a temporary folder) or redis://host:port", storeUrl, DEMO_DEFAULTS.store)
     .option('--db <n>', 'db nodes', numberIn(DEMO_RANGES.dbNodes.min, DEMO_RANGES.dbNodes.max, { integer: true }), DEMO_DEFAULTS.dbNodes)
     .option('--web <n>', 'web replicas', numberIn(DEMO_RANGES.webNodes.min, DEMO_RANGES.webNodes.max, { integer: true }), DEMO_DEFAULTS.webNodes)

@@ -134,7 +134,7 @@ function nodeClock(): SkewedClock {
 /**
  * The node's health check: a TTL of ttlMs, or (detector 'phi') its heartbeats judged by φ
  * accrual — expecting one every heartbeatMs and allowing a pause of the rest of ttlMs, so a
- * calm network detects a crash about as fast as the TTL does.
+ * crash is detected in about twice the TTL's time (φ needs the pause allowance and then its threshold), and lost heartbeats on a lossy link do not mark the node down (bench:detection-network).
  */
 function checkFor(cfg: DemoNodeConfig): CheckDefinition {
   if (cfg.detector === 'phi') return { ttlMs: cfg.heartbeatMs, phi: { acceptableHeartbeatPauseMs: Math.max(1, cfg.ttlMs - cfg.heartbeatMs) }, status: 'critical' };

@@ -3,7 +3,7 @@ import { systemClock, type Clock, type TimerHandle } from '../core/clock.js';
 import { Emitter, type Disposable, type Listener } from '../core/events.js';
 import { checkClock, checkFunction, checkInteger, checkOneOf, checkOptions, checkString } from '../core/options.js';
 import { InvalidOptionError } from '../core/errors.js';
-import { PhiAccrualDetector } from './phi-accrual.js';
+import { PHI_ACCRUAL_DEFAULTS, PhiAccrualDetector } from './phi-accrual.js';
 
 export type HealthStatus = 'passing' | 'warning' | 'critical';
 
@@ -116,7 +116,7 @@ export class HealthCheck {
     if (o.phi !== undefined) {
       const p = checkOptions<NonNullable<HealthCheckOptions['phi']>>(`${scope}.phi`, o.phi, ['threshold', 'acceptableHeartbeatPauseMs', 'minStdDeviationMs']);
       this.detector = new PhiAccrualDetector({
-        threshold: p.threshold ?? 8,
+        threshold: p.threshold ?? PHI_ACCRUAL_DEFAULTS.threshold,
         acceptableHeartbeatPauseMs: p.acceptableHeartbeatPauseMs ?? o.ttlMs!,
         minStdDeviationMs: p.minStdDeviationMs ?? Math.max(1, Math.round(o.ttlMs! / 4)),
         firstHeartbeatEstimateMs: o.ttlMs!,
