@@ -161,6 +161,10 @@ export function registerDemo(program: Command): void {
         process.stderr.write(`steadfast demo: ${result.lostWrites} acknowledged writes were lost: ${result.history.lost.slice(0, 10).join(', ')}\n`);
         process.exitCode = 1;
       }
+      if (result.linearizable?.valid === false) {
+        process.stderr.write(`steadfast demo: a db node's maintenance record is not linearizable (see "linearizable" in the report)\n`);
+        process.exitCode = 1;
+      }
       if (result.fencing && !result.fencing.valid) {
         process.stderr.write(`steadfast demo: ${result.fencing.violations.length} maintenance writes were accepted with a stale or shared fencing token (see "fencing" in the report)\n`);
         process.exitCode = 1;
@@ -212,6 +216,11 @@ export function formatDemoResult(r: DemoResult): string {
     const f = r.fencing;
     const first = f.violations[0];
     lines.push(`fencing check             ${f.valid ? 'valid' : 'INVALID'}: ${f.writes} maintenance writes seen on ${f.resources} db nodes, ${f.rejected} refused for a stale token, ${f.violations.length} accepted that should not have been${first ? ` (first: ${first.resource} took token ${first.token}${first.writer ? ` from ${first.writer}` : ''} after ${first.highest}${first.highestWriter ? ` from ${first.highestWriter}` : ''}: ${first.kind})` : ''}`);
+  }
+  if (r.linearizable) {
+    const l = r.linearizable;
+    const c = l.counterexample;
+    lines.push(`linearizability check     ${l.valid === true ? 'valid' : l.valid === false ? 'INVALID' : `unknown (${l.reason ?? 'search budget spent'})`}: each db node's maintenance record as a register — ${l.writes} writes, ${l.reads} reads, ${l.reconstructed} records read that no log showed (their node was killed before the next poll)${c ? `; on ${c.partition}: ${c.stuck.op} cannot follow ${c.linearized.slice(-3).map((x) => x.op).join(', ')}` : ''}`);
   }
   return lines.join('\n');
 }

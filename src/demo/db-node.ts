@@ -10,6 +10,7 @@ import type { Journal } from '../recovery/journal.js';
 import type { CheckpointStore } from '../recovery/store.js';
 import { admissionMetrics, DemoNodeMetrics } from './node-metrics.js';
 import { FENCE_LOG_MAX, type FenceEntry } from './fencing-log.js';
+import { maintenanceId } from './fencing-log.js';
 import { cpuMicros, demoAdmission, hasSecret, hostOf, ID_RE, itemError, type CartItem, type DemoNodeConfig, type Entries } from './config.js';
 
 interface Snapshot {
@@ -63,8 +64,8 @@ export function createDbNode(cfg: DemoNodeConfig, store: CheckpointStore, journa
   // journaled. The newest FENCE_LOG_MAX are kept (one a second per leader: hours of a run).
   const fenceLog: FenceEntry[] = [];
   let fenceSeq = 0;
-  const logFence = (token: number, writer: unknown, accepted: boolean): void => {
-    fenceLog.push({ seq: ++fenceSeq, token, ...(typeof writer === 'string' ? { writer } : {}), accepted, at: Date.now() });
+  const logFence = (token: number, writer: unknown, accepted: boolean, arrivedAt: number, value?: string): void => {
+    fenceLog.push({ seq: ++fenceSeq, token, ...(typeof writer === 'string' ? { writer } : {}), accepted, at: arrivedAt, doneAt: Date.now(), ...(value !== undefined ? { value } : {}) });
     if (fenceLog.length > FENCE_LOG_MAX) fenceLog.splice(0, fenceLog.length - FENCE_LOG_MAX);
   };
   let ready = false;
@@ -253,6 +254,7 @@ export function createDbNode(cfg: DemoNodeConfig, store: CheckpointStore, journa
       return sendJson(res, 200, { id: cfg.id, entries: entriesJson(owner ? (k) => ring.lookupN(k, cfg.replicas + 1).includes(owner) : undefined) });
     }
     if (req.method === 'PUT' && url.pathname === '/maintenance') {
+      const arrivedAt = Date.now();
       const token = Number(req.headers['x-fencing-token']);
       const b = await body(req);
       try {
@@ -260,15 +262,16 @@ export function createDbNode(cfg: DemoNodeConfig, store: CheckpointStore, journa
       } catch (err) {
         if (err instanceof StaleTokenError) {
           fencing = { ...fencing, rejected: fencing.rejected + 1 };
-          logFence(token, (b as { leader?: unknown } | null)?.leader, false);
+          logFence(token, (b as { leader?: unknown } | null)?.leader, false, arrivedAt);
           return sendJson(res, 409, { error: err.message, highest: guard.highest });
         }
         return sendJson(res, 400, { error: `x-fencing-token: ${(err as Error).message}` });
       }
       fencing = { ...fencing, accepted: fencing.accepted + 1 };
       // Journaled before the answer: a restarted node still refuses a deposed leader's token.
-      await checkpointer.record({ t: 'fence', token, maintenance: { ...(b as object), token, at: Date.now() } });
-      logFence(token, (b as { leader?: unknown } | null)?.leader, true);
+      const record = { ...(b as object), token, at: Date.now() };
+      await checkpointer.record({ t: 'fence', token, maintenance: record });
+      logFence(token, (b as { leader?: unknown } | null)?.leader, true, arrivedAt, maintenanceId(record) ?? undefined);
       return sendJson(res, 200, { ok: true });
     }
     sendJson(res, 404, { error: `no route ${req.method} ${url.pathname}` });

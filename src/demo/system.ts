@@ -16,7 +16,7 @@ import { systemClock } from '../core/clock.js';
 import { HashRing } from '../hashing/ring.js';
 import { AvailabilityTracker } from '../metrics/availability.js';
 import { checkFencing } from '../metrics/fencing-check.js';
-import { FencingLogs } from './fencing-log.js';
+import { FencingLogs, MaintenanceRegisters } from './fencing-log.js';
 import { EtcdRegistry } from '../registry/etcd.js';
 import { HttpRegistry } from '../registry/http-client.js';
 import type { Registry } from '../registry/registry.js';
@@ -89,6 +89,8 @@ export class DemoSystem {
   private readonly counters = new TierCounters();
   /** Every db node's maintenance writes, read on each poll: the run's fencing check. */
   private readonly fencingLogs = new FencingLogs();
+  /** Each db node's maintenance record as a register: the polls' reads, for the linearizability check. */
+  private readonly registers = new MaintenanceRegisters();
   private countsAtStart: CountsSnapshot | undefined;
   /** The last lines each process printed, for an error that says why one did not start. */
   private readonly lastLines = new Map<string, string[]>();
@@ -414,6 +416,7 @@ export class DemoSystem {
         if (!r || r.pid === null || r.paused) return;
         const pid = r.pid;
         try {
+          const sentAt = Date.now();
           const path = n.role === 'gateway' ? GATEWAY_STATUS_PATH : n.role === 'db' ? `/status?fencingAfter=${this.fencingLogs.after(n.name, pid)}` : '/status';
           const res = await request(`http://${n.host}:${n.port}${path}`, { headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
           if (res.statusCode === 200) {
@@ -422,6 +425,8 @@ export class DemoSystem {
               const fencing = detail.fencing as { log?: unknown } | undefined;
               this.fencingLogs.record(n.name, pid, fencing?.log);
               if (fencing) delete fencing.log;
+              // Wall-clock times, as the db nodes log theirs (one machine, one clock).
+              if (detail.ready === true) this.registers.read(n.name, sentAt, Date.now(), detail.maintenance);
             }
             this.detail.set(n.name, detail);
             this.counters.record(n.name, n.role, pid, detail);
@@ -512,6 +517,7 @@ export class DemoSystem {
     // The maintenance writes taken since the last poll, then the fencing check over all of them.
     await this.poll(COUNTS_POLL_TIMEOUT_MS);
     const fencing = checkFencing(this.fencingLogs.history());
+    const linearizable = this.registers.check(this.fencingLogs);
     const report = tracker.report(endedAt);
     const { shedding, cpu } = countsBetween(this.countsAtStart ?? counted, counted, report.requests, this.infra !== undefined);
     // Restores seen after the load stopped still count (recorded above, before report()).
@@ -521,6 +527,7 @@ export class DemoSystem {
       history: historyResult,
       lostWrites: historyResult.lost.length,
       fencing,
+      linearizable,
       processes: this.processes().map((p) => ({ name: p.name, restarts: p.restarts, healthyAtEnd: p.status === 'passing', ...(this.gaveUp.has(p.name) ? { gaveUp: this.gaveUp.get(p.name)! } : {}) })),
       leadership: { changes: this.incidents.leaderChanges, staleClaims: this.incidents.staleClaims, failovers: this.incidents.failovers },
       faults: [...this.chaos!.records],

@@ -4,6 +4,7 @@ import type { NetworkFaultRecord } from '../chaos/network-chaos.js';
 import type { AvailabilityReport } from '../metrics/availability.js';
 import type { HistoryResult } from '../metrics/history.js';
 import type { FencingResult } from '../metrics/fencing-check.js';
+import type { MaintenanceCheck } from './fencing-log.js';
 import type { RingView } from './dashboard.js';
 import type { IncidentEvent, LeaderChange } from './incidents.js';
 
@@ -58,6 +59,12 @@ export interface DemoResult {
    * from two leaders under one token. Absent in older reports.
    */
   fencing?: FencingResult;
+  /**
+   * Each db node's maintenance record checked as a linearizable register (checkLinearizable)
+   * across its restarts: the accepted writes in the nodes' logs and the supervisor's reads of it
+   * on every poll. Absent in older reports.
+   */
+  linearizable?: MaintenanceCheck;
   /** `gaveUp`: why the supervisor left the process down (a crash loop), if it did. */
   processes: { name: string; restarts: number; healthyAtEnd: boolean; gaveUp?: string }[];
   /**

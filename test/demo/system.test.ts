@@ -75,6 +75,9 @@ function checkResult(result: DemoResult, expectedMinFaults: number): void {
   // Every db node's maintenance writes, across its restarts: none accepted with a stale token.
   expect(result.fencing!.valid, JSON.stringify(result.fencing!.violations.slice(0, 3))).toBe(true);
   expect(result.fencing!.writes).toBeGreaterThan(0);
+  // Each db node's maintenance record, a register across its restarts: linearizable.
+  expect(result.linearizable!.valid, JSON.stringify(result.linearizable!.counterexample)).toBe(true);
+  expect(result.linearizable!.reads).toBeGreaterThan(0);
   // Retries stay within the budget (20 % of requests plus 10 a second) and the figures add up.
   const g = result.amplification.gateway;
   expect(g.attempts).toBeLessThanOrEqual(g.requests + g.retries); // less: a request with no upstream to try makes none
@@ -331,7 +334,7 @@ if (netnsMissing && process.env.CI) throw new Error(`the demo's network-fault te
 if (netnsMissing) console.warn(`skipping the demo's network-fault test: ${netnsMissing}`);
 
 describe.skipIf(netnsMissing !== undefined)('steadfast demo in network namespaces, with partitions, clock skew and kills (--faults partition,skew,kill)', () => {
-  it('isolates db nodes, cuts the leader from the registry, splits a minority off and skews the leader’s clock: no acknowledged write lost, no stale-token write accepted, ≥ 99.9 % answered, every namespace removed', async () => {
+  it('isolates db nodes, cuts the leader from the registry, splits a minority off and skews the leader’s clock: no acknowledged write lost, no stale-token write accepted, each db node’s maintenance record linearizable, ≥ 99.9 % answered, every namespace removed', async () => {
     const result = await runDemo('network', ['--duration', '36', '--seed', '3', '--rate', '300', '--faults', 'partition,skew,kill', '--fault-interval', '2500']);
     expect(result.network!.hosts).toBe('namespaces');
     const net = result.network!.faults;
@@ -356,6 +359,8 @@ describe.skipIf(netnsMissing !== undefined)('steadfast demo in network namespace
     expect(result.history.valid).toBe(true);
     expect(result.fencing!.valid, JSON.stringify(result.fencing!.violations.slice(0, 3))).toBe(true);
     expect(result.fencing!.writes).toBeGreaterThan(0);
+    expect(result.linearizable!.valid, JSON.stringify(result.linearizable!.counterexample)).toBe(true);
+    expect(result.linearizable!.writes).toBeGreaterThan(0);
     expect(result.report.requestAvailability).toBeGreaterThanOrEqual(0.999);
     for (const p of result.processes) expect(p.healthyAtEnd, `${p.name} not healthy at the end`).toBe(true);
     // Nothing of the run's network is left: no namespace, no link.
