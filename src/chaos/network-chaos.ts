@@ -5,7 +5,7 @@ import { checkClock, checkFunction, checkInteger, checkNumber, checkOptions } fr
 import { seededRandom, type Random } from '../core/random.js';
 import type { ClockSkew } from '../core/skewed-clock.js';
 import type { NetworkHosts, PartitionSpec } from './netns.js';
-import { checkSchedule, nextFaultDelayMs, type Schedule } from './schedule.js';
+import { checkSchedule, FaultTimer, type Schedule } from './schedule.js';
 
 /**
  * partition: traffic cut (one host isolated, or a majority/minority split, or what `plan`
@@ -106,9 +106,7 @@ export class NetworkChaos {
   private readonly random: Random;
   private readonly clock: Clock;
   private readonly events = new Emitter<NetworkChaosEvents>();
-  private timer: TimerHandle | undefined;
-  private injecting = false;
-  private injectUntil = Infinity;
+  private readonly faultTimer: FaultTimer;
   /** The fault that is on, and how it is healed. */
   private current: { record: NetworkFaultRecord; timer: TimerHandle; heal: () => Promise<void> } | undefined;
   private work: Promise<void> = Promise.resolve();
@@ -148,6 +146,18 @@ export class NetworkChaos {
     this.random = o.random ?? seededRandom(checkInteger(scope, 'seed', o.seed ?? d.seed, { min: 0, max: 2 ** 32 - 1 }));
     if (o.clock !== undefined) checkClock(scope, o.clock);
     this.clock = o.clock ?? systemClock;
+    // One fault at a time: a due fault waits while one is on, or the gate says not yet.
+    this.faultTimer = new FaultTimer({
+      schedule: this.schedule,
+      random: this.random,
+      clock: this.clock,
+      maxWaitMs: this.gate?.maxWaitMs ?? 0,
+      pollMs: this.gate?.pollMs ?? d.gatePollMs,
+      blocked: () => this.current !== undefined || (this.gate !== undefined && !this.gate.ready()),
+      fire: () => {
+        if (!this.current) void this.inject();
+      },
+    });
   }
 
   on<K extends keyof NetworkChaosEvents>(name: K, listener: Listener<NetworkChaosEvents[K]>): Disposable {
@@ -161,19 +171,13 @@ export class NetworkChaos {
 
   /** Starts the schedule, injecting nothing after clock time `until`. */
   start({ until = Infinity }: { until?: number } = {}): this {
-    this.injectUntil = until;
-    if (!this.injecting) {
-      this.injecting = true;
-      this.arm();
-    }
+    this.faultTimer.start(until);
     return this;
   }
 
   /** Stops the schedule; a fault that is on stays on until it is healed (or stop()). */
   stopInjecting(): void {
-    this.injecting = false;
-    if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
-    this.timer = undefined;
+    this.faultTimer.stop();
   }
 
   /** Stops the schedule and heals what is on. */
@@ -289,22 +293,5 @@ export class NetworkChaos {
     const shuffled = order.slice(0, size);
     const rest = all.filter((h) => !shuffled.includes(h));
     return { spec: { groups: [shuffled, rest] }, targets: shuffled, label: `split ${shuffled.join(',')} | ${rest.join(',')}` };
-  }
-
-  private arm(): void {
-    if (!this.injecting) return;
-    this.timer = this.clock.setTimeout(() => this.due(this.clock.now() + (this.gate?.maxWaitMs ?? 0)), nextFaultDelayMs(this.schedule, this.random));
-  }
-
-  private due(waitUntil: number): void {
-    this.timer = undefined;
-    if (!this.injecting || this.clock.now() > this.injectUntil) return;
-    const waiting = this.current !== undefined || (this.gate !== undefined && !this.gate.ready());
-    if (waiting && this.clock.now() < waitUntil) {
-      this.timer = this.clock.setTimeout(() => this.due(waitUntil), this.gate?.pollMs ?? NETWORK_CHAOS_DEFAULTS.gatePollMs);
-      return;
-    }
-    if (!this.current) void this.inject();
-    this.arm();
   }
 }

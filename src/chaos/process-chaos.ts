@@ -5,7 +5,7 @@ import { Emitter, type Disposable, type Listener } from '../core/events.js';
 import { systemClock, type Clock, type TimerHandle } from '../core/clock.js';
 import { checkBoolean, checkClock, checkFunction, checkInteger, checkOptions } from '../core/options.js';
 import { seededRandom, type Random } from '../core/random.js';
-import { checkSchedule, nextFaultDelayMs, type Schedule } from './schedule.js';
+import { checkSchedule, FaultTimer, type Schedule } from './schedule.js';
 import { InvalidOptionError } from '../core/errors.js';
 import { RestartPolicy, type RestartPolicyOptions } from '../lifecycle/restart-policy.js';
 
@@ -122,11 +122,8 @@ export class ProcessChaos {
   private rollIndex = 0;
   private readonly random: Random;
   private readonly events = new Emitter<ProcessChaosEvents>();
-  private timer: TimerHandle | undefined;
   private running = false;
-  private injecting = false;
-  /** No fault is injected after this clock time. */
-  private injectUntil = Infinity;
+  private readonly faultTimer: FaultTimer;
   private readonly gate: { ready: (() => boolean) | undefined; eligible: ((name: string) => boolean) | undefined; maxWaitMs: number; pollMs: number } | undefined;
   private readonly clock: Clock;
   private readonly timers = new Set<TimerHandle>();
@@ -168,6 +165,21 @@ export class ProcessChaos {
         pollMs: checkInteger(`${scope}.gate`, 'pollMs', g.pollMs ?? d.gatePollMs, { min: 1, max: 60_000 }),
       };
     }
+    // A due fault waits at the gate; past it (or its wait), it goes to an eligible process, or any live one.
+    const gate = this.gate;
+    this.faultTimer = new FaultTimer({
+      schedule: this.schedule,
+      random: this.random,
+      clock: this.clock,
+      maxWaitMs: gate?.maxWaitMs ?? 0,
+      pollMs: gate?.pollMs ?? d.gatePollMs,
+      active: () => this.running,
+      blocked: () => gate !== undefined && ((gate.ready !== undefined && !gate.ready()) || (gate.eligible !== undefined && this.eligibleProcs().length === 0)),
+      fire: () => {
+        const eligible = this.eligibleProcs();
+        this.injectInto(eligible.length > 0 ? eligible : this.liveProcs());
+      },
+    });
   }
 
   /** Remove this folder too if the supervisor dies before stop() (with the reaper on). */
@@ -194,19 +206,13 @@ export class ProcessChaos {
 
   /** Starts the fault schedule (if start() was told not to), injecting nothing after clock time `until`. */
   injectFaults({ until = Infinity }: { until?: number } = {}): this {
-    this.injectUntil = until;
-    if (!this.injecting) {
-      this.injecting = true;
-      this.arm();
-    }
+    this.faultTimer.start(until);
     return this;
   }
 
   /** Stops the fault schedule; the processes keep running (and restarting). */
   stopInjecting(): void {
-    this.injecting = false;
-    if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
-    this.timer = undefined;
+    this.faultTimer.stop();
   }
 
   /** Injects one fault now (into a seeded-random process, or `target`). */
@@ -301,25 +307,10 @@ export class ProcessChaos {
     return this.procs.find((p) => p.spec.name === name)?.child?.pid;
   }
 
-  private arm(): void {
-    if (!this.running || !this.injecting) return;
-    this.timer = this.clock.setTimeout(() => this.due(this.clock.now() + (this.gate?.maxWaitMs ?? 0)), nextFaultDelayMs(this.schedule, this.random));
-  }
-
-  /** A fault is due: past the gate (or its wait), inject it and schedule the next. */
-  private due(waitUntil: number): void {
-    this.timer = undefined;
-    if (!this.running || !this.injecting || this.clock.now() > this.injectUntil) return;
+  /** The live processes the gate lets a fault go to (all of them without `eligible`). */
+  private eligibleProcs(): Running[] {
     const live = this.liveProcs();
-    const eligible = this.gate?.eligible ? live.filter((p) => this.gate!.eligible!(p.spec.name)) : live;
-    const waiting = this.gate !== undefined && ((this.gate.ready !== undefined && !this.gate.ready()) || (this.gate.eligible !== undefined && eligible.length === 0));
-    if (waiting && this.clock.now() < waitUntil) {
-      this.timer = this.clock.setTimeout(() => this.due(waitUntil), this.gate!.pollMs);
-      return;
-    }
-    // Past the gate's wait, any live process.
-    this.injectInto(eligible.length > 0 ? eligible : live);
-    this.arm();
+    return this.gate?.eligible ? live.filter((p) => this.gate!.eligible!(p.spec.name)) : live;
   }
 
   private later(ms: number, fn: () => void): void {

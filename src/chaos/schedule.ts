@@ -1,4 +1,5 @@
 import type { Random } from '../core/random.js';
+import type { Clock, TimerHandle } from '../core/clock.js';
 import { InvalidOptionError } from '../core/errors.js';
 
 export type Schedule =
@@ -27,4 +28,54 @@ export function checkSchedule(scope: string, s: unknown): Schedule {
   }
   if (x && x.kind === 'poisson' && typeof (x as { mtbfMs?: number }).mtbfMs === 'number' && (x as { mtbfMs: number }).mtbfMs > 0) return { kind: 'poisson', mtbfMs: (x as { mtbfMs: number }).mtbfMs };
   throw new InvalidOptionError(`${scope}: schedule must be { kind: 'fixed', intervalMs > 0 }, { kind: 'jittered', intervalMs > 0, jitter from 0 to < 1 } or { kind: 'poisson', mtbfMs > 0 }, got ${JSON.stringify(s)}`);
+}
+
+/**
+ * When the next fault is due, on a seeded schedule and a clock, with a gate: a due fault waits
+ * (asking again every `pollMs`, at most `maxWaitMs`) while `blocked()` says so, then `fire()`
+ * runs — once the wait is over, blocked or not — and the next delay is drawn. Nothing fires after
+ * clock time `until`, nor while `active()` is false. ProcessChaos and NetworkChaos both run on one.
+ */
+export class FaultTimer {
+  private timer: TimerHandle | undefined;
+  private on = false;
+  private until = Infinity;
+
+  constructor(private readonly o: { schedule: Schedule; random: Random; clock: Clock; maxWaitMs: number; pollMs: number; blocked: () => boolean; fire: () => void; active?: () => boolean }) {}
+
+  /** Starts the schedule (if it is not on), firing nothing after clock time `until`. */
+  start(until = Infinity): void {
+    this.until = until;
+    if (!this.on) {
+      this.on = true;
+      this.arm();
+    }
+  }
+
+  stop(): void {
+    this.on = false;
+    if (this.timer !== undefined) this.o.clock.clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  private live(): boolean {
+    return this.on && (this.o.active?.() ?? true);
+  }
+
+  private arm(): void {
+    if (!this.live()) return;
+    this.timer = this.o.clock.setTimeout(() => this.due(this.o.clock.now() + this.o.maxWaitMs), nextFaultDelayMs(this.o.schedule, this.o.random));
+  }
+
+  private due(waitUntil: number): void {
+    this.timer = undefined;
+    const clock = this.o.clock;
+    if (!this.live() || clock.now() > this.until) return;
+    if (this.o.blocked() && clock.now() < waitUntil) {
+      this.timer = clock.setTimeout(() => this.due(waitUntil), this.o.pollMs);
+      return;
+    }
+    this.o.fire();
+    this.arm();
+  }
 }
