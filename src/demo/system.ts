@@ -6,9 +6,9 @@ import path from 'node:path';
 import { request } from 'undici';
 import { claimDemoDir, DEMO_DIR_PREFIX, sweepDemoLeftovers } from './leftovers.js';
 import { ProcessChaos, type ProcessFault } from '../chaos/process-chaos.js';
-import { NetworkChaos, type NetworkFault, type PartitionPlan } from '../chaos/network-chaos.js';
+import { NetworkChaos, type NetworkFault } from '../chaos/network-chaos.js';
+import { demoFaultPick, demoPartitionPlan } from './network-faults.js';
 import { NetworkHosts } from '../chaos/netns.js';
-import type { Random } from '../core/random.js';
 import { Emitter, type Disposable, type Listener } from '../core/events.js';
 import { boundedServer, browserRefusal, defaultMaxConnections, freePort, listen, sendJson } from '../core/http.js';
 import { seededRandom } from '../core/random.js';
@@ -292,33 +292,15 @@ export class DemoSystem {
   private networkChaos(): NetworkChaos {
     const o = this.options;
     const names = this.nodes.map((n) => n.name);
-    const all = this.net?.hosts.map((h) => h.name) ?? names;
-    const ofRole = (role: DemoRole): string[] => this.nodes.filter((n) => n.role === role).map((n) => n.name);
-    const one = <T>(list: T[], r: Random): T => list[Math.floor(r() * list.length)]!;
-    const plan = (r: Random): PartitionPlan | undefined => {
-      const leader = this.leader;
-      const kinds = ['isolate-db', 'split', ...(leader && this.infra?.has('registry') ? ['leader-registry'] : [])];
-      const kind = one(kinds, r);
-      if (kind === 'isolate-db') {
-        const db = one(ofRole('db'), r);
-        return { spec: { isolate: db }, targets: [db], label: `isolate ${db}` };
-      }
-      if (kind === 'leader-registry') {
-        // Two groups that share every host but these two: only leader ↔ registry is cut.
-        return { spec: { groups: [all.filter((h) => h !== 'registry'), all.filter((h) => h !== leader)] }, targets: [leader!], label: `cut ${leader} (the leader) from the registry` };
-      }
-      const minority = (['db', 'web', 'gateway'] as const).map((role) => one(ofRole(role), r)).filter((h, i, a) => a.indexOf(h) === i);
-      const rest = all.filter((h) => !minority.includes(h));
-      return { spec: { groups: [minority, rest] }, targets: minority, label: `split ${minority.join(',')} | ${rest.join(',')}` };
-    };
+    const leader = (): string | undefined => this.leader;
     const network = new NetworkChaos({
       ...(this.net ? { hosts: this.net } : {}),
       faults: this.networkFaults,
       targets: names,
       schedule: { kind: 'jittered', intervalMs: this.processFaults.length ? 2 * o.faultIntervalMs : o.faultIntervalMs, jitter: 0.25 },
       durationMs: o.networkFaultMs,
-      plan,
-      pick: (kind, r) => (kind === 'skew' ? (this.leader ?? one(ofRole('web'), r)) : one(names, r)),
+      plan: demoPartitionPlan(this.nodes, this.net?.hosts.map((h) => h.name) ?? names, leader, this.infra?.has('registry') === true),
+      pick: demoFaultPick(this.nodes, leader),
       onSkew: (target, skew) => {
         if (!this.chaos?.send(target, { type: 'skew', ...skew })) throw new Error(`${target} could not be told to set its clock (not running, or paused)`);
       },
